@@ -1,0 +1,9 @@
+// Package toolcache finds, or builds once, the external programs Weft's tests
+// and environments run for real: a Consul agent and, later, etcd and
+// kube-apiserver binaries. Each tool is built from the Go module proxy inside a
+// throwaway main module at a pinned version and cached outside the clone,
+// keyed by tool and version, so later runs (make test, a plain go test of one
+// package, CI) reuse it.
+//
+// It depends only on the go command being on PATH (or at /usr/local/go/bin).
+package toolcache

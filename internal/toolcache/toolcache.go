@@ -1,0 +1,164 @@
+package toolcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Tool describes how to build one external program from the Go module proxy.
+type Tool struct {
+	Name    string   // binary name, e.g. "consul"
+	Version string   // pinned module version; part of the cache key
+	GoMod   string   // go.mod body of the throwaway module, after its module line
+	Get     []string // module@version arguments for `go get`
+	Package string   // import path to build
+	LDFlags string
+}
+
+// Consul is a real Consul agent. v1.22.7 needs a newer api module than its own
+// go.mod asks for, and consul's msgpack excludes repeated (see shared/RECIPES.md).
+func Consul() Tool {
+	return Tool{
+		Name:    "consul",
+		Version: "v1.22.7",
+		GoMod: "go 1.26\n\nexclude (\n\tgithub.com/hashicorp/go-msgpack v1.1.5\n" +
+			"\tgithub.com/hashicorp/go-msgpack v1.1.6\n)\n",
+		Get:     []string{"github.com/hashicorp/consul@v1.22.7", "github.com/hashicorp/consul/api@v1.34.1"},
+		Package: "github.com/hashicorp/consul",
+		LDFlags: "-s -w",
+	}
+}
+
+// Etcd is a standalone etcd server binary, for multi-process fault tests and
+// for kube-apiserver.
+func Etcd() Tool {
+	return Tool{
+		Name:    "etcd",
+		Version: "v3.6.5",
+		GoMod:   "go 1.26\n",
+		Get:     []string{"go.etcd.io/etcd/server/v3@v3.6.5"},
+		Package: "go.etcd.io/etcd/server/v3",
+		LDFlags: "-s -w",
+	}
+}
+
+// Lookup returns the tool of that name.
+func Lookup(name string) (Tool, error) {
+	for _, t := range []Tool{Consul(), Etcd()} {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return Tool{}, fmt.Errorf("unknown tool %q: accepted are consul, etcd", name)
+}
+
+// Dir is the cache root: $WEFT_TOOLS_DIR, else <user cache dir>/weft/tools.
+func Dir() string {
+	if d := os.Getenv("WEFT_TOOLS_DIR"); d != "" {
+		return d
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = filepath.Join(os.TempDir(), "weft-cache")
+	}
+	return filepath.Join(base, "weft", "tools")
+}
+
+// Path is where the tool's binary lives once built.
+func (t Tool) Path() string {
+	return filepath.Join(Dir(), t.Name+"-"+t.Version, t.Name)
+}
+
+// Ensure returns the path of the cached binary, building it first when it is
+// missing. Concurrent callers (several test packages at once) serialise on a
+// file lock so the tool is built once. Build output goes to progress.
+func Ensure(ctx context.Context, t Tool, progress io.Writer) (string, error) {
+	path := t.Path()
+	if isExecutable(path) {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("create tool cache: %w", err)
+	}
+	unlock, err := lockFile(filepath.Dir(path) + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if isExecutable(path) { // built by another process while we waited
+		return path, nil
+	}
+	if err := build(ctx, t, path, progress); err != nil {
+		return "", fmt.Errorf("build %s %s: %w", t.Name, t.Version, err)
+	}
+	return path, nil
+}
+
+func build(ctx context.Context, t Tool, dst string, progress io.Writer) error {
+	work, err := os.MkdirTemp("", "weft-toolbuild-"+t.Name+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	gomod := "module weft.local/toolbuild/" + t.Name + "\n\n" + t.GoMod
+	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "toolcache: building %s %s into %s (first time only)\n", t.Name, t.Version, dst)
+	gobin := goBinary()
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, gobin, args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = progress, progress
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+		}
+		return nil
+	}
+	if err := run(append([]string{"get"}, t.Get...)...); err != nil {
+		return err
+	}
+	tmp := dst + ".partial"
+	if err := run("build", "-trimpath", "-ldflags="+t.LDFlags, "-o", tmp, t.Package); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func goBinary() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open tool lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
