@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Weft's tc programs: from-container (host-side veth ingress),
+ * from-overlay (VXLAN device ingress) and from-netdev (underlay ingress).
+ * The socket load balancer lives in sock.h. */
+
+#include "lb.h"
+#include "sock.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* deliver4 hands p to the local endpoint ep once its ingress policy allows
+ * a new flow, rewriting L2 for the pod and redirecting into its netns. */
+static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct endpoint_info *ep,
+				    __u32 src_id, int state, __u32 rev_nat)
+{
+	int is_new = state == CT_NEW;
+
+	if (is_new) {
+		if (!policy_allows(ep, src_id, p, DIR_INGRESS))
+			return drop(skb, p, src_id, ep->identity, REASON_POLICY_DENIED,
+				    OBS_TO_ENDPOINT);
+		ct_create4(p, src_id, rev_nat);
+	}
+	/* mac and node_mac are adjacent: destination then source MAC. */
+	if (bpf_skb_store_bytes(skb, 0, ep->mac, 12, 0))
+		return drop(skb, p, src_id, ep->identity, REASON_REDIRECT_FAILED,
+			    OBS_TO_ENDPOINT);
+	report(skb, p, src_id, ep->identity, REASON_FORWARDED, OBS_TO_ENDPOINT, is_new);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+/* to_host4 leaves p to the kernel: through a FIB lookup and the neighbour
+ * table for cluster destinations and reverse-NATed replies, else to the
+ * host stack (local sockets, masquerading to the world). */
+static __always_inline int to_host4(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
+				    __u32 dst_id, int is_new, int use_fib)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	if (use_fib) {
+		fib.family = WEFT_AF_INET;
+		fib.ifindex = skb->ifindex;
+		fib.l4_protocol = p->proto;
+		fib.ipv4_src = p->saddr;
+		fib.ipv4_dst = p->daddr;
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		if (rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+			report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_NETDEV, is_new);
+			return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+		}
+	}
+	report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_STACK, is_new);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int from_container(struct __sk_buff *skb)
+{
+	struct ct_entry *ce = NULL;
+	struct endpoint_info *src, *dst;
+	struct ipcache_value *info;
+	struct config *cfg;
+	struct pkt p = {};
+	__u32 src_id, dst_id;
+	int r, state, revnatted = 0;
+
+	r = parse_ipv4(skb, &p);
+	if (r == 0)
+		return TC_ACT_OK; /* ARP, IPv6: the host stack decides */
+	if (r < 0)
+		return drop(skb, &p, 0, 0, REASON_INVALID_PACKET, OBS_FROM_ENDPOINT);
+	src = endpoint4(p.saddr);
+	if (!src)
+		return drop(skb, &p, 0, 0, REASON_UNKNOWN_SOURCE, OBS_FROM_ENDPOINT);
+	src_id = src->identity;
+
+	state = ct_lookup4(&p, &ce);
+	if (state == CT_REPLY && ce && ce->rev_nat) {
+		if (revnat4(skb, &p, ce->rev_nat))
+			return drop(skb, &p, src_id, 0, REASON_NAT_FAILED, OBS_FROM_ENDPOINT);
+		revnatted = 1;
+	}
+
+	dst = endpoint4(p.daddr);
+	if (dst) {
+		if (state == CT_NEW && !policy_allows(src, dst->identity, &p, DIR_EGRESS))
+			return drop(skb, &p, src_id, dst->identity, REASON_POLICY_DENIED,
+				    OBS_FROM_ENDPOINT);
+		return deliver4(skb, &p, dst, src_id, state, 0);
+	}
+
+	info = ipcache4(p.daddr);
+	dst_id = info ? info->identity : IDENTITY_WORLD;
+	if (state == CT_NEW) {
+		if (!policy_allows(src, dst_id, &p, DIR_EGRESS))
+			return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED,
+				    OBS_FROM_ENDPOINT);
+		ct_create4(&p, src_id, 0);
+	}
+
+	cfg = get_config();
+	if (cfg && cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET) {
+		struct bpf_tunnel_key key = {};
+
+		key.remote_ipv4 = bpf_ntohl(addr4_get(info->tunnel_endpoint));
+		key.tunnel_id = src_id;
+		key.tunnel_ttl = 64;
+		if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
+			return drop(skb, &p, src_id, dst_id, REASON_REDIRECT_FAILED,
+				    OBS_TO_OVERLAY);
+		report(skb, &p, src_id, dst_id, REASON_FORWARDED, OBS_TO_OVERLAY,
+		       state == CT_NEW);
+		return bpf_redirect(cfg->tunnel_ifindex, 0);
+	}
+	return to_host4(skb, &p, src_id, dst_id, state == CT_NEW,
+			revnatted || (info && dst_id != IDENTITY_WORLD));
+}
+
+SEC("tc")
+int from_overlay(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key = {};
+	struct ct_entry *ce = NULL;
+	struct endpoint_info *ep;
+	struct pkt p = {};
+	int r;
+
+	if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0))
+		return TC_ACT_OK;
+	r = parse_ipv4(skb, &p);
+	if (r == 0)
+		return TC_ACT_OK;
+	if (r < 0)
+		return drop(skb, &p, key.tunnel_id, 0, REASON_INVALID_PACKET, OBS_FROM_OVERLAY);
+	ep = endpoint4(p.daddr);
+	if (!ep)
+		return TC_ACT_OK; /* for the host */
+	return deliver4(skb, &p, ep, key.tunnel_id, ct_lookup4(&p, &ce), 0);
+}
+
+SEC("tc")
+int from_netdev(struct __sk_buff *skb)
+{
+	struct ct_entry *ce = NULL;
+	struct endpoint_info *ep;
+	struct config *cfg;
+	struct pkt p = {};
+	__u32 rev_nat = 0;
+	int r;
+
+	if (parse_ipv4(skb, &p) <= 0)
+		return TC_ACT_OK; /* not ours to judge: the host's traffic */
+	cfg = get_config();
+	if (cfg && p.proto == IPPROTO_UDP && p.dport == bpf_htons(cfg->tunnel_port))
+		return TC_ACT_OK; /* overlay traffic, seen again on the VXLAN device */
+
+	r = lb4_dnat(skb, &p, &rev_nat);
+	if (r < 0)
+		return drop(skb, &p, identity4(p.saddr), 0, -r, OBS_FROM_NETDEV);
+	ep = endpoint4(p.daddr);
+	if (!ep)
+		return TC_ACT_OK;
+	return deliver4(skb, &p, ep, identity4(p.saddr), ct_lookup4(&p, &ce), rev_nat);
+}
+
+/* Types only Go reads: referenced here so they appear in BTF for bpf2go. */
+const struct flow_event *unused_flow_event __attribute__((unused));
