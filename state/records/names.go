@@ -1,0 +1,90 @@
+package records
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid marks a record or key that is malformed, oversized, of an
+// unknown schema version, or inconsistent with its key.
+var ErrInvalid = errors.New("invalid record")
+
+// Limits on names, matching Kubernetes where a name comes from it.
+const (
+	MaxClusterName = 32  // a DNS label, ≤ 32 characters (DESIGN.md)
+	MaxNodeName    = 253 // a DNS subdomain
+	MaxNamespace   = 63  // a DNS label
+	MaxObjectName  = 253 // a DNS subdomain (services, policies)
+	MinClusterID   = 1
+	MaxClusterID   = 255
+)
+
+// ValidateClusterName accepts a lowercase DNS label of at most 32 characters.
+func ValidateClusterName(name string) error {
+	if !isDNSLabel(name, MaxClusterName) {
+		return fmt.Errorf("cluster name %q: %w: must be a lowercase DNS label (a-z, 0-9, '-', starting and ending alphanumeric) of 1 to %d characters", name, ErrInvalid, MaxClusterName)
+	}
+	return nil
+}
+
+// ValidateClusterID accepts 1 to 255.
+func ValidateClusterID(id uint32) error {
+	if id < MinClusterID || id > MaxClusterID {
+		return fmt.Errorf("cluster id %d: %w: accepted is %d to %d", id, ErrInvalid, MinClusterID, MaxClusterID)
+	}
+	return nil
+}
+
+// ValidateNodeName accepts a lowercase DNS subdomain of at most 253 characters.
+func ValidateNodeName(name string) error {
+	if !isDNSSubdomain(name, MaxNodeName) {
+		return fmt.Errorf("node name %q: %w: must be a lowercase DNS subdomain (a-z, 0-9, '-', '.') of 1 to %d characters", name, ErrInvalid, MaxNodeName)
+	}
+	return nil
+}
+
+// ValidateNamespace accepts a lowercase DNS label of at most 63 characters.
+func ValidateNamespace(ns string) error {
+	if !isDNSLabel(ns, MaxNamespace) {
+		return fmt.Errorf("namespace %q: %w: must be a lowercase DNS label of 1 to %d characters", ns, ErrInvalid, MaxNamespace)
+	}
+	return nil
+}
+
+// ValidateObjectName accepts a lowercase DNS subdomain (service and policy names).
+func ValidateObjectName(name string) error {
+	if !isDNSSubdomain(name, MaxObjectName) {
+		return fmt.Errorf("name %q: %w: must be a lowercase DNS subdomain of 1 to %d characters", name, ErrInvalid, MaxObjectName)
+	}
+	return nil
+}
+
+func isDNSLabel(s string, maxLen int) bool {
+	if len(s) == 0 || len(s) > maxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDNSSubdomain(s string, maxLen int) bool {
+	if len(s) == 0 || len(s) > maxLen {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if !isDNSLabel(s[start:i], 63) {
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
+}
