@@ -1,0 +1,169 @@
+package datapath
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/weftnet/weft/bpf"
+)
+
+// Reason says why a packet was forwarded or dropped.
+type Reason uint8
+
+const (
+	ReasonForwarded      Reason = bpf.ReasonForwarded
+	ReasonPolicyDenied   Reason = bpf.ReasonPolicyDenied
+	ReasonNoBackend      Reason = bpf.ReasonNoBackend
+	ReasonInvalidPacket  Reason = bpf.ReasonInvalidPacket
+	ReasonUnknownSource  Reason = bpf.ReasonUnknownSource
+	ReasonRedirectFailed Reason = bpf.ReasonRedirectFailed
+	ReasonNATFailed      Reason = bpf.ReasonNATFailed
+)
+
+var reasonNames = map[Reason]string{
+	ReasonForwarded:      "forwarded",
+	ReasonPolicyDenied:   "policy denied",
+	ReasonNoBackend:      "no service backend",
+	ReasonInvalidPacket:  "invalid packet",
+	ReasonUnknownSource:  "unknown source endpoint",
+	ReasonRedirectFailed: "redirect failed",
+	ReasonNATFailed:      "nat failed",
+}
+
+func (r Reason) String() string {
+	if s, ok := reasonNames[r]; ok {
+		return s
+	}
+	return fmt.Sprintf("reason %d", uint8(r))
+}
+
+// Point is where in the datapath a flow was observed.
+type Point uint8
+
+var pointNames = map[Point]string{
+	bpf.ObsToEndpoint: "to-endpoint", bpf.ObsToOverlay: "to-overlay", bpf.ObsToStack: "to-stack",
+	bpf.ObsFromOverlay: "from-overlay", bpf.ObsFromNetdev: "from-netdev", bpf.ObsFromEndpoint: "from-endpoint",
+	bpf.ObsSock: "socket", bpf.ObsToNetdev: "to-netdev",
+}
+
+func (p Point) String() string {
+	if s, ok := pointNames[p]; ok {
+		return s
+	}
+	return fmt.Sprintf("point %d", uint8(p))
+}
+
+// Flow is one forward or drop decision.
+type Flow struct {
+	// Time is the kernel's monotonic clock (CLOCK_MONOTONIC) of the decision.
+	Time                time.Duration
+	Source, Destination netip.AddrPort
+	Proto               uint8
+	SourceIdentity      uint32
+	DestinationIdentity uint32
+	Dropped             bool
+	Reason              Reason
+	Point               Point
+	Ifindex             uint32
+}
+
+func (f Flow) String() string {
+	verdict := "forwarded"
+	if f.Dropped {
+		verdict = "dropped"
+	}
+	return fmt.Sprintf("%s %s -> %s proto %d (identity %d -> %d) %s: %s", f.Point, f.Source, f.Destination,
+		f.Proto, f.SourceIdentity, f.DestinationIdentity, verdict, f.Reason)
+}
+
+// FlowReader reads the node's flow events. One reader per node: events go
+// to whichever reader consumes them first.
+type FlowReader struct {
+	rd *ringbuf.Reader
+}
+
+// Flows opens a reader of the flow ring buffer.
+func (d *Datapath) Flows() (*FlowReader, error) {
+	rd, err := ringbuf.NewReader(d.objs.WeftFlows)
+	if err != nil {
+		return nil, fmt.Errorf("open flow ring buffer: %w", err)
+	}
+	return &FlowReader{rd: rd}, nil
+}
+
+// Read returns the next flow, waiting until ctx ends.
+func (r *FlowReader) Read(ctx context.Context) (Flow, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return Flow{}, err
+		}
+		r.rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		rec, err := r.rd.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return Flow{}, fmt.Errorf("read flow: %w", err)
+		}
+		var ev bpf.FlowEvent
+		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.LittleEndian, &ev); err != nil {
+			return Flow{}, fmt.Errorf("decode flow: %w", err)
+		}
+		return flowOf(ev), nil
+	}
+}
+
+// Close stops the reader.
+func (r *FlowReader) Close() error { return r.rd.Close() }
+
+func flowOf(ev bpf.FlowEvent) Flow {
+	return Flow{
+		Time:                time.Duration(ev.Time),
+		Source:              netip.AddrPortFrom(bpf.AddrFrom16(ev.Family, ev.Saddr), bpf.Htons(ev.Sport)),
+		Destination:         netip.AddrPortFrom(bpf.AddrFrom16(ev.Family, ev.Daddr), bpf.Htons(ev.Dport)),
+		Proto:               ev.Proto,
+		SourceIdentity:      ev.SrcIdentity,
+		DestinationIdentity: ev.DstIdentity,
+		Dropped:             ev.Verdict == bpf.FlowDropped,
+		Reason:              Reason(ev.Reason),
+		Point:               Point(ev.ObsPoint),
+		Ifindex:             ev.Ifindex,
+	}
+}
+
+// Counter is a packet and byte count.
+type Counter struct {
+	Packets, Bytes uint64
+}
+
+// Metrics returns the node's counters by reason, summed over CPUs.
+func (d *Datapath) Metrics(ctx context.Context) (map[Reason]Counter, error) {
+	out := map[Reason]Counter{}
+	for r := uint32(0); r < bpf.ReasonMax; r++ {
+		var per []bpf.Metric
+		if err := d.objs.WeftMetrics.Lookup(r, &per); err != nil {
+			return nil, fmt.Errorf("read metric %d: %w", r, err)
+		}
+		var c Counter
+		for _, m := range per {
+			c.Packets += m.Packets
+			c.Bytes += m.Bytes
+		}
+		if c.Packets > 0 {
+			out[Reason(r)] = c
+		}
+	}
+	return out, nil
+}
+
+// Objects exposes the loaded programs and maps, for benchmarks and tools
+// (BPF run-time statistics, bpftool-like dumps).
+func (d *Datapath) Objects() *bpf.Objects { return d.objs }
