@@ -172,6 +172,7 @@ func (d *Datapath) Uninstall(ctx context.Context) error {
 	errs = append(errs, d.deleteRoutes(func(netlink.Route) bool { return true }))
 	errs = append(errs, d.Close())
 	errs = append(errs, os.RemoveAll(d.cfg.PinDir()))
+	os.Remove(filepath.Dir(d.cfg.PinDir())) // the shared weft/ dir, once empty
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("uninstall datapath of %s: %w", d.cfg.Node, err)
 	}

@@ -60,9 +60,10 @@ func pruneMap[K comparable](m *ebpf.Map, keep func(K) bool) error {
 	var (
 		key   K
 		stale []K
+		val   = make([]byte, m.ValueSize())
 	)
 	it := m.Iterate()
-	for it.Next(&key, nil) {
+	for it.Next(&key, &val) {
 		if !keep(key) {
 			stale = append(stale, key)
 		}

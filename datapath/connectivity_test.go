@@ -1,0 +1,83 @@
+package datapath_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/datapathtest"
+	"github.com/weftnet/weft/internal/testgate"
+)
+
+func TestConnectivity(t *testing.T) {
+	testgate.Root(t)
+	for _, mode := range []datapath.Mode{datapath.ModeTunnel, datapath.ModeNative} {
+		t.Run(string(mode), func(t *testing.T) {
+			ctx := context.Background()
+			lab := datapathtest.New(t, mode, 2)
+			n1, n2 := lab.Nodes[0], lab.Nodes[1]
+			a1, a2 := n1.AddPod("a1", 1001), n1.AddPod("a2", 1002)
+			b1, b2 := n2.AddPod("b1", 1003), n2.AddPod("b2", 1004)
+			lab.Wire()
+			for _, p := range []*datapathtest.Pod{a1, a2, b1, b2} {
+				p.ServeName(80)
+			}
+
+			for _, tc := range []struct {
+				name     string
+				from, to *datapathtest.Pod
+			}{
+				{"same node", a1, a2},
+				{"same node reverse", a2, a1},
+				{"cross node", a1, b1},
+				{"cross node reverse", b2, a2},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					if err := datapathtest.Eventually(ctx, 10*time.Second, func(ctx context.Context) error {
+						return tc.from.Ping(ctx, tc.to.IP)
+					}); err != nil {
+						t.Fatalf("ping %s -> %s: %v", tc.from.Name, tc.to.Name, err)
+					}
+					got, err := tc.from.Fetch(ctx, tc.to.Addr(80))
+					if err != nil || got != tc.to.Name {
+						t.Fatalf("tcp %s -> %s: got %q, %v", tc.from.Name, tc.to.Name, got, err)
+					}
+				})
+			}
+
+			t.Run("stream survives reload", func(t *testing.T) {
+				b1.ServeEcho(7)
+				conn, err := a1.Dial(ctx, b1.Addr(7))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				exchange := func(msg string) {
+					t.Helper()
+					conn.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.WriteString(conn, msg); err != nil {
+						t.Fatalf("write %q: %v", msg, err)
+					}
+					buf := make([]byte, len(msg))
+					if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != msg {
+						t.Fatalf("echo of %q: got %q, %v", msg, buf, err)
+					}
+				}
+				exchange("before")
+				for round := range 2 {
+					for _, n := range lab.Nodes {
+						if err := n.DP.Close(); err != nil {
+							t.Fatal(err)
+						}
+						n.Start() // reloads every program, re-attaches node programs
+					}
+					lab.Wire() // re-runs every reconciler, re-attaches endpoint programs
+					exchange(fmt.Sprintf("after reload %d", round))
+				}
+			})
+		})
+	}
+}

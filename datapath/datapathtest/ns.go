@@ -1,0 +1,79 @@
+package datapathtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"github.com/vishvananda/netns"
+)
+
+// newNamedNS creates /run/netns/name without leaving the caller in it.
+func newNamedNS(name string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name)
+	if err != nil {
+		return fmt.Errorf("create netns %s: %w", name, err)
+	}
+	h.Close()
+	if err := netns.Set(orig); err != nil {
+		panic(fmt.Sprintf("restore netns: %v", err)) // the thread is unusable
+	}
+	return nil
+}
+
+// InNS runs fn on a locked OS thread in network namespace ns (a name
+// under /run/netns). Sockets fn creates stay in ns.
+func InNS(ns string, fn func() error) error {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", ns, err)
+	}
+	defer h.Close()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(h); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns %s: %w", ns, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		return fmt.Errorf("restore netns: %w", err) // thread stays locked and dies
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// Run runs `ip netns exec ns args...` and returns its combined output. A
+// non-empty cgroup is joined before the command starts (it must be:
+// `ip netns exec` remounts /sys, hiding the cgroup tree).
+func Run(ctx context.Context, ns, cgroup string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	if cgroup != "" {
+		f, err := os.Open(cgroup)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", cgroup, err)
+		}
+		defer f.Close()
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("run %v in %s: %w: %s", args, ns, err, out)
+	}
+	return out, nil
+}
