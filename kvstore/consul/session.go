@@ -42,6 +42,16 @@ func (c *Client) LeaseLost() <-chan struct{} {
 	return c.sessions.next
 }
 
+// SessionID is the ID of the client's live Consul session, empty when there
+// is none (none needed yet, or the last one was lost). For diagnostics and
+// tests that end the session from outside.
+func (c *Client) SessionID() string {
+	if s := c.current(); s != nil {
+		return s.id
+	}
+	return ""
+}
+
 // current returns the live session without creating one.
 func (c *Client) current() *session {
 	c.sessions.mu.Lock()
