@@ -1,0 +1,148 @@
+package datapath_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/datapathtest"
+	"github.com/weftnet/weft/internal/testgate"
+)
+
+func TestServices(t *testing.T) {
+	testgate.Root(t)
+	for _, mode := range []datapath.Mode{datapath.ModeTunnel, datapath.ModeNative} {
+		t.Run(string(mode), func(t *testing.T) {
+			ctx := context.Background()
+			lab := datapathtest.New(t, mode, 2)
+			n1, n2 := lab.Nodes[0], lab.Nodes[1]
+			client := n1.AddPod("client", 1001)
+			backends := []*datapathtest.Pod{n1.AddPod("web-a", 1100), n2.AddPod("web-b", 1100), n2.AddPod("web-c", 1100)}
+			lab.Wire()
+			for _, b := range backends {
+				b.ServeName(8080)
+			}
+			clusterIP := netip.MustParseAddrPort("10.96.0.10:80")
+			upsert := func(s datapath.Service, pods ...*datapathtest.Pod) {
+				t.Helper()
+				for _, n := range lab.Nodes {
+					s.Backends = nil
+					for _, p := range pods {
+						s.Backends = append(s.Backends, datapath.Backend{Addr: p.Addr(8080), Local: p.Node == n})
+					}
+					if err := n.DP.UpsertService(ctx, s); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			svc := datapath.Service{Frontend: clusterIP, Proto: datapath.ProtoTCP, Type: datapath.ClusterIP}
+			upsert(svc, backends...)
+
+			t.Run("cluster ip uses backends on both nodes", func(t *testing.T) {
+				seen := fetchUntil(t, client, clusterIP, func(seen map[string]int) bool {
+					return seen["web-a"] > 0 && (seen["web-b"] > 0 || seen["web-c"] > 0)
+				})
+				t.Logf("backends chosen: %v", seen)
+			})
+
+			t.Run("removed backend is no longer chosen", func(t *testing.T) {
+				upsert(svc, backends[0], backends[1])
+				for range 20 {
+					got, err := client.Fetch(ctx, clusterIP)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got == "web-c" {
+						t.Fatal("removed backend web-c was chosen")
+					}
+				}
+			})
+
+			t.Run("session affinity", func(t *testing.T) {
+				aff := svc
+				aff.SessionAffinity = time.Hour
+				upsert(aff, backends...)
+				first, err := client.Fetch(ctx, clusterIP)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 10 {
+					if got, err := client.Fetch(ctx, clusterIP); err != nil || got != first {
+						t.Fatalf("with affinity got %q, %v; want %q every time", got, err, first)
+					}
+				}
+				upsert(svc, backends...)
+			})
+
+			t.Run("node port from the other node", func(t *testing.T) {
+				np := netip.AddrPortFrom(n2.UnderlayIP, 30080)
+				upsertOn(t, n2, datapath.Service{Frontend: np, Proto: datapath.ProtoTCP, Type: datapath.NodePort,
+					Backends: []datapath.Backend{{Addr: backends[1].Addr(8080), Local: true}, {Addr: backends[0].Addr(8080)}}})
+				// The reply is reverse-NATed on n2: otherwise n1's TCP
+				// stack would see a SYN-ACK from the pod and reset.
+				got, err := n1.Fetch(ctx, np)
+				if err != nil || got != "web-b" {
+					t.Fatalf("node port %s from node 1: got %q, %v; want web-b", np, got, err)
+				}
+				got, err = client.Fetch(ctx, np)
+				if err != nil || got != "web-b" {
+					t.Fatalf("node port %s from a pod of node 1: got %q, %v; want web-b", np, got, err)
+				}
+			})
+
+			t.Run("no backend drops with its reason", func(t *testing.T) {
+				flows := flowReader(t, n1)
+				empty := netip.MustParseAddrPort("10.96.0.11:80")
+				upsertOn(t, n1, datapath.Service{Frontend: empty, Proto: datapath.ProtoTCP, Type: datapath.ClusterIP})
+				if got, err := client.Fetch(ctx, empty); err == nil {
+					t.Fatalf("service without backends answered %q", got)
+				}
+				readFlow(t, flows, func(f datapath.Flow) bool {
+					return f.Dropped && f.Reason == datapath.ReasonNoBackend && f.Destination == empty
+				})
+			})
+		})
+	}
+}
+
+func upsertOn(t *testing.T, n *datapathtest.Node, s datapath.Service) {
+	t.Helper()
+	if err := n.DP.UpsertService(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fetchUntil fetches addr from p until done accepts the backends seen.
+func fetchUntil(t *testing.T, p *datapathtest.Pod, addr netip.AddrPort, done func(map[string]int) bool) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for range 100 {
+		got, err := p.Fetch(context.Background(), addr)
+		if err != nil {
+			t.Fatalf("fetch %s from %s: %v", addr, p.Name, err)
+		}
+		seen[got]++
+		if done(seen) {
+			return seen
+		}
+	}
+	t.Fatalf("after 100 connections to %s backends seen %v", addr, seen)
+	return nil
+}
+
+func readFlow(t *testing.T, r *datapath.FlowReader, match func(datapath.Flow) bool) datapath.Flow {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		f, err := r.Read(ctx)
+		if err != nil {
+			t.Fatalf("expected flow not read: %v", err)
+		}
+		if match(f) {
+			return f
+		}
+	}
+}
