@@ -148,6 +148,9 @@ func ValidatePrefix(prefix string) error {
 }
 
 func validateEndpoint(backend, ep string) error {
+	if !strings.Contains(ep, "://") {
+		return fmt.Errorf("kvstore endpoint %q: no scheme; give scheme://host:port, e.g. http://%s", ep, ep)
+	}
 	u, err := url.Parse(ep)
 	if err != nil {
 		return fmt.Errorf("kvstore endpoint %q: not a URL (%v); expected e.g. http://127.0.0.1:2379", ep, err)
