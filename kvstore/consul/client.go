@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -56,13 +57,22 @@ func New(ctx context.Context, cfg kvstore.Config, log *slog.Logger) (*Client, er
 	}
 	c := &Client{
 		cfg:     cfg,
+		log:     log.With("component", "kvstore", "backend", "consul"),
 		limiter: kvstore.NewLimiter(cfg.RateLimit),
 		closed:  make(chan struct{}),
 	}
 	c.sessions.init()
 	var errs []error
 	for _, ep := range cfg.Endpoints {
-		ac, err := api.NewClient(&api.Config{Address: ep, HttpClient: hc, Token: cfg.Token})
+		u, err := url.Parse(ep) // valid: checked by Validate
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connect to consul at %s: %w", ep, err))
+			continue
+		}
+		// Scheme and address set explicitly, so that CONSUL_HTTP_* variables
+		// cannot redirect the client; only an empty token falls back to
+		// CONSUL_HTTP_TOKEN.
+		ac, err := api.NewClient(&api.Config{Address: u.Host, Scheme: u.Scheme, HttpClient: hc, Token: cfg.Token})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connect to consul at %s: %w", ep, err))
 			continue
@@ -72,7 +82,7 @@ func New(ctx context.Context, cfg kvstore.Config, log *slog.Logger) (*Client, er
 			errs = append(errs, fmt.Errorf("connect to consul at %s: %w", ep, err))
 			continue
 		}
-		c.log = log.With("component", "kvstore", "backend", "consul", "endpoint", ep)
+		c.log = c.log.With("endpoint", ep)
 		return c, nil
 	}
 	return nil, errors.Join(errs...)

@@ -25,6 +25,13 @@
 //     listing against the last, so it needs no event log and converges after
 //     agent restarts, including a dev agent that comes back empty.
 //
+// Values travel base64-encoded inside a transaction, and an agent refuses a
+// request larger than limits.txn_max_req_len (512 KiB by default): with
+// default agents, values above about 380 KiB fail with an error wrapping
+// kvstore.ErrValueTooLarge even though Config.MaxValueSize allows 512 KiB.
+// Agents serving Weft should set txn_max_req_len to at least 4/3 of
+// MaxValueSize plus 1 KiB.
+//
 // The client talks to the first endpoint that answers with a leader at New;
 // a Consul client normally talks to its local agent, which forwards to the
 // servers. Empty Config.Token falls back to CONSUL_HTTP_TOKEN, as the api

@@ -112,9 +112,7 @@ func (c *Client) invalidate(s *session, why string) {
 	ss.cur = nil
 	close(s.lost)
 	ss.next = make(chan struct{})
-	if why != "client closed" {
-		c.log.Warn("session lost; leased keys and locks are gone", "session", s.id, "reason", why)
-	}
+	c.log.Warn("session lost; leased keys and locks are gone", "session", s.id, "reason", why)
 }
 
 // renew keeps s alive every TTL/3 until the client closes or the session is

@@ -99,6 +99,13 @@ func (c *Client) txn(ctx context.Context, what, key string, ops api.TxnOps, cond
 		return nil, fmt.Errorf("%s %s: %w", what, key, err)
 	}
 	ok, res, _, err := c.api.Txn().Txn(ops, query(ctx))
+	if err != nil && strings.Contains(err.Error(), "too large") {
+		// Values travel base64-encoded in a transaction, so the agent's
+		// limit on a request (txn_max_req_len, 512 KiB by default) is
+		// reached by values of about 380 KiB.
+		return nil, fmt.Errorf("%s %s at %s: %w for one Consul transaction; raise limits.txn_max_req_len on the agents to 4/3 of MaxValueSize plus 1 KiB: %v",
+			what, key, c.endpoint, kvstore.ErrValueTooLarge, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s at %s: %w", what, key, c.endpoint, err)
 	}
