@@ -30,6 +30,8 @@ type Lab struct {
 	Nodes []*Node
 	ulNS  string
 	cgDir string
+	// kernel: no Weft datapath, kernel forwarding only (baselines).
+	kernel bool
 }
 
 // Node is a node namespace with its datapath.
@@ -62,9 +64,13 @@ type Pod struct {
 // datapath in mode, and registers their removal with t.Cleanup.
 func New(t testing.TB, mode datapath.Mode, nodes int) *Lab {
 	t.Helper()
+	return newLab(t, mode, nodes, false)
+}
+
+func newLab(t testing.TB, mode datapath.Mode, nodes int, kernel bool) *Lab {
 	b := make([]byte, 3)
 	rand.Read(b)
-	l := &Lab{t: t, ID: hex.EncodeToString(b), Mode: mode}
+	l := &Lab{t: t, ID: hex.EncodeToString(b), Mode: mode, kernel: kernel}
 	l.ulNS = "weft-" + l.ID + "-ul"
 	l.cgDir = filepath.Join(CgroupRoot, "weft-test-"+l.ID)
 	t.Cleanup(l.cleanup)
@@ -143,6 +149,10 @@ func (l *Lab) addNode(ul *netlink.Handle, br *netlink.Bridge, i int) {
 	n.Config.UnderlayDevice = "ul0"
 	n.Config.CgroupPath = n.Cgroup
 	n.Config.Log = slog.New(slog.NewTextHandler(testWriter{l.t}, nil))
+	if l.kernel {
+		l.must(sysctls(n.NS, "net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", "net/ipv4/conf/default/rp_filter"))
+		return
+	}
 	n.Start()
 }
 
@@ -173,8 +183,7 @@ func (n *Node) AddPod(name string, identity uint32) *Pod {
 	pns, err := netns.GetFromName(p.NS)
 	l.must(err)
 	defer pns.Close()
-	mtu, err := n.DP.PodMTU()
-	l.must(err)
+	mtu := n.podMTU()
 
 	h := l.handle(n.NS)
 	defer h.Close()
@@ -201,6 +210,12 @@ func (n *Node) AddPod(name string, identity uint32) *Pod {
 	l.must(ph.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: gw, Mask: net.CIDRMask(32, 32)}, Scope: netlink.SCOPE_LINK}))
 	l.must(ph.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: gw, Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}))
 
+	if l.kernel {
+		l.must(h.LinkSetUp(host))
+		l.must(h.RouteAdd(&netlink.Route{LinkIndex: host.Attrs().Index, Scope: netlink.SCOPE_LINK,
+			Dst: &net.IPNet{IP: p.IP.AsSlice(), Mask: net.CIDRMask(32, 32)}}))
+		return p
+	}
 	l.must(n.DP.UpsertEndpoint(context.Background(), p.Endpoint()))
 	return p
 }
@@ -215,6 +230,10 @@ func (p *Pod) Endpoint() datapath.Endpoint {
 // Running it again changes nothing.
 func (l *Lab) Wire() {
 	l.t.Helper()
+	if l.kernel {
+		l.wireKernel()
+		return
+	}
 	ctx := context.Background()
 	for _, n := range l.Nodes {
 		var prefixes, cidrs []netip.Prefix
