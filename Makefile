@@ -31,7 +31,7 @@ deps:
 
 ## tools: external programs built from the Go module proxy, cached by version.
 tools:
-	$(GO) run ./hack/tools consul etcd
+	$(GO) run ./hack/tools consul
 
 generate: deps
 	$(GO) generate ./bpf/...
@@ -50,9 +50,12 @@ test: deps tools lint verify-generate
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -json $(PKGS) \
 		| tee test-report.json | $(GO) run ./hack/testsummary $(REQUIRE_ALL)
 
+## bench: every benchmark, with comparison tables (ratios to the baseline
+## measured in the same run). BENCH_PKGS narrows it, BENCH the pattern.
+BENCH_PKGS ?= ./...
+BENCH ?= .
 bench: deps tools
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/... 
-	$(GO) test -run '^$$' -bench . ./kvstore/...
+	set -o pipefail; $(GO) test -run '^$$' -bench '$(BENCH)' -timeout 60m $(BENCH_PKGS) | $(GO) run ./bench/benchtable
 
 demo: build
 	@echo "make demo: the multi-node fabric arrives with the [agent] issue; not built yet" >&2; exit 1
