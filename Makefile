@@ -7,7 +7,7 @@ export PATH := $(dir $(GO)):$(PATH)
 # Debian packages the build and the privileged tests use. clang/llvm are
 # Debian bookworm's clang 14 (bpf2go output is reproducible with it).
 CLANG_VERSION := 14
-DEB_PACKAGES := clang llvm libbpf-dev iproute2 iptables iperf3 iputils-ping
+DEB_PACKAGES := clang llvm libbpf-dev protobuf-compiler iproute2 iptables iperf3 iputils-ping
 TEST_TIMEOUT ?= 40m
 TEST_FLAGS ?= -race -count=1
 PKGS ?= ./...
@@ -33,11 +33,12 @@ deps:
 tools:
 	$(GO) run ./hack/tools consul
 
+GENERATED := ./bpf/... ./agent/agentapi/...
 generate: deps
-	$(GO) generate ./bpf/...
+	$(GO) generate $(GENERATED)
 
 verify-generate: generate
-	git diff --exit-code -- bpf/ || (echo "generated files are stale: run make generate and commit" && exit 1)
+	git diff --exit-code -- bpf/ agent/agentapi/ || (echo "generated files are stale: run make generate and commit" && exit 1)
 
 lint:
 	@bad=$$(git ls-files '*.go' | xargs grep -L '^// Code generated' | xargs gofmt -l); \
