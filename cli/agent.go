@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weftnet/weft/agent/agentapi"
+)
+
+// target says which agent a command talks to and how it was chosen.
+type target struct {
+	socket string
+	env    string // testenv environment; empty when chosen by --socket
+	node   string // testenv node; empty when chosen by --socket
+	// timeout is the --timeout in force, for error messages.
+	timeout string
+}
+
+func (t target) String() string {
+	if t.env == "" {
+		return t.socket
+	}
+	return fmt.Sprintf("%s (node %s of testenv environment %s)", t.socket, t.node, t.env)
+}
+
+// target resolves --socket, --name and --node to one agent socket.
+func (o *options) target() (target, error) {
+	t := target{socket: o.socket, timeout: o.timeout.String()}
+	name := o.name
+	if name == "" && o.node == "" {
+		return t, nil
+	}
+	if o.socketFlag && o.name != "" {
+		return t, fmt.Errorf("choose the agent by --socket %s or by --name %s, not both", o.socket, o.name)
+	}
+	if name == "" {
+		name = defaultEnvironment
+	}
+	socket, node, err := testenvSocket(o.testenvRoot, name, o.node)
+	if err != nil {
+		return t, err
+	}
+	t.socket, t.env, t.node = socket, name, node
+	return t, nil
+}
+
+// withAgent connects to the chosen agent and calls fn with a context bounded
+// by --timeout. Errors of fn are returned as they are.
+func (o *options) withAgent(ctx context.Context, fn func(ctx context.Context, t target, a agentapi.AgentClient) error) error {
+	t, err := o.target()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(t.socket); err != nil {
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
+	}
+	client, closeConn, err := agentapi.Dial(ctx, t.socket)
+	if err != nil {
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
+	}
+	defer closeConn()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return fn(ctx, t, client)
+}
+
+// rpcError turns a failed call (what: "list nodes") into a message that says
+// what to check.
+func (t target) rpcError(what string, err error) error {
+	s, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch s.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%s)", t, s.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s: weft-agent at %s gave no answer within %s (--timeout): is it running and not stuck?", what, t, t.timeout)
+	case codes.Canceled:
+		return fmt.Errorf("%s: interrupted", what)
+	case codes.Unimplemented:
+		return fmt.Errorf("%s: weft-agent at %s does not serve it (%s): is the agent older than this CLI?", what, t, s.Message())
+	case codes.PermissionDenied:
+		return fmt.Errorf("%s: weft-agent at %s refused: %s (the socket is root-only: run as root)", what, t, s.Message())
+	}
+	return fmt.Errorf("%s: %s", what, s.Message())
+}
+
+// notFound reports whether err is the agent's "no such object" answer.
+func notFound(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.NotFound
+}

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weftnet/weft/agent/agentapi"
+)
+
+func newIPCacheCommand(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ipcache",
+		Short: "Show the IP-to-identity cache",
+		Example: `  weft ipcache list
+  weft ipcache list -o json`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List IP prefixes with their identity and tunnel endpoint",
+		Long: `List the agent's ipcache: every known pod IP (of this cluster and of
+connected clusters) and prefix, with its security identity and the node
+(tunnel endpoint) it lives on. This is the store's view; "weft bpf ipcache
+list" shows what the datapath holds.`,
+		Example: `  $ weft ipcache list
+  PREFIX          IDENTITY   TUNNEL ENDPOINT   CLUSTER   POD
+  10.100.1.5/32   65792      192.168.7.2       c1        default/web-1
+  10.100.2.7/32   65793      192.168.7.3       c1        default/client`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.withAgent(cmd.Context(), func(ctx context.Context, t target, a agentapi.AgentClient) error {
+				resp, err := a.ListIPCache(ctx, &agentapi.ListIPCacheRequest{})
+				if err != nil {
+					return t.rpcError("list ipcache", err)
+				}
+				return o.printer(cmd).print(resp, ipcacheTable(resp).write)
+			})
+		},
+	})
+	return cmd
+}
+
+func ipcacheTable(resp *agentapi.ListIPCacheResponse) *table {
+	t := newTable("Prefix", "Identity", "Tunnel Endpoint", "Cluster", "Pod")
+	for _, e := range resp.GetEntries() {
+		t.add(e.GetPrefix(), itoa(e.GetIdentity()), orDash(e.GetHostIp()), orDash(e.GetCluster()),
+			orDash(podName(e.GetNamespace(), e.GetPod())))
+	}
+	return t
+}

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weftnet/weft/agent/agentapi"
+)
+
+func newServiceCommand(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "service",
+		Aliases: []string{"svc"},
+		Short:   "Show load-balanced services",
+		Example: `  weft service list
+  weft service list -o yaml`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List services: frontends and their numbered backends",
+		Long: `List the services the node load-balances, in the layout of
+"cilium service list": one row per frontend (a service with a ClusterIP and
+a NodePort has two rows under the same ID), its type, and its backends
+numbered one per line, "(active)" when ready. -o json adds names,
+namespaces, annotations, session affinity and the node and cluster of each
+backend.`,
+		Example: `  $ weft service list
+  ID   FRONTEND                SERVICE TYPE   BACKEND
+  1    10.96.0.10:80/TCP       ClusterIP      1 => 10.100.1.5:8080 (active)
+                                              2 => 10.100.2.7:8080 (active)
+  1    192.168.7.2:30080/TCP   NodePort       1 => 10.100.1.5:8080 (active)
+                                              2 => 10.100.2.7:8080 (active)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.withAgent(cmd.Context(), func(ctx context.Context, t target, a agentapi.AgentClient) error {
+				resp, err := a.ListServices(ctx, &agentapi.ListServicesRequest{})
+				if err != nil {
+					return t.rpcError("list services", err)
+				}
+				return o.printer(cmd).print(resp, serviceTable(resp).write)
+			})
+		},
+	})
+	return cmd
+}
+
+func serviceTable(resp *agentapi.ListServicesResponse) *table {
+	t := newTable("ID", "Frontend", "Service Type", "Backend")
+	for _, svc := range resp.GetServices() {
+		backends := numberedBackends(svc.GetBackends())
+		fes := svc.GetFrontends()
+		if len(fes) == 0 {
+			t.add(itoa(svc.GetId()), "-", "-", backends)
+			continue
+		}
+		for _, fe := range fes {
+			t.add(itoa(svc.GetId()), fe.GetAddress(), orDash(fe.GetType()), backends)
+		}
+	}
+	return t
+}
+
+// numberedBackends is the BACKEND cell: "1 => 10.0.0.1:80 (active)", one
+// backend per line.
+func numberedBackends(bes []*agentapi.Backend) string {
+	lines := make([]string, len(bes))
+	for i, be := range bes {
+		state := "active"
+		if !be.GetReady() {
+			state = "not ready"
+		}
+		lines[i] = fmt.Sprintf("%d => %s (%s)", i+1, be.GetAddress(), state)
+	}
+	return strings.Join(lines, "\n")
+}

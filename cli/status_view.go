@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/weftnet/weft/agent/agentapi"
+)
+
+// statusView is the human form of `weft status`.
+type statusView struct {
+	st      *agentapi.StatusResponse
+	verbose bool
+	now     time.Time
+}
+
+func (v statusView) write(w io.Writer) error {
+	st := v.st
+	var f fields
+	f.add("Node", fmt.Sprintf("%s (cluster %s, id %d)", orDash(st.GetNode()), orDash(st.GetCluster()), st.GetClusterId()))
+	agent := orDash(st.GetVersion())
+	if st.GetUptime() != "" {
+		agent += ", up " + st.GetUptime()
+	}
+	f.add("Agent", agent)
+	f.add("Store", v.store())
+	if v.verbose {
+		f.add("Store endpoints", orDash(strings.Join(st.GetStore().GetEndpoints(), "\n")))
+	}
+	f.add("Routing", routingMode(st.GetRoutingMode()))
+	f.add("Node IPv4", orDash(st.GetNodeIpv4()))
+	f.add("Pod CIDRs", orDash(strings.Join(st.GetPodCidrs(), ", ")))
+	f.add("Datapath", v.datapath())
+	if v.verbose {
+		f.add("BPF root", orDash(st.GetDatapath().GetBpfRoot()))
+		f.add("Counters", v.counters())
+	}
+	f.add("Endpoints", itoa(st.GetEndpoints()))
+	f.add("Identities", itoa(st.GetIdentities()))
+	f.add("Nodes", itoa(st.GetNodes()))
+	f.add("IPCache", itoa(st.GetIpcacheEntries())+" entries")
+	f.add("Services", itoa(st.GetServices()))
+	f.add("Node health", v.health())
+	if len(st.GetRemoteClusters()) > 0 {
+		f.add("Remote clusters", v.remotes())
+	}
+	return f.write(w)
+}
+
+func (v statusView) store() string {
+	s := v.st.GetStore()
+	if s.GetError() != "" {
+		return fmt.Sprintf("FAIL  %s: %s", orDash(s.GetBackend()), s.GetError())
+	}
+	if s.GetBackend() == "" {
+		return "unknown: the agent reported no store"
+	}
+	parts := []string{s.GetBackend()}
+	state := "OK"
+	if s.GetQuorum() {
+		parts = append(parts, "quorum")
+	} else {
+		state = "FAIL"
+		parts = append(parts, "no quorum")
+	}
+	if s.GetSynced() {
+		parts = append(parts, "synced")
+	} else {
+		parts = append(parts, "not synced yet")
+	}
+	parts = append(parts, v.heartbeat(s.GetHeartbeat()))
+	return state + "  " + strings.Join(parts, ", ")
+}
+
+func (v statusView) heartbeat(hb string) string {
+	if hb == "" {
+		return "no heartbeat yet"
+	}
+	t, err := time.Parse(time.RFC3339Nano, hb)
+	if err != nil {
+		return "heartbeat " + hb
+	}
+	s := "heartbeat " + v.now.Sub(t).Round(time.Second).String() + " ago"
+	if v.verbose {
+		s += " (" + hb + ")"
+	}
+	return s
+}
+
+func routingMode(m string) string {
+	switch m {
+	case "tunnel":
+		return "tunnel (VXLAN, UDP 8472)"
+	case "native":
+		return "native (direct routes between nodes)"
+	}
+	return orDash(m)
+}
+
+func (v statusView) datapath() string {
+	dp := v.st.GetDatapath()
+	if dp.GetError() != "" {
+		return "FAIL  " + dp.GetError()
+	}
+	if dp.GetAttachMode() == "" {
+		return "unknown: the agent reported no attach mode"
+	}
+	return "OK  " + dp.GetAttachMode()
+}
+
+func (v statusView) counters() string {
+	c := v.st.GetDatapath().GetCounters()
+	var rows [][]string
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		rows = append(rows, []string{k, itoa(c[k])})
+	}
+	return orDash(aligned(rows))
+}
+
+func (v statusView) health() string {
+	hs := v.st.GetHealth()
+	if len(hs) == 0 {
+		return "no nodes probed yet"
+	}
+	up := 0
+	rows := make([][]string, 0, len(hs))
+	for _, h := range hs {
+		name := h.GetNode()
+		if h.GetCluster() != "" && h.GetCluster() != v.st.GetCluster() {
+			name = h.GetCluster() + "/" + name
+		}
+		if h.GetReachable() {
+			up++
+			rows = append(rows, []string{name, h.GetIp(), "reachable", fmt.Sprintf("%.2f ms", h.GetLatencyMs())})
+		} else {
+			rows = append(rows, []string{name, h.GetIp(), "unreachable", h.GetError()})
+		}
+	}
+	return fmt.Sprintf("%d/%d reachable\n%s", up, len(hs), aligned(rows))
+}
+
+func (v statusView) remotes() string {
+	rcs := v.st.GetRemoteClusters()
+	connected := 0
+	rows := make([][]string, 0, len(rcs))
+	for _, rc := range rcs {
+		state := "not connected"
+		if rc.GetConnected() {
+			connected++
+			state = "connected"
+		}
+		if rc.GetSynced() {
+			state += ", synced"
+		} else {
+			state += ", not synced"
+		}
+		row := []string{rc.GetName(), state, fmt.Sprintf("%d nodes, %d endpoints", rc.GetNodes(), rc.GetEndpoints())}
+		if rc.GetError() != "" {
+			row = append(row, rc.GetError())
+		}
+		rows = append(rows, row)
+	}
+	return fmt.Sprintf("%d/%d connected\n%s", connected, len(rcs), aligned(rows))
+}
+
+// aligned lays rows out in columns separated by two spaces, one line each.
+func aligned(rows [][]string) string {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	_ = tw.Flush() // writes to memory
+	var lines []string
+	for line := range strings.Lines(buf.String()) {
+		lines = append(lines, strings.TrimRight(line, " \n"))
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,27 @@
+// Command weft is the Weft CLI: it inspects a node's weft-agent (status,
+// nodes, endpoints, identities, ipcache, services, BPF maps). The command
+// tree lives in package cli.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/weftnet/weft/cli"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=v0.1.0".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.NewRootCommand(version).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
+}
