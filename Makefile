@@ -31,7 +31,7 @@ deps:
 
 ## tools: external programs built from the Go module proxy, cached by version.
 tools:
-	$(GO) run ./hack/tools consul
+	$(GO) run ./hack/tools consul cnitool
 
 GENERATED := ./bpf/... ./agent/agentapi/...
 generate: deps

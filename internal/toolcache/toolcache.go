@@ -49,14 +49,27 @@ func Etcd() Tool {
 	}
 }
 
+// CNITool is the upstream cnitool, a minimal CNI runtime: it drives
+// weft-cni's ADD, CHECK and DEL in tests.
+func CNITool() Tool {
+	return Tool{
+		Name:    "cnitool",
+		Version: "v1.3.0",
+		GoMod:   "go 1.26\n",
+		Get:     []string{"github.com/containernetworking/cni@v1.3.0"},
+		Package: "github.com/containernetworking/cni/cnitool",
+		LDFlags: "-s -w",
+	}
+}
+
 // Lookup returns the tool of that name.
 func Lookup(name string) (Tool, error) {
-	for _, t := range []Tool{Consul(), Etcd()} {
+	for _, t := range []Tool{Consul(), Etcd(), CNITool()} {
 		if t.Name == name {
 			return t, nil
 		}
 	}
-	return Tool{}, fmt.Errorf("unknown tool %q: accepted are consul, etcd", name)
+	return Tool{}, fmt.Errorf("unknown tool %q: accepted are consul, etcd, cnitool", name)
 }
 
 // Dir is the cache root: $WEFT_TOOLS_DIR, else <user cache dir>/weft/tools.
