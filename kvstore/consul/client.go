@@ -21,6 +21,7 @@ type Client struct {
 	cfg      kvstore.Config
 	log      *slog.Logger
 	api      *api.Client
+	http     *http.Client
 	endpoint string
 	limiter  *kvstore.Limiter
 
@@ -57,6 +58,7 @@ func New(ctx context.Context, cfg kvstore.Config, log *slog.Logger) (*Client, er
 	}
 	c := &Client{
 		cfg:     cfg,
+		http:    hc,
 		log:     log.With("component", "kvstore", "backend", "consul"),
 		limiter: kvstore.NewLimiter(cfg.RateLimit),
 		closed:  make(chan struct{}),
@@ -85,6 +87,7 @@ func New(ctx context.Context, cfg kvstore.Config, log *slog.Logger) (*Client, er
 		c.log = c.log.With("endpoint", ep)
 		return c, nil
 	}
+	hc.CloseIdleConnections()
 	return nil, errors.Join(errs...)
 }
 
@@ -188,6 +191,7 @@ func (c *Client) Close(ctx context.Context) error {
 		c.mu.Unlock()
 		c.wg.Wait()
 		err = c.sessions.destroy(ctx, c)
+		c.http.CloseIdleConnections()
 	})
 	return err
 }

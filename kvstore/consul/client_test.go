@@ -71,9 +71,9 @@ func TestNewSkipsDeadEndpoint(t *testing.T) {
 // access, and a client without it is refused.
 func TestACLToken(t *testing.T) {
 	const token = "3f1e6a52-5d0c-4d8e-9b6a-0c7c2b1d9e11"
-	s := startAgent(t, `acl { enabled = true
+	s := startAgentToken(t, `acl { enabled = true
 		default_policy = "deny"
-		tokens { initial_management = "`+token+`" } }`)
+		tokens { initial_management = "`+token+`" } }`, token)
 	ctx := ctx(t)
 
 	anon := open(t, s)

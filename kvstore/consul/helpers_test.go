@@ -19,13 +19,20 @@ import (
 // startAgent runs a dev-mode agent for t, with extra HCL configuration.
 func startAgent(t *testing.T, hcl string) *consulserver.Server {
 	t.Helper()
+	return startAgentToken(t, hcl, "")
+}
+
+// startAgentToken is startAgent for an agent with ACLs; token is its
+// management token.
+func startAgentToken(t *testing.T, hcl, token string) *consulserver.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	bin, err := toolcache.Ensure(ctx, toolcache.Consul(), os.Stderr)
 	if err != nil {
 		testgate.Skip(t, "consul binary unavailable: "+err.Error())
 	}
-	s, err := consulserver.Start(ctx, consulserver.Options{DataDir: t.TempDir(), Binary: bin, Log: t.Output(), HCL: hcl})
+	s, err := consulserver.Start(ctx, consulserver.Options{DataDir: t.TempDir(), Binary: bin, Log: t.Output(), HCL: hcl, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

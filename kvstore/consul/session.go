@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,17 +71,9 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 	if s := c.current(); s != nil {
 		return s, nil // created while we waited
 	}
-	if err := c.begin(ctx); err != nil {
-		return nil, err
-	}
-	id, _, err := c.api.Session().CreateNoChecks(&api.SessionEntry{
-		Name:      "weft",
-		TTL:       c.cfg.LeaseTTL.String(),
-		Behavior:  api.SessionBehaviorDelete,
-		LockDelay: lockDelay,
-	}, write(ctx))
+	id, err := c.createSession(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("create session at %s: %w", c.endpoint, err)
+		return nil, err
 	}
 	ss.mu.Lock()
 	select {
@@ -99,6 +92,32 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 	}
 	c.log.Debug("session created", "session", id, "ttl", c.cfg.LeaseTTL)
 	return s, nil
+}
+
+// createSession asks for a new session. An agent that just started (or
+// restarted, losing its state) refuses sessions until it has registered its
+// own node; that is retried until ctx ends.
+func (c *Client) createSession(ctx context.Context) (string, error) {
+	b := kvstore.NewBackoff(backoffMin, backoffMax)
+	for {
+		if err := c.begin(ctx); err != nil {
+			return "", fmt.Errorf("create session: %w", err)
+		}
+		id, _, err := c.api.Session().CreateNoChecks(&api.SessionEntry{
+			Name:      "weft",
+			TTL:       c.cfg.LeaseTTL.String(),
+			Behavior:  api.SessionBehaviorDelete,
+			LockDelay: lockDelay,
+		}, write(ctx))
+		if err == nil {
+			return id, nil
+		}
+		if !strings.Contains(err.Error(), "Missing node registration") || ctx.Err() != nil {
+			return "", fmt.Errorf("create session at %s: %w", c.endpoint, err)
+		}
+		c.log.Debug("create session: agent node not registered yet; retrying", "err", err)
+		b.Wait(ctx)
+	}
 }
 
 // invalidate forgets s if it is still current and closes its lost channel.
@@ -138,7 +157,7 @@ func (c *Client) renew(s *session) {
 			c.invalidate(s, fmt.Sprintf("no renewal for %v: %v", ttl, err))
 			return
 		case err != nil:
-			c.log.Debug("renew session", "session", s.id, "err", err)
+			c.log.Warn("renew session failed; retrying", "session", s.id, "err", err)
 			timer.Reset(min(interval, time.Second))
 		case entry == nil:
 			c.invalidate(s, "session not found at renewal (expired, destroyed or agent state lost)")

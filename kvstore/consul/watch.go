@@ -54,6 +54,7 @@ func (w *watch) run(ctx context.Context) {
 	var index uint64
 	listed := false
 	b := kvstore.NewBackoff(backoffMin, backoffMax)
+	failing := false
 	for ctx.Err() == nil {
 		if err := w.c.begin(ctx); err != nil {
 			return
@@ -64,12 +65,19 @@ func (w *watch) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			log.Debug("watch: list failed; re-listing after backoff", "err", err)
+			if !failing {
+				log.Warn("watch interrupted; re-listing with backoff until the store answers", "err", err)
+				failing = true
+			}
 			index = 0
 			b.Wait(ctx)
 			continue
 		}
 		b.Reset()
+		if failing {
+			log.Info("watch resumed")
+			failing = false
+		}
 		index = nextIndex(index, meta.LastIndex)
 		if !w.apply(ctx, ps) {
 			return

@@ -55,48 +55,59 @@ func pickPorts() (ports, error) {
 	return p, errors.New("pick free loopback port: no port free for both TCP and UDP after 20 tries")
 }
 
-// waitLeader polls the status endpoint until the agent reports a leader,
-// ctx ends or the process exits.
-func waitLeader(ctx context.Context, endpoint string, exited <-chan struct{}) error {
+// waitReady polls until the agent reports a leader and its own node is in
+// the catalog (sessions cannot be created before), ctx ends or the process
+// exits.
+func waitReady(ctx context.Context, endpoint, node, token string, exited <-chan struct{}) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		leader, err := getLeader(ctx, hc, endpoint)
-		if err == nil && leader != "" {
-			return nil
+		var leader string
+		err := getJSON(ctx, hc, endpoint+"/v1/status/leader", token, &leader)
+		if err == nil && leader == "" {
+			err = errors.New("no leader elected yet")
 		}
 		if err == nil {
-			err = errors.New("no leader elected yet")
+			var n *struct{ Node any }
+			err = getJSON(ctx, hc, endpoint+"/v1/catalog/node/"+node, token, &n)
+			if err == nil && n == nil {
+				err = fmt.Errorf("node %s not registered yet", node)
+			}
+			if err == nil {
+				return nil
+			}
 		}
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for leader: %w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("wait for agent ready: %w (last: %v)", ctx.Err(), last)
 		case <-exited:
-			return errors.New("wait for leader: agent exited (see its log)")
+			return errors.New("wait for agent ready: agent exited (see its log)")
 		case <-tick.C:
 		}
 	}
 }
 
-func getLeader(ctx context.Context, hc *http.Client, endpoint string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/v1/status/leader", nil)
+func getJSON(ctx context.Context, hc *http.Client, url, token string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return err
+	}
+	if token != "" {
+		req.Header.Set("X-Consul-Token", token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %s", resp.Status)
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	var leader string
-	if err := json.NewDecoder(resp.Body).Decode(&leader); err != nil {
-		return "", fmt.Errorf("decode leader: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", url, err)
 	}
-	return leader, nil
+	return nil
 }

@@ -28,6 +28,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// HCL is extra agent configuration, e.g. an acl block.
 	HCL string
+	// Token is used by the readiness check; needed when HCL enables ACLs
+	// with default policy deny (give the initial management token).
+	Token string
 }
 
 // Server is one running dev-mode agent.
@@ -46,7 +49,8 @@ type process struct {
 	err    error         // Wait's result, valid after exited
 }
 
-// Start launches an agent and waits until it has elected itself leader.
+// Start launches an agent and waits until it has elected itself leader and
+// registered its node (needed for sessions).
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
@@ -91,11 +95,14 @@ func (s *Server) Endpoint() string {
 	return "http://127.0.0.1:" + strconv.Itoa(s.ports.http)
 }
 
+// node is the agent's node name, unique among agents on this host.
+func (s *Server) node() string { return "weft-test-" + strconv.Itoa(s.ports.http) }
+
 func (s *Server) args() []string {
 	args := []string{
 		"agent", "-dev",
 		"-data-dir", s.opts.DataDir,
-		"-node", "weft-test-" + strconv.Itoa(s.ports.http),
+		"-node", s.node(),
 		"-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", strconv.Itoa(s.ports.http),
 		"-serf-lan-port", strconv.Itoa(s.ports.serfLAN),
@@ -133,7 +140,7 @@ func (s *Server) start(ctx context.Context) error {
 
 	wctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer cancel()
-	if err := waitLeader(wctx, s.Endpoint(), p.exited); err != nil {
+	if err := waitReady(wctx, s.Endpoint(), s.node(), s.opts.Token, p.exited); err != nil {
 		s.stopLocked(syscall.SIGKILL, 0)
 		if p.err != nil {
 			err = fmt.Errorf("%w (agent exited: %v)", err, p.err)
