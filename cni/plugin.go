@@ -1,0 +1,137 @@
+package cni
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/sys/unix"
+
+	"github.com/weftnet/weft/agent/agentapi"
+)
+
+// Time limits of one command and of the cleanup after a failed ADD (which
+// runs even when the command's own time is up).
+const (
+	commandTimeout = 60 * time.Second
+	cleanupTimeout = 15 * time.Second
+)
+
+// Funcs are weft-cni's handlers for skel.PluginMainFuncs. GC is left to the
+// agent, which owns the endpoints; skel answers it with success.
+func Funcs() skel.CNIFuncs {
+	return skel.CNIFuncs{
+		Add:    cmdAdd,
+		Del:    cmdDel,
+		Check:  cmdCheck,
+		Status: cmdStatus,
+	}
+}
+
+// About is the text the plugin prints when run without CNI_COMMAND.
+func About(version string) string {
+	return "weft-cni " + version + ": Weft's CNI plugin (veth, address, routes; endpoints from weft-agent)"
+}
+
+func cmdAdd(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	result, err := add(ctx, args)
+	if err != nil {
+		return err
+	}
+	return types.PrintResult(result, result.CNIVersion)
+}
+
+func cmdDel(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	return del(ctx, args)
+}
+
+func cmdCheck(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	return check(ctx, args)
+}
+
+func cmdStatus(args *skel.CmdArgs) error {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	return statusCmd(ctx, args)
+}
+
+// statusCmd answers STATUS: the plugin can serve ADD when the agent answers
+// Status.
+func statusCmd(ctx context.Context, args *skel.CmdArgs) error {
+	conf, cerr := ParseConfig(args.StdinData)
+	if cerr != nil {
+		return cerr
+	}
+	log, closeLog := openLog(conf)
+	defer closeLog()
+	client, closeConn, err := agentapi.Dial(ctx, conf.AgentSocket)
+	if err != nil {
+		log.Error("status", "error", err)
+		return newError(ErrPluginNotAvailable, "%v", err)
+	}
+	defer closeConn()
+	st, err := client.Status(ctx, &agentapi.StatusRequest{})
+	if err != nil {
+		e := agentError(ctx, "ask status", conf.AgentSocket, err)
+		log.Error("status", "error", e.Msg)
+		return newError(ErrPluginNotAvailable, "%s", e.Msg)
+	}
+	log.Debug("status", "node", st.GetNode(), "cluster", st.GetCluster())
+	return nil
+}
+
+// openLog returns the command's logger: conf.LogFile (appended) or nowhere.
+// A log file that cannot be opened does not fail the command.
+func openLog(conf *NetConf) (*slog.Logger, func()) {
+	if conf.LogFile == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}
+	}
+	f, err := os.OpenFile(conf.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}
+	}
+	log := slog.New(slog.NewTextHandler(f, nil)).With("component", "weft-cni", "network", conf.Name, "pid", os.Getpid())
+	return log, func() { f.Close() }
+}
+
+// openPodNS opens the pod's namespace and refuses the node's own: the plugin
+// would otherwise put the pod's interface and default route on the node.
+func openPodNS(path string) (ns.NetNS, error) {
+	podNS, err := ns.GetNS(path)
+	if err != nil {
+		return nil, newError(types.ErrInvalidNetNS,
+			"open pod netns %q: %v: accepted is the path of an existing network namespace, e.g. /var/run/netns/<name>", path, err)
+	}
+	cur, err := ns.GetCurrentNS()
+	if err != nil {
+		podNS.Close()
+		return nil, newError(types.ErrInternal, "open the plugin's own netns: %v", err)
+	}
+	defer cur.Close()
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(podNS.Fd()), &a); err != nil {
+		podNS.Close()
+		return nil, newError(types.ErrInvalidNetNS, "stat pod netns %q: %v", path, err)
+	}
+	if err := unix.Fstat(int(cur.Fd()), &b); err != nil {
+		podNS.Close()
+		return nil, newError(types.ErrInternal, "stat the plugin's own netns: %v", err)
+	}
+	if a.Dev == b.Dev && a.Ino == b.Ino {
+		podNS.Close()
+		return nil, newError(types.ErrInvalidNetNS,
+			"pod netns %q is the node's own network namespace: accepted is the pod's namespace", path)
+	}
+	return podNS, nil
+}
