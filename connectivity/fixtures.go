@@ -1,0 +1,216 @@
+package connectivity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/testenv"
+)
+
+// Ports of the echo servers the test starts in pods and nodes.
+const (
+	tcpPort    = 7070
+	udpPort    = 7071
+	healthPort = 4240 // the agent's default --health-port
+)
+
+// testLabels mark the pods this package creates.
+var testLabels = map[string]string{"app": "weft-connectivity"}
+
+// endpoint is somewhere traffic starts or ends: a pod or a node.
+type endpoint struct {
+	kind   string // pod or node
+	name   string
+	node   string
+	ip     netip.Addr
+	target testenv.Target
+}
+
+func (p endpoint) String() string {
+	if p.kind == "node" {
+		return fmt.Sprintf("node %s (%s)", p.name, p.ip)
+	}
+	return fmt.Sprintf("pod %s (%s, on node %s)", p.name, p.ip, p.node)
+}
+
+// cluster groups the endpoints of one cluster.
+type cluster struct {
+	name  string
+	nodes []endpoint
+	pods  []endpoint // pods[i] runs on nodes[i]; pods[len(nodes)] is a second pod on nodes[0]
+}
+
+// fixture is the prepared environment: pods, servers, timeouts.
+type fixture struct {
+	env      *testenv.Env
+	opts     Options
+	clusters []cluster
+	servers  []func()
+	podMTU   map[string]int // by pod name
+}
+
+func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
+
+// setup creates the missing test pods, starts echo servers in every pod and
+// node, and waits until every agent knows every test pod.
+func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error) {
+	fx := &fixture{env: env, opts: opts, podMTU: map[string]int{}}
+	for _, c := range env.Clusters {
+		var cl cluster
+		var nodes []testenv.Node
+		for _, n := range env.Nodes {
+			if n.Cluster == c.Name {
+				nodes = append(nodes, n)
+			}
+		}
+		if len(nodes) == 0 {
+			continue
+		}
+		for i, n := range append(slices.Clone(nodes), nodes[0]) {
+			suffix := "a"
+			if i == len(nodes) {
+				suffix = "b"
+			}
+			p, err := fx.ensurePod(ctx, podName(n.Name, suffix), n.Name)
+			if err != nil {
+				return nil, err
+			}
+			cl.pods = append(cl.pods, p)
+		}
+		for _, n := range nodes {
+			t, err := env.Target("node/" + n.Name)
+			if err != nil {
+				return nil, err
+			}
+			cl.nodes = append(cl.nodes, endpoint{kind: "node", name: n.Name, node: n.Name, ip: n.Addr(), target: t})
+		}
+		cl.name = c.Name
+		fx.clusters = append(fx.clusters, cl)
+	}
+	for _, cl := range fx.clusters {
+		for _, ep := range append(slices.Clone(cl.pods), cl.nodes...) {
+			if err := fx.serve(ep); err != nil {
+				fx.close(ctx)
+				return nil, err
+			}
+		}
+	}
+	if err := fx.waitPropagated(ctx); err != nil {
+		fx.close(ctx)
+		return nil, err
+	}
+	return fx, nil
+}
+
+// ensurePod reuses a test pod from an earlier run or creates it.
+func (fx *fixture) ensurePod(ctx context.Context, name, node string) (endpoint, error) {
+	p, err := fx.env.Pod(name)
+	if err != nil || p.IP == "" {
+		if err == nil { // half-created by an interrupted run
+			_ = fx.env.DelPod(ctx, name)
+		}
+		fmt.Fprintf(fx.opts.Progress, "• creating test pod %s on %s\n", name, node)
+		if p, err = fx.env.AddPod(ctx, testenv.PodSpec{Name: name, Node: node, Labels: testLabels}); err != nil {
+			return endpoint{}, fmt.Errorf("prepare connectivity test: %w", err)
+		}
+	}
+	t, err := fx.env.Target("pod/" + name)
+	if err != nil {
+		return endpoint{}, err
+	}
+	ep := endpoint{kind: "pod", name: name, node: p.Node, ip: p.Addr(), target: t}
+	err = t.Do(func() error {
+		ifc, err := net.InterfaceByName("eth0")
+		if err == nil {
+			fx.podMTU[name] = ifc.MTU
+		}
+		return err
+	})
+	if err != nil {
+		return endpoint{}, fmt.Errorf("read MTU of pod %s: %w", name, err)
+	}
+	return ep, nil
+}
+
+// waitPropagated waits until each agent's ipcache holds every test pod of
+// its cluster, so scenarios do not race the store's watch.
+func (fx *fixture) waitPropagated(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, fx.opts.PropagationTimeout)
+	defer cancel()
+	for _, cl := range fx.clusters {
+		for _, n := range cl.nodes {
+			var missing []string
+			for {
+				var err error
+				missing, err = fx.missingOn(ctx, n.name, cl.pods)
+				if err == nil && len(missing) == 0 {
+					break
+				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("wait for test pods to reach node %s's ipcache: still missing %v after %v (last error: %v)",
+						n.name, missing, fx.opts.PropagationTimeout, err)
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (fx *fixture) missingOn(ctx context.Context, node string, pods []endpoint) ([]string, error) {
+	a, closeFn, err := fx.env.Agent(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := a.ListIPCache(rctx, &agentapi.ListIPCacheRequest{})
+	if err != nil {
+		return nil, err
+	}
+	have := map[netip.Addr]bool{}
+	for _, e := range resp.Entries {
+		if p, err := netip.ParsePrefix(e.Prefix); err == nil && p.Bits() == 32 {
+			have[p.Addr()] = true
+		} else if a, err := netip.ParseAddr(e.Prefix); err == nil {
+			have[a] = true
+		}
+	}
+	var missing []string
+	for _, p := range pods {
+		if !have[p.ip] {
+			missing = append(missing, p.name+"="+p.ip.String())
+		}
+	}
+	return missing, nil
+}
+
+// close stops the servers and, if asked, deletes the test pods.
+func (fx *fixture) close(ctx context.Context) {
+	for _, stop := range fx.servers {
+		stop()
+	}
+	fx.servers = nil
+	if !fx.opts.DeletePods {
+		return
+	}
+	var errs []error
+	for _, cl := range fx.clusters {
+		for _, p := range cl.pods {
+			errs = append(errs, fx.env.DelPod(ctx, p.name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		fx.opts.Log.Warn("delete connectivity test pods", "err", err)
+	}
+}

@@ -1,0 +1,225 @@
+package connectivity
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serve starts a TCP and a UDP echo server in ep's namespace on ep's
+// address. Each answers first with the address it saw the client at
+// ("from <ip:port>\n" for TCP, "<ip:port>|" before the echo for UDP), so a
+// probe can tell an unexpected source translation.
+func (fx *fixture) serve(ep endpoint) error {
+	var ln net.Listener
+	var pc net.PacketConn
+	err := ep.target.Do(func() (err error) {
+		if ln, err = net.Listen("tcp4", netip.AddrPortFrom(ep.ip, tcpPort).String()); err != nil {
+			return err
+		}
+		pc, err = net.ListenPacket("udp4", netip.AddrPortFrom(ep.ip, udpPort).String())
+		if err != nil {
+			ln.Close()
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("start echo servers in %s: %w", ep, err)
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "from %s\n", c.RemoteAddr())
+				io.Copy(c, c) //nolint:errcheck // the client checks what comes back
+			}()
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			reply := append([]byte(from.String()+"|"), buf[:n]...)
+			pc.WriteTo(reply, from) //nolint:errcheck // the client retries
+		}
+	}()
+	fx.servers = append(fx.servers, func() { ln.Close(); pc.Close(); <-done; <-done })
+	return nil
+}
+
+func token(n int) []byte {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return []byte(hex.EncodeToString(b)[:n])
+}
+
+// probeTCP connects from src to dst's echo server, sends size bytes and
+// expects them back. wantSource checks the server saw src's own address.
+func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wantSource bool) error {
+	addr := netip.AddrPortFrom(dst.ip, tcpPort)
+	what := fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort)
+	ctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout+time.Duration(size/(1<<20))*time.Second)
+	defer cancel()
+	var c net.Conn
+	err := src.target.Do(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp4", addr.String())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: connect failed: %w (no SYN-ACK came back: packets dropped on the way or on the way back)", what, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	r := bufio.NewReader(c)
+	hello, err := r.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("%s: connected, but the server's greeting never arrived: %w", what, err)
+	}
+	seen := strings.TrimSpace(strings.TrimPrefix(hello, "from "))
+	if wantSource {
+		if ap, err := netip.ParseAddrPort(seen); err != nil || ap.Addr() != src.ip {
+			return fmt.Errorf("%s: the server saw the client as %s, expected %s (source address translated)", what, seen, src.ip)
+		}
+	}
+	payload := token(size)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Write(payload); errc <- err }()
+	got := make([]byte, len(payload))
+	if n, err := io.ReadFull(r, got); err != nil {
+		return fmt.Errorf("%s: sent %d bytes, %d came back before: %w (large segments lost? check the MTU)", what, size, n, err)
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("%s: send %d bytes: %w", what, size, err)
+	}
+	if !bytes.Equal(got, payload) {
+		return fmt.Errorf("%s: sent %d bytes, got different bytes back", what, size)
+	}
+	return nil
+}
+
+// probeUDP sends one datagram of size bytes from src to dst's echo server
+// and expects it back, up to three tries.
+func (fx *fixture) probeUDP(ctx context.Context, src, dst endpoint, size int) error {
+	addr := netip.AddrPortFrom(dst.ip, udpPort)
+	what := fmt.Sprintf("UDP datagram of %d bytes from %s to %s port %d", size, src, dst, udpPort)
+	var c net.Conn
+	err := src.target.Do(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "udp4", addr.String())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: open socket: %w", what, err)
+	}
+	defer c.Close()
+	payload := token(size)
+	buf := make([]byte, 65536)
+	var last error
+	for try := 1; try <= 3; try++ {
+		if _, err := c.Write(payload); err != nil {
+			last = fmt.Errorf("send: %w", err)
+			continue
+		}
+		c.SetReadDeadline(time.Now().Add(fx.opts.Timeout / 3))
+		n, err := c.Read(buf)
+		if err != nil {
+			last = fmt.Errorf("no reply: %w", err)
+			continue
+		}
+		_, echo, ok := bytes.Cut(buf[:n], []byte("|"))
+		if !ok || !bytes.Equal(echo, payload) {
+			return fmt.Errorf("%s: the reply was not the echo of what was sent (%d bytes)", what, n)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s: 3 tries, %v (dropped on the way or on the way back)", what, last)
+}
+
+// probeICMP pings dst from src once; size > 0 sends that many payload
+// bytes with "don't fragment" set.
+func (fx *fixture) probeICMP(ctx context.Context, src, dst endpoint, size int) error {
+	wait := strconv.Itoa(max(1, int(fx.opts.Timeout/time.Second)))
+	args := []string{"ping", "-n", "-c", "1", "-W", wait}
+	what := fmt.Sprintf("ICMP echo request from %s to %s", src, dst)
+	if size > 0 {
+		args = append(args, "-M", "do", "-s", strconv.Itoa(size))
+		what = fmt.Sprintf("ICMP echo request of %d bytes (IP packet %d, don't fragment) from %s to %s", size, size+28, src, dst)
+	}
+	var last error
+	for try := 0; try < 2; try++ { // one retry: the very first packet may wait for a neighbour entry
+		cmd := exec.CommandContext(ctx, args[0], append(args[1:], dst.ip.String())...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if last = src.target.Run(cmd); last == nil {
+			return nil
+		}
+		last = fmt.Errorf("%w: %s", last, lastLine(out.String()))
+	}
+	return fmt.Errorf("%s: no echo reply (%v)", what, last)
+}
+
+// probeHealth fetches http://<node>:4240/healthz from src and expects
+// "ok <node>".
+func (fx *fixture) probeHealth(ctx context.Context, src, node endpoint) error {
+	url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(node.ip, healthPort))
+	what := fmt.Sprintf("HTTP GET %s from %s to the health endpoint of %s", url, src, node)
+	hc := &http.Client{Timeout: fx.opts.Timeout, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = src.target.Do(func() error {
+				var d net.Dialer
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), node.name) {
+		return fmt.Errorf("%s: got %s %q, expected 200 \"ok %s\"", what, resp.Status, strings.TrimSpace(string(body)), node.name)
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" && !strings.HasPrefix(l, "rtt") {
+			return l
+		}
+	}
+	return "no output"
+}

@@ -1,0 +1,90 @@
+package connectivity
+
+import (
+	"context"
+	"fmt"
+)
+
+// Payload sizes.
+const (
+	smallPayload = 64
+	bulkPayload  = 1 << 20 // one TCP transfer of 1 MiB at full-size segments
+	icmpHeaders  = 28      // IPv4 + ICMP headers
+	udpHeaders   = 28      // IPv4 + UDP headers
+)
+
+// scenarios lists every check for every cluster of the environment.
+func (fx *fixture) scenarios() []Scenario {
+	var out []Scenario
+	for _, cl := range fx.clusters {
+		out = append(out, fx.clusterScenarios(cl)...)
+	}
+	return out
+}
+
+func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
+	var out []Scenario
+	add := func(name string, run func(context.Context) error) {
+		if len(fx.clusters) > 1 {
+			name = cl.name + "/" + name
+		}
+		out = append(out, Scenario{Name: name, Run: run})
+	}
+	nodes := cl.nodes
+	a := cl.pods[0]          // on nodes[0]
+	b := cl.pods[len(nodes)] // also on nodes[0]
+	pair := func(src, dst endpoint) string { return src.name + "->" + dst.name }
+
+	// Same node, both directions matter less than all protocols.
+	add("pod-to-pod/same-node/icmp/"+pair(a, b), func(ctx context.Context) error { return fx.probeICMP(ctx, a, b, 0) })
+	add("pod-to-pod/same-node/tcp/"+pair(a, b), func(ctx context.Context) error { return fx.probeTCP(ctx, a, b, smallPayload, true) })
+	add("pod-to-pod/same-node/udp/"+pair(b, a), func(ctx context.Context) error { return fx.probeUDP(ctx, b, a, smallPayload) })
+
+	// Cross node: a ring over the nodes, so every node sends and receives.
+	if len(nodes) > 1 {
+		for i := range nodes {
+			src, dst := cl.pods[i], cl.pods[(i+1)%len(nodes)]
+			add("pod-to-pod/cross-node/icmp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeICMP(ctx, src, dst, 0) })
+			add("pod-to-pod/cross-node/tcp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeTCP(ctx, src, dst, smallPayload, true) })
+			add("pod-to-pod/cross-node/udp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeUDP(ctx, src, dst, smallPayload) })
+		}
+	}
+
+	// Pods and hosts (node namespaces), local and remote.
+	hosts := []endpoint{nodes[0]}
+	if len(nodes) > 1 {
+		hosts = append(hosts, nodes[1])
+	}
+	for _, h := range hosts {
+		where := "local-node"
+		if h.name != a.node {
+			where = "remote-node"
+		}
+		add("pod-to-host/"+where+"/icmp/"+pair(a, h), func(ctx context.Context) error { return fx.probeICMP(ctx, a, h, 0) })
+		add("pod-to-host/"+where+"/tcp/"+pair(a, h), func(ctx context.Context) error { return fx.probeTCP(ctx, a, h, smallPayload, false) })
+		add("host-to-pod/"+where+"/icmp/"+pair(h, a), func(ctx context.Context) error { return fx.probeICMP(ctx, h, a, 0) })
+		add("host-to-pod/"+where+"/tcp/"+pair(h, a), func(ctx context.Context) error { return fx.probeTCP(ctx, h, a, smallPayload, false) })
+	}
+
+	// Every node's health endpoint, from a pod.
+	for _, n := range nodes {
+		add("pod-to-node-health/"+pair(a, n), func(ctx context.Context) error { return fx.probeHealth(ctx, a, n) })
+	}
+
+	// Packets at the pod MTU, across nodes when there are several.
+	dst := b
+	if len(nodes) > 1 {
+		dst = cl.pods[1]
+	}
+	mtu := fx.podMTU[a.name]
+	add(fmt.Sprintf("pod-mtu/icmp-df-%d/%s", mtu, pair(a, dst)), func(ctx context.Context) error {
+		return fx.probeICMP(ctx, a, dst, mtu-icmpHeaders)
+	})
+	add(fmt.Sprintf("pod-mtu/udp-%d/%s", mtu, pair(a, dst)), func(ctx context.Context) error {
+		return fx.probeUDP(ctx, a, dst, mtu-udpHeaders)
+	})
+	add("pod-mtu/tcp-1MiB/"+pair(a, dst), func(ctx context.Context) error {
+		return fx.probeTCP(ctx, a, dst, bulkPayload, true)
+	})
+	return out
+}

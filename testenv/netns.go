@@ -1,0 +1,135 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// netnsDir is where `ip netns` keeps named namespaces.
+const netnsDir = "/run/netns"
+
+// NetNSPath is the bind-mount path of a named namespace.
+func NetNSPath(name string) string { return filepath.Join(netnsDir, name) }
+
+// createNetNS creates the named namespace without leaving the calling
+// thread in it, with loopback up.
+func createNetNS(name string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name)
+	if err != nil {
+		if rerr := netns.Set(orig); rerr != nil {
+			panic(fmt.Sprintf("restore netns: %v", rerr)) // the thread is unusable
+		}
+		return fmt.Errorf("create netns %s: %w", name, err)
+	}
+	defer h.Close()
+	lo, lerr := netlink.LinkByName("lo")
+	if lerr == nil {
+		lerr = netlink.LinkSetUp(lo)
+	}
+	if err := netns.Set(orig); err != nil {
+		panic(fmt.Sprintf("restore netns: %v", err))
+	}
+	if lerr != nil {
+		return fmt.Errorf("set lo up in %s: %w", name, lerr)
+	}
+	return nil
+}
+
+// deleteNetNS removes a named namespace; a missing one is not an error.
+func deleteNetNS(name string) error {
+	err := netns.DeleteNamed(name)
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) {
+		return nil
+	}
+	if _, serr := os.Stat(NetNSPath(name)); errors.Is(serr, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("delete netns %s: %w", name, err)
+}
+
+// listNetNS returns the named namespaces starting with prefix.
+func listNetNS(prefix string) ([]string, error) {
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", netnsDir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// InNetNS runs fn on a locked OS thread inside the named namespace. Sockets
+// fn creates stay in that namespace; processes fn starts inherit it.
+func InNetNS(name string, fn func() error) error {
+	h, err := netns.GetFromPath(NetNSPath(name))
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer h.Close()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(h); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns %s: %w", name, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: it dies with the goroutine.
+		return errors.Join(ferr, fmt.Errorf("restore netns after %s: %w", name, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// handleIn opens a netlink handle in the named namespace.
+func handleIn(name string) (*netlink.Handle, error) {
+	h, err := netns.GetFromPath(NetNSPath(name))
+	if err != nil {
+		return nil, fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle in %s: %w", name, err)
+	}
+	return nh, nil
+}
+
+// writeSysctl sets a /proc/sys value inside the named namespace.
+func writeSysctl(ns string, kv map[string]string) error {
+	return InNetNS(ns, func() error {
+		for k, v := range kv {
+			if err := os.WriteFile("/proc/sys/"+k, []byte(v), 0o644); err != nil {
+				return fmt.Errorf("set %s=%s in %s: %w", k, v, ns, err)
+			}
+		}
+		return nil
+	})
+}

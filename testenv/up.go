@@ -1,0 +1,170 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CgroupRoot is the cgroup v2 mount: /sys/fs/cgroup/unified where cgroup2
+// is mounted there (hybrid hosts), else /sys/fs/cgroup.
+func CgroupRoot() string {
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		return "/sys/fs/cgroup/unified"
+	}
+	return "/sys/fs/cgroup"
+}
+
+// BPFRoot is the bpffs mount the environments pin under.
+const BPFRoot = "/sys/fs/bpf"
+
+// ErrExists: an environment of that name already exists.
+var ErrExists = errors.New("environment already exists")
+
+// Up builds the environment spec describes: underlay, stores, node
+// namespaces and agents, and returns once every agent answers Status. On
+// failure everything created so far is removed again.
+func Up(ctx context.Context, spec Spec) (*Env, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if exists(spec.Name) {
+		if !spec.Replace {
+			return nil, fmt.Errorf("bring up environment %q: %w (state in %s); run `weft testenv down --name %s` first, or pass --replace", spec.Name, ErrExists, Dir(spec.Name), spec.Name)
+		}
+		if err := Down(ctx, spec.Name, spec.Progress, spec.Log); err != nil {
+			return nil, fmt.Errorf("replace environment %q: %w", spec.Name, err)
+		}
+	}
+	if err := spec.Bin.check(ctx, spec.KVStore, spec.progress()); err != nil {
+		return nil, err
+	}
+	e := newEnv(spec)
+	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", e.Dir, err)
+	}
+	// Recorded before anything exists, so Down finds every part even if
+	// this process dies half way.
+	if err := e.save(); err != nil {
+		return nil, err
+	}
+	if err := e.build(ctx, spec); err != nil {
+		if derr := e.Down(context.WithoutCancel(ctx)); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return nil, fmt.Errorf("bring up environment %q: %w", e.Name, err)
+	}
+	return e, nil
+}
+
+// exists reports whether anything of environment name is still around.
+func exists(name string) bool {
+	if _, err := os.Stat(Dir(name)); !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if _, err := os.Stat(NetNSPath(underlayNS(name))); err == nil {
+		return true
+	}
+	return len(markedPIDs(name)) > 0
+}
+
+func underlayNS(env string) string { return "weft-" + env + "-underlay" }
+
+// newEnv lays out names, addresses and paths.
+func newEnv(spec Spec) *Env {
+	e := &Env{
+		Name:      spec.Name,
+		Dir:       Dir(spec.Name),
+		Routing:   spec.Routing,
+		KVStore:   spec.KVStore,
+		Underlay:  underlayNS(spec.Name),
+		Gateway:   gatewayIP.String(),
+		BPFFS:     filepath.Join(BPFRoot, "weft-testenv-"+spec.Name),
+		Cgroup:    filepath.Join(CgroupRoot(), "weft-testenv-"+spec.Name),
+		Bin:       spec.Bin,
+		Created:   time.Now().UTC(),
+		AgentArgs: spec.AgentArgs,
+		Pods:      []Pod{},
+	}
+	if spec.LeaseTTL > 0 {
+		e.LeaseTTL = spec.LeaseTTL.String()
+	}
+	e.setOutput(spec.Progress, spec.Log)
+	for c := 1; c <= spec.Clusters; c++ {
+		name := fmt.Sprintf("c%d", c)
+		e.Clusters = append(e.Clusters, Cluster{
+			Name:           name,
+			ID:             c,
+			PodCIDRPool:    fmt.Sprintf("10.%d.0.0/16", 99+c),
+			StoreEndpoints: []string{storeURL(c, spec.KVStore)},
+			StoreLog:       filepath.Join(e.Dir, "store-"+name+".log"),
+			StorePIDFile:   filepath.Join(e.Dir, "store-"+name+".pid"),
+		})
+		for i := 1; i <= spec.Nodes; i++ {
+			node := fmt.Sprintf("%s-n%d", name, i)
+			dir := filepath.Join(e.Dir, node)
+			e.Nodes = append(e.Nodes, Node{
+				Name:    node,
+				Cluster: name,
+				NetNS:   "weft-" + spec.Name + "-" + node,
+				IP:      nodeIP(c, i).String(),
+				Dir:     dir,
+				Socket:  filepath.Join(dir, "agent.sock"),
+				Cgroup:  filepath.Join(e.Cgroup, node),
+				Log:     filepath.Join(dir, "agent.log"),
+				PIDFile: filepath.Join(dir, "agent.pid"),
+			})
+		}
+	}
+	return e
+}
+
+func (e *Env) build(ctx context.Context, spec Spec) error {
+	e.step("underlay %s: bridge %s, gateway %s/%d", e.Underlay, bridgeName, e.Gateway, underlayBits)
+	if err := e.buildUnderlay(len(e.Clusters)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.BPFFS, 0o755); err != nil {
+		return fmt.Errorf("create BPF pin directory %s: %w", e.BPFFS, err)
+	}
+	if err := os.MkdirAll(e.Cgroup, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", e.Cgroup, err)
+	}
+	for i := range e.Clusters {
+		c := &e.Clusters[i]
+		e.step("store of %s: %s at %s", c.Name, e.KVStore, c.StoreEndpoints[0])
+		if err := e.startStore(ctx, c); err != nil {
+			return err
+		}
+		if err := e.save(); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Nodes {
+		e.step("node %s: netns %s, %s/%d", n.Name, n.NetNS, n.IP, underlayBits)
+		if err := e.buildNode(n); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Nodes {
+		if err := e.StartAgent(ctx, n.Name); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Nodes {
+		if err := e.WaitAgent(ctx, n.Name, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
+	return nil
+}
+
+// step prints one progress line.
+func (e *Env) step(format string, args ...any) {
+	fmt.Fprintf(e.progress, "• "+format+"\n", args...)
+}
