@@ -189,6 +189,7 @@ func wantCode(t *testing.T, err error, code uint, want string) {
 		t.Errorf("CNI error = code %d %q, want code %d containing %q", e.Code, e.Msg, code, want)
 	}
 	b, _ := json.Marshal(e)
+	t.Logf("CNI error: %s", b)
 	var decoded struct {
 		Code uint   `json:"code"`
 		Msg  string `json:"msg"`

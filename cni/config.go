@@ -65,7 +65,8 @@ func ParseConfig(data []byte) (*NetConf, *types.Error) {
 				"parse network config: invalid JSON at byte %d: %v", syn.Offset, err)
 		case errors.As(err, &typ):
 			return nil, newError(types.ErrInvalidNetworkConfig,
-				"parse network config: field %q is a JSON %s, accepted is a %s", typ.Field, typ.Value, jsonKind(typ.Type.String()))
+				"parse network config: field %q is a JSON %s, accepted is a %s",
+				strings.TrimPrefix(typ.Field, "PluginConf."), typ.Value, jsonKind(typ.Type.String()))
 		default:
 			return nil, newError(types.ErrDecodingFailure, "parse network config: %v", err)
 		}

@@ -58,8 +58,10 @@ func agentError(ctx context.Context, op, socket string, err error) *types.Error 
 		return newError(types.ErrInternal, "%s", text)
 	}
 	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+	case codes.Unavailable:
 		return newError(types.ErrTryAgainLater, "%s (is weft-agent running on this node? retry once it is)", text)
+	case codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return newError(types.ErrTryAgainLater, "%s (retry later)", text)
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
 		return newError(types.ErrInvalidNetworkConfig, "%s", text)
 	case codes.NotFound:

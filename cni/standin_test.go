@@ -34,7 +34,7 @@ type standIn struct {
 	next      uint32
 
 	// Behaviour a test may set before the plugin runs.
-	createErr error                     // CreateEndpoint fails with it
+	createErr error                       // CreateEndpoint fails with it
 	answer    func(ep *agentapi.Endpoint) // edits CreateEndpoint's answer
 }
 
