@@ -28,16 +28,18 @@ func (t target) String() string {
 	return fmt.Sprintf("%s (node %s of testenv environment %s)", t.socket, t.node, t.env)
 }
 
-// target resolves --socket, --name and --node to one agent socket.
+// target resolves --socket, --name and --node to one agent socket. Flags
+// given on the command line win over WEFT_* variables; --socket and
+// --name/--node given together are refused.
 func (o *options) target() (target, error) {
 	t := target{socket: o.socket, timeout: o.timeout.String()}
-	name := o.name
-	if name == "" && o.node == "" {
+	if o.socketFlag && (o.nameFlag || o.nodeFlag) {
+		return t, fmt.Errorf("choose the agent by --socket (one agent) or by --name/--node (a testenv node), not both")
+	}
+	if o.socketFlag || (o.name == "" && o.node == "") {
 		return t, nil
 	}
-	if o.socketFlag && o.name != "" {
-		return t, fmt.Errorf("choose the agent by --socket %s or by --name %s, not both", o.socket, o.name)
-	}
+	name := o.name
 	if name == "" {
 		name = defaultEnvironment
 	}

@@ -38,7 +38,7 @@ func writeEndpoint(w io.Writer, ep *agentapi.Endpoint) error {
 		f.add("Policy", "none: no policy selects this endpoint, all traffic is allowed")
 		return f.write(w)
 	}
-	f.add("Policy", fmt.Sprintf("ingress %s, egress %s (%d rules)",
+	f.add("Policy", fmt.Sprintf("ingress %s, egress %s; %d rules",
 		enforcementWord(p.GetIngressEnforced()), enforcementWord(p.GetEgressEnforced()), len(p.GetRules())))
 	if err := f.write(w); err != nil {
 		return err
@@ -56,7 +56,7 @@ func enforcementWord(on bool) string {
 	if on {
 		return "enforced"
 	}
-	return "not enforced (all allowed)"
+	return "not enforced"
 }
 
 func policyTable(p *agentapi.EndpointPolicy) *table {

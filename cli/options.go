@@ -40,8 +40,9 @@ type options struct {
 	output  string
 	timeout time.Duration
 
-	// socketFlag is true when --socket was given on the command line.
-	socketFlag bool
+	// socketFlag, nameFlag and nodeFlag are true for flags given on the
+	// command line (not from WEFT_* variables).
+	socketFlag, nameFlag, nodeFlag bool
 
 	testenvRoot string
 	now         func() time.Time
@@ -85,6 +86,8 @@ func (o *options) registerFlags(root *cobra.Command) {
 // complete applies WEFT_* variables to the flags not given on the command
 // line (flags win over the environment) and checks the values.
 func (o *options) complete(fs *pflag.FlagSet) error {
+	changed := func(name string) bool { f := fs.Lookup(name); return f != nil && f.Changed }
+	o.socketFlag, o.nameFlag, o.nodeFlag = changed("socket"), changed("name"), changed("node")
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Changed || f.Name == "help" {
@@ -101,9 +104,6 @@ func (o *options) complete(fs *pflag.FlagSet) error {
 	})
 	if err != nil {
 		return err
-	}
-	if f := fs.Lookup("socket"); f != nil {
-		o.socketFlag = f.Changed
 	}
 	if !slices.Contains(formats, o.output) {
 		return fmt.Errorf("parse --output %q: want one of %s", o.output, strings.Join(formats, ", "))
