@@ -1,0 +1,247 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/kvstore/dial"
+	"github.com/weftnet/weft/state/identity"
+	"github.com/weftnet/weft/state/ipcache"
+	"github.com/weftnet/weft/state/podcidr"
+	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/syncstore"
+)
+
+// Version is set by the binaries at link time.
+var Version = "dev"
+
+// Agent is one node's weft-agent.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	started  time.Time
+	store    kvstore.Client
+	keys     records.Keys
+	cluster  records.ClusterConfig
+	nodeIP   netip.Addr
+	underlay string
+	podCIDR  netip.Prefix
+	dp       *datapath.Datapath
+
+	owned     *syncstore.Store
+	ids       *identity.Allocator
+	publisher *ipcache.Publisher
+	ipc       *ipcache.Watcher
+	endpoints *endpoints
+	nodes     *nodeTable
+	ipcache   *ipcacheSync
+	health    *prober
+}
+
+// New connects to the store, takes this node's pod CIDR and loads the
+// datapath. Nothing is served until Run.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: log.With("node", cfg.NodeName, "cluster", cfg.ClusterName), started: time.Now()}
+	var err error
+	if a.nodeIP, a.underlay, err = resolveUnderlay(cfg.NodeIP, cfg.UnderlayDevice); err != nil {
+		return nil, err
+	}
+	a.log.Info("connecting to the store", "backend", cfg.KVStore.Backend, "endpoints", cfg.KVStore.Endpoints)
+	if a.store, err = dial.Open(ctx, cfg.KVStore, log); err != nil {
+		return nil, err
+	}
+	if err := a.setup(ctx); err != nil {
+		a.store.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) setup(ctx context.Context) error {
+	a.keys = records.NewKeys(a.store.Prefix())
+	var err error
+	if a.cluster, err = a.ensureClusterConfig(ctx); err != nil {
+		return err
+	}
+	cidrs, err := podcidr.New(a.store, podcidr.ConfigFrom(a.cluster), a.log)
+	if err != nil {
+		return err
+	}
+	got, err := cidrs.Acquire(ctx, a.cfg.NodeName)
+	if err != nil {
+		return fmt.Errorf("take a pod CIDR for node %s: %w", a.cfg.NodeName, err)
+	}
+	for _, p := range got {
+		if p.Addr().Is4() {
+			a.podCIDR = p
+		}
+	}
+	if !a.podCIDR.IsValid() {
+		return fmt.Errorf("take a pod CIDR for node %s: the pool %v has no IPv4 prefix", a.cfg.NodeName, a.cluster.PodCIDRs)
+	}
+	a.log.Info("pod CIDR taken", "cidr", a.podCIDR, "node-ip", a.nodeIP, "underlay", a.underlay)
+
+	dpcfg := datapath.DefaultConfig()
+	dpcfg.Node, dpcfg.BPFFS, dpcfg.Mode = a.cfg.NodeName, a.cfg.BPFFS, datapath.Mode(a.cluster.Routing)
+	dpcfg.UnderlayDevice, dpcfg.CgroupPath, dpcfg.Log = a.underlay, a.cfg.CgroupPath, a.log.With("component", "datapath")
+	if a.dp, err = datapath.New(ctx, dpcfg); err != nil {
+		return fmt.Errorf("load datapath: %w", err)
+	}
+
+	if a.owned, err = syncstore.New(a.store, syncstore.DefaultConfig(), a.log); err != nil {
+		return err
+	}
+	idcfg := identity.DefaultConfig()
+	idcfg.Cluster, idcfg.ClusterID, idcfg.Node = a.cluster.Name, a.cluster.ID, a.cfg.NodeName
+	if a.ids, err = identity.New(a.store, idcfg, a.log); err != nil {
+		return err
+	}
+	if a.publisher, err = ipcache.NewPublisher(a.owned, a.store.Prefix(), a.cluster.Name); err != nil {
+		return err
+	}
+	a.ipcache = newIPCacheSync(a.dp, a.nodeIP, a.log)
+	if a.ipc, err = ipcache.NewWatcher(a.store, a.cluster.Name, a.ipcache.onChange, a.log); err != nil {
+		return err
+	}
+	a.nodes = newNodeTable(a, a.log)
+	a.health = newProber(a.cfg.NodeName, a.cfg.HealthInterval, a.log)
+	a.endpoints = newEndpoints(a, filepath.Join(a.cfg.StateDir, "endpoints"))
+	return nil
+}
+
+// ensureClusterConfig reads cluster-config/<cluster>, creating it from the
+// agent's flags when the cluster is new. A cluster that exists with another
+// id or routing mode is refused: every node must agree.
+func (a *Agent) ensureClusterConfig(ctx context.Context) (records.ClusterConfig, error) {
+	pool, _ := a.cfg.pool()
+	want := records.ClusterConfig{
+		Name: a.cfg.ClusterName, ID: a.cfg.ClusterID, PodCIDRs: pool,
+		PodCIDRMaskSize: a.cfg.PodCIDRMaskSize, Routing: a.cfg.RoutingMode,
+	}
+	key := a.keys.ClusterConfig(a.cfg.ClusterName)
+	value, err := records.Encode(key, &want)
+	if err != nil {
+		return records.ClusterConfig{}, err
+	}
+	_, err = a.store.Create(ctx, key, value)
+	if err == nil {
+		a.log.Info("cluster configuration created", "id", want.ID, "routing", want.Routing, "pool", want.PodCIDRs)
+		return want, nil
+	}
+	if !errors.Is(err, kvstore.ErrExists) {
+		return records.ClusterConfig{}, fmt.Errorf("create cluster configuration: %w", err)
+	}
+	kv, err := a.store.Get(ctx, key)
+	if err != nil {
+		return records.ClusterConfig{}, fmt.Errorf("read cluster configuration: %w", err)
+	}
+	have, err := a.keys.DecodeClusterConfig(key, kv.Value)
+	if err != nil {
+		return records.ClusterConfig{}, err
+	}
+	if have.ID != want.ID || have.Routing != want.Routing {
+		return records.ClusterConfig{}, fmt.Errorf("cluster %s exists in the store with id %d and routing %s; this agent was started with --cluster-id %d --routing-mode %s: start it with the cluster's values",
+			have.Name, have.ID, have.Routing, want.ID, want.Routing)
+	}
+	if !slices.Equal(have.PodCIDRs, want.PodCIDRs) || have.PodCIDRMaskSize != want.PodCIDRMaskSize {
+		a.log.Warn("the cluster's pod CIDR pool in the store differs from --pod-cidr-pool; using the store's", "store", have.PodCIDRs, "flag", want.PodCIDRs)
+	}
+	return have, nil
+}
+
+// Run serves until ctx ends: it starts the store-facing loops, restores
+// endpoints from the last run, registers the node, and only then opens the
+// API socket (so an answering socket means a ready agent).
+func (a *Agent) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.owned.Run(ctx) })
+	g.Go(func() error { return a.ids.Run(ctx) })
+	g.Go(func() error { return a.ipc.Run(ctx) })
+	g.Go(func() error {
+		select {
+		case <-a.ipc.Synced():
+			a.ipcache.podsSynced(ctx)
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	g.Go(func() error { return a.nodes.run(ctx) })
+	g.Go(func() error { return a.health.run(ctx, a.nodes) })
+	g.Go(func() error { return serveHealth(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
+	g.Go(func() error {
+		if err := a.register(ctx); err != nil {
+			return err
+		}
+		return a.serveAPI(ctx)
+	})
+	err := g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return errors.Join(err, a.shutdown())
+}
+
+// register publishes the node record, restores the endpoints of the last
+// run and announces that this node's ipcache entries are all published.
+func (a *Agent) register(ctx context.Context) error {
+	node := records.Node{
+		Name: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterID: a.cluster.ID,
+		Underlay: []netip.Addr{a.nodeIP}, PodCIDRs: []netip.Prefix{a.podCIDR}, BootID: bootID(),
+	}
+	key := a.keys.Node(a.cluster.Name, a.cfg.NodeName)
+	value, err := records.Encode(key, &node)
+	if err != nil {
+		return err
+	}
+	a.owned.Upsert(key, value)
+	if err := a.endpoints.restore(ctx); err != nil {
+		return fmt.Errorf("restore endpoints: %w", err)
+	}
+	if err := a.publisher.MarkSynced(time.Now()); err != nil {
+		return err
+	}
+	if err := a.owned.WaitSynced(ctx); err != nil {
+		return fmt.Errorf("publish node and endpoints: %w", err)
+	}
+	a.log.Info("node registered", "endpoints", a.endpoints.count())
+	return nil
+}
+
+// shutdown keeps endpoints and pinned maps (pods keep working) and leaves
+// the store: closing the client revokes the lease, so the node's record and
+// ipcache entries vanish from every other node.
+func (a *Agent) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	if err := a.dp.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close datapath: %w", err))
+	}
+	if err := a.store.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	a.log.Info("agent stopped")
+	return errors.Join(errs...)
+}
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return string(b[:len(b)-1])
+}

@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/state/records"
+)
+
+// Config is everything weft-agent is told at start.
+type Config struct {
+	NodeName        string
+	ClusterName     string
+	ClusterID       uint32
+	RoutingMode     string
+	NodeIP          string // empty: the address of the default-route device
+	UnderlayDevice  string // empty: the device holding NodeIP
+	PodCIDRPool     []string
+	PodCIDRMaskSize int
+	StateDir        string
+	Socket          string
+	BPFFS           string
+	CgroupPath      string
+	HealthPort      int
+	// HealthInterval is how often the other nodes' health endpoints are probed.
+	HealthInterval time.Duration
+	KVStore        kvstore.Config
+}
+
+// DefaultConfig is a standalone node of cluster "default" in tunnel mode.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		NodeName:        strings.ToLower(strings.Split(host, ".")[0]),
+		ClusterName:     "default",
+		ClusterID:       1,
+		RoutingMode:     records.RoutingTunnel,
+		PodCIDRPool:     []string{"10.100.0.0/16"},
+		PodCIDRMaskSize: 24,
+		StateDir:        "/var/lib/weft",
+		Socket:          "/var/run/weft/agent.sock",
+		BPFFS:           "/sys/fs/bpf",
+		CgroupPath:      defaultCgroup2(),
+		HealthPort:      4240,
+		HealthInterval:  5 * time.Second,
+		KVStore:         kvstore.DefaultConfig(),
+	}
+}
+
+// RegisterFlags adds the agent's flags to fs with c's values as defaults.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "this node's name (a DNS label)")
+	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "cluster name, a DNS label of at most 32 characters")
+	fs.Uint32Var(&c.ClusterID, "cluster-id", c.ClusterID, "cluster id, 1-255, unique in a mesh")
+	fs.StringVar(&c.RoutingMode, "routing-mode", c.RoutingMode, "how pod traffic crosses nodes: tunnel (VXLAN) or native")
+	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "IPv4 address other nodes reach this node at (default: the default-route device's)")
+	fs.StringVar(&c.UnderlayDevice, "underlay-device", c.UnderlayDevice, "device carrying node-to-node traffic (default: the one holding --node-ip)")
+	fs.StringSliceVar(&c.PodCIDRPool, "pod-cidr-pool", c.PodCIDRPool, "cluster-wide pool nodes take their pod CIDRs from")
+	fs.IntVar(&c.PodCIDRMaskSize, "pod-cidr-mask-size", c.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for endpoint state kept across restarts")
+	fs.StringVar(&c.Socket, "socket", c.Socket, "unix socket of the gRPC API (mode 0600)")
+	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "bpffs directory; maps are pinned under <bpffs>/weft/<node>")
+	fs.StringVar(&c.CgroupPath, "cgroup-path", c.CgroupPath, "cgroup v2 directory the socket load balancer attaches to")
+	fs.IntVar(&c.HealthPort, "health-port", c.HealthPort, "TCP port of the health endpoint on --node-ip")
+	fs.DurationVar(&c.HealthInterval, "health-interval", c.HealthInterval, "how often other nodes' health endpoints are probed")
+	c.KVStore.RegisterFlags(fs)
+}
+
+// Validate checks every field and says what would be accepted.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := records.ValidateNodeName(c.NodeName); err != nil {
+		errs = append(errs, fmt.Errorf("--node-name: %w", err))
+	}
+	if err := records.ValidateClusterName(c.ClusterName); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster-name: %w", err))
+	}
+	if err := records.ValidateClusterID(c.ClusterID); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster-id: %w", err))
+	}
+	if c.RoutingMode != records.RoutingTunnel && c.RoutingMode != records.RoutingNative {
+		errs = append(errs, fmt.Errorf("--routing-mode %q: accepted are %q and %q", c.RoutingMode, records.RoutingTunnel, records.RoutingNative))
+	}
+	if c.NodeIP != "" {
+		if a, err := netip.ParseAddr(c.NodeIP); err != nil || !a.Is4() {
+			errs = append(errs, fmt.Errorf("--node-ip %q: want an IPv4 address such as 192.168.1.10", c.NodeIP))
+		}
+	}
+	if _, err := c.pool(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StateDir == "" || c.Socket == "" || c.BPFFS == "" {
+		errs = append(errs, errors.New("--state-dir, --socket and --bpffs must not be empty"))
+	}
+	if c.HealthPort <= 0 || c.HealthPort > 65535 {
+		errs = append(errs, fmt.Errorf("--health-port %d: want 1-65535", c.HealthPort))
+	}
+	if c.HealthInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--health-interval %v: must be positive", c.HealthInterval))
+	}
+	if err := c.KVStore.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) pool() ([]netip.Prefix, error) {
+	var pool []netip.Prefix
+	for _, s := range c.PodCIDRPool {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() || p != p.Masked() {
+			return nil, fmt.Errorf("--pod-cidr-pool %q: want IPv4 network prefixes such as 10.100.0.0/16", s)
+		}
+		pool = append(pool, p)
+	}
+	if err := records.ValidatePool(pool, c.PodCIDRMaskSize, 0); err != nil {
+		return nil, fmt.Errorf("--pod-cidr-pool/--pod-cidr-mask-size: %w", err)
+	}
+	return pool, nil
+}
+
+// LoadFile applies a YAML or JSON file whose keys are flag names, for every
+// flag not set on the command line. Unknown keys are an error.
+func LoadFile(fs *pflag.FlagSet, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return fmt.Errorf("parse config file %s: %w", path, err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(js, &values); err != nil {
+		return fmt.Errorf("parse config file %s: want an object of flag names to values: %w", path, err)
+	}
+	for name, v := range values {
+		f := fs.Lookup(name)
+		if f == nil {
+			return fmt.Errorf("config file %s: unknown key %q (keys are flag names such as node-name)", path, name)
+		}
+		if f.Changed {
+			continue
+		}
+		if err := fs.Set(name, flagValue(v)); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+// LoadEnv applies WEFT_<FLAG> variables (upper case, '-' as '_') for every
+// flag not set on the command line.
+func LoadEnv(fs *pflag.FlagSet, environ []string) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "WEFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, name+"="); ok {
+				if err := fs.Set(f.Name, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+				}
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func flagValue(v any) string {
+	switch v := v.(type) {
+	case []any:
+		parts := make([]string, len(v))
+		for i, p := range v {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	case float64:
+		return fmt.Sprint(v)
+	}
+	return fmt.Sprint(v)
+}
+
+func defaultCgroup2() string {
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(p + "/cgroup.procs"); err == nil {
+			if _, err := os.Stat(p + "/cgroup.controllers"); err == nil {
+				return p
+			}
+		}
+	}
+	return "/sys/fs/cgroup"
+}

@@ -1,0 +1,269 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/state/records"
+)
+
+// serveAPI serves the gRPC API on the unix socket until ctx ends.
+func (a *Agent) serveAPI(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(a.cfg.Socket), 0o755); err != nil {
+		return fmt.Errorf("create socket dir: %w", err)
+	}
+	os.Remove(a.cfg.Socket) // left by a killed agent
+	l, err := net.Listen("unix", a.cfg.Socket)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Socket, err)
+	}
+	if err := os.Chmod(a.cfg.Socket, 0o600); err != nil {
+		l.Close()
+		return fmt.Errorf("restrict %s: %w", a.cfg.Socket, err)
+	}
+	srv := grpc.NewServer()
+	agentapi.RegisterAgentServer(srv, &api{a: a})
+	go func() {
+		<-ctx.Done()
+		srv.GracefulStop()
+	}()
+	a.log.Info("agent ready", "socket", a.cfg.Socket)
+	if err := srv.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve API: %w", err)
+	}
+	os.Remove(a.cfg.Socket)
+	return nil
+}
+
+// api implements agentapi.AgentServer.
+type api struct {
+	agentapi.UnimplementedAgentServer
+	a *Agent
+}
+
+func (s *api) CreateEndpoint(ctx context.Context, req *agentapi.CreateEndpointRequest) (*agentapi.Endpoint, error) {
+	ep, err := s.a.endpoints.create(ctx, req)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "invalid endpoint request") || strings.Contains(err.Error(), "pod labels") {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return s.toAPI(ep)
+}
+
+func (s *api) DeleteEndpoint(ctx context.Context, req *agentapi.DeleteEndpointRequest) (*agentapi.DeleteEndpointResponse, error) {
+	if req.ContainerId == "" {
+		return nil, status.Error(codes.InvalidArgument, "container_id is empty")
+	}
+	existed, err := s.a.endpoints.delete(ctx, req.ContainerId, req.Ifname)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &agentapi.DeleteEndpointResponse{Existed: existed}, nil
+}
+
+func (s *api) GetEndpoint(ctx context.Context, req *agentapi.GetEndpointRequest) (*agentapi.Endpoint, error) {
+	ip, _ := netip.ParseAddr(req.Ip)
+	ep := s.a.endpoints.find(func(ep *endpointState) bool {
+		switch {
+		case req.Id != 0:
+			return uint64(ep.ID) == req.Id
+		case req.ContainerId != "":
+			return ep.ContainerID == req.ContainerId || strings.HasPrefix(ep.ContainerID, req.ContainerId)
+		case req.Ip != "":
+			return ep.IP == ip
+		case req.Pod != "":
+			return ep.Namespace+"/"+ep.Pod == req.Pod || ep.Pod == req.Pod
+		}
+		return false
+	})
+	if ep == nil {
+		return nil, status.Errorf(codes.NotFound, "no endpoint on node %s matches %v", s.a.cfg.NodeName, req)
+	}
+	return s.toAPI(ep)
+}
+
+func (s *api) ListEndpoints(ctx context.Context, _ *agentapi.ListEndpointsRequest) (*agentapi.ListEndpointsResponse, error) {
+	resp := &agentapi.ListEndpointsResponse{}
+	for _, ep := range s.a.endpoints.list() {
+		e, err := s.toAPI(ep)
+		if err != nil {
+			return nil, err
+		}
+		resp.Endpoints = append(resp.Endpoints, e)
+	}
+	return resp, nil
+}
+
+func (s *api) toAPI(ep *endpointState) (*agentapi.Endpoint, error) {
+	mtu, err := s.a.dp.PodMTU()
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	gwMAC := ""
+	if lnk, err := linkByName(ep.HostIfName); err == nil {
+		gwMAC = lnk.Attrs().HardwareAddr.String()
+	}
+	return &agentapi.Endpoint{
+		Id: uint64(ep.ID), ContainerId: ep.ContainerID, Netns: ep.NetNS, Ifname: ep.IfName,
+		HostIfname: ep.HostIfName, Namespace: ep.Namespace, PodName: ep.Pod,
+		Ipv4: netip.PrefixFrom(ep.IP, 32).String(), GatewayIpv4: gateway.String(), GatewayMac: gwMAC,
+		Mtu: uint32(mtu), Routes: []*agentapi.Route{{Dst: "0.0.0.0/0", Gw: gateway.String()}},
+		Identity: uint32(ep.Identity), Labels: sortedLabels(ep.identityLabels), State: "ready",
+		Node: s.a.cfg.NodeName,
+	}, nil
+}
+
+func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentapi.StatusResponse, error) {
+	a := s.a
+	st := a.store.Status(ctx)
+	resp := &agentapi.StatusResponse{
+		Node: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterId: a.cluster.ID, Version: Version,
+		RoutingMode: a.cluster.Routing, NodeIpv4: a.nodeIP.String(), PodCidrs: []string{a.podCIDR.String()},
+		Store: &agentapi.StoreStatus{Backend: st.Backend, Endpoints: st.Endpoints, Quorum: st.Quorum, Synced: a.synced()},
+		Datapath:  &agentapi.DatapathStatus{BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName), Counters: map[string]uint64{}},
+		Endpoints: uint32(a.endpoints.count()), Nodes: uint32(len(a.nodes.list())),
+		IpcacheEntries: uint32(a.ipc.Len()), Uptime: time.Since(a.started).Round(time.Second).String(),
+	}
+	if !st.Heartbeat.IsZero() {
+		resp.Store.Heartbeat = st.Heartbeat.Format(time.RFC3339)
+	}
+	if st.Err != nil {
+		resp.Store.Error = st.Err.Error()
+	}
+	if m, err := a.dp.Metrics(ctx); err == nil {
+		for r, c := range m {
+			if c.Packets > 0 {
+				resp.Datapath.Counters[datapath.Reason(r).String()] = c.Packets
+			}
+		}
+	} else {
+		resp.Datapath.Error = err.Error()
+	}
+	if ids, err := s.identities(ctx); err == nil {
+		resp.Identities = uint32(len(ids))
+	}
+	for _, h := range a.health.snapshot() {
+		nh := &agentapi.NodeHealth{Node: h.Node, Cluster: h.Cluster, Ip: h.IP.String(), Reachable: h.Reachable,
+			LatencyMs: float64(h.Latency.Microseconds()) / 1000, Error: h.Err}
+		resp.Health = append(resp.Health, nh)
+	}
+	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
+	return resp, nil
+}
+
+func (a *Agent) synced() bool {
+	select {
+	case <-a.ipc.Synced():
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *api) ListNodes(ctx context.Context, _ *agentapi.ListNodesRequest) (*agentapi.ListNodesResponse, error) {
+	resp := &agentapi.ListNodesResponse{}
+	for _, n := range s.a.nodes.list() {
+		node := &agentapi.Node{Name: n.Name, Cluster: n.Cluster, BootId: n.BootID, Local: n.Name == s.a.cfg.NodeName && n.Cluster == s.a.cluster.Name}
+		if len(n.Underlay) > 0 {
+			node.Ipv4 = n.Underlay[0].String()
+		}
+		if n.HealthIP.IsValid() {
+			node.HealthIpv4 = n.HealthIP.String()
+		}
+		for _, c := range n.PodCIDRs {
+			node.PodCidrs = append(node.PodCidrs, c.String())
+		}
+		resp.Nodes = append(resp.Nodes, node)
+	}
+	return resp, nil
+}
+
+// identities lists the cluster's identities from the store, plus the
+// reserved ones.
+func (s *api) identities(ctx context.Context) ([]*agentapi.Identity, error) {
+	var out []*agentapi.Identity
+	for _, id := range []records.ID{records.IDHost, records.IDWorld, records.IDUnmanaged, records.IDHealth, records.IDRemoteNode} {
+		if ls, ok := records.ReservedLabels(id); ok {
+			out = append(out, &agentapi.Identity{Id: uint32(id), Labels: sortedLabels(ls), Reserved: true})
+		}
+	}
+	kvs, err := s.a.store.List(ctx, s.a.keys.IdentitiesPrefix()+"id/")
+	if err != nil {
+		return nil, err
+	}
+	local := map[records.ID]uint32{}
+	for _, ep := range s.a.endpoints.list() {
+		local[ep.Identity]++
+	}
+	for _, kv := range kvs {
+		ident, err := s.a.keys.DecodeIdentity(kv.Key, kv.Value)
+		if err != nil {
+			continue
+		}
+		out = append(out, &agentapi.Identity{Id: uint32(ident.ID), Labels: sortedLabels(ident.Labels), LocalRefs: local[ident.ID]})
+	}
+	return out, nil
+}
+
+func (s *api) ListIdentities(ctx context.Context, _ *agentapi.ListIdentitiesRequest) (*agentapi.ListIdentitiesResponse, error) {
+	ids, err := s.identities(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &agentapi.ListIdentitiesResponse{Identities: ids}, nil
+}
+
+func (s *api) GetIdentity(ctx context.Context, req *agentapi.GetIdentityRequest) (*agentapi.Identity, error) {
+	ids, err := s.identities(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	for _, id := range ids {
+		if id.Id == req.Id {
+			return id, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "identity %d is not known in cluster %s", req.Id, s.a.cluster.Name)
+}
+
+func (s *api) ListIPCache(ctx context.Context, _ *agentapi.ListIPCacheRequest) (*agentapi.ListIPCacheResponse, error) {
+	resp := &agentapi.ListIPCacheResponse{}
+	for ip, e := range s.a.ipc.Snapshot() {
+		entry := &agentapi.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()).String(), Identity: uint32(e.Identity),
+			Namespace: e.Namespace, Pod: e.Pod, Cluster: s.a.cluster.Name}
+		if e.HostIP.IsValid() {
+			entry.HostIp = e.HostIP.String()
+		}
+		resp.Entries = append(resp.Entries, entry)
+	}
+	sort.Slice(resp.Entries, func(i, j int) bool { return resp.Entries[i].Prefix < resp.Entries[j].Prefix })
+	return resp, nil
+}
+
+func (s *api) ListServices(ctx context.Context, _ *agentapi.ListServicesRequest) (*agentapi.ListServicesResponse, error) {
+	return &agentapi.ListServicesResponse{}, nil
+}
+
+func (s *api) DumpBPF(ctx context.Context, req *agentapi.DumpBPFRequest) (*agentapi.Table, error) {
+	t, err := dumpBPF(s.a.dp, req.Map)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return t, nil
+}
