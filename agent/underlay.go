@@ -63,5 +63,4 @@ func matching(ip string) string {
 	return " " + ip
 }
 
-
 func linkByName(name string) (netlink.Link, error) { return netlink.LinkByName(name) }
