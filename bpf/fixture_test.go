@@ -45,10 +45,11 @@ func (f *fixture) put(m *ebpf.Map, k, v any) {
 	}
 }
 
-// endpoint registers a local endpoint; mac's last byte is id.
+// endpoint registers a local endpoint; mac's last byte is id. Its device
+// is lo (ifindex 1), where prog.Run's packets come from.
 func (f *fixture) endpoint(ip string, id uint16, identity uint32, flags uint16) EndpointInfo {
 	info := EndpointInfo{
-		Ifindex:  uint32(100 + id),
+		Ifindex:  1,
 		Identity: identity,
 		Id:       id,
 		Flags:    flags,

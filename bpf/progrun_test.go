@@ -8,6 +8,7 @@ func TestFromContainerParsing(t *testing.T) {
 	f := newFixture(t)
 	f.endpoint("10.1.0.1", 1, 1001, 0)
 	dst := f.endpoint("10.1.0.2", 2, 1002, 0)
+	f.put(f.objs.WeftEndpoints, NewEndpointKey(mustAddr(t, "10.1.0.3")), EndpointInfo{Ifindex: 42, Identity: 1003, Id: 3})
 	valid := packet{src: ap(t, "10.1.0.1:40000"), dst: ap(t, "10.1.0.2:80"), proto: protoTCP}.bytes()
 	arp := append([]byte{}, valid[:42]...)
 	arp[12], arp[13] = 0x08, 0x06
@@ -21,6 +22,7 @@ func TestFromContainerParsing(t *testing.T) {
 		{"arp goes to the stack", arp, tcOK, 0},
 		{"truncated tcp header", valid[:36], tcShot, ReasonInvalidPacket},
 		{"unknown source", packet{src: ap(t, "10.9.9.9:1"), dst: ap(t, "10.1.0.2:80"), proto: protoTCP}.bytes(), tcShot, ReasonUnknownSource},
+		{"source of an endpoint on another device", packet{src: ap(t, "10.1.0.3:1"), dst: ap(t, "10.1.0.2:80"), proto: protoTCP}.bytes(), tcShot, ReasonUnknownSource},
 		{"local endpoint", valid, tcRedirect, 0},
 		{"icmp echo to a local endpoint", packet{src: ap(t, "10.1.0.1:7"), dst: ap(t, "10.1.0.2:0"), proto: protoICMP, icmpEchoType: 8}.bytes(), tcRedirect, 0},
 	}

@@ -59,8 +59,8 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	switch (p->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP: {
-		__be16 ports[2];
-		if (bpf_skb_load_bytes(skb, p->l4_off, ports, sizeof(ports)))
+		__be16 *ports = data + (p->l4_off & 0x7f);
+		if ((void *)(ports + 2) > end)
 			return -1;
 		p->sport = ports[0];
 		p->dport = ports[1];

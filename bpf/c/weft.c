@@ -71,7 +71,7 @@ int from_container(struct __sk_buff *skb)
 	if (r < 0)
 		return drop(skb, &p, 0, 0, REASON_INVALID_PACKET, OBS_FROM_ENDPOINT);
 	src = endpoint4(p.saddr);
-	if (!src)
+	if (!src || src->ifindex != skb->ifindex) /* unknown or spoofed source */
 		return drop(skb, &p, 0, 0, REASON_UNKNOWN_SOURCE, OBS_FROM_ENDPOINT);
 	src_id = src->identity;
 
