@@ -14,10 +14,19 @@ import (
 
 func TestConnectivity(t *testing.T) {
 	testgate.Root(t)
-	for _, mode := range []datapath.Mode{datapath.ModeTunnel, datapath.ModeNative} {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode datapath.Mode
+		opts []datapathtest.Option
+	}{
+		{"tunnel", datapath.ModeTunnel, nil},
+		{"native", datapath.ModeNative, nil},
+		{"tunnel with clsact", datapath.ModeTunnel, []datapathtest.Option{datapathtest.WithLegacyTC()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			lab := datapathtest.New(t, mode, 2)
+			mode := tc.mode
+			lab := datapathtest.New(t, mode, 2, tc.opts...)
 			n1, n2 := lab.Nodes[0], lab.Nodes[1]
 			a1, a2 := n1.AddPod("a1", 1001), n1.AddPod("a2", 1002)
 			b1, b2 := n2.AddPod("b1", 1003), n2.AddPod("b2", 1004)
@@ -25,6 +34,7 @@ func TestConnectivity(t *testing.T) {
 			for _, p := range []*datapathtest.Pod{a1, a2, b1, b2} {
 				p.ServeName(80)
 			}
+			flows := flowReader(t, n1)
 
 			for _, tc := range []struct {
 				name     string
@@ -47,6 +57,16 @@ func TestConnectivity(t *testing.T) {
 					}
 				})
 			}
+
+			t.Run("forward event of a new cross-node flow", func(t *testing.T) {
+				point := map[datapath.Mode]string{datapath.ModeTunnel: "to-overlay", datapath.ModeNative: "to-netdev"}[mode]
+				f := readFlow(t, flows, func(f datapath.Flow) bool {
+					return !f.Dropped && f.Source.Addr() == a1.IP && f.Destination == b1.Addr(80) && f.Point.String() == point
+				})
+				if f.SourceIdentity != a1.Identity || f.DestinationIdentity != b1.Identity || f.Reason != datapath.ReasonForwarded {
+					t.Fatalf("flow %v: want identities %d -> %d, forwarded", f, a1.Identity, b1.Identity)
+				}
+			})
 
 			t.Run("stream survives reload", func(t *testing.T) {
 				b1.ServeEcho(7)

@@ -20,7 +20,7 @@ func NewKernel(t testing.TB, mode datapath.Mode, nodes int) *Lab {
 	if mode == datapath.ModeTunnel && nodes != 2 {
 		t.Fatalf("kernel tunnel lab supports 2 nodes, not %d", nodes)
 	}
-	return newLab(t, mode, nodes, true)
+	return newLab(t, mode, nodes, true, nil)
 }
 
 func (n *Node) podMTU() int {

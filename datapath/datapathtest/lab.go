@@ -32,6 +32,7 @@ type Lab struct {
 	cgDir string
 	// kernel: no Weft datapath, kernel forwarding only (baselines).
 	kernel bool
+	opts   []Option
 }
 
 // Node is a node namespace with its datapath.
@@ -60,17 +61,23 @@ type Pod struct {
 	MAC        net.HardwareAddr
 }
 
+// Option adjusts every node's datapath configuration.
+type Option func(*datapath.Config)
+
+// WithLegacyTC attaches with clsact + cls_bpf instead of tcx.
+func WithLegacyTC() Option { return func(c *datapath.Config) { c.LegacyTC = true } }
+
 // New builds nodes node namespaces on an underlay bridge, each running a
 // datapath in mode, and registers their removal with t.Cleanup.
-func New(t testing.TB, mode datapath.Mode, nodes int) *Lab {
+func New(t testing.TB, mode datapath.Mode, nodes int, opts ...Option) *Lab {
 	t.Helper()
-	return newLab(t, mode, nodes, false)
+	return newLab(t, mode, nodes, false, opts)
 }
 
-func newLab(t testing.TB, mode datapath.Mode, nodes int, kernel bool) *Lab {
+func newLab(t testing.TB, mode datapath.Mode, nodes int, kernel bool, opts []Option) *Lab {
 	b := make([]byte, 3)
 	rand.Read(b)
-	l := &Lab{t: t, ID: hex.EncodeToString(b), Mode: mode, kernel: kernel}
+	l := &Lab{t: t, ID: hex.EncodeToString(b), Mode: mode, kernel: kernel, opts: opts}
 	l.ulNS = "weft-" + l.ID + "-ul"
 	l.cgDir = filepath.Join(CgroupRoot, "weft-test-"+l.ID)
 	t.Cleanup(l.cleanup)
@@ -149,6 +156,9 @@ func (l *Lab) addNode(ul *netlink.Handle, br *netlink.Bridge, i int) {
 	n.Config.UnderlayDevice = "ul0"
 	n.Config.CgroupPath = n.Cgroup
 	n.Config.Log = slog.New(slog.NewTextHandler(testWriter{l.t}, nil))
+	for _, o := range l.opts {
+		o(&n.Config)
+	}
 	if l.kernel {
 		l.must(sysctls(n.NS, "net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", "net/ipv4/conf/default/rp_filter"))
 		return
