@@ -3,6 +3,7 @@ package consul_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -176,4 +177,47 @@ func TestCloseReleasesEverything(t *testing.T) {
 	if err := a.Close(ctx); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// TestCloseLeavesNoGoroutines: renewal, watches, lock waiters and their
+// connections all end with Close.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	s := startAgent(t, "")
+	ctx := ctx(t)
+	other := open(t, s)
+	held, err := other.Lock(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock(ctx)
+	before := runtime.NumGoroutine()
+
+	c := open(t, s)
+	if _, err := c.Update(ctx, "weft/a", []byte("1"), kvstore.Leased()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lock(ctx, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	events := c.ListAndWatch(ctx, "weft/")
+	<-events
+	waiter := make(chan error, 1)
+	go func() { _, err := c.Lock(ctx, "busy"); waiter <- err }()
+	select {
+	case err := <-waiter:
+		t.Fatalf("lock held by another client returned %v; want it to wait", err)
+	case <-time.After(200 * time.Millisecond): // give it time to block
+	}
+
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiter; !errors.Is(err, kvstore.ErrClosed) {
+		t.Fatalf("lock waiting when the client closed: %v, want ErrClosed", err)
+	}
+	for range events { // closed by Close
+	}
+	eventually(t, 10*time.Second, "goroutines back to the count before the client", func() bool {
+		return runtime.NumGoroutine() <= before
+	})
 }
