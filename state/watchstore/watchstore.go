@@ -1,0 +1,149 @@
+package watchstore
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weftnet/weft/kvstore"
+)
+
+// Change is one change of the view: Value is the new value (Deleted false)
+// or the removed one (Deleted true).
+type Change[T any] struct {
+	Key     string
+	Value   T
+	Deleted bool
+}
+
+// Config of a Watcher.
+type Config[T any] struct {
+	Prefix string                                    // what to mirror
+	Canary string                                    // synced marker to wait for ("" for none)
+	Decode func(key string, value []byte) (T, error) // records decoder
+	Equal  func(a, b T) bool                         // suppresses no-op upserts (nil: never equal)
+	// OnChange is called for every change, in order, from Run's goroutine.
+	OnChange func(Change[T])
+}
+
+// Watcher mirrors a prefix.
+type Watcher[T any] struct {
+	client kvstore.Client
+	cfg    Config[T]
+	log    *slog.Logger
+
+	mu     sync.RWMutex
+	items  map[string]T
+	listed bool
+	canary bool
+	synced chan struct{}
+}
+
+// New returns a watcher; Run fills it.
+func New[T any](client kvstore.Client, cfg Config[T], log *slog.Logger) *Watcher[T] {
+	if cfg.OnChange == nil {
+		cfg.OnChange = func(Change[T]) {}
+	}
+	if cfg.Equal == nil {
+		cfg.Equal = func(T, T) bool { return false }
+	}
+	return &Watcher[T]{client: client, cfg: cfg, log: log.With("component", "watchstore", "prefix", cfg.Prefix),
+		items: map[string]T{}, synced: make(chan struct{})}
+}
+
+// Synced is closed once the initial listing is complete and the canary (if
+// any) exists.
+func (w *Watcher[T]) Synced() <-chan struct{} { return w.synced }
+
+// Get returns the value of key.
+func (w *Watcher[T]) Get(key string) (T, bool) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	v, ok := w.items[key]
+	return v, ok
+}
+
+// Snapshot copies the view.
+func (w *Watcher[T]) Snapshot() map[string]T {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return maps.Clone(w.items)
+}
+
+// Run applies the store's changes until ctx ends.
+func (w *Watcher[T]) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for ev := range w.client.ListAndWatch(ctx, w.cfg.Prefix) {
+			w.apply(ev)
+		}
+		return nil
+	})
+	if w.cfg.Canary == "" {
+		w.mu.Lock()
+		w.canary = true
+		w.mu.Unlock()
+	} else {
+		g.Go(func() error {
+			for ev := range w.client.ListAndWatch(ctx, w.cfg.Canary) {
+				if ev.Type == kvstore.EventUpsert && ev.Key == w.cfg.Canary {
+					w.mu.Lock()
+					w.canary = true
+					w.checkSyncedLocked()
+					w.mu.Unlock()
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (w *Watcher[T]) apply(ev kvstore.Event) {
+	switch ev.Type {
+	case kvstore.EventListDone:
+		w.mu.Lock()
+		w.listed = true
+		w.checkSyncedLocked()
+		w.mu.Unlock()
+	case kvstore.EventUpsert:
+		v, err := w.cfg.Decode(ev.Key, ev.Value)
+		if err != nil {
+			w.log.Warn("drop malformed value", "err", err)
+			w.remove(ev.Key)
+			return
+		}
+		w.mu.Lock()
+		old, had := w.items[ev.Key]
+		w.items[ev.Key] = v
+		w.mu.Unlock()
+		if !had || !w.cfg.Equal(old, v) {
+			w.cfg.OnChange(Change[T]{Key: ev.Key, Value: v})
+		}
+	case kvstore.EventDelete:
+		w.remove(ev.Key)
+	}
+}
+
+func (w *Watcher[T]) remove(key string) {
+	w.mu.Lock()
+	old, had := w.items[key]
+	delete(w.items, key)
+	w.mu.Unlock()
+	if had {
+		w.cfg.OnChange(Change[T]{Key: key, Value: old, Deleted: true})
+	}
+}
+
+func (w *Watcher[T]) checkSyncedLocked() {
+	if w.listed && w.canary {
+		select {
+		case <-w.synced:
+		default:
+			close(w.synced)
+		}
+	}
+}
