@@ -71,7 +71,8 @@ address or its pod (namespace/name), with the policy in effect on it.`,
 		Example: `  weft endpoint get 7
   weft endpoint get default/web-1
   weft endpoint get 10.100.1.5 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.agentCompletion(endpointCompletions),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := endpointQuery(args[0])
 			if err != nil {

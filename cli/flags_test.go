@@ -110,10 +110,15 @@ func TestCompletion(t *testing.T) {
 		{"--node", []string{"__complete", "--name", "e2e", "--node", ""}, "c1-n2\nc1-n1\n:4\n"},
 		{"--node of the default environment", []string{"__complete", "--node", ""}, "c3-n1\n:4\n"},
 		{"-o", []string{"__complete", "-o", ""}, "table\njson\nyaml\n:4\n"},
+		{"endpoint get", []string{"--name", "e2e", "__complete", "endpoint", "get", ""},
+			"default/web-1\tendpoint 7, 10.100.1.5/32\ndefault/client\tendpoint 12, 10.100.1.6/32\n:4\n"},
+		{"identity get via WEFT_SOCKET", []string{"__complete", "identity", "get", ""},
+			"1\treserved:host\n65792\tk8s:app=web,k8s:io.kubernetes.pod.namespace=default\n:4\n"},
+		{"endpoint get without an agent", []string{"--socket", "/nonexistent/agent.sock", "__complete", "endpoint", "get", ""}, ":4\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runCLI(t, root, nil, tc.args...)
+			r := runCLI(t, root, map[string]string{"WEFT_SOCKET": filepath.Join(root, "weft/c3-n1/agent.sock")}, tc.args...)
 			if r.err != nil {
 				t.Fatal(r.err)
 			}

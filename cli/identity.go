@@ -70,7 +70,8 @@ func newIdentityGetCommand(o *options) *cobra.Command {
   Labels:    k8s:app=web
              k8s:io.cilium.k8s.policy.cluster=c1
              k8s:io.kubernetes.pod.namespace=default`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.agentCompletion(identityCompletions),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.ParseUint(args[0], 10, 32)
 			if err != nil {

@@ -24,21 +24,21 @@ and the remote clusters it is connected to.
 The exit code is 0 when everything is healthy, 1 when the agent cannot be
 reached or reports a problem; the error then says what to check.`,
 		Example: `  $ weft status
-  Node:             c1-n1 (cluster c1, id 1)
-  Agent:            v0.1.0, up 5m3s
-  Store:            OK  etcd, quorum, synced, heartbeat 2s ago
-  Routing:          tunnel (VXLAN, UDP 8472)
-  Node IPv4:        192.168.7.2
-  Pod CIDRs:        10.100.1.0/24
-  Datapath:         OK  tcx
-  Endpoints:        3
-  Identities:       9
-  Nodes:            2
-  IPCache:          5 entries
-  Services:         1
-  Node health:      2/2 reachable
-                    c1-n1  192.168.7.2  reachable  0.05 ms
-                    c1-n2  192.168.7.3  reachable  0.31 ms
+  Node:         c1-n1 (cluster c1, id 1)
+  Agent:        v0.1.0, up 5m3s
+  Store:        OK  etcd, quorum, synced, heartbeat 3s ago
+  Routing:      tunnel (VXLAN, UDP 8472)
+  Node IPv4:    192.168.7.2
+  Pod CIDRs:    10.100.1.0/24
+  Datapath:     OK  tcx
+  Endpoints:    2
+  Identities:   9
+  Nodes:        2
+  IPCache:      5 entries
+  Services:     1
+  Node health:  2/2 reachable
+                c1-n1  192.168.7.2  reachable  0.05 ms
+                c1-n2  192.168.7.3  reachable  0.31 ms
 
   # The second node of testenv environment "e2e", with counters and details
   weft --name e2e --node c1-n2 status --verbose`,
