@@ -2,7 +2,10 @@ package datapath_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +77,46 @@ func TestServices(t *testing.T) {
 					}
 				}
 				upsert(svc, backends...)
+			})
+
+			t.Run("udp cluster ip answers from the frontend", func(t *testing.T) {
+				dns := netip.MustParseAddrPort("10.96.0.53:53")
+				var udp datapath.Service
+				for _, n := range lab.Nodes {
+					udp = datapath.Service{Frontend: dns, Proto: datapath.ProtoUDP, Type: datapath.ClusterIP}
+					for _, b := range backends {
+						udp.Backends = append(udp.Backends, datapath.Backend{Addr: b.Addr(5353), Local: b.Node == n})
+					}
+					upsertOn(t, n, udp)
+				}
+				for _, b := range backends {
+					b.ServeUDPName(5353)
+				}
+				leave := n1.JoinCgroup()
+				defer leave()
+				err := datapathtest.InNS(client.NS, func() error {
+					conn, err := net.ListenUDP("udp4", nil) // unconnected: sendmsg4/recvmsg4
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					conn.SetDeadline(time.Now().Add(5 * time.Second))
+					if _, err := conn.WriteToUDPAddrPort([]byte("q"), dns); err != nil {
+						return err
+					}
+					buf := make([]byte, 64)
+					n, from, err := conn.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						return err
+					}
+					if from != dns || !strings.HasPrefix(string(buf[:n]), "web-") {
+						return fmt.Errorf("answer %q from %v, want a backend's name from %v", buf[:n], from, dns)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 			})
 
 			t.Run("node port from the other node", func(t *testing.T) {

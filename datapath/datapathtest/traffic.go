@@ -7,7 +7,11 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -109,3 +113,67 @@ func Eventually(ctx context.Context, timeout time.Duration, cond func(context.Co
 
 // Addr is the pod's address with port.
 func (p *Pod) Addr(port uint16) netip.AddrPort { return netip.AddrPortFrom(p.IP, port) }
+
+// ServeUDPName answers every datagram on port with the pod's name.
+func (p *Pod) ServeUDPName(port uint16) {
+	t := p.Node.lab.t
+	t.Helper()
+	var conn *net.UDPConn
+	err := InNS(p.NS, func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{Port: int(port)})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen udp in %s: %v", p.Name, err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { conn.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			conn.WriteToUDPAddrPort([]byte(p.Name), from)
+		}
+	}()
+}
+
+// JoinCgroup moves the whole test process into the node's cgroup, so the
+// sockets it creates meet the node's socket load balancer, until the
+// returned function (also run at cleanup) moves it back.
+func (n *Node) JoinCgroup() (leave func()) {
+	t := n.lab.t
+	t.Helper()
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orig string
+	for _, line := range strings.Split(string(self), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			orig = filepath.Join(CgroupRoot, rest)
+		}
+	}
+	if orig == "" {
+		t.Fatalf("no cgroup v2 entry in /proc/self/cgroup: %q", self)
+	}
+	move := func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	}
+	if err := move(n.Cgroup); err != nil {
+		t.Fatalf("join cgroup %s: %v", n.Cgroup, err)
+	}
+	var once sync.Once
+	leave = func() {
+		once.Do(func() {
+			if err := move(orig); err != nil {
+				t.Errorf("return to cgroup %s: %v", orig, err)
+			}
+		})
+	}
+	t.Cleanup(leave)
+	return leave
+}
