@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -128,14 +129,24 @@ func (s *Server) start(ctx context.Context) error {
 	cmd.Dir = s.opts.DataDir
 	cmd.Stdout, cmd.Stderr = s.opts.Log, s.opts.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start consul agent %s: %w", s.opts.Binary, err)
-	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
+	// PR_SET_PDEATHSIG fires when the forking OS thread exits, not the
+	// process: fork from a locked thread that lives as long as the agent.
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start consul agent %s: %w", s.opts.Binary, err)
+	}
 	s.proc = p
 
 	wctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
