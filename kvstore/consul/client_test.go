@@ -130,3 +130,28 @@ func TestLeaseBinding(t *testing.T) {
 		t.Fatalf("unleased write survives its writer: %+v, %v", kv, err)
 	}
 }
+
+// TestStatus: the heartbeat written by WriteHeartbeat shows in Status, and
+// a stopped agent shows as no quorum with an error naming it.
+func TestStatus(t *testing.T) {
+	s := startAgent(t, "")
+	c := open(t, s)
+	ctx := ctx(t)
+	if st := c.Status(ctx); !st.Quorum || st.Err != nil || !st.Heartbeat.IsZero() {
+		t.Fatalf("status before any heartbeat: %+v, want quorum and no heartbeat", st)
+	}
+	before := time.Now()
+	if err := c.WriteHeartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Status(ctx)
+	if !st.Quorum || st.Err != nil || st.Heartbeat.Before(before.Add(-time.Second)) || st.Backend != kvstore.BackendConsul {
+		t.Fatalf("status after heartbeat at %v: %+v", before, st)
+	}
+
+	s.Kill()
+	st = c.Status(ctx)
+	if st.Quorum || st.Err == nil || !strings.Contains(st.Err.Error(), s.Endpoint()) {
+		t.Fatalf("status with the agent gone: %+v, want no quorum and an error naming %s", st, s.Endpoint())
+	}
+}
