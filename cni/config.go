@@ -95,6 +95,10 @@ func (c *NetConf) validate() *types.Error {
 		return newError(types.ErrInvalidNetworkConfig,
 			"network config name %q is invalid: accepted are letters, digits, '_', '.' and '-', starting with a letter or digit", c.Name)
 	}
+	if c.IPAM.Type != "" {
+		return newError(types.ErrUnsupportedField,
+			"network config field \"ipam\" (type %q) is not supported: weft-agent allocates pod addresses; remove the field", c.IPAM.Type)
+	}
 	if c.AgentSocket == "" {
 		return newError(types.ErrInvalidNetworkConfig,
 			"network config has no agentSocket: set it to weft-agent's unix socket, e.g. %q", "/var/run/weft/agent.sock")

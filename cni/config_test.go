@@ -30,6 +30,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "cniVersion a number", conf: `{"cniVersion": 1, "name": "weft", ` + sock + `}`, code: types.ErrInvalidNetworkConfig, want: `field "cniVersion" is a JSON number, accepted is a JSON string`},
 		{name: "no name", conf: `{"cniVersion": "1.1.0", ` + sock + `}`, code: types.ErrInvalidNetworkConfig, want: "no name"},
 		{name: "bad name", conf: `{"cniVersion": "1.1.0", "name": "we ft", ` + sock + `}`, code: types.ErrInvalidNetworkConfig, want: `name "we ft" is invalid`},
+		{name: "ipam given", conf: `{"cniVersion": "1.1.0", "name": "weft", ` + sock + `, "ipam": {"type": "host-local"}}`, code: types.ErrUnsupportedField, want: `field "ipam" (type "host-local") is not supported`},
 		{name: "no agentSocket", conf: `{"cniVersion": "1.1.0", "name": "weft"}`, code: types.ErrInvalidNetworkConfig, want: "no agentSocket"},
 		{name: "relative agentSocket", conf: `{"cniVersion": "1.1.0", "name": "weft", "agentSocket": "run/agent.sock"}`, code: types.ErrInvalidNetworkConfig, want: `agentSocket "run/agent.sock" is not an absolute path`},
 		{name: "relative logFile", conf: `{"cniVersion": "1.1.0", "name": "weft", ` + sock + `, "logFile": "cni.log"}`, code: types.ErrInvalidNetworkConfig, want: `logFile "cni.log"`},
