@@ -67,7 +67,10 @@ func newEndpointGetCommand(o *options) *cobra.Command {
 		Use:   "get <id|container-id|ip|namespace/pod>",
 		Short: "Show one endpoint and its effective policy",
 		Long: `Show one endpoint, found by its numeric id, its container id, its IP
-address or its pod (namespace/name), with the policy in effect on it.`,
+address or its pod (namespace/name), with the policy in effect on it. A
+number is taken as an endpoint id, a value with a slash as a pod (unless it
+is an IP prefix such as 10.100.1.5/32), an IP address as an IP, anything
+else as a container id.`,
 		Example: `  weft endpoint get 7
   weft endpoint get default/web-1
   weft endpoint get 10.100.1.5 -o json`,

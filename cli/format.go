@@ -73,7 +73,7 @@ func isIPPrefix(s string) bool {
 	return err == nil
 }
 
-func itoa[T ~uint32 | ~uint64 | ~int](v T) string { return strconv.FormatUint(uint64(v), 10) }
+func itoa[T ~uint32 | ~uint64](v T) string { return strconv.FormatUint(uint64(v), 10) }
 
 // orDash shows an empty value as "-".
 func orDash(s string) string {

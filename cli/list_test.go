@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weftnet/weft/agent/agentapi"
 )
 
 // TestListTables checks the tables a user sees for every list command.
@@ -98,6 +100,37 @@ short-row
 			}
 			if r.stderr != "" {
 				t.Errorf("stderr: %q, want nothing", r.stderr)
+			}
+		})
+	}
+}
+
+// TestEmptyLists checks that an agent with nothing to show prints only the
+// headers (and nothing at all for a BPF dump without columns).
+func TestEmptyLists(t *testing.T) {
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "agent.sock")
+	serve(t, socket, &fakeAgent{tables: map[string]*agentapi.Table{"ct": {}}})
+
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"node", "list"}, "NAME   CLUSTER   IPV4   POD CIDRS   HEALTH IPV4   LOCAL\n"},
+		{[]string{"endpoint", "list"}, "ID   POD   IPV4   IDENTITY   INGRESS POLICY   EGRESS POLICY   STATE   LABELS\n"},
+		{[]string{"identity", "list"}, "ID   REFS   LABELS\n"},
+		{[]string{"ipcache", "list"}, "PREFIX   IDENTITY   TUNNEL ENDPOINT   CLUSTER   POD\n"},
+		{[]string{"service", "list"}, "ID   FRONTEND   SERVICE TYPE   BACKEND\n"},
+		{[]string{"bpf", "ct", "list"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runCLI(t, dir, nil, append([]string{"--socket", socket}, tc.args...)...)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if r.stdout != tc.want {
+				t.Errorf("printed %q, want %q", r.stdout, tc.want)
 			}
 		})
 	}

@@ -20,7 +20,7 @@ const (
 	formatYAML  = "yaml"
 )
 
-var formats = []string{formatTable, formatJSON, formatYAML}
+func outputFormats() []string { return []string{formatTable, formatJSON, formatYAML} }
 
 const (
 	// defaultTestenvRoot holds one directory per testenv environment
@@ -66,11 +66,11 @@ func (o *options) registerFlags(root *cobra.Command) {
 	fs.StringVar(&o.node, "node", "",
 		"node of the testenv environment (default: its first node; without --name the environment is \""+defaultEnvironment+"\") (env WEFT_NODE)")
 	fs.StringVarP(&o.output, "output", "o", formatTable,
-		"output format: "+strings.Join(formats, ", ")+" (env WEFT_OUTPUT)")
+		"output format: "+strings.Join(outputFormats(), ", ")+" (env WEFT_OUTPUT)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout,
 		"how long to wait for the agent's answer (env WEFT_TIMEOUT)")
 
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("name", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return listEnvironments(o.testenvRoot), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -105,8 +105,8 @@ func (o *options) complete(fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(formats, o.output) {
-		return fmt.Errorf("parse --output %q: want one of %s", o.output, strings.Join(formats, ", "))
+	if !slices.Contains(outputFormats(), o.output) {
+		return fmt.Errorf("parse --output %q: want one of %s", o.output, strings.Join(outputFormats(), ", "))
 	}
 	if o.timeout <= 0 {
 		return fmt.Errorf("parse --timeout %s: want a positive duration such as 5s or 1m", o.timeout)

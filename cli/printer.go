@@ -93,7 +93,9 @@ func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 func (t *table) write(w io.Writer) error {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 8, 3, ' ', 0)
-	writeLine(tw, t.header)
+	if len(t.header) > 0 {
+		writeLine(tw, t.header)
+	}
 	for _, row := range t.rows {
 		lines := make([][]string, len(row))
 		height := 1
