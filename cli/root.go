@@ -54,8 +54,8 @@ their proto field names, for scripts.`,
 
 	// ---- Commands owned by other engineers: one line each, constructor in
 	// ---- its own file, taking the shared options (--name, --node, -o, ...).
-	// root.AddCommand(newTestenvCommand(o))      // cli/testenv.go
-	// root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
+	root.AddCommand(newTestenvCommand(o))      // cli/testenv.go
+	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
 	// ---- end of other engineers' commands.
 
 	return root
