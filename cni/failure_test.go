@@ -10,6 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -221,5 +222,43 @@ func assertNothingLeft(t *testing.T, hostNS, podNS ns.NetNS, agent *standIn) {
 	}
 	if eps := agent.endpointKeys(); len(eps) != 0 {
 		t.Errorf("agent endpoints left = %v, want none", eps)
+	}
+}
+
+// DEL after the pod's namespace is gone (the runtime removed it first)
+// succeeds and still deletes the endpoint.
+func TestDelAfterPodNetnsGone(t *testing.T) {
+	hostNS := newNS(t)
+	agent := startStandIn(t)
+	podNS, err := testutils.NewNS()
+	if err != nil {
+		t.Fatalf("create netns: %v", err)
+	}
+	removed := false
+	remove := func() {
+		if !removed {
+			removed = true
+			podNS.Close()
+			if err := testutils.UnmountNS(podNS); err != nil {
+				t.Errorf("remove netns: %v", err)
+			}
+		}
+	}
+	t.Cleanup(remove)
+	args := cmdArgs(netConf(t, agent.socket, nil), podNS, randomID(t), "eth0", "")
+	if _, err := inNS(t, hostNS, func() (*current.Result, error) { return add(t.Context(), args) }); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	remove()
+	for i := range 2 {
+		if _, err := inNS(t, hostNS, func() (any, error) { return nil, del(t.Context(), args) }); err != nil {
+			t.Fatalf("DEL #%d with the netns gone: %v", i+1, err)
+		}
+	}
+	if l := lxcLinks(t, hostNS); len(l) != 0 {
+		t.Errorf("host veths after DEL = %v, want none", l)
+	}
+	if eps := agent.endpointKeys(); len(eps) != 0 {
+		t.Errorf("agent endpoints after DEL = %v, want none", eps)
 	}
 }
