@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -80,7 +81,11 @@ func (t target) rpcError(what string, err error) error {
 	}
 	switch s.Code() {
 	case codes.Unavailable:
-		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%s)", t, s.Message())
+		if transportFailure(s.Message()) {
+			return fmt.Errorf("reach weft-agent at %s: is the agent running? (%s)", t, s.Message())
+		}
+		// The agent answered: something it depends on is down.
+		return fmt.Errorf("%s: weft-agent at %s cannot answer now: %s (check its store with weft status)", what, t, s.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: weft-agent at %s gave no answer within %s (--timeout): is it running and not stuck?", what, t, t.timeout)
 	case codes.Canceled:
@@ -91,6 +96,17 @@ func (t target) rpcError(what string, err error) error {
 		return fmt.Errorf("%s: weft-agent at %s refused: %s (the socket is root-only: run as root)", what, t, s.Message())
 	}
 	return fmt.Errorf("%s: %s", what, s.Message())
+}
+
+// transportFailure tells the client's own "could not talk to the server"
+// errors from an Unavailable status the agent sent.
+func transportFailure(msg string) bool {
+	for _, m := range []string{"connection error", "transport", "error reading from server", "connection closed"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // notFound reports whether err is the agent's "no such object" answer.

@@ -32,6 +32,8 @@ type fakeAgent struct {
 	tables     map[string]*agentapi.Table
 	// hang makes Status wait for the caller to give up.
 	hang bool
+	// listErr is the answer to ListIdentities when set.
+	listErr error
 
 	mu          sync.Mutex
 	lastStatus  *agentapi.StatusRequest
@@ -81,6 +83,9 @@ func (f *fakeAgent) GetEndpoint(_ context.Context, req *agentapi.GetEndpointRequ
 }
 
 func (f *fakeAgent) ListIdentities(context.Context, *agentapi.ListIdentitiesRequest) (*agentapi.ListIdentitiesResponse, error) {
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	return f.identities, nil
 }
 

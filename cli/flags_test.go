@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/agent/agentapi"
 )
@@ -21,6 +23,8 @@ func TestErrors(t *testing.T) {
 	serve(t, hung, &fakeAgent{hang: true})
 	old := filepath.Join(dir, "old.sock")
 	serve(t, old, &agentapi.UnimplementedAgentServer{})
+	storeless := filepath.Join(dir, "storeless.sock")
+	serve(t, storeless, &fakeAgent{listErr: status.Error(codes.Unavailable, "list identities: etcdserver: request timed out")})
 
 	tests := []struct {
 		name    string
@@ -40,6 +44,8 @@ func TestErrors(t *testing.T) {
 			wantErr: "ask the agent's status: weft-agent at " + hung + " gave no answer within 50ms (--timeout): is it running and not stuck?"},
 		{name: "agent without the call", args: []string{"--socket", old, "node", "list"},
 			wantErr: "list nodes: weft-agent at " + old + " does not serve it (method ListNodes not implemented): is the agent older than this CLI?"},
+		{name: "agent without its store", args: []string{"--socket", storeless, "identity", "list"},
+			wantErr: "list identities: weft-agent at " + storeless + " cannot answer now: list identities: etcdserver: request timed out (check its store with weft status)"},
 		{name: "agent refuses", args: []string{"--socket", socket, "bpf", "ct", "list"},
 			wantErr: `dump BPF map ct: unknown map "ct": want tunnel, ipcache, endpoints, lb, policy, ct or metrics`},
 		{name: "unknown command", args: []string{"nodes"},
