@@ -22,10 +22,12 @@ func add(ctx context.Context, args *skel.CmdArgs) (*current.Result, error) {
 		return nil, cerr
 	}
 	if e := utils.ValidateInterfaceName(args.IfName); e != nil {
-		return nil, newError(types.ErrInvalidEnvironmentVariables, "CNI_IFNAME %q: %s %s", args.IfName, e.Msg, e.Details)
+		return nil, newError(types.ErrInvalidEnvironmentVariables,
+			"CNI_IFNAME %q: %s: accepted are 1-15 characters without '/', ':' or white space", args.IfName, e.Msg)
 	}
 	if e := utils.ValidateContainerID(args.ContainerID); e != nil {
-		return nil, newError(e.Code, "CNI_CONTAINERID %q: %s", args.ContainerID, e.Msg)
+		return nil, newError(e.Code,
+			"CNI_CONTAINERID %q: %s: accepted are letters, digits, '_', '.' and '-', starting with a letter or digit", args.ContainerID, e.Msg)
 	}
 	pod, cerr := ParsePod(args.Args, conf.RuntimeConfig)
 	if cerr != nil {

@@ -89,6 +89,7 @@ func TestAddRejectsBeforeCreating(t *testing.T) {
 		name    string
 		conf    []byte
 		cniArgs string
+		ifname  string // default eth0
 		netns   string // "host": the node's own namespace; "missing": a path that does not exist
 		code    uint
 		want    string
@@ -104,13 +105,18 @@ func TestAddRejectsBeforeCreating(t *testing.T) {
 		{name: "bad WEFT_LABELS", conf: good, cniArgs: "WEFT_LABELS=app", code: types.ErrInvalidEnvironmentVariables, want: `label "app" has no '='`},
 		{name: "unknown CNI_ARGS key", conf: good, cniArgs: "FOO=bar", code: types.ErrInvalidEnvironmentVariables, want: `unknown key "FOO"`},
 		{name: "bad namespace", conf: good, cniArgs: "K8S_POD_NAMESPACE=Shop", code: types.ErrInvalidEnvironmentVariables, want: "accepted is a DNS label"},
+		{name: "interface name too long", conf: good, ifname: "eth0123456789abc", code: types.ErrInvalidEnvironmentVariables, want: `CNI_IFNAME "eth0123456789abc": interface name is too long`},
 		{name: "missing netns", conf: good, netns: "missing", code: types.ErrInvalidNetNS, want: "open pod netns"},
 		{name: "the node's own netns", conf: good, netns: "host", code: types.ErrInvalidNetNS, want: "is the node's own network namespace"},
 		{name: "no agent socket", conf: bad(map[string]any{"agentSocket": "/nonexistent/weft/agent.sock"}), code: types.ErrTryAgainLater, want: "is the agent running on this node?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			podNS := newNS(t)
-			args := cmdArgs(tc.conf, podNS, randomID(t), "eth0", tc.cniArgs)
+			ifname := "eth0"
+			if tc.ifname != "" {
+				ifname = tc.ifname
+			}
+			args := cmdArgs(tc.conf, podNS, randomID(t), ifname, tc.cniArgs)
 			switch tc.netns {
 			case "host":
 				args.Netns = hostNS.Path()
@@ -120,7 +126,7 @@ func TestAddRejectsBeforeCreating(t *testing.T) {
 			_, err := inNS(t, hostNS, func() (*current.Result, error) { return add(t.Context(), args) })
 			wantCode(t, err, tc.code, tc.want)
 			assertNothingLeft(t, hostNS, podNS, agent)
-			if got := agent.called("CreateEndpoint " + args.ContainerID + "/eth0"); got != 0 {
+			if got := agent.called("CreateEndpoint " + args.ContainerID + "/" + ifname); got != 0 {
 				t.Errorf("CreateEndpoint called %d times, want 0", got)
 			}
 		})
