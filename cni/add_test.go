@@ -137,6 +137,7 @@ func TestCheckDetectsDrift(t *testing.T) {
 				State: netlink.NUD_PERMANENT, IP: net.ParseIP(standInGateway), HardwareAddr: mac})
 		}, "want permanent " + standInMAC},
 		{"interface down", func() error { return netlink.LinkSetDown(eth0()) }, "is down"},
+		{"veth deleted", func() error { return netlink.LinkDel(eth0()) }, "check host veth lxc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hostNS, podNS := newNS(t), newNS(t)

@@ -65,16 +65,18 @@ func checkEndpoint(ctx context.Context, args *skel.CmdArgs, conf *NetConf) error
 		return newError(types.ErrUnknownContainer, "check container %s: the agent's endpoint is on interface %s, not CNI_IFNAME %s",
 			args.ContainerID, ep.GetIfname(), args.IfName)
 	}
+	// The host veth first: without it the agent cannot tell its MAC, and
+	// "no gateway_mac" would hide the real problem.
+	hostName := HostIfName(args.ContainerID, args.IfName)
+	if err := verifyLink(hostName, "host veth", int(ep.GetMtu())); err != nil {
+		return err
+	}
 	pc, err := decodeEndpoint(ep)
 	if err != nil {
 		return err
 	}
 	if prev != nil && !prevHasAddress(prev, pc.addr) {
 		return fmt.Errorf("check container %s: the agent's address %s is not in prevResult", args.ContainerID, pc.addr)
-	}
-	hostName := HostIfName(args.ContainerID, args.IfName)
-	if err := verifyLink(hostName, "host veth", pc.mtu); err != nil {
-		return err
 	}
 	return podNS.Do(func(ns.NetNS) error { return verifyPod(args.IfName, pc) })
 }

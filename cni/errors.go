@@ -59,7 +59,7 @@ func agentError(ctx context.Context, op, socket string, err error) *types.Error 
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		return newError(types.ErrTryAgainLater, "%s (is weft-agent running on this node? retry once it is)", text)
+		return newError(types.ErrTryAgainLater, "%s (weft-agent is not running or not ready; retry)", text)
 	case codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
 		return newError(types.ErrTryAgainLater, "%s (retry later)", text)
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
