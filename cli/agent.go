@@ -29,6 +29,14 @@ func (t target) String() string {
 	return fmt.Sprintf("%s (node %s of testenv environment %s)", t.socket, t.node, t.env)
 }
 
+// where names the agent for messages about its answers.
+func (t target) where() string {
+	if t.env == "" {
+		return "the agent at " + t.socket
+	}
+	return fmt.Sprintf("node %s of testenv environment %s", t.node, t.env)
+}
+
 // target resolves --socket, --name and --node to one agent socket. Flags
 // given on the command line win over WEFT_* variables; --socket and
 // --name/--node given together are refused.

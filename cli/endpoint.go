@@ -84,7 +84,7 @@ else as a container id.`,
 			return o.withAgent(cmd.Context(), func(ctx context.Context, t target, a agentapi.AgentClient) error {
 				ep, err := a.GetEndpoint(ctx, req)
 				if notFound(err) {
-					return fmt.Errorf("get endpoint %q: no such endpoint on %s (see weft endpoint list)", args[0], t)
+					return fmt.Errorf("get endpoint %q: no such endpoint on %s; see weft endpoint list", args[0], t.where())
 				}
 				if err != nil {
 					return t.rpcError(fmt.Sprintf("get endpoint %q", args[0]), err)

@@ -80,7 +80,7 @@ func newIdentityGetCommand(o *options) *cobra.Command {
 			return o.withAgent(cmd.Context(), func(ctx context.Context, t target, a agentapi.AgentClient) error {
 				id, err := a.GetIdentity(ctx, &agentapi.GetIdentityRequest{Id: uint32(n)})
 				if notFound(err) {
-					return fmt.Errorf("get identity %d: no such identity on %s (see weft identity list)", n, t)
+					return fmt.Errorf("get identity %d: no such identity on %s; see weft identity list", n, t.where())
 				}
 				if err != nil {
 					return t.rpcError(fmt.Sprintf("get identity %d", n), err)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -96,6 +97,11 @@ func TestTargetResolution(t *testing.T) {
 			wantErr: "reach weft-agent at " + root + "/bare/a-node/agent.sock (node a-node of testenv environment bare): is the agent running? (stat " + root + "/bare/a-node/agent.sock: no such file or directory)",
 		},
 		{
+			name:    "answers name the testenv node",
+			args:    []string{"--name", "e2e", "identity", "get", "4242"},
+			wantErr: "get identity 4242: no such identity on node c1-n2 of testenv environment e2e; see weft identity list",
+		},
+		{
 			name:    "name with a slash",
 			args:    []string{"--name", "../etc"},
 			wantErr: `parse --name "../etc": want a name such as c1-n1, without slashes`,
@@ -103,7 +109,11 @@ func TestTargetResolution(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runCLI(t, root, tc.env, append(tc.args, "status")...)
+			args := tc.args
+			if !slices.Contains(args, "identity") {
+				args = append(args, "status")
+			}
+			r := runCLI(t, root, tc.env, args...)
 			if tc.wantErr != "" {
 				if r.err == nil || r.err.Error() != tc.wantErr {
 					t.Fatalf("error\n%v\nwant\n%s", r.err, tc.wantErr)
