@@ -11,6 +11,12 @@ const (
 	PolicyFormatKubernetes = "kubernetes" // Kubernetes NetworkPolicy YAML
 )
 
+// PolicyClusterwide is the namespace segment under which clusterwide
+// policies (CiliumClusterwideNetworkPolicy) are stored:
+// state/policies/v1/_clusterwide/<name>. "_" never occurs in a namespace,
+// so it cannot clash with one. STABLE (v1).
+const PolicyClusterwide = "_clusterwide"
+
 // PolicyRef is the value of state/policies/v1/<ns>/<name>: a policy document
 // owned by its source (the CLI or the apiserver's Kubernetes sync).
 // STABLE (v1).
@@ -26,8 +32,10 @@ type PolicyRef struct {
 
 // Validate checks names, format and that a document is present.
 func (p *PolicyRef) Validate() error {
-	if err := ValidateNamespace(p.Namespace); err != nil {
-		return err
+	if p.Namespace != PolicyClusterwide {
+		if err := ValidateNamespace(p.Namespace); err != nil {
+			return err
+		}
 	}
 	if err := ValidateObjectName(p.Name); err != nil {
 		return err
