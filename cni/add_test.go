@@ -97,8 +97,8 @@ func TestAddCheckDel(t *testing.T) {
 			t.Errorf("DEL #%d: %v", i+1, err)
 		}
 	}
-	if l := links(t, podNS); len(l) != 0 {
-		t.Errorf("pod links after DEL = %v, want none", l)
+	if l := vethLinks(t, podNS); len(l) != 0 {
+		t.Errorf("pod veths after DEL = %v, want none", l)
 	}
 	if l := lxcLinks(t, hostNS); len(l) != 0 {
 		t.Errorf("host veths after DEL = %v, want none", l)

@@ -220,8 +220,8 @@ func assertNothingLeft(t *testing.T, hostNS, podNS ns.NetNS, agent *standIn) {
 	if l := lxcLinks(t, hostNS); len(l) != 0 {
 		t.Errorf("host veths left = %v, want none", l)
 	}
-	if l := links(t, podNS); len(l) != 0 {
-		t.Errorf("pod links left = %v, want only lo", l)
+	if l := vethLinks(t, podNS); len(l) != 0 {
+		t.Errorf("pod veths left = %v, want none", l)
 	}
 	if a := ipv4Addrs(t, podNS); len(a) != 0 {
 		t.Errorf("pod addresses left = %v, want none", a)

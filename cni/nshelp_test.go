@@ -151,6 +151,20 @@ func links(t *testing.T, n ns.NetNS) map[string]linkView {
 	return views
 }
 
+// vethLinks are the names of the veths in n (other links, such as the
+// fallback tunnel devices a loaded ipip or sit module adds to every
+// namespace, are not the plugin's).
+func vethLinks(t *testing.T, n ns.NetNS) []string {
+	var names []string
+	for name, v := range links(t, n) {
+		if v.Type == "veth" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // ipv4Addrs lists every IPv4 address in n except loopback's.
 func ipv4Addrs(t *testing.T, n ns.NetNS) []string {
 	var addrs []string
