@@ -58,14 +58,15 @@ const (
 	FlowForwarded = 1
 	FlowDropped   = 2
 
-	ReasonForwarded      = 0
-	ReasonPolicyDenied   = 1
-	ReasonNoBackend      = 2
-	ReasonInvalidPacket  = 3
-	ReasonUnknownSource  = 4
-	ReasonRedirectFailed = 5
-	ReasonNATFailed      = 6
-	ReasonMax            = 16
+	ReasonForwarded        = 0
+	ReasonPolicyDenied     = 1
+	ReasonNoBackend        = 2
+	ReasonInvalidPacket    = 3
+	ReasonUnknownSource    = 4
+	ReasonRedirectFailed   = 5
+	ReasonNATFailed        = 6
+	ReasonNoTunnelEndpoint = 7
+	ReasonMax              = 16
 
 	ObsToEndpoint   = 1
 	ObsToOverlay    = 2

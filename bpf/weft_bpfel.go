@@ -202,6 +202,7 @@ const (
 	weftProgSockConnect4   = "sock_connect4"
 	weftProgSockRecvmsg4   = "sock_recvmsg4"
 	weftProgSockSendmsg4   = "sock_sendmsg4"
+	weftProgToOverlay      = "to_overlay"
 	weftVarUnusedFlowEvent = "unused_flow_event"
 )
 
@@ -253,6 +254,7 @@ type weftProgramSpecs struct {
 	SockConnect4  *ebpf.ProgramSpec `ebpf:"sock_connect4"`
 	SockRecvmsg4  *ebpf.ProgramSpec `ebpf:"sock_recvmsg4"`
 	SockSendmsg4  *ebpf.ProgramSpec `ebpf:"sock_sendmsg4"`
+	ToOverlay     *ebpf.ProgramSpec `ebpf:"to_overlay"`
 }
 
 // weftMapSpecs contains maps before they are loaded into the kernel.
@@ -351,6 +353,7 @@ type weftPrograms struct {
 	SockConnect4  *ebpf.Program `ebpf:"sock_connect4"`
 	SockRecvmsg4  *ebpf.Program `ebpf:"sock_recvmsg4"`
 	SockSendmsg4  *ebpf.Program `ebpf:"sock_sendmsg4"`
+	ToOverlay     *ebpf.Program `ebpf:"to_overlay"`
 }
 
 func (p *weftPrograms) Close() error {
@@ -361,6 +364,7 @@ func (p *weftPrograms) Close() error {
 		p.SockConnect4,
 		p.SockRecvmsg4,
 		p.SockSendmsg4,
+		p.ToOverlay,
 	)
 }
 

@@ -23,13 +23,26 @@ func (d *Datapath) linkPin(prog, target string) string {
 // attachIngress runs prog on the ingress of device ifname, replacing the
 // program a previous run attached there.
 func (d *Datapath) attachIngress(ifname, name string, prog *ebpf.Program) error {
+	return d.attachTC(ifname, name, prog, false)
+}
+
+// attachEgress is attachIngress for the egress side.
+func (d *Datapath) attachEgress(ifname, name string, prog *ebpf.Program) error {
+	return d.attachTC(ifname, name, prog, true)
+}
+
+func (d *Datapath) attachTC(ifname, name string, prog *ebpf.Program, egress bool) error {
 	lnk, err := d.nl.LinkByName(ifname)
 	if err != nil {
 		return fmt.Errorf("find device %s: %w", ifname, err)
 	}
 	ifindex := lnk.Attrs().Index
 	if d.cfg.LegacyTC {
-		return d.attachLegacy(lnk, name, prog)
+		return d.attachLegacy(lnk, name, prog, egress)
+	}
+	attach := ebpf.AttachTCXIngress
+	if egress {
+		attach = ebpf.AttachTCXEgress
 	}
 	pin := d.linkPin(name, ifname)
 	err = d.ns.do(func() error {
@@ -46,7 +59,7 @@ func (d *Datapath) attachIngress(ifname, name string, prog *ebpf.Program) error 
 				old.Close()
 			}
 		}
-		l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: ebpf.AttachTCXIngress})
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: attach})
 		if err != nil {
 			return err
 		}
@@ -58,7 +71,7 @@ func (d *Datapath) attachIngress(ifname, name string, prog *ebpf.Program) error 
 	})
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		d.log.Info("tcx unsupported, attaching with clsact", "device", ifname)
-		return d.attachLegacy(lnk, name, prog)
+		return d.attachLegacy(lnk, name, prog, egress)
 	}
 	if err != nil {
 		return fmt.Errorf("attach %s to %s: %w", name, ifname, err)
@@ -67,8 +80,9 @@ func (d *Datapath) attachIngress(ifname, name string, prog *ebpf.Program) error 
 }
 
 // attachLegacy attaches prog as a direct-action cls_bpf filter on clsact
-// ingress. The filter outlives the process; detachIngress removes it.
-func (d *Datapath) attachLegacy(lnk netlink.Link, name string, prog *ebpf.Program) error {
+// ingress or egress. The filter outlives the process; detachIngress
+// removes it (or the device's deletion).
+func (d *Datapath) attachLegacy(lnk netlink.Link, name string, prog *ebpf.Program, egress bool) error {
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: lnk.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 		QdiscType:  "clsact",
@@ -76,17 +90,21 @@ func (d *Datapath) attachLegacy(lnk netlink.Link, name string, prog *ebpf.Progra
 	if err := d.nl.QdiscReplace(qdisc); err != nil {
 		return fmt.Errorf("add clsact to %s: %w", lnk.Attrs().Name, err)
 	}
-	if err := d.nl.FilterReplace(legacyFilter(lnk, name, prog.FD())); err != nil {
+	if err := d.nl.FilterReplace(legacyFilter(lnk, name, prog.FD(), egress)); err != nil {
 		return fmt.Errorf("attach %s to %s with cls_bpf: %w", name, lnk.Attrs().Name, err)
 	}
 	return nil
 }
 
-func legacyFilter(lnk netlink.Link, name string, fd int) *netlink.BpfFilter {
+func legacyFilter(lnk netlink.Link, name string, fd int, egress bool) *netlink.BpfFilter {
+	parent := uint32(netlink.HANDLE_MIN_INGRESS)
+	if egress {
+		parent = netlink.HANDLE_MIN_EGRESS
+	}
 	return &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{
 			LinkIndex: lnk.Attrs().Index,
-			Parent:    netlink.HANDLE_MIN_INGRESS,
+			Parent:    parent,
 			Handle:    netlink.MakeHandle(0, 1),
 			Protocol:  unix.ETH_P_ALL,
 			Priority:  1,

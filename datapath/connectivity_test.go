@@ -58,6 +58,14 @@ func TestConnectivity(t *testing.T) {
 				})
 			}
 
+			t.Run("host to pods", func(t *testing.T) {
+				for _, p := range []*datapathtest.Pod{a1, b1} {
+					if got, err := n1.Fetch(ctx, p.Addr(80)); err != nil || got != p.Name {
+						t.Fatalf("node 1 -> %s: got %q, %v", p.Name, got, err)
+					}
+				}
+			})
+
 			t.Run("forward event of a new cross-node flow", func(t *testing.T) {
 				point := map[datapath.Mode]string{datapath.ModeTunnel: "to-overlay", datapath.ModeNative: "to-netdev"}[mode]
 				f := readFlow(t, flows, func(f datapath.Flow) bool {

@@ -24,6 +24,8 @@ type Datapath struct {
 	ns      nsRunner
 	nl      *netlink.Handle
 	linkDir string
+	// tunnelIfindex is the VXLAN device's ifindex in tunnel mode, else 0.
+	tunnelIfindex int
 
 	mu       sync.Mutex
 	enforced map[uint16]uint16 // endpoint id -> EP_F_POLICY_* flags
@@ -112,7 +114,11 @@ func (d *Datapath) setup(ctx context.Context) error {
 		}
 		conf.Mode = bpf.ModeTunnel
 		conf.TunnelIfindex = uint32(ifindex)
+		d.tunnelIfindex = ifindex
 		if err := d.attachIngress(d.cfg.TunnelDevice, "from_overlay", d.objs.FromOverlay); err != nil {
+			return err
+		}
+		if err := d.attachEgress(d.cfg.TunnelDevice, "to_overlay", d.objs.ToOverlay); err != nil {
 			return err
 		}
 	}

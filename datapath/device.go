@@ -27,10 +27,7 @@ func (d *Datapath) ensureVXLAN(ctx context.Context) (int, error) {
 					return 0, fmt.Errorf("set mtu of %s: %w", name, err)
 				}
 			}
-			if err := d.nl.LinkSetUp(lnk); err != nil {
-				return 0, fmt.Errorf("set %s up: %w", name, err)
-			}
-			return lnk.Attrs().Index, nil
+			return lnk.Attrs().Index, d.vxlanUp(lnk)
 		}
 		d.log.Info("replacing device that is not an external VXLAN", "device", name)
 		if err := d.nl.LinkDel(lnk); err != nil {
@@ -49,13 +46,20 @@ func (d *Datapath) ensureVXLAN(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find device %s: %w", name, err)
 	}
+	return lnk.Attrs().Index, d.vxlanUp(lnk)
+}
+
+// vxlanUp brings the device up without ARP: the host's packets routed to
+// it get their tunnel key from to_overlay, and receivers rewrite L2.
+func (d *Datapath) vxlanUp(lnk netlink.Link) error {
+	name := lnk.Attrs().Name
+	if err := d.nl.LinkSetARPOff(lnk); err != nil {
+		return fmt.Errorf("disable arp on %s: %w", name, err)
+	}
 	if err := d.nl.LinkSetUp(lnk); err != nil {
-		return 0, fmt.Errorf("set %s up: %w", name, err)
+		return fmt.Errorf("set %s up: %w", name, err)
 	}
-	if err := d.ns.sysctl("net/ipv4/conf/"+name+"/rp_filter", "0"); err != nil {
-		return 0, err
-	}
-	return lnk.Attrs().Index, nil
+	return d.ns.sysctl("net/ipv4/conf/"+name+"/rp_filter", "0")
 }
 
 // PodMTU is the MTU pods of this node must use: the underlay's, less the

@@ -95,7 +95,7 @@ func (d *Datapath) deleteEndpoint(key bpf.EndpointKey) error {
 		errs = append(errs, d.detachIngress(lnk.Attrs().Name, "from_container"))
 	}
 	errs = append(errs, d.deleteRoutes(func(r netlink.Route) bool {
-		return r.Gw == nil && r.Dst != nil && r.Dst.IP.Equal(ip.AsSlice())
+		return !d.isNodeRoute(r) && r.Dst != nil && r.Dst.IP.Equal(ip.AsSlice())
 	}))
 	if err := d.objs.WeftEndpoints.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, fmt.Errorf("delete endpoint %s: %w", ip, err))

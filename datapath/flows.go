@@ -26,6 +26,7 @@ const (
 	ReasonUnknownSource  Reason = bpf.ReasonUnknownSource
 	ReasonRedirectFailed Reason = bpf.ReasonRedirectFailed
 	ReasonNATFailed      Reason = bpf.ReasonNATFailed
+	ReasonNoTunnel       Reason = bpf.ReasonNoTunnelEndpoint
 )
 
 var reasonNames = map[Reason]string{
@@ -36,6 +37,7 @@ var reasonNames = map[Reason]string{
 	ReasonUnknownSource:  "unknown source endpoint",
 	ReasonRedirectFailed: "redirect failed",
 	ReasonNATFailed:      "nat failed",
+	ReasonNoTunnel:       "no tunnel endpoint",
 }
 
 func (r Reason) String() string {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/bpf"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/datapath/datapathtest"
 	"github.com/weftnet/weft/internal/testgate"
@@ -36,6 +37,18 @@ func TestPolicy(t *testing.T) {
 			}})
 			mustReach(t, client, server)
 
+			// Node 1's host is the remote-node identity at the server:
+			// not allowed by the rule above.
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if got, err := n1.Fetch(hctx, server.Addr(80)); err == nil {
+				t.Fatalf("node 1's host reached the server (%q), want it denied", got)
+			}
+			cancel()
+			readFlow(t, flows2, func(f datapath.Flow) bool {
+				return f.Dropped && f.Reason == datapath.ReasonPolicyDenied && f.Source.Addr() == n1.UnderlayIP &&
+					f.SourceIdentity == bpf.IdentityRemoteNode
+			})
+
 			// The client denies all ingress: its replies still pass, a new
 			// flow from the server is dropped at the client.
 			setPolicy(t, n1, client, datapath.Policy{IngressEnforced: true})
@@ -50,6 +63,16 @@ func TestPolicy(t *testing.T) {
 
 			setPolicy(t, n1, client, datapath.Policy{})
 			mustReach(t, client, server)
+
+			// Idle flows are collected; the next connection opens a new one.
+			if n, err := n2.DP.PruneConntrack(ctx, time.Hour); err != nil || n != 0 {
+				t.Fatalf("prune of flows idle for an hour deleted %d, %v; want 0", n, err)
+			}
+			if n, err := n2.DP.PruneConntrack(ctx, -1); err != nil || n == 0 {
+				t.Fatalf("prune of every flow deleted %d, %v; want some", n, err)
+			}
+			mustReach(t, client, server)
+
 			metrics, err := n2.DP.Metrics(ctx)
 			if err != nil {
 				t.Fatal(err)

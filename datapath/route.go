@@ -26,13 +26,15 @@ func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// UpsertNodeRoute installs or replaces the route of a remote pod CIDR. In
-// tunnel mode pod traffic is steered by the ipcache and this is a no-op.
+// UpsertNodeRoute installs or replaces the route of a remote pod CIDR: via
+// the node's underlay address in native mode, into the VXLAN device in
+// tunnel mode (for the host's own traffic; pods' traffic is steered by the
+// ipcache).
 func (d *Datapath) UpsertNodeRoute(ctx context.Context, r NodeRoute) error {
-	if d.cfg.Mode != ModeNative {
-		return nil
-	}
 	rt := &netlink.Route{Dst: ipNet(r.PodCIDR), Gw: r.NodeIP.AsSlice(), Protocol: routeProtocol}
+	if d.cfg.Mode == ModeTunnel {
+		rt = &netlink.Route{Dst: ipNet(r.PodCIDR), LinkIndex: d.tunnelIfindex, Scope: netlink.SCOPE_LINK, Protocol: routeProtocol}
+	}
 	if err := d.nl.RouteReplace(rt); err != nil {
 		return fmt.Errorf("replace route %s via %s: %w", r.PodCIDR, r.NodeIP, err)
 	}
@@ -43,7 +45,7 @@ func (d *Datapath) UpsertNodeRoute(ctx context.Context, r NodeRoute) error {
 // an error.
 func (d *Datapath) DeleteNodeRoute(ctx context.Context, podCIDR netip.Prefix) error {
 	return d.deleteRoutes(func(r netlink.Route) bool {
-		return r.Gw != nil && r.Dst != nil && r.Dst.String() == podCIDR.Masked().String()
+		return d.isNodeRoute(r) && r.Dst.String() == podCIDR.Masked().String()
 	})
 }
 
@@ -54,8 +56,13 @@ func (d *Datapath) PruneNodeRoutes(ctx context.Context, keep []netip.Prefix) err
 		want[p.Masked().String()] = true
 	}
 	return d.deleteRoutes(func(r netlink.Route) bool {
-		return r.Gw != nil && r.Dst != nil && !want[r.Dst.String()]
+		return d.isNodeRoute(r) && !want[r.Dst.String()]
 	})
+}
+
+// isNodeRoute tells node routes from endpoint routes (/32 to a veth).
+func (d *Datapath) isNodeRoute(r netlink.Route) bool {
+	return r.Dst != nil && (r.Gw != nil || (d.tunnelIfindex != 0 && r.LinkIndex == d.tunnelIfindex))
 }
 
 // endpointRoute points a local pod address at its host-side veth, so the

@@ -192,6 +192,7 @@ struct config {
 #define REASON_UNKNOWN_SOURCE 4
 #define REASON_REDIRECT_FAILED 5
 #define REASON_NAT_FAILED 6
+#define REASON_NO_TUNNEL_ENDPOINT 7
 #define REASON_MAX 16
 
 #define OBS_TO_ENDPOINT 1
@@ -224,6 +225,11 @@ struct metric {
 	__u64 packets;
 	__u64 bytes;
 };
+
+/* skb->mark bits Weft owns: 0x0000ff00 (Cilium's magic range; not used
+ * by kube-proxy's 0x4000/0x8000 since Weft replaces it). */
+#define MARK_MASK 0xff00
+#define MARK_TUNNEL_KEYED 0x5700 /* from_container set the tunnel key */
 
 #define PIN LIBBPF_PIN_BY_NAME
 

@@ -140,6 +140,13 @@ static __always_inline int nat4(struct __sk_buff *skb, struct pkt *p, int is_src
 	return 0;
 }
 
+/* set_mark writes skb->mark whole: the verifier refuses narrower stores
+ * the compiler would otherwise emit. */
+static __always_inline void set_mark(struct __sk_buff *skb, __u32 mark)
+{
+	*(volatile __u32 *)&skb->mark = mark;
+}
+
 static __always_inline struct config *get_config(void)
 {
 	__u32 zero = 0;

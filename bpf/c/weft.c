@@ -111,6 +111,7 @@ int from_container(struct __sk_buff *skb)
 				    OBS_TO_OVERLAY);
 		report(skb, &p, src_id, dst_id, REASON_FORWARDED, OBS_TO_OVERLAY,
 		       state == CT_NEW);
+		set_mark(skb, (skb->mark & ~MARK_MASK) | MARK_TUNNEL_KEYED);
 		return bpf_redirect(cfg->tunnel_ifindex, 0);
 	}
 	return to_host4(skb, &p, src_id, dst_id, state == CT_NEW,
@@ -137,6 +138,39 @@ int from_overlay(struct __sk_buff *skb)
 	if (!ep)
 		return TC_ACT_OK; /* for the host */
 	return deliver4(skb, &p, ep, key.tunnel_id, ct_lookup4(&p, &ce), 0);
+}
+
+/* to_overlay runs on the VXLAN device's egress. Packets from_container
+ * redirected carry their tunnel key already (and a mark saying so: the key
+ * of a transmit cannot be read back); the host's own packets to
+ * remote pods (routed to the device) get one from the ipcache, with the
+ * remote-node identity as VNI. */
+SEC("tc")
+int to_overlay(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key = {};
+	struct ipcache_value *info;
+	struct pkt p = {};
+
+	if ((skb->mark & MARK_MASK) == MARK_TUNNEL_KEYED) {
+		set_mark(skb, skb->mark & ~MARK_MASK);
+		return TC_ACT_OK; /* keyed by from_container */
+	}
+	if (parse_ipv4(skb, &p) <= 0)
+		return TC_ACT_SHOT;
+	info = ipcache4(p.daddr);
+	if (!info || info->tunnel_family != WEFT_AF_INET)
+		return drop(skb, &p, IDENTITY_HOST, info ? info->identity : IDENTITY_WORLD,
+			    REASON_NO_TUNNEL_ENDPOINT, OBS_TO_OVERLAY);
+	__builtin_memset(&key, 0, sizeof(key));
+	key.remote_ipv4 = bpf_ntohl(addr4_get(info->tunnel_endpoint));
+	key.tunnel_id = IDENTITY_REMOTE_NODE;
+	key.tunnel_ttl = 64;
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
+		return drop(skb, &p, IDENTITY_HOST, info->identity, REASON_REDIRECT_FAILED,
+			    OBS_TO_OVERLAY);
+	report(skb, &p, IDENTITY_HOST, info->identity, REASON_FORWARDED, OBS_TO_OVERLAY, 0);
+	return TC_ACT_OK;
 }
 
 SEC("tc")
