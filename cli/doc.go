@@ -8,6 +8,9 @@
 // docs/agent.md). Output goes through one printer: a table by default, or the
 // API messages as JSON or YAML with -o, so scripts get the proto field names.
 //
+// The testenv and connectivity commands (testenv.go, connectivity.go) belong
+// to package testenv's owner and are registered in root.go.
+//
 // The package holds no global state: NewRootCommand builds a fresh tree from
 // small constructors, one per file, each taking the shared *options.
 package cli

@@ -16,7 +16,8 @@ func newRootCommand(version string, o *options) *cobra.Command {
 		Short: "Inspect a Weft network fabric through its node agents",
 		Long: `weft inspects a Weft network fabric: it asks one node's weft-agent
 (over the agent's unix socket) for its health, nodes, endpoints, identities,
-ipcache, services and BPF maps.
+ipcache, services and BPF maps. "weft testenv" and "weft connectivity" build
+and test environments of network namespaces on this host.
 
 By default it talks to the agent of this host (--socket, WEFT_SOCKET). With
 --name it talks to a node of a testenv environment instead: the first node,
