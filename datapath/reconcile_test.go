@@ -1,0 +1,87 @@
+package datapath_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/datapathtest"
+	"github.com/weftnet/weft/internal/testgate"
+)
+
+// TestPruneRemovesWhatIsNotDesired checks that each Prune reconciler takes
+// away what is not in the desired set and that Upsert brings it back.
+func TestPruneRemovesWhatIsNotDesired(t *testing.T) {
+	testgate.Root(t)
+	ctx := context.Background()
+	lab := datapathtest.New(t, datapath.ModeNative, 2)
+	n1, n2 := lab.Nodes[0], lab.Nodes[1]
+	a, b := n1.AddPod("a", 1001), n1.AddPod("b", 1002)
+	remote := n2.AddPod("remote", 1003)
+	lab.Wire()
+	for _, p := range []*datapathtest.Pod{a, b, remote} {
+		p.ServeName(80)
+	}
+	svc := datapath.Service{Frontend: netip.MustParseAddrPort("10.96.0.10:80"), Proto: datapath.ProtoTCP, Type: datapath.ClusterIP,
+		Backends: []datapath.Backend{{Addr: b.Addr(80), Local: true}}}
+	upsertOn(t, n1, svc)
+	reach := func(from *datapathtest.Pod, to netip.AddrPort, want string) {
+		t.Helper()
+		if got, err := from.Fetch(ctx, to); err != nil || got != want {
+			t.Fatalf("%s -> %v: got %q, %v; want %q", from.Name, to, got, err, want)
+		}
+	}
+	unreachable := func(from *datapathtest.Pod, to netip.AddrPort) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if got, err := from.Fetch(ctx, to); err == nil {
+			t.Fatalf("%s -> %v answered %q after prune", from.Name, to, got)
+		}
+	}
+	reach(a, b.Addr(80), "b")
+	reach(a, svc.Frontend, "b")
+	reach(a, remote.Addr(80), "remote")
+
+	pin := filepath.Join(n1.Config.PinDir(), "links", "from_container@"+b.HostDevice)
+	if _, err := os.Stat(pin); err != nil {
+		t.Fatalf("endpoint link pin: %v", err)
+	}
+	must(t, n1.DP.PruneEndpoints(ctx, []netip.Addr{a.IP}))
+	unreachable(a, b.Addr(80))
+	if _, err := os.Stat(pin); !os.IsNotExist(err) {
+		t.Fatalf("link pin of a pruned endpoint: %v, want it gone", err)
+	}
+	must(t, n1.DP.PruneServices(ctx, nil))
+	unreachable(a, svc.Frontend)
+	must(t, n1.DP.PruneNodeRoutes(ctx, nil))
+	unreachable(a, remote.Addr(80))
+
+	// Re-running the reconcilers restores everything.
+	lab.Wire()
+	upsertOn(t, n1, svc)
+	reach(a, b.Addr(80), "b")
+	reach(a, svc.Frontend, "b")
+	reach(a, remote.Addr(80), "remote")
+
+	// Deletes are idempotent.
+	for range 2 {
+		must(t, n1.DP.DeleteService(ctx, datapath.ServiceKey{Frontend: svc.Frontend, Proto: svc.Proto}))
+		must(t, n1.DP.DeleteEndpoint(ctx, b.IP))
+		must(t, n1.DP.DeleteNodeRoute(ctx, n2.PodCIDR))
+		must(t, n1.DP.DeleteIPCache(ctx, netip.PrefixFrom(remote.IP, 32)))
+	}
+	unreachable(a, b.Addr(80))
+	unreachable(a, remote.Addr(80))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
