@@ -23,8 +23,11 @@ const (
 // DefaultPrefix is where all of Weft's keys live unless configured otherwise.
 const DefaultPrefix = "weft/"
 
-// ConsulMaxValueSize is Consul's own limit for one KV value.
-const ConsulMaxValueSize = 512 * 1024
+// DefaultMaxValueSize is the largest value every backend accepts with its
+// default settings: Consul carries values base64-encoded inside a
+// transaction, and a default agent caps a transaction at 512 KiB
+// (limits.txn_max_req_len), which leaves room for about 384 KiB of value.
+const DefaultMaxValueSize = 384 * 1024
 
 // Config says how to reach a store.
 type Config struct {
@@ -67,7 +70,7 @@ func DefaultConfig() Config {
 		Prefix:       DefaultPrefix,
 		DialTimeout:  5 * time.Second,
 		LeaseTTL:     15 * time.Second,
-		MaxValueSize: ConsulMaxValueSize,
+		MaxValueSize: DefaultMaxValueSize,
 		RateLimit:    DefaultRateLimit(),
 	}
 }
