@@ -51,7 +51,7 @@ func config(endpoints ...string) kvstore.Config {
 		Prefix:       "weft/",
 		DialTimeout:  5 * time.Second,
 		LeaseTTL:     10 * time.Second,
-		MaxValueSize: kvstore.ConsulMaxValueSize,
+		MaxValueSize: consulValueLimit,
 	}
 }
 
@@ -135,3 +135,7 @@ func sessionOf(t *testing.T, a *api.Client, key string) string {
 	}
 	return p.Session
 }
+
+// consulValueLimit is Consul's own limit for one KV value; the tests raise
+// MaxValueSize to it to reach the agent's transaction size limit.
+const consulValueLimit = 512 << 10

@@ -28,7 +28,7 @@ func TestLargeValues(t *testing.T) {
 	})
 	t.Run("raised limit", func(t *testing.T) {
 		c := open(t, startAgent(t, `limits { txn_max_req_len = 1048576 }`))
-		v := bytes.Repeat([]byte("x"), kvstore.ConsulMaxValueSize)
+		v := bytes.Repeat([]byte("x"), consulValueLimit)
 		if _, err := c.Update(ctx(t), "weft/v", v, kvstore.Leased()); err != nil {
 			t.Fatalf("MaxValueSize value with txn_max_req_len 1 MiB: %v", err)
 		}
