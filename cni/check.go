@@ -61,6 +61,10 @@ func checkEndpoint(ctx context.Context, args *skel.CmdArgs, conf *NetConf) error
 	if err != nil {
 		return agentError(ctx, "get endpoint of container "+args.ContainerID, conf.AgentSocket, err)
 	}
+	if ep.GetContainerId() != args.ContainerID { // the agent also matches id prefixes
+		return newError(types.ErrUnknownContainer, "check container %s: the agent has no endpoint for it (its closest match is container %s)",
+			args.ContainerID, ep.GetContainerId())
+	}
 	if ep.GetIfname() != "" && ep.GetIfname() != args.IfName {
 		return newError(types.ErrUnknownContainer, "check container %s: the agent's endpoint is on interface %s, not CNI_IFNAME %s",
 			args.ContainerID, ep.GetIfname(), args.IfName)
