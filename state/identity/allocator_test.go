@@ -8,7 +8,7 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/internal/memstore"
-	"github.com/weftnet/weft/state/internal/statetest"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
 )
 

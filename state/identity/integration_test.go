@@ -14,7 +14,7 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/internal/statetest"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
 )
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/internal/statetest"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/kvstore"
-	"github.com/weftnet/weft/state/internal/statetest"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/syncstore"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/internal/statetest"
+	"github.com/weftnet/weft/state/statetest"
 )
 
 func newAllocator(t testing.TB, c kvstore.Client, cfg Config) *Allocator {

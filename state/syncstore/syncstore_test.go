@@ -10,7 +10,7 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/internal/statetest"
+	"github.com/weftnet/weft/state/statetest"
 )
 
 // TestOwnedKeysSurviveLeaseLoss: owned keys reach the store lease-bound,

@@ -1,0 +1,18 @@
+package state
+
+import (
+	"testing"
+
+	"github.com/weftnet/weft/kvstore/kvstoretest"
+)
+
+// eachBackend runs fn as sub-benchmarks named after the backend, etcd first
+// (the baseline column of bench/benchtable).
+func eachBackend(b *testing.B, fn func(b *testing.B, s kvstoretest.Server)) {
+	for _, be := range []struct {
+		name  string
+		start func(testing.TB) kvstoretest.Server
+	}{{"etcd", kvstoretest.StartEtcd}, {"consul", kvstoretest.StartConsul}} {
+		b.Run(be.name, func(b *testing.B) { fn(b, be.start(b)) })
+	}
+}
