@@ -11,8 +11,8 @@ import (
 
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/state/identity"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
 )
 
 // BenchmarkIdentities measures new identities per second: every operation

@@ -8,8 +8,8 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/internal/memstore"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
 )
 
 func newAllocator(t testing.TB, c kvstore.Client, clusterID uint32, node string, mod ...func(*Config)) *Allocator {

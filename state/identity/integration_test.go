@@ -14,8 +14,8 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
 )
 
 // TestAllocatorsAgree: 10 allocators on 10 nodes allocate the same 500 label

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
 )
 
 // TestWatcherStartedLate: a watcher started after 10k entries exist ends

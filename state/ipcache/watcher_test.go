@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/kvstore"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/syncstore"
 )
 

@@ -9,9 +9,9 @@ import (
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/podcidr"
 	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/state/syncstore"
 )
 
