@@ -19,6 +19,14 @@ const netnsDir = "/run/netns"
 // NetNSPath is the bind-mount path of a named namespace.
 func NetNSPath(name string) string { return filepath.Join(netnsDir, name) }
 
+// CreateNetNS creates a named namespace for callers that wire it
+// themselves (e.g. a test running cnitool); name it weft-<env>-… so Down
+// removes it.
+func CreateNetNS(name string) error { return createNetNS(name) }
+
+// DeleteNetNS removes a named namespace; a missing one is not an error.
+func DeleteNetNS(name string) error { return deleteNetNS(name) }
+
 // createNetNS creates the named namespace without leaving the calling
 // thread in it, with loopback up.
 func createNetNS(name string) error {

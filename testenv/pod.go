@@ -26,14 +26,18 @@ type PodSpec struct {
 // cniNetwork is the network name in every node's CNI configuration.
 const cniNetwork = "weft"
 
-// cniConfig is the node's weft-cni network configuration (docs/agent.md).
-func (n Node) cniConfig() []byte {
+// CNIConfig is the node's weft-cni network configuration (docs/agent.md),
+// network name "weft".
+func (n Node) CNIConfig() []byte {
 	b, _ := json.Marshal(map[string]any{
 		"cniVersion":  "1.0.0",
 		"name":        cniNetwork,
 		"type":        "weft-cni",
 		"agentSocket": n.Socket,
 		"logFile":     filepath.Join(n.Dir, "cni.log"),
+		// libcni-based runtimes pass runtimeConfig only for declared
+		// capabilities; labels there avoid CNI_ARGS values holding '='.
+		"capabilities": map[string]bool{"portMappings": true, "labels": true},
 	})
 	return b
 }
@@ -174,7 +178,7 @@ func (e *Env) runCNI(ctx context.Context, n Node, command string, p Pod, cniArgs
 		"CNI_PATH="+filepath.Dir(e.Bin.CNI),
 		"CNI_ARGS="+cniArgs,
 	)
-	cmd.Stdin = bytes.NewReader(n.cniConfig())
+	cmd.Stdin = bytes.NewReader(n.CNIConfig())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := runIn(cmd, n.NetNS, ""); err != nil {
