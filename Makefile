@@ -17,8 +17,9 @@ REQUIRE_ALL := $(if $(CI),-require-all,$(if $(filter 1,$(WEFT_REQUIRE_ALL)),-req
 
 all: build
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ ./cmd/...
 
 ## deps: Debian packages (apt-get update first, only when something is missing).
 deps:

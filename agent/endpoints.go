@@ -21,6 +21,14 @@ import (
 	"github.com/weftnet/weft/state/records"
 )
 
+// Kinds of endpoint failures, which the API maps to gRPC codes (and the
+// CNI plugin to "invalid" or "try again later").
+var (
+	errInvalidRequest = errors.New("invalid endpoint request")
+	errExhausted      = errors.New("out of addresses or endpoint ids")
+	errUnavailable    = errors.New("store unavailable")
+)
+
 // gateway is the pods' next hop: a link-local address answered by the host
 // side of each veth (its MAC is the pod's static neighbour entry).
 var gateway = netip.MustParseAddr("169.254.1.1")
@@ -104,16 +112,16 @@ func (e *endpoints) create(ctx context.Context, req *agentapi.CreateEndpointRequ
 	}
 	var err error
 	if ep.identityLabels, err = e.identityLabels(ep); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errInvalidRequest, err)
 	}
 	if err := e.reserve(ep); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errExhausted, err)
 	}
 	undo := func() { e.forget(ep) }
 	id, err := e.a.ids.Allocate(ctx, ep.identityLabels)
 	if err != nil {
 		undo()
-		return nil, fmt.Errorf("allocate identity for %v: %w", ep.identityLabels, err)
+		return nil, fmt.Errorf("%w: allocate identity for %v: %w", errUnavailable, ep.identityLabels, err)
 	}
 	ep.Identity = id
 	undo = func() { e.a.ids.Release(context.WithoutCancel(ctx), ep.identityLabels); e.forget(ep) }
@@ -345,7 +353,7 @@ func validateCreate(req *agentapi.CreateEndpointRequest) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("invalid endpoint request: %s", strings.Join(problems, "; "))
+		return fmt.Errorf("%w: %s", errInvalidRequest, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -357,11 +365,12 @@ func short(id string) string {
 	return id
 }
 
-// sortedLabels renders an identity's labels for the API.
+// sortedLabels renders an identity's labels for the API, without the "="
+// of a label that has no value (reserved:host).
 func sortedLabels(ls records.Labels) []string {
 	out := make([]string, len(ls))
 	for i, l := range ls {
-		out[i] = l.String()
+		out[i] = strings.TrimSuffix(l.String(), "=")
 	}
 	slices.Sort(out)
 	return out

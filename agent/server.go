@@ -57,10 +57,14 @@ type api struct {
 
 func (s *api) CreateEndpoint(ctx context.Context, req *agentapi.CreateEndpointRequest) (*agentapi.Endpoint, error) {
 	ep, err := s.a.endpoints.create(ctx, req)
-	if err != nil {
-		if strings.HasPrefix(err.Error(), "invalid endpoint request") || strings.Contains(err.Error(), "pod labels") {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
+	switch {
+	case errors.Is(err, errInvalidRequest):
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, errExhausted):
+		return nil, status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, errUnavailable):
+		return nil, status.Error(codes.Unavailable, err.Error())
+	case err != nil:
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return s.toAPI(ep)
@@ -82,7 +86,7 @@ func (s *api) GetEndpoint(ctx context.Context, req *agentapi.GetEndpointRequest)
 	ep := s.a.endpoints.find(func(ep *endpointState) bool {
 		switch {
 		case req.Id != 0:
-			return uint64(ep.ID) == req.Id
+			return uint32(ep.ID) == req.Id
 		case req.ContainerId != "":
 			return ep.ContainerID == req.ContainerId || strings.HasPrefix(ep.ContainerID, req.ContainerId)
 		case req.Ip != "":
@@ -120,7 +124,7 @@ func (s *api) toAPI(ep *endpointState) (*agentapi.Endpoint, error) {
 		gwMAC = lnk.Attrs().HardwareAddr.String()
 	}
 	return &agentapi.Endpoint{
-		Id: uint64(ep.ID), ContainerId: ep.ContainerID, Netns: ep.NetNS, Ifname: ep.IfName,
+		Id: uint32(ep.ID), ContainerId: ep.ContainerID, Netns: ep.NetNS, Ifname: ep.IfName,
 		HostIfname: ep.HostIfName, Namespace: ep.Namespace, PodName: ep.Pod,
 		Ipv4: netip.PrefixFrom(ep.IP, 32).String(), GatewayIpv4: gateway.String(), GatewayMac: gwMAC,
 		Mtu: uint32(mtu), Routes: []*agentapi.Route{{Dst: "0.0.0.0/0", Gw: gateway.String()}},
@@ -203,7 +207,7 @@ func (s *api) identities(ctx context.Context) ([]*agentapi.Identity, error) {
 			out = append(out, &agentapi.Identity{Id: uint32(id), Labels: sortedLabels(ls), Reserved: true})
 		}
 	}
-	kvs, err := s.a.store.List(ctx, s.a.keys.IdentitiesPrefix()+"id/")
+	kvs, err := s.a.store.List(ctx, s.a.keys.IdentitiesPrefix())
 	if err != nil {
 		return nil, err
 	}

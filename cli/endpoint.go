@@ -54,7 +54,7 @@ func endpointTable(resp *agentapi.ListEndpointsResponse) *table {
 	t := newTable("ID", "Pod", "IPv4", "Identity", "Ingress Policy", "Egress Policy", "State", "Labels")
 	for _, ep := range resp.GetEndpoints() {
 		p := ep.GetPolicy()
-		t.add(strconv.FormatUint(ep.GetId(), 10), podName(ep.GetNamespace(), ep.GetPodName()), ep.GetIpv4(),
+		t.add(itoa(ep.GetId()), podName(ep.GetNamespace(), ep.GetPodName()), ep.GetIpv4(),
 			strconv.FormatUint(uint64(ep.GetIdentity()), 10),
 			enforcement(p.GetIngressEnforced()), enforcement(p.GetEgressEnforced()),
 			ep.GetState(), strings.Join(ep.GetLabels(), "\n"))
@@ -102,11 +102,11 @@ func endpointQuery(arg string) (*agentapi.GetEndpointRequest, error) {
 	case arg == "":
 		return nil, fmt.Errorf("parse endpoint %q: want an id (7), a container id, an IP (10.100.1.5) or namespace/pod", arg)
 	case isDigits(arg):
-		id, err := strconv.ParseUint(arg, 10, 64)
+		id, err := strconv.ParseUint(arg, 10, 16)
 		if err != nil {
 			return nil, fmt.Errorf("parse endpoint id %q: %w", arg, err)
 		}
-		return &agentapi.GetEndpointRequest{Id: id}, nil
+		return &agentapi.GetEndpointRequest{Id: uint32(id)}, nil
 	case strings.Contains(arg, "/") && !isIPPrefix(arg):
 		ns, name, _ := strings.Cut(arg, "/")
 		if ns == "" || name == "" || strings.Contains(name, "/") {

@@ -81,7 +81,7 @@ func TestJSONFieldNames(t *testing.T) {
 		"pod_name":     "client",
 		"ipv4":         "10.100.1.6/32",
 		"identity":     float64(65793),
-		"id":           "12", // uint64 is a string in protojson
+		"id":           float64(12), // a number, like every other id
 		"gateway_mac":  "",
 		"policy":       nil,
 	} {

@@ -206,7 +206,7 @@ func (x *PortMapping) GetHostIp() string {
 
 type Endpoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	ContainerId   string                 `protobuf:"bytes,2,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	Netns         string                 `protobuf:"bytes,3,opt,name=netns,proto3" json:"netns,omitempty"`
 	Ifname        string                 `protobuf:"bytes,4,opt,name=ifname,proto3" json:"ifname,omitempty"`
@@ -257,7 +257,7 @@ func (*Endpoint) Descriptor() ([]byte, []int) {
 	return file_agent_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *Endpoint) GetId() uint64 {
+func (x *Endpoint) GetId() uint32 {
 	if x != nil {
 		return x.Id
 	}
@@ -679,7 +679,7 @@ func (x *DeleteEndpointResponse) GetExisted() bool {
 type GetEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Exactly one of these.
-	Id            uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id            uint32 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	ContainerId   string `protobuf:"bytes,2,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	Ip            string `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
 	Pod           string `protobuf:"bytes,4,opt,name=pod,proto3" json:"pod,omitempty"` // namespace/name
@@ -717,7 +717,7 @@ func (*GetEndpointRequest) Descriptor() ([]byte, []int) {
 	return file_agent_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *GetEndpointRequest) GetId() uint64 {
+func (x *GetEndpointRequest) GetId() uint32 {
 	if x != nil {
 		return x.Id
 	}
@@ -2348,7 +2348,7 @@ const file_agent_proto_rawDesc = "" +
 	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x17\n" +
 	"\ahost_ip\x18\x04 \x01(\tR\x06hostIp\"\xf2\x03\n" +
 	"\bEndpoint\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12!\n" +
 	"\fcontainer_id\x18\x02 \x01(\tR\vcontainerId\x12\x14\n" +
 	"\x05netns\x18\x03 \x01(\tR\x05netns\x12\x16\n" +
 	"\x06ifname\x18\x04 \x01(\tR\x06ifname\x12\x1f\n" +
@@ -2390,7 +2390,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x16DeleteEndpointResponse\x12\x18\n" +
 	"\aexisted\x18\x01 \x01(\bR\aexisted\"i\n" +
 	"\x12GetEndpointRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\x12!\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12!\n" +
 	"\fcontainer_id\x18\x02 \x01(\tR\vcontainerId\x12\x0e\n" +
 	"\x02ip\x18\x03 \x01(\tR\x02ip\x12\x10\n" +
 	"\x03pod\x18\x04 \x01(\tR\x03pod\"\x16\n" +

@@ -49,17 +49,20 @@ type AgentClient interface {
 	CreateEndpoint(ctx context.Context, in *CreateEndpointRequest, opts ...grpc.CallOption) (*Endpoint, error)
 	// DeleteEndpoint undoes CreateEndpoint. A missing endpoint is not an error.
 	DeleteEndpoint(ctx context.Context, in *DeleteEndpointRequest, opts ...grpc.CallOption) (*DeleteEndpointResponse, error)
-	// GetEndpoint finds an endpoint by id, container id, pod name or IP.
+	// GetEndpoint finds an endpoint by id, container id, pod name or IP;
+	// codes.NotFound when none matches.
 	GetEndpoint(ctx context.Context, in *GetEndpointRequest, opts ...grpc.CallOption) (*Endpoint, error)
 	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
 	// Status is the node's health: store, datapath, nodes, connectivity.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	ListIdentities(ctx context.Context, in *ListIdentitiesRequest, opts ...grpc.CallOption) (*ListIdentitiesResponse, error)
+	// GetIdentity answers codes.NotFound for an unknown id.
 	GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*Identity, error)
 	ListIPCache(ctx context.Context, in *ListIPCacheRequest, opts ...grpc.CallOption) (*ListIPCacheResponse, error)
 	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
-	// DumpBPF reads one of the node's BPF maps as a table.
+	// DumpBPF reads one of the node's BPF maps as a table; an unknown map
+	// name is codes.InvalidArgument.
 	DumpBPF(ctx context.Context, in *DumpBPFRequest, opts ...grpc.CallOption) (*Table, error)
 }
 
@@ -193,17 +196,20 @@ type AgentServer interface {
 	CreateEndpoint(context.Context, *CreateEndpointRequest) (*Endpoint, error)
 	// DeleteEndpoint undoes CreateEndpoint. A missing endpoint is not an error.
 	DeleteEndpoint(context.Context, *DeleteEndpointRequest) (*DeleteEndpointResponse, error)
-	// GetEndpoint finds an endpoint by id, container id, pod name or IP.
+	// GetEndpoint finds an endpoint by id, container id, pod name or IP;
+	// codes.NotFound when none matches.
 	GetEndpoint(context.Context, *GetEndpointRequest) (*Endpoint, error)
 	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)
 	// Status is the node's health: store, datapath, nodes, connectivity.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	ListIdentities(context.Context, *ListIdentitiesRequest) (*ListIdentitiesResponse, error)
+	// GetIdentity answers codes.NotFound for an unknown id.
 	GetIdentity(context.Context, *GetIdentityRequest) (*Identity, error)
 	ListIPCache(context.Context, *ListIPCacheRequest) (*ListIPCacheResponse, error)
 	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
-	// DumpBPF reads one of the node's BPF maps as a table.
+	// DumpBPF reads one of the node's BPF maps as a table; an unknown map
+	// name is codes.InvalidArgument.
 	DumpBPF(context.Context, *DumpBPFRequest) (*Table, error)
 	mustEmbedUnimplementedAgentServer()
 }
