@@ -22,13 +22,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
+		// The canary only gates the first sync: stop watching it once
+		// seen (a Consul watch holds an HTTP connection).
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		canary := w.keys.Synced(w.cluster, records.KindIPCache)
-		for ev := range w.client.ListAndWatch(ctx, canary) {
+		for ev := range w.client.ListAndWatch(cctx, canary) {
 			if ev.Type == kvstore.EventUpsert && ev.Key == canary {
 				w.mu.Lock()
 				w.canary = true
 				w.checkSyncedLocked()
 				w.mu.Unlock()
+				cancel()
 			}
 		}
 		return nil

@@ -88,12 +88,16 @@ func (w *Watcher[T]) Run(ctx context.Context) error {
 		w.mu.Unlock()
 	} else {
 		g.Go(func() error {
-			for ev := range w.client.ListAndWatch(ctx, w.cfg.Canary) {
+			// The canary only gates the first sync: stop watching it once seen.
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			for ev := range w.client.ListAndWatch(cctx, w.cfg.Canary) {
 				if ev.Type == kvstore.EventUpsert && ev.Key == w.cfg.Canary {
 					w.mu.Lock()
 					w.canary = true
 					w.checkSyncedLocked()
 					w.mu.Unlock()
+					cancel()
 				}
 			}
 			return nil
