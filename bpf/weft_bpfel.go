@@ -23,13 +23,15 @@ type weftConfig struct {
 }
 
 type weftCtEntry struct {
-	_           structs.HostLayout
-	LastSeen    uint64
-	SrcIdentity uint32
-	BackendId   uint32
-	RevNat      uint32
-	Flags       uint8
-	Pad         [3]uint8
+	_              structs.HostLayout
+	LastSeen       uint64
+	SrcIdentity    uint32
+	BackendId      uint32
+	RevNat         uint32
+	Flags          uint8
+	TunnelFamily   uint8
+	Pad            [2]uint8
+	TunnelEndpoint [16]uint8
 }
 
 type weftCtKey struct {

@@ -36,8 +36,10 @@ type Service struct {
 type Backend struct {
 	Addr netip.AddrPort
 	// Local marks backends on this node. NodePort, ExternalIP and
-	// LoadBalancer frontends are DNATed in tc and use only local backends
-	// (remote ones would need SNAT, not built yet).
+	// LoadBalancer frontends are DNATed in tc: in tunnel mode to any
+	// backend (replies return through the overlay to be reverse-NATed
+	// here), in native mode to local backends only (remote ones would need
+	// SNAT, not built yet).
 	Local bool
 }
 
@@ -57,7 +59,7 @@ func (d *Datapath) UpsertService(ctx context.Context, s Service) error {
 	}
 	var chosen []netip.AddrPort
 	for _, b := range s.Backends {
-		if flags&bpf.ServiceTC == 0 || b.Local {
+		if flags&bpf.ServiceTC == 0 || b.Local || d.cfg.Mode == ModeTunnel {
 			chosen = append(chosen, b.Addr)
 		}
 	}

@@ -165,7 +165,9 @@ struct ct_entry {
 	__u32 backend_id; /* CT_F_SERVICE entries */
 	__u32 rev_nat;    /* service id to reverse-NAT replies with, 0: none */
 	__u8 flags;
-	__u8 pad[3];
+	__u8 tunnel_family; /* replies go back through this tunnel endpoint */
+	__u8 pad[2];
+	__u8 tunnel_endpoint[16]; /* the node the flow came from over the overlay */
 };
 
 /* STABLE (v1) node configuration, array of one. */

@@ -12,6 +12,7 @@
 #include "maps.h"
 
 #define ICMP_ECHOREPLY 0
+#define PACKET_HOST 0
 #define ICMP_ECHO 8
 
 #define IP_OFF ETH_HLEN

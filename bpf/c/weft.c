@@ -11,7 +11,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* deliver4 hands p to the local endpoint ep once its ingress policy allows
  * a new flow, rewriting L2 for the pod and redirecting into its netns. */
 static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct endpoint_info *ep,
-				    __u32 src_id, int state, __u32 rev_nat)
+				    __u32 src_id, int state, __u32 rev_nat, __be32 from_tunnel)
 {
 	int is_new = state == CT_NEW;
 
@@ -19,7 +19,7 @@ static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct
 		if (!policy_allows(ep, src_id, p, DIR_INGRESS))
 			return drop(skb, p, src_id, ep->identity, REASON_POLICY_DENIED,
 				    OBS_TO_ENDPOINT);
-		ct_create4(p, src_id, rev_nat);
+		ct_create4(p, src_id, rev_nat, from_tunnel);
 	}
 	/* mac and node_mac are adjacent: destination then source MAC. */
 	if (bpf_skb_store_bytes(skb, 0, ep->mac, 12, 0))
@@ -54,6 +54,23 @@ static __always_inline int to_host4(struct __sk_buff *skb, struct pkt *p, __u32 
 	return TC_ACT_OK;
 }
 
+/* to_tunnel4 sends p to node remote (network order) over the overlay, the
+ * VNI carrying the source identity. */
+static __always_inline int to_tunnel4(struct __sk_buff *skb, struct pkt *p, struct config *cfg,
+				      __be32 remote, __u32 src_id, __u32 dst_id, int is_new)
+{
+	struct bpf_tunnel_key key = {};
+
+	key.remote_ipv4 = bpf_ntohl(remote);
+	key.tunnel_id = src_id;
+	key.tunnel_ttl = 64;
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
+		return drop(skb, p, src_id, dst_id, REASON_REDIRECT_FAILED, OBS_TO_OVERLAY);
+	report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_OVERLAY, is_new);
+	set_mark(skb, (skb->mark & ~MARK_MASK) | MARK_TUNNEL_KEYED);
+	return bpf_redirect(cfg->tunnel_ifindex, 0);
+}
+
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
@@ -82,12 +99,21 @@ int from_container(struct __sk_buff *skb)
 		revnatted = 1;
 	}
 
+	cfg = get_config();
+	/* Replies return to the node their flow came from over the overlay,
+	 * even to a local client: a NodePort flow arrives from the
+	 * frontend's node, which reverse-NATs the reply. */
+	if (state == CT_REPLY && ce && ce->tunnel_family == WEFT_AF_INET && cfg &&
+	    cfg->mode == MODE_TUNNEL)
+		return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id,
+				  identity4(p.daddr), 0);
+
 	dst = endpoint4(p.daddr);
 	if (dst) {
 		if (state == CT_NEW && !policy_allows(src, dst->identity, &p, DIR_EGRESS))
 			return drop(skb, &p, src_id, dst->identity, REASON_POLICY_DENIED,
 				    OBS_FROM_ENDPOINT);
-		return deliver4(skb, &p, dst, src_id, state, 0);
+		return deliver4(skb, &p, dst, src_id, state, 0, 0);
 	}
 
 	info = ipcache4(p.daddr);
@@ -96,24 +122,12 @@ int from_container(struct __sk_buff *skb)
 		if (!policy_allows(src, dst_id, &p, DIR_EGRESS))
 			return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED,
 				    OBS_FROM_ENDPOINT);
-		ct_create4(&p, src_id, 0);
+		ct_create4(&p, src_id, 0, 0);
 	}
 
-	cfg = get_config();
-	if (cfg && cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET) {
-		struct bpf_tunnel_key key = {};
-
-		key.remote_ipv4 = bpf_ntohl(addr4_get(info->tunnel_endpoint));
-		key.tunnel_id = src_id;
-		key.tunnel_ttl = 64;
-		if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
-			return drop(skb, &p, src_id, dst_id, REASON_REDIRECT_FAILED,
-				    OBS_TO_OVERLAY);
-		report(skb, &p, src_id, dst_id, REASON_FORWARDED, OBS_TO_OVERLAY,
-		       state == CT_NEW);
-		set_mark(skb, (skb->mark & ~MARK_MASK) | MARK_TUNNEL_KEYED);
-		return bpf_redirect(cfg->tunnel_ifindex, 0);
-	}
+	if (cfg && cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET)
+		return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint), src_id, dst_id,
+				  state == CT_NEW);
 	return to_host4(skb, &p, src_id, dst_id, state == CT_NEW,
 			revnatted || (info && dst_id != IDENTITY_WORLD));
 }
@@ -135,9 +149,29 @@ int from_overlay(struct __sk_buff *skb)
 	if (r < 0)
 		return drop(skb, &p, key.tunnel_id, 0, REASON_INVALID_PACKET, OBS_FROM_OVERLAY);
 	ep = endpoint4(p.daddr);
-	if (!ep)
-		return TC_ACT_OK; /* for the host */
-	return deliver4(skb, &p, ep, key.tunnel_id, ct_lookup4(&p, &ce), 0);
+	if (!ep) {
+		/* A reply of a NodePort flow this node sent to a remote backend. */
+		if (ct_lookup4(&p, &ce) == CT_REPLY && ce && ce->rev_nat) {
+			struct ipcache_value *info;
+			struct config *cfg;
+
+			if (revnat4(skb, &p, ce->rev_nat))
+				return drop(skb, &p, key.tunnel_id, 0, REASON_NAT_FAILED,
+					    OBS_FROM_OVERLAY);
+			info = ipcache4(p.daddr);
+			cfg = get_config();
+			if (cfg && info && info->tunnel_family == WEFT_AF_INET) /* a pod client */
+				return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint),
+						  key.tunnel_id, info->identity, 0);
+			return to_host4(skb, &p, key.tunnel_id, info ? info->identity : IDENTITY_WORLD,
+					0, 1);
+		}
+		/* For the host: the inner frame's MACs were the sender's. */
+		bpf_skb_change_type(skb, PACKET_HOST);
+		return TC_ACT_OK;
+	}
+	return deliver4(skb, &p, ep, key.tunnel_id, ct_lookup4(&p, &ce), 0,
+			bpf_htonl(key.remote_ipv4));
 }
 
 /* to_overlay runs on the VXLAN device's egress. Packets from_container
@@ -180,7 +214,7 @@ int from_netdev(struct __sk_buff *skb)
 	struct endpoint_info *ep;
 	struct config *cfg;
 	struct pkt p = {};
-	__u32 rev_nat = 0;
+	__u32 rev_nat = 0, src_id;
 	int r;
 
 	if (parse_ipv4(skb, &p) <= 0)
@@ -192,10 +226,25 @@ int from_netdev(struct __sk_buff *skb)
 	r = lb4_dnat(skb, &p, &rev_nat);
 	if (r < 0)
 		return drop(skb, &p, identity4(p.saddr), 0, -r, OBS_FROM_NETDEV);
+	src_id = identity4(p.saddr);
 	ep = endpoint4(p.daddr);
-	if (!ep)
-		return TC_ACT_OK;
-	return deliver4(skb, &p, ep, identity4(p.saddr), ct_lookup4(&p, &ce), rev_nat);
+	if (ep)
+		return deliver4(skb, &p, ep, src_id, ct_lookup4(&p, &ce), rev_nat, 0);
+	if (r == 1 && cfg && cfg->mode == MODE_TUNNEL) {
+		/* DNATed to a backend on another node: over the overlay, where
+		 * the reply comes back to be reverse-NATed by from_overlay. */
+		struct ipcache_value *info = ipcache4(p.daddr);
+		int state;
+
+		if (info && info->tunnel_family == WEFT_AF_INET) {
+			state = ct_lookup4(&p, &ce);
+			if (state == CT_NEW)
+				ct_create4(&p, src_id, rev_nat, 0);
+			return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint), src_id,
+					  info->identity, state == CT_NEW);
+		}
+	}
+	return TC_ACT_OK;
 }
 
 /* Types only Go reads: referenced here so they appear in BTF for bpf2go. */
