@@ -1,0 +1,234 @@
+package policy
+
+import (
+	"strings"
+)
+
+// Entities accepted in fromEntities/toEntities.
+var entities = []string{"all", "world", "world-ipv4", "cluster", "host", "remote-node", "health", "unmanaged"}
+
+// ciliumSpecs reads spec and/or specs of a Cilium policy.
+func (d *decoder) ciliumSpecs(p *Policy, spec, specs any) {
+	if spec == nil && specs == nil {
+		d.fail("spec", "required: a %s needs spec or specs", p.Kind)
+		return
+	}
+	if spec != nil {
+		p.Rules = append(p.Rules, d.ciliumRule("spec", spec, p.Namespace))
+	}
+	for i, s := range d.list("specs", specs) {
+		p.Rules = append(p.Rules, d.ciliumRule(index("specs", i), s, p.Namespace))
+	}
+}
+
+func (d *decoder) ciliumRule(path string, v any, ns string) Rule {
+	m := d.object(path, v, "endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress", "egressDeny",
+		"labels", "description", "enableDefaultDeny")
+	var r Rule
+	if m == nil {
+		d.fail(path, "expected an object with endpointSelector and ingress/egress rules")
+		return r
+	}
+	if _, ok := m["nodeSelector"]; ok {
+		d.fail(join(path, "nodeSelector"), "host policies are not supported yet; accepted is endpointSelector")
+	}
+	if v, ok := m["endpointSelector"]; !ok {
+		d.fail(join(path, "endpointSelector"), "required: the endpoints the rule applies to ({} for all)")
+	} else if sel, ok := d.selector(join(path, "endpointSelector"), v, SourceAny, nil); ok {
+		r.Subject = scope(sel, ns)
+	}
+	if v, ok := m["description"]; ok {
+		r.Description, _ = d.str(join(path, "description"), v)
+	}
+	for i, l := range d.list(join(path, "labels"), m["labels"]) {
+		d.object(index(join(path, "labels"), i), l, "key", "value", "source")
+	}
+	ingress := d.list(join(path, "ingress"), m["ingress"])
+	ingressDeny := d.list(join(path, "ingressDeny"), m["ingressDeny"])
+	egress := d.list(join(path, "egress"), m["egress"])
+	egressDeny := d.list(join(path, "egressDeny"), m["egressDeny"])
+	r.IngressEnforced = len(ingress)+len(ingressDeny) > 0
+	r.EgressEnforced = len(egress)+len(egressDeny) > 0
+	if dd := d.object(join(path, "enableDefaultDeny"), m["enableDefaultDeny"], "ingress", "egress"); dd != nil {
+		if v, ok := dd["ingress"]; ok {
+			r.IngressEnforced = d.boolean(join(path, "enableDefaultDeny.ingress"), v)
+		}
+		if v, ok := dd["egress"]; ok {
+			r.EgressEnforced = d.boolean(join(path, "enableDefaultDeny.egress"), v)
+		}
+	}
+	for i, v := range ingress {
+		r.Ingress = append(r.Ingress, d.ciliumPeerRule(index(join(path, "ingress"), i), v, ns, true, false))
+	}
+	for i, v := range ingressDeny {
+		r.Ingress = append(r.Ingress, d.ciliumPeerRule(index(join(path, "ingressDeny"), i), v, ns, true, true))
+	}
+	for i, v := range egress {
+		r.Egress = append(r.Egress, d.ciliumPeerRule(index(join(path, "egress"), i), v, ns, false, false))
+	}
+	for i, v := range egressDeny {
+		r.Egress = append(r.Egress, d.ciliumPeerRule(index(join(path, "egressDeny"), i), v, ns, false, true))
+	}
+	return r
+}
+
+// scope limits a selector to the policy's namespace, unless it names the
+// namespace or selects reserved identities (which have no namespace).
+func scope(s Selector, ns string) Selector {
+	if s.hasReserved() {
+		return s
+	}
+	return s.inNamespace(ns)
+}
+
+// ciliumPeerRule reads one ingress/ingressDeny/egress/egressDeny rule.
+func (d *decoder) ciliumPeerRule(path string, v any, ns string, ingress, deny bool) PeerRule {
+	dir := "to"
+	if ingress {
+		dir = "from"
+	}
+	fields := []string{dir + "Endpoints", dir + "Requires", dir + "CIDR", dir + "CIDRSet", dir + "Entities", dir + "Groups", dir + "Nodes", "toPorts", "icmps"}
+	if !ingress {
+		fields = append(fields, "toServices", "toFQDNs")
+	}
+	if !deny {
+		fields = append(fields, "authentication")
+	}
+	pr := PeerRule{Deny: deny, Field: path}
+	m := d.object(path, v, fields...)
+	if m == nil {
+		return pr
+	}
+	for _, f := range []string{dir + "Requires", dir + "Groups", dir + "Nodes", "icmps", "toServices", "toFQDNs", "authentication"} {
+		if _, ok := m[f]; ok {
+			d.fail(join(path, f), "%s", notSupported(f+" is"))
+		}
+	}
+	for i, s := range d.list(join(path, dir+"Endpoints"), m[dir+"Endpoints"]) {
+		if sel, ok := d.selector(index(join(path, dir+"Endpoints"), i), s, SourceAny, nil); ok {
+			sel = scope(sel, ns)
+			pr.Peers = append(pr.Peers, Peer{Endpoints: &sel})
+		}
+	}
+	for i, c := range d.list(join(path, dir+"CIDR"), m[dir+"CIDR"]) {
+		p := index(join(path, dir+"CIDR"), i)
+		if r, ok := d.cidrRule(p, c, p, nil, ""); ok {
+			pr.Peers = append(pr.Peers, Peer{CIDR: r})
+		}
+	}
+	for i, c := range d.list(join(path, dir+"CIDRSet"), m[dir+"CIDRSet"]) {
+		p := index(join(path, dir+"CIDRSet"), i)
+		cm := d.object(p, c, "cidr", "except", "cidrGroupRef", "cidrGroupSelector")
+		if cm == nil {
+			continue
+		}
+		if _, ok := cm["cidrGroupRef"]; ok {
+			d.fail(join(p, "cidrGroupRef"), "CIDR groups are not supported yet; accepted is cidr")
+			continue
+		}
+		if _, ok := cm["cidrGroupSelector"]; ok {
+			d.fail(join(p, "cidrGroupSelector"), "CIDR groups are not supported yet; accepted is cidr")
+			continue
+		}
+		if r, ok := d.cidrRule(p, cm["cidr"], join(p, "cidr"), d.list(join(p, "except"), cm["except"]), join(p, "except")); ok {
+			pr.Peers = append(pr.Peers, Peer{CIDR: r})
+		}
+	}
+	for i, e := range d.list(join(path, dir+"Entities"), m[dir+"Entities"]) {
+		p := index(join(path, dir+"Entities"), i)
+		s, ok := d.str(p, e)
+		if !ok {
+			continue
+		}
+		if !contains(entities, s) {
+			d.fail(p, "entity %q is not supported; accepted are %s", s, strings.Join(entities, ", "))
+			continue
+		}
+		pr.Peers = append(pr.Peers, Peer{Entity: s})
+	}
+	l3 := false
+	for _, f := range []string{dir + "Endpoints", dir + "CIDR", dir + "CIDRSet", dir + "Entities"} {
+		if _, ok := m[f]; ok {
+			l3 = true
+		}
+	}
+	toPorts := d.list(join(path, "toPorts"), m["toPorts"])
+	for i, tp := range toPorts {
+		pr.Ports = append(pr.Ports, d.ciliumPortRule(index(join(path, "toPorts"), i), tp, deny)...)
+	}
+	// Only ports: every peer on those ports. Neither: the rule selects nothing.
+	pr.AnyPeer = !l3 && len(toPorts) > 0
+	return pr
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ciliumPortRule reads one toPorts entry: ports, and L7 rules (refused).
+func (d *decoder) ciliumPortRule(path string, v any, deny bool) []PortRange {
+	fields := []string{"ports"}
+	if !deny {
+		fields = append(fields, "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener")
+	}
+	m := d.object(path, v, fields...)
+	if m == nil {
+		return nil
+	}
+	for _, f := range []string{"terminatingTLS", "originatingTLS", "serverNames", "listener"} {
+		if _, ok := m[f]; ok {
+			d.fail(join(path, f), "TLS and listener options are not supported yet; accepted is ports")
+		}
+	}
+	if rules, ok := m["rules"]; ok {
+		d.l7Rules(join(path, "rules"), rules)
+	}
+	var out []PortRange
+	ports := d.list(join(path, "ports"), m["ports"])
+	if len(ports) == 0 {
+		return []PortRange{{}}
+	}
+	for i, pv := range ports {
+		p := index(join(path, "ports"), i)
+		pm := d.object(p, pv, "port", "endPort", "protocol")
+		if pm == nil {
+			continue
+		}
+		port, ok := d.port(join(p, "port"), pm["port"])
+		if !ok {
+			continue
+		}
+		proto, ok := d.protocol(join(p, "protocol"), pm["protocol"], 0, "TCP", "UDP", "ANY")
+		if !ok {
+			continue
+		}
+		if pr, ok := d.portRange(p, port, pm["endPort"], proto); ok {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// l7Rules parses L7 rules so that malformed ones are named, then refuses
+// them: only L3/L4 is enforced so far.
+func (d *decoder) l7Rules(path string, v any) {
+	m := d.object(path, v, "http", "kafka", "dns", "l7proto", "l7")
+	if m == nil {
+		return
+	}
+	for i, h := range d.list(join(path, "http"), m["http"]) {
+		d.object(index(join(path, "http"), i), h, "method", "path", "host", "headers", "headerMatches")
+	}
+	for _, f := range sortedKeys(m) {
+		kind := "L7 " + strings.ToUpper(f)
+		if f == "l7proto" || f == "l7" {
+			kind = "generic L7"
+		}
+		d.fail(join(path, f), "%s rules are not supported yet; remove rules: to enforce the L3/L4 part of the rule", kind)
+	}
+}

@@ -1,0 +1,146 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/weftnet/weft/state/records"
+)
+
+// API versions and kinds accepted by Parse.
+const (
+	APIVersionCilium     = "cilium.io/v2"
+	APIVersionKubernetes = "networking.k8s.io/v1"
+
+	KindCilium            = "CiliumNetworkPolicy"
+	KindCiliumClusterwide = "CiliumClusterwideNetworkPolicy"
+	KindKubernetes        = "NetworkPolicy"
+)
+
+// Limits enforced on import.
+const (
+	// MaxPortRange is the largest number of ports one port/endPort range
+	// may cover: the datapath holds one entry per port.
+	MaxPortRange = 1024
+	// MaxRulesPerEndpoint bounds the datapath entries of one endpoint.
+	MaxRulesPerEndpoint = 65536
+	// MaxPolicyEntries is the capacity of the node's policy map
+	// (weft_policy, shared by all endpoints).
+	MaxPolicyEntries = 262144
+)
+
+// Policy is one parsed and validated policy document.
+type Policy struct {
+	APIVersion string
+	Kind       string
+	// Namespace is empty for a clusterwide policy.
+	Namespace string
+	Name      string
+	// Document is the original YAML of this document.
+	Document string
+	Rules    []Rule
+}
+
+// Clusterwide reports whether p is a CiliumClusterwideNetworkPolicy.
+func (p *Policy) Clusterwide() bool { return p.Kind == KindCiliumClusterwide }
+
+// Format is the records.PolicyRef format of p.
+func (p *Policy) Format() string {
+	if p.Kind == KindKubernetes {
+		return records.PolicyFormatKubernetes
+	}
+	return records.PolicyFormatCilium
+}
+
+// StoreNamespace is the namespace segment p is stored under:
+// records.PolicyClusterwide for clusterwide policies.
+func (p *Policy) StoreNamespace() string {
+	if p.Clusterwide() {
+		return records.PolicyClusterwide
+	}
+	return p.Namespace
+}
+
+// ID is how p is named to users: namespace/name, or name for a
+// clusterwide policy.
+func (p *Policy) ID() string {
+	if p.Clusterwide() {
+		return p.Name
+	}
+	return p.Namespace + "/" + p.Name
+}
+
+// String is "apiVersion kind id", e.g. "cilium.io/v2 CiliumNetworkPolicy default/deathstar".
+func (p *Policy) String() string { return p.APIVersion + " " + p.Kind + " " + p.ID() }
+
+// Rule is one rule of a policy: the endpoints it applies to and what it
+// allows or denies in each direction.
+type Rule struct {
+	// Subject selects the endpoints the rule applies to.
+	Subject Selector
+	// IngressEnforced and EgressEnforced switch default deny on for the
+	// selected endpoints in that direction.
+	IngressEnforced bool
+	EgressEnforced  bool
+	Ingress         []PeerRule
+	Egress          []PeerRule
+	Description     string
+}
+
+// PeerRule allows (or denies) traffic with a set of peers on a set of
+// ports. No peers and not AnyPeer: the rule selects nothing (it only
+// enforces default deny). No ports: every port and protocol.
+type PeerRule struct {
+	Deny bool
+	// AnyPeer selects every identity (identity 0 in the datapath).
+	AnyPeer bool
+	Peers   []Peer
+	Ports   []PortRange
+	// Field is where the rule came from, e.g. spec.ingress[0].
+	Field string
+}
+
+// Peer is one peer selector of a rule: exactly one of Endpoints, Entity
+// or CIDR is set.
+type Peer struct {
+	Endpoints *Selector
+	Entity    string
+	CIDR      *CIDRRule
+}
+
+// CIDRRule selects the CIDR identities of Prefix and of prefixes within it,
+// except those within one of Except.
+type CIDRRule struct {
+	Prefix netip.Prefix
+	Except []netip.Prefix
+}
+
+// PortRange is Port..EndPort (EndPort 0: just Port) of Proto. Port 0:
+// every port. Proto 0: TCP and UDP for a port, everything without one.
+type PortRange struct {
+	Port, EndPort uint16
+	Proto         uint8
+}
+
+func (p PortRange) String() string {
+	proto := protoName(p.Proto)
+	switch {
+	case p.Port == 0:
+		return "any/" + proto
+	case p.EndPort > p.Port:
+		return fmt.Sprintf("%d-%d/%s", p.Port, p.EndPort, proto)
+	}
+	return fmt.Sprintf("%d/%s", p.Port, proto)
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "TCP"
+	case 17:
+		return "UDP"
+	case 0:
+		return "ANY"
+	}
+	return fmt.Sprintf("proto-%d", p)
+}

@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseExamples(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string // Policy.String of each document
+	}{
+		{"deathstar.yaml", []string{"cilium.io/v2 CiliumNetworkPolicy default/deathstar"}},
+		{"team-isolation.yaml", []string{"cilium.io/v2 CiliumNetworkPolicy team-a/isolate-team-a", "cilium.io/v2 CiliumNetworkPolicy team-b/team-a-to-api"}},
+		{"team-isolation-k8s.yaml", []string{"networking.k8s.io/v1 NetworkPolicy team-a/isolate-team-a", "networking.k8s.io/v1 NetworkPolicy team-b/team-a-to-api"}},
+		{"cidr-entities.yaml", []string{"cilium.io/v2 CiliumClusterwideNetworkPolicy egress-limits"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			ps, err := Parse(readFile(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.String())
+				if strings.TrimSpace(p.Document) == "" {
+					t.Errorf("%s: empty document", p)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSelectors(t *testing.T) {
+	ps, err := Parse(readFile(t, "team-isolation.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, got, want string
+	}{
+		{"empty subject limited to the namespace", ps[0].Rules[0].Subject.String(), "k8s:io.kubernetes.pod.namespace=team-a"},
+		{"empty peer limited to the namespace", ps[0].Rules[0].Ingress[0].Peers[0].Endpoints.String(), "k8s:io.kubernetes.pod.namespace=team-a"},
+		{"subject keys without source match any source", ps[1].Rules[0].Subject.String(), "any:app=api, k8s:io.kubernetes.pod.namespace=team-b"},
+		{"peer naming the namespace keeps it", ps[1].Rules[0].Ingress[0].Peers[0].Endpoints.String(), "any:app=frontend, k8s:io.kubernetes.pod.namespace=team-a"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	k8s, err := Parse(readFile(t, "team-isolation-k8s.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := k8s[1].Rules[0].Ingress[0]
+	if got, want := peer.Peers[0].Endpoints.String(), "k8s:app=frontend, k8s:io.kubernetes.pod.namespace=team-a"; got != want {
+		t.Errorf("namespaceSelector: got %q, want %q", got, want)
+	}
+	if got := peer.Ports; len(got) != 1 || got[0] != (PortRange{Port: 8080, EndPort: 8081, Proto: 6}) {
+		t.Errorf("ports: got %v", got)
+	}
+}
+
+const header = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\n"
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"unknown top field", header + "spec:\n  endpointSelector: {}\nfoo: 1\n",
+			"document 1 (CiliumNetworkPolicy default/p): foo: unknown field; accepted are apiVersion, kind, metadata, spec, specs, status"},
+		{"unknown spec field", header + "spec:\n  endpointSelector: {}\n  ingres: []\n",
+			"spec.ingres: unknown field; accepted are endpointSelector"},
+		{"SCTP", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n        protocol: SCTP\n",
+			`spec.ingress[0].toPorts[0].ports[0].protocol: "SCTP" is not supported; accepted are TCP, UDP, ANY`},
+		{"named port", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: http\n",
+			`spec.ingress[0].toPorts[0].ports[0].port: named port "http": named ports are not supported yet`},
+		{"L7 HTTP", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - method: GET\n          path: /v1/\n",
+			"spec.ingress[0].toPorts[0].rules.http: L7 HTTP rules are not supported yet"},
+		{"port range too large", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports:\n      - port: \"1000\"\n        endPort: 5000\n",
+			"spec.egress[0].toPorts[0].ports[0].endPort: range 1000-5000 covers 4001 ports; at most 1024 are accepted"},
+		{"endPort below port", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n        endPort: 79\n",
+			"endPort: 79 is below port 80"},
+		{"except outside", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toCIDRSet:\n    - cidr: 10.0.0.0/8\n      except: [11.0.0.0/16]\n",
+			"spec.egress[0].toCIDRSet[0].except[0]: 11.0.0.0/16 is not within 10.0.0.0/8"},
+		{"bad CIDR", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toCIDR: [10.0.0.0/40]\n",
+			`spec.egress[0].toCIDR[0]: "10.0.0.0/40" is not a CIDR`},
+		{"IPv6 CIDR", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toCIDR: [\"fd00::/8\"]\n",
+			"IPv6 CIDRs are not supported yet"},
+		{"unknown entity", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toEntities: [kube-apiserver]\n",
+			`spec.egress[0].toEntities[0]: entity "kube-apiserver" is not supported; accepted are all, world`},
+		{"bad operator", header + "spec:\n  endpointSelector:\n    matchExpressions:\n    - key: app\n      operator: Equals\n      values: [a]\n",
+			`spec.endpointSelector.matchExpressions[0].operator: "Equals" is not supported; accepted are In, NotIn, Exists, DoesNotExist`},
+		{"toFQDNs", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toFQDNs:\n    - matchName: example.com\n",
+			"spec.egress[0].toFQDNs: toFQDNs is not supported yet"},
+		{"missing selector", header + "spec:\n  ingress: [{}]\n", "spec.endpointSelector: required"},
+		{"missing name", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {}\nspec:\n  endpointSelector: {}\n", "metadata.name: required"},
+		{"bad kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n", `apiVersion "v1" kind "Pod" is not supported; accepted are cilium.io/v2 CiliumNetworkPolicy`},
+		{"clusterwide with namespace", "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata:\n  name: p\n  namespace: x\nspec:\n  endpointSelector: {}\n",
+			`metadata.namespace: "x": a CiliumClusterwideNetworkPolicy has no namespace`},
+		{"k8s SCTP", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\nspec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - protocol: SCTP\n      port: 5\n",
+			`spec.ingress[0].ports[0].protocol: "SCTP" is not supported; accepted are TCP, UDP`},
+		{"k8s policy type", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\nspec:\n  podSelector: {}\n  policyTypes: [Both]\n",
+			`spec.policyTypes[0]: "Both" is not a policy type`},
+		{"k8s named port", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\nspec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - port: http\n",
+			`spec.ingress[0].ports[0].port: named port "http"`},
+		{"duplicate key", header + "spec:\n  endpointSelector: {}\n  endpointSelector: {}\n", "parse YAML"},
+		{"not YAML", "{[", "parse YAML"},
+		{"duplicate policy", header + "spec:\n  endpointSelector: {}\n---\n" + header + "spec:\n  endpointSelector: {}\n",
+			"document 2 (CiliumNetworkPolicy default/p): CiliumNetworkPolicy default/p is also defined by document 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseDocumentsReportsEach(t *testing.T) {
+	in := string(readFile(t, "deathstar.yaml")) + "\n---\n# only a comment\n---\n" + header + "spec: {}\n"
+	docs := ParseDocuments([]byte(in))
+	if len(docs) != 2 {
+		t.Fatalf("got %d documents, want 2 (the comment-only one is skipped)", len(docs))
+	}
+	if docs[0].Err != nil || docs[0].Policy == nil {
+		t.Errorf("document 1: %v", docs[0].Err)
+	}
+	if docs[1].Err == nil || !strings.Contains(docs[1].Err.Error(), "document 2 (CiliumNetworkPolicy default/p): spec.endpointSelector: required") {
+		t.Errorf("document 2: got %v", docs[1].Err)
+	}
+	if _, err := Parse([]byte("# nothing\n")); err == nil {
+		t.Error("an input without documents was accepted")
+	}
+}

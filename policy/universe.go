@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"net/netip"
+
+	"github.com/weftnet/weft/state/records"
+)
+
+// reservedIDs are the identities every node knows without the store.
+var reservedIDs = []records.ID{records.IDHost, records.IDWorld, records.IDUnmanaged, records.IDHealth, records.IDRemoteNode}
+
+type idSet map[records.ID]struct{}
+
+// Universe is the set of identities policies can select: the cluster's
+// identities (from the store), the reserved ones, and the node's CIDR
+// identities. It caches which identities each endpoint selector selects
+// and keeps those sets current as identities come and go, so recomputing
+// an endpoint's policy after a change costs a union, not a rescan.
+// It is not safe for concurrent use.
+type Universe struct {
+	ids   map[records.ID]records.Labels
+	cidrs map[netip.Prefix]records.ID
+	cache map[string]*selection
+}
+
+// selection is a cached selector and the identities it selects.
+type selection struct {
+	sel Selector
+	ids idSet
+}
+
+// NewUniverse returns a universe holding the reserved identities.
+func NewUniverse() *Universe {
+	u := &Universe{ids: map[records.ID]records.Labels{}, cidrs: map[netip.Prefix]records.ID{}, cache: map[string]*selection{}}
+	return u
+}
+
+// Upsert adds or changes a cluster identity and reports whether anything
+// changed.
+func (u *Universe) Upsert(id records.ID, ls records.Labels) bool {
+	if id.IsReserved() {
+		return false
+	}
+	if old, ok := u.ids[id]; ok && old.Equal(ls) {
+		return false
+	}
+	u.ids[id] = ls
+	for _, c := range u.cache {
+		if c.sel.Matches(ls) {
+			c.ids[id] = struct{}{}
+		} else {
+			delete(c.ids, id)
+		}
+	}
+	return true
+}
+
+// Delete removes a cluster identity and reports whether it was known.
+func (u *Universe) Delete(id records.ID) bool {
+	if _, ok := u.ids[id]; !ok {
+		return false
+	}
+	delete(u.ids, id)
+	for _, c := range u.cache {
+		delete(c.ids, id)
+	}
+	return true
+}
+
+// Len is the number of cluster identities.
+func (u *Universe) Len() int { return len(u.ids) }
+
+// SetCIDRs replaces the node's CIDR identities.
+func (u *Universe) SetCIDRs(m map[netip.Prefix]records.ID) {
+	u.cidrs = make(map[netip.Prefix]records.ID, len(m))
+	for p, id := range m {
+		u.cidrs[p] = id
+	}
+}
+
+// Labels returns the labels of an identity for display: reserved and
+// cluster identities by their labels, CIDR identities as cidr:<prefix>.
+func (u *Universe) Labels(id records.ID) []string {
+	if ls, ok := records.ReservedLabels(id); ok {
+		return labelStrings(ls)
+	}
+	if ls, ok := u.ids[id]; ok {
+		return labelStrings(ls)
+	}
+	for p, cid := range u.cidrs {
+		if cid == id {
+			return []string{"cidr:" + p.String()}
+		}
+	}
+	return nil
+}
+
+func labelStrings(ls records.Labels) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.String()
+	}
+	return out
+}
+
+// ForgetSelectors empties the selector cache, after policies changed.
+func (u *Universe) ForgetSelectors() { u.cache = map[string]*selection{} }
+
+// selectEndpoints returns the identities sel selects, from the cache. An
+// empty selector selects the cluster's identities; one with requirements
+// also reserved identities whose labels match (reserved:host).
+func (u *Universe) selectEndpoints(sel Selector) idSet {
+	key := sel.String()
+	if c, ok := u.cache[key]; ok {
+		return c.ids
+	}
+	set := idSet{}
+	for id, ls := range u.ids {
+		if sel.Matches(ls) {
+			set[id] = struct{}{}
+		}
+	}
+	if len(sel.Requirements) > 0 {
+		for _, id := range reservedIDs {
+			if ls, _ := records.ReservedLabels(id); sel.Matches(ls) {
+				set[id] = struct{}{}
+			}
+		}
+	}
+	u.cache[key] = &selection{sel: sel, ids: set}
+	return set
+}
+
+// clusterIDs are the identities of the entity "cluster".
+func (u *Universe) clusterIDs(add func(records.ID)) {
+	for id := range u.ids {
+		add(id)
+	}
+	for _, id := range []records.ID{records.IDHost, records.IDRemoteNode, records.IDHealth, records.IDUnmanaged} {
+		add(id)
+	}
+}
+
+// cidrIDs adds the CIDR identities a CIDR rule selects: those of prefixes
+// within it and not within one of its except prefixes. A rule covering
+// everything (0.0.0.0/0) also selects world.
+func (u *Universe) cidrIDs(r *CIDRRule, add func(records.ID)) {
+	if r.Prefix.Bits() == 0 {
+		add(records.IDWorld)
+	}
+	for p, id := range u.cidrs {
+		if !within(p, r.Prefix) {
+			continue
+		}
+		excepted := false
+		for _, x := range r.Except {
+			excepted = excepted || within(p, x)
+		}
+		if !excepted {
+			add(id)
+		}
+	}
+}
+
+// within reports whether p lies inside outer.
+func within(p, outer netip.Prefix) bool {
+	return p.Bits() >= outer.Bits() && outer.Contains(p.Addr())
+}
