@@ -52,7 +52,9 @@ func (c *CIDRIdentities) Sync(want []netip.Prefix) (added, removed map[netip.Pre
 	for p := range keep {
 		ps = append(ps, p)
 	}
-	slices.SortFunc(ps, func(a, b netip.Prefix) int { return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits())) })
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
 	for _, p := range ps {
 		if _, ok := c.byPrefix[p]; ok {
 			continue

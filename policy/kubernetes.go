@@ -8,7 +8,7 @@ import (
 // name, and the prefix under which agents mirror namespace labels into
 // pod labels (Cilium's convention).
 const (
-	K8sNamespaceNameLabel  = "kubernetes.io/metadata.name"
+	K8sNamespaceNameLabel = "kubernetes.io/metadata.name"
 	NamespaceLabelsPrefix = "io.cilium.k8s.namespace.labels."
 )
 
