@@ -90,7 +90,10 @@ func (w *Watcher) listDone() {
 		w.remove(ip)
 	}
 	w.mu.Lock()
-	w.listed = true
+	if !w.listed {
+		w.listed = true
+		close(w.listedC)
+	}
 	w.checkSyncedLocked()
 	w.mu.Unlock()
 }

@@ -40,6 +40,7 @@ type Watcher struct {
 	listed  bool
 	canary  bool
 	synced  chan struct{}
+	listedC chan struct{}
 }
 
 // NewWatcher watches cluster's entries through client. onChange, if not
@@ -56,7 +57,7 @@ func NewWatcher(client kvstore.Client, cluster string, onChange func(Change), lo
 		log:      log.With("component", "ipcache-watcher", "cluster", cluster),
 		onChange: onChange,
 		entries:  map[netip.Addr]records.IPCacheEntry{}, stale: map[netip.Addr]bool{},
-		synced: make(chan struct{}),
+		synced: make(chan struct{}), listedC: make(chan struct{}),
 	}, nil
 }
 
@@ -75,6 +76,9 @@ func (w *Watcher) Restore(entries []records.IPCacheEntry) {
 // Synced is closed once the initial listing is complete and the cluster's
 // synced/<cluster>/ip canary exists.
 func (w *Watcher) Synced() <-chan struct{} { return w.synced }
+
+// Listed is closed once the initial listing is complete, canary or not.
+func (w *Watcher) Listed() <-chan struct{} { return w.listedC }
 
 // Get returns the entry of ip.
 func (w *Watcher) Get(ip netip.Addr) (records.IPCacheEntry, bool) {
