@@ -19,7 +19,7 @@ import (
 
 const (
 	iperfSeconds = 3
-	iperfRounds  = 3
+	iperfRounds  = 5
 )
 
 // BenchmarkPodToPodThroughput compares a cross-node TCP stream through

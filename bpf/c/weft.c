@@ -226,10 +226,15 @@ int from_netdev(struct __sk_buff *skb)
 	r = lb4_dnat(skb, &p, &rev_nat);
 	if (r < 0)
 		return drop(skb, &p, identity4(p.saddr), 0, -r, OBS_FROM_NETDEV);
-	src_id = identity4(p.saddr);
 	ep = endpoint4(p.daddr);
-	if (ep)
-		return deliver4(skb, &p, ep, src_id, ct_lookup4(&p, &ce), rev_nat, 0);
+	if (ep) {
+		int state = ct_lookup4(&p, &ce);
+
+		/* Established flows skip the ipcache: conntrack has the identity. */
+		src_id = state == CT_ESTABLISHED && ce ? ce->src_identity : identity4(p.saddr);
+		return deliver4(skb, &p, ep, src_id, state, rev_nat, 0);
+	}
+	src_id = identity4(p.saddr);
 	if (r == 1 && cfg && cfg->mode == MODE_TUNNEL) {
 		/* DNATed to a backend on another node: over the overlay, where
 		 * the reply comes back to be reverse-NATed by from_overlay. */
