@@ -166,6 +166,17 @@ func (d *Datapath) Close() error {
 func (d *Datapath) Uninstall(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, d.detachIngress(d.cfg.UnderlayDevice, "from_netdev"))
+	var (
+		key  bpf.EndpointKey
+		info bpf.EndpointInfo
+	)
+	it := d.objs.WeftEndpoints.Iterate()
+	for it.Next(&key, &info) {
+		if lnk, err := d.nl.LinkByIndex(int(info.Ifindex)); err == nil {
+			errs = append(errs, d.detachIngress(lnk.Attrs().Name, "from_container"))
+		}
+	}
+	errs = append(errs, it.Err())
 	if d.cfg.Mode == ModeTunnel {
 		if lnk, err := d.nl.LinkByName(d.cfg.TunnelDevice); err == nil {
 			errs = append(errs, d.nl.LinkDel(lnk))
