@@ -172,6 +172,13 @@ func removeCgroup(dir string) error {
 	if err != nil {
 		return fmt.Errorf("walk cgroup %s: %w", dir, err)
 	}
+	// Processes testenv did not mark (a daemon that cleared its
+	// environment) would keep the cgroups busy: cgroup.kill ends them all.
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.kill"), []byte("1"), 0o644); err == nil {
+			waitCgroupEmpty(d, 5*time.Second)
+		}
+	}
 	var errs []error
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, syscall.ENOENT) {
@@ -179,4 +186,16 @@ func removeCgroup(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitCgroupEmpty polls until cgroup.procs of dir is empty or timeout.
+func waitCgroupEmpty(dir string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition
+	}
 }
