@@ -1,0 +1,13 @@
+// Package services owns service definitions as users give them: the
+// `weft service` flags and Kubernetes Service manifests are parsed into a
+// Spec, validated (every error names the field, the value and what is
+// accepted), and turned into records.Service by the Allocator, which takes
+// a ClusterIP from the service CIDR and NodePorts from 30000–32767 under a
+// per-cluster store lock. Backends computes a service's backends from the
+// cluster's pods (ipcache entries with their identity labels), as the
+// Kubernetes EndpointSlice controller would, and Frontends expands a
+// service into the per-node frontends the datapath programs.
+//
+// It depends on state/records (the STABLE service record) and kvstore; it
+// knows nothing about the agent, gRPC or the datapath.
+package services
