@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"net/netip"
 	"testing"
 )
 
@@ -138,4 +139,30 @@ func (f *fixture) enforce(id uint16, flags uint16) {
 		}
 	}
 	f.t.Fatalf("no endpoint %d", id)
+}
+
+func TestCIDRPolicyByIPCachePrefix(t *testing.T) {
+	const cidrIdentity = 16777217
+	f := newFixture(t)
+	f.endpoint("10.1.0.1", 1, 1001, EndpointPolicyEgress)
+	f.put(f.objs.WeftIpcache, NewIPCacheKey(netip.MustParsePrefix("192.168.0.0/16")), IPCacheValue{Identity: cidrIdentity})
+	f.put(f.objs.WeftIpcache, NewIPCacheKey(netip.MustParsePrefix("192.168.7.0/24")), IPCacheValue{Identity: cidrIdentity + 1}) // "except"
+	f.policy(1, DirEgress, cidrIdentity, 443, protoTCP, VerdictAllow)
+
+	for _, tc := range []struct {
+		dst     string
+		allowed bool
+	}{
+		{"192.168.5.5:443", true},
+		{"192.168.5.5:80", false},
+		{"192.168.7.1:443", false}, // longer prefix, other identity
+		{"172.16.0.1:443", false},  // world
+	} {
+		t.Run(tc.dst, func(t *testing.T) {
+			ret, _ := f.run(f.objs.FromContainer, packet{src: ap(t, "10.1.0.1:40000"), dst: ap(t, tc.dst), proto: protoTCP}.bytes())
+			if got := ret != tcShot; got != tc.allowed {
+				t.Fatalf("verdict %d: allowed = %v, want %v", ret, got, tc.allowed)
+			}
+		})
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -76,14 +78,22 @@ func TestConnectivity(t *testing.T) {
 				}
 			})
 
-			t.Run("stream survives reload", func(t *testing.T) {
+			t.Run("streams survive reload", func(t *testing.T) {
 				b1.ServeEcho(7)
-				conn, err := a1.Dial(ctx, b1.Addr(7))
+				np := datapath.Service{Frontend: netip.AddrPortFrom(n2.UnderlayIP, 30007), Proto: datapath.ProtoTCP,
+					Type: datapath.NodePort, Backends: []datapath.Backend{{Addr: b1.Addr(7), Local: true}}}
+				upsertOn(t, n2, np)
+				direct, err := a1.Dial(ctx, b1.Addr(7))
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer conn.Close()
-				exchange := func(msg string) {
+				defer direct.Close()
+				nodePort, err := n1.Dial(ctx, np.Frontend)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer nodePort.Close()
+				exchange := func(conn net.Conn, msg string) {
 					t.Helper()
 					conn.SetDeadline(time.Now().Add(10 * time.Second))
 					if _, err := io.WriteString(conn, msg); err != nil {
@@ -94,7 +104,8 @@ func TestConnectivity(t *testing.T) {
 						t.Fatalf("echo of %q: got %q, %v", msg, buf, err)
 					}
 				}
-				exchange("before")
+				exchange(direct, "before")
+				exchange(nodePort, "before")
 				for round := range 2 {
 					for _, n := range lab.Nodes {
 						if err := n.DP.Close(); err != nil {
@@ -102,8 +113,11 @@ func TestConnectivity(t *testing.T) {
 						}
 						n.Start() // reloads every program, re-attaches node programs
 					}
-					lab.Wire() // re-runs every reconciler, re-attaches endpoint programs
-					exchange(fmt.Sprintf("after reload %d", round))
+					lab.Wire()          // re-runs every reconciler, re-attaches endpoint programs
+					upsertOn(t, n2, np) // and the service's
+					must(t, n2.DP.PruneServices(ctx, []datapath.ServiceKey{{Frontend: np.Frontend, Proto: np.Proto}}))
+					exchange(direct, fmt.Sprintf("after reload %d", round))
+					exchange(nodePort, fmt.Sprintf("after reload %d", round))
 				}
 			})
 		})

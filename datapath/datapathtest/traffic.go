@@ -177,3 +177,14 @@ func (n *Node) JoinCgroup() (leave func()) {
 	t.Cleanup(leave)
 	return leave
 }
+
+// Dial connects from the node's own namespace.
+func (n *Node) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	var c net.Conn
+	err := InNS(n.NS, func() (err error) {
+		d := net.Dialer{}
+		c, err = d.DialContext(ctx, "tcp4", addr.String())
+		return err
+	})
+	return c, err
+}
