@@ -47,6 +47,7 @@ type Agent struct {
 	nodes     *nodeTable
 	ipcache   *ipcacheSync
 	health    *prober
+	policy    *policyEngine // policy: agent/policy.go
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -120,6 +121,7 @@ func (a *Agent) setup(ctx context.Context) error {
 	a.nodes = newNodeTable(a, a.log)
 	a.health = newProber(a.cfg.NodeName, a.cfg.HealthInterval, a.log)
 	a.endpoints = newEndpoints(a, filepath.Join(a.cfg.StateDir, "endpoints"))
+	a.policy = newPolicyEngine(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.list, a.log) // policy: agent/policy.go
 	return nil
 }
 
@@ -180,6 +182,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.nodes.run(ctx) })
+	g.Go(func() error { return a.policy.run(ctx) }) // policy: agent/policy.go
 	g.Go(func() error { return a.health.run(ctx, a.nodes) })
 	g.Go(func() error { return serveHealth(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
 	g.Go(func() error {

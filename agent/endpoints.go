@@ -151,6 +151,9 @@ func (e *endpoints) activate(ctx context.Context, ep *endpointState) error {
 	if err != nil {
 		return fmt.Errorf("attach endpoint %d to %s: %w", ep.ID, ep.HostIfName, err)
 	}
+	if err := e.a.policy.endpointChanged(ctx, ep); err != nil { // policy: its policy before it is published
+		return err
+	}
 	return e.a.publisher.Publish(records.IPCacheEntry{
 		IP: ep.IP, Identity: ep.Identity, HostIP: e.a.nodeIP, Namespace: ep.Namespace, Pod: ep.Pod,
 	})
@@ -176,6 +179,7 @@ func (e *endpoints) delete(ctx context.Context, containerID, ifname string) (boo
 		return true, fmt.Errorf("remove endpoint state: %w", err)
 	}
 	e.forget(ep)
+	e.a.policy.endpointDeleted(ep.ID) // policy: agent/policy.go
 	e.a.log.Info("endpoint deleted", "id", ep.ID, "ip", ep.IP, "container", short(ep.ContainerID))
 	return true, nil
 }

@@ -23,6 +23,7 @@ type ipcacheSync struct {
 	nodes       map[netip.Addr]datapath.IPCacheEntry
 	podsListed  bool
 	nodesListed bool
+	policy      map[netip.Prefix]uint32 // policy: CIDR prefixes of policies (agent/policy.go)
 }
 
 func newIPCacheSync(dp *datapath.Datapath, nodeIP netip.Addr, log *slog.Logger) *ipcacheSync {
@@ -118,6 +119,7 @@ func (s *ipcacheSync) prune(ctx context.Context) {
 	for ip := range s.nodes {
 		keep = append(keep, netip.PrefixFrom(ip, ip.BitLen()))
 	}
+	keep = append(keep, s.policyPrefixes()...) // policy: keep CIDR prefixes of policies
 	s.mu.Unlock()
 	if err := s.dp.PruneIPCache(ctx, keep); err != nil {
 		s.log.Error("prune BPF ipcache", "err", err)

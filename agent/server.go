@@ -37,6 +37,7 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	}
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
+	agentapi.RegisterPolicyServer(srv, &policyAPI{a: a}) // policy: agent/policy_api.go
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()
@@ -129,7 +130,8 @@ func (s *api) toAPI(ep *endpointState) (*agentapi.Endpoint, error) {
 		Ipv4: netip.PrefixFrom(ep.IP, 32).String(), GatewayIpv4: gateway.String(), GatewayMac: gwMAC,
 		Mtu: uint32(mtu), Routes: []*agentapi.Route{{Dst: "0.0.0.0/0", Gw: gateway.String()}},
 		Identity: uint32(ep.Identity), Labels: sortedLabels(ep.identityLabels), State: "ready",
-		Node: s.a.cfg.NodeName,
+		Node:   s.a.cfg.NodeName,
+		Policy: s.a.policy.endpointPolicy(ep), // policy: agent/policy_view.go
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/weftnet/weft/state/records"
 )
@@ -143,4 +144,49 @@ func protoName(p uint8) string {
 		return "ANY"
 	}
 	return fmt.Sprintf("proto-%d", p)
+}
+
+// String describes the rule on one line: verdict, peers, ports.
+func (pr PeerRule) String() string {
+	verdict := "allow"
+	if pr.Deny {
+		verdict = "deny"
+	}
+	var peers []string
+	if pr.AnyPeer {
+		peers = append(peers, "any peer")
+	}
+	for _, p := range pr.Peers {
+		peers = append(peers, p.String())
+	}
+	if len(peers) == 0 {
+		peers = []string{"no peer"}
+	}
+	ports := "any port"
+	if len(pr.Ports) > 0 {
+		ps := make([]string, len(pr.Ports))
+		for i, p := range pr.Ports {
+			ps[i] = p.String()
+		}
+		ports = strings.Join(ps, ", ")
+	}
+	return verdict + " " + strings.Join(peers, " | ") + " on " + ports
+}
+
+func (p Peer) String() string {
+	switch {
+	case p.Endpoints != nil:
+		return "endpoints {" + p.Endpoints.String() + "}"
+	case p.CIDR != nil:
+		s := "cidr " + p.CIDR.Prefix.String()
+		if len(p.CIDR.Except) > 0 {
+			ex := make([]string, len(p.CIDR.Except))
+			for i, x := range p.CIDR.Except {
+				ex[i] = x.String()
+			}
+			s += " except " + strings.Join(ex, ", ")
+		}
+		return s
+	}
+	return "entity " + p.Entity
 }

@@ -1,0 +1,324 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/policy"
+	"github.com/weftnet/weft/state/records"
+)
+
+// policyDebounce gathers bursts of policy and identity changes into one
+// recomputation; well within the 100 ms target for a new identity.
+const policyDebounce = 5 * time.Millisecond
+
+// policySyncWait bounds how long a new endpoint waits for the first
+// listing of policies and identities before it is answered without policy
+// (the listing then applies it).
+const policySyncWait = 5 * time.Second
+
+// policyDatapath is where endpoint policies go (*datapath.Datapath).
+type policyDatapath interface {
+	SetPolicy(ctx context.Context, id uint16, p datapath.Policy) error
+}
+
+// policyPrefixes is where CIDR identities go (*ipcacheSync).
+type policyPrefixes interface {
+	setPrefix(ctx context.Context, p netip.Prefix, identity uint32)
+	deletePrefix(ctx context.Context, p netip.Prefix)
+}
+
+// policyEngine keeps every local endpoint's datapath policy equal to what
+// the store's policies compute over the cluster's identities.
+type policyEngine struct {
+	store     kvstore.Client
+	keys      records.Keys
+	node      string
+	dp        policyDatapath
+	prefixes  policyPrefixes
+	endpoints func() []*endpointState
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	repo     *policy.Repository
+	stored   map[string]storedPolicy // by key
+	universe *policy.Universe
+	cidrs    *policy.CIDRIdentities
+	applied  map[uint16]policy.Result
+	listed   [2]bool // policies, identities
+	synced   chan struct{}
+
+	dirty chan struct{}
+}
+
+// storedPolicy is a store record and what parsing it gave.
+type storedPolicy struct {
+	ref    records.PolicyRef
+	policy *policy.Policy
+	err    error
+}
+
+func newPolicyEngine(store kvstore.Client, keys records.Keys, node string, dp policyDatapath, prefixes policyPrefixes,
+	endpoints func() []*endpointState, log *slog.Logger) *policyEngine {
+	return &policyEngine{
+		store: store, keys: keys, node: node, dp: dp, prefixes: prefixes, endpoints: endpoints,
+		log:  log.With("component", "policy"),
+		repo: policy.NewRepository(), stored: map[string]storedPolicy{}, universe: policy.NewUniverse(),
+		cidrs: policy.NewCIDRIdentities(), applied: map[uint16]policy.Result{},
+		synced: make(chan struct{}), dirty: make(chan struct{}, 1),
+	}
+}
+
+// run watches policies and identities and recomputes on every change.
+func (e *policyEngine) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return e.watch(ctx, e.keys.PoliciesPrefix(), 0, e.onPolicy) })
+	g.Go(func() error { return e.watch(ctx, e.keys.IdentitiesPrefix(), 1, e.onIdentity) })
+	g.Go(func() error { return e.reconcile(ctx) })
+	return g.Wait()
+}
+
+func (e *policyEngine) watch(ctx context.Context, prefix string, which int, on func(kvstore.Event) bool) error {
+	for ev := range e.store.ListAndWatch(ctx, prefix) {
+		changed := false
+		e.mu.Lock()
+		if ev.Type == kvstore.EventListDone {
+			changed, e.listed[which] = !e.listed[which], true
+		} else {
+			changed = on(ev)
+		}
+		e.mu.Unlock()
+		if changed {
+			e.kick()
+		}
+	}
+	return ctx.Err()
+}
+
+func (e *policyEngine) kick() {
+	select {
+	case e.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// onPolicy applies a policy record change; e.mu is held.
+func (e *policyEngine) onPolicy(ev kvstore.Event) bool {
+	if ev.Type == kvstore.EventDelete {
+		sp, ok := e.stored[ev.Key]
+		if !ok {
+			return false
+		}
+		delete(e.stored, ev.Key)
+		e.repo.Delete(sp.ref.Namespace, sp.ref.Name)
+		e.universe.ForgetSelectors()
+		return true
+	}
+	ref, err := e.keys.DecodePolicyRef(ev.Key, ev.Value)
+	if err != nil {
+		e.log.Warn("ignoring a policy record", "key", ev.Key, "err", err)
+		return false
+	}
+	sp := storedPolicy{ref: ref}
+	ps, err := policy.Parse([]byte(ref.Document))
+	switch {
+	case err != nil:
+		sp.err = err
+	case len(ps) != 1 || ps[0].StoreNamespace() != ref.Namespace || ps[0].Name != ref.Name:
+		sp.err = fmt.Errorf("the record %s does not hold exactly the policy %s/%s", ev.Key, ref.Namespace, ref.Name)
+	default:
+		sp.policy = ps[0]
+	}
+	e.stored[ev.Key] = sp
+	if sp.err != nil {
+		// Not enforceable (written by an older or foreign writer): keep
+		// enforcing nothing of it, and say so in weft policy list.
+		e.log.Error("policy in the store cannot be enforced", "key", ev.Key, "err", sp.err)
+		e.repo.Delete(ref.Namespace, ref.Name)
+	} else {
+		e.repo.Upsert(sp.policy)
+	}
+	e.universe.ForgetSelectors()
+	return true
+}
+
+// onIdentity applies an identity change; e.mu is held.
+func (e *policyEngine) onIdentity(ev kvstore.Event) bool {
+	id, err := e.keys.ParseIdentityKey(ev.Key)
+	if err != nil {
+		return false
+	}
+	if ev.Type == kvstore.EventDelete {
+		return e.universe.Delete(id)
+	}
+	ident, err := e.keys.DecodeIdentity(ev.Key, ev.Value)
+	if err != nil {
+		e.log.Warn("ignoring an identity record", "key", ev.Key, "err", err)
+		return false
+	}
+	return e.universe.Upsert(ident.ID, ident.Labels)
+}
+
+// reconcile recomputes after changes, once both prefixes have been listed.
+func (e *policyEngine) reconcile(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.dirty:
+		}
+		// Debounce: let a burst of events land before recomputing.
+		t := time.NewTimer(policyDebounce)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		e.mu.Lock()
+		ready := e.listed[0] && e.listed[1]
+		npol, nid := e.repo.Len(), e.universe.Len()
+		if ready {
+			e.syncPrefixes(ctx)
+			for _, ep := range e.endpoints() {
+				if err := e.applyLocked(ctx, ep); err != nil {
+					e.log.Error("apply policy", "endpoint", ep.ID, "err", err)
+				}
+			}
+		}
+		e.mu.Unlock()
+		if ready {
+			select {
+			case <-e.synced:
+			default:
+				close(e.synced)
+				e.log.Info("policies enforced", "policies", npol, "identities", nid)
+			}
+		}
+	}
+}
+
+// syncPrefixes gives the policies' CIDR prefixes their identities and
+// writes them into the ipcache; e.mu is held.
+func (e *policyEngine) syncPrefixes(ctx context.Context) {
+	added, removed := e.cidrs.Sync(e.repo.Prefixes())
+	for p := range removed {
+		e.prefixes.deletePrefix(ctx, p)
+	}
+	e.universe.SetCIDRs(e.cidrs.All())
+	for p, id := range added {
+		e.prefixes.setPrefix(ctx, p, uint32(id))
+	}
+}
+
+// applyLocked computes and writes one endpoint's policy if it changed.
+func (e *policyEngine) applyLocked(ctx context.Context, ep *endpointState) error {
+	res := e.repo.Compute(ep.identityLabels, e.universe)
+	if res.Entries() > policy.MaxRulesPerEndpoint {
+		return fmt.Errorf("endpoint %d needs %d policy entries; at most %d fit: keeping its previous policy", ep.ID, res.Entries(), policy.MaxRulesPerEndpoint)
+	}
+	if old, ok := e.applied[ep.ID]; ok && samePolicy(old.Policy, res.Policy) {
+		e.applied[ep.ID] = res
+		return nil
+	}
+	if err := e.dp.SetPolicy(ctx, ep.ID, res.Policy); err != nil {
+		return err
+	}
+	e.applied[ep.ID] = res
+	return nil
+}
+
+func samePolicy(a, b datapath.Policy) bool {
+	return a.IngressEnforced == b.IngressEnforced && a.EgressEnforced == b.EgressEnforced &&
+		slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
+}
+
+// endpointChanged writes a new or restored endpoint's policy before it is
+// published. It waits (bounded) for the first listing of policies.
+func (e *policyEngine) endpointChanged(ctx context.Context, ep *endpointState) error {
+	t := time.NewTimer(policySyncWait)
+	defer t.Stop()
+	select {
+	case <-e.synced:
+	case <-t.C:
+		e.log.Warn("policies not listed yet; the endpoint gets its policy once they are", "endpoint", ep.ID)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.applied, ep.ID)
+	if err := e.applyLocked(ctx, ep); err != nil {
+		return fmt.Errorf("apply policy to endpoint %d: %w", ep.ID, err)
+	}
+	return nil
+}
+
+// endpointDeleted forgets a deleted endpoint (the datapath dropped its
+// policy entries with it).
+func (e *policyEngine) endpointDeleted(id uint16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.applied, id)
+}
+
+// setPrefix maps a policy's CIDR prefix to its identity in the BPF
+// ipcache; ipcacheSync.prune keeps it.
+func (s *ipcacheSync) setPrefix(ctx context.Context, p netip.Prefix, identity uint32) {
+	s.mu.Lock()
+	if s.policy == nil {
+		s.policy = map[netip.Prefix]uint32{}
+	}
+	s.policy[p] = identity
+	_, isPod := s.pods[p.Addr()]
+	_, isNode := s.nodes[p.Addr()]
+	s.mu.Unlock()
+	if p.IsSingleIP() && (isPod || isNode) {
+		return // a pod's or node's own entry wins over a /32 CIDR rule
+	}
+	if err := s.dp.UpsertIPCache(ctx, p, datapath.IPCacheEntry{Identity: identity}); err != nil {
+		s.log.Error("write BPF ipcache", "prefix", p, "err", err)
+	}
+}
+
+// deletePrefix removes a policy prefix no policy needs any more.
+func (s *ipcacheSync) deletePrefix(ctx context.Context, p netip.Prefix) {
+	s.mu.Lock()
+	delete(s.policy, p)
+	_, isPod := s.pods[p.Addr()]
+	_, isNode := s.nodes[p.Addr()]
+	s.mu.Unlock()
+	if p.IsSingleIP() && (isPod || isNode) {
+		return // the /32 belongs to a pod or node again
+	}
+	if err := s.dp.DeleteIPCache(ctx, p); err != nil {
+		s.log.Error("delete from BPF ipcache", "prefix", p, "err", err)
+	}
+}
+
+// policyPrefixes lists the policy prefixes for prune; s.mu is held.
+func (s *ipcacheSync) policyPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(s.policy))
+	for p := range s.policy {
+		out = append(out, p)
+	}
+	return out
+}
+
+// describeIdentity is the label list shown with an identity.
+func (e *policyEngine) describeIdentity(id uint32) []string {
+	if id == 0 {
+		return []string{"any"}
+	}
+	return e.universe.Labels(records.ID(id))
+}

@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/policy"
+	"github.com/weftnet/weft/state/records"
+)
+
+// policyAPI implements agentapi.PolicyServer.
+type policyAPI struct {
+	agentapi.UnimplementedPolicyServer
+	a *Agent
+	// flows admits one flow reader at a time: events go to one consumer.
+	flows sync.Mutex
+}
+
+func (s *policyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {
+	docs := policy.ParseDocuments(req.Documents)
+	if len(docs) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "import policies: the input holds no YAML document")
+	}
+	resp := &agentapi.ImportPolicyResponse{}
+	var errs []string
+	var ps []*policy.Policy
+	for _, d := range docs {
+		r := &agentapi.ImportedDocument{Index: uint32(d.Index)}
+		if d.Err != nil {
+			r.Error = d.Err.Error()
+			errs = append(errs, r.Error)
+		} else {
+			p := d.Policy
+			r.ApiVersion, r.Kind, r.Namespace, r.Name = p.APIVersion, p.Kind, p.Namespace, p.Name
+			ps = append(ps, p)
+		}
+		resp.Documents = append(resp.Documents, r)
+	}
+	if len(errs) == 0 {
+		for i, err := range s.a.policy.checkEnforceable(ps) {
+			if err != nil {
+				msg := fmt.Sprintf("document %d (%s %s): %v", i+1, ps[i].Kind, ps[i].ID(), err)
+				resp.Documents[i].Error = msg
+				errs = append(errs, msg)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		if req.DryRun {
+			return resp, nil
+		}
+		return nil, status.Error(codes.InvalidArgument, "import policies: nothing was stored: "+strings.Join(errs, "\n"))
+	}
+	if req.DryRun {
+		return resp, nil
+	}
+	source := req.Source
+	if source == "" {
+		source = "cli"
+	}
+	if err := s.store(ctx, ps, source); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	resp.Stored = true
+	return resp, nil
+}
+
+// store writes every policy; if one write fails, the ones written are put
+// back as they were, so an import is never half-applied.
+func (s *policyAPI) store(ctx context.Context, ps []*policy.Policy, source string) error {
+	type prev struct {
+		key   string
+		value []byte // nil: did not exist
+	}
+	var done []prev
+	undo := func() {
+		uctx := context.WithoutCancel(ctx)
+		for _, p := range done {
+			if p.value == nil {
+				s.a.store.Delete(uctx, p.key)
+			} else {
+				s.a.store.Update(uctx, p.key, p.value)
+			}
+		}
+	}
+	for _, p := range ps {
+		key := s.a.keys.Policy(p.StoreNamespace(), p.Name)
+		value, err := records.Encode(key, &records.PolicyRef{
+			Namespace: p.StoreNamespace(), Name: p.Name, Format: p.Format(), Source: source, Document: p.Document,
+		})
+		if err != nil {
+			undo()
+			return err
+		}
+		old, err := s.a.store.Get(ctx, key)
+		switch {
+		case errors.Is(err, kvstore.ErrNotFound):
+			old.Value = nil
+		case err != nil:
+			undo()
+			return fmt.Errorf("read policy %s: %w", p.ID(), err)
+		}
+		if _, err := s.a.store.Update(ctx, key, value); err != nil {
+			undo()
+			return fmt.Errorf("store policy %s: %w (nothing was stored)", p.ID(), err)
+		}
+		done = append(done, prev{key: key, value: old.Value})
+	}
+	return nil
+}
+
+// policyKey maps an API namespace (empty: clusterwide) to the store's.
+func policyKey(ns string) string {
+	if ns == "" {
+		return records.PolicyClusterwide
+	}
+	return ns
+}
+
+func (s *policyAPI) Delete(ctx context.Context, req *agentapi.DeletePolicyRequest) (*agentapi.DeletePolicyResponse, error) {
+	if req.Name == "" {
+		return nil, status.Error(codes.InvalidArgument, "delete policy: name is empty")
+	}
+	key := s.a.keys.Policy(policyKey(req.Namespace), req.Name)
+	_, err := s.a.store.Get(ctx, key)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return &agentapi.DeletePolicyResponse{}, nil
+	}
+	if err == nil {
+		err = s.a.store.Delete(ctx, key)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "delete policy %s: %v", key, err)
+	}
+	return &agentapi.DeletePolicyResponse{Existed: true}, nil
+}
+
+func (s *policyAPI) List(ctx context.Context, _ *agentapi.ListPoliciesRequest) (*agentapi.ListPoliciesResponse, error) {
+	resp := &agentapi.ListPoliciesResponse{}
+	for _, d := range s.a.policy.details() {
+		resp.Policies = append(resp.Policies, d.Summary)
+	}
+	return resp, nil
+}
+
+func (s *policyAPI) Get(ctx context.Context, req *agentapi.GetPolicyRequest) (*agentapi.PolicyDetail, error) {
+	for _, d := range s.a.policy.details() {
+		if d.Summary.Namespace == req.Namespace && d.Summary.Name == req.Name {
+			return d, nil
+		}
+	}
+	name := req.Name
+	if req.Namespace != "" {
+		name = req.Namespace + "/" + name
+	}
+	return nil, status.Errorf(codes.NotFound, "no policy %s in the store (see weft policy list)", name)
+}
+
+func (s *policyAPI) Flows(req *agentapi.FlowsRequest, stream agentapi.Policy_FlowsServer) error {
+	if !s.flows.TryLock() {
+		return status.Error(codes.ResourceExhausted, "another client reads this node's flows; one reader at a time")
+	}
+	defer s.flows.Unlock()
+	rd, err := s.a.dp.Flows()
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer rd.Close()
+	ctx := stream.Context()
+	for {
+		f, err := rd.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return status.Error(codes.Internal, err.Error())
+		}
+		if req.DroppedOnly && !f.Dropped {
+			continue
+		}
+		err = stream.Send(&agentapi.FlowEvent{
+			TimeNs: uint64(f.Time), Source: f.Source.String(), Destination: f.Destination.String(), Protocol: uint32(f.Proto),
+			SourceIdentity: f.SourceIdentity, DestinationIdentity: f.DestinationIdentity, Dropped: f.Dropped,
+			ReasonCode: uint32(f.Reason), Reason: f.Reason.String(), Point: f.Point.String(), Node: s.a.cfg.NodeName,
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
