@@ -9,7 +9,8 @@
 // (iputils). Traffic only goes to addresses inside the environment's
 // namespaces. Scenarios: pod↔pod on one node and across nodes (TCP, UDP,
 // ICMP), pod→node and node→pod, pod→node health endpoint, and packets at
-// the pod MTU.
+// the pod MTU; and, when the agents serve the Policy API, an ingress
+// policy (allowed by label and port, denied by label, denied by port).
 //
 // It depends on testenv (pods, namespaces) and the agent API (waiting for
 // endpoints to propagate).

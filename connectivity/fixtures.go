@@ -44,6 +44,21 @@ type cluster struct {
 	name  string
 	nodes []endpoint
 	pods  []endpoint // pods[i] runs on nodes[i]; pods[len(nodes)] is a second pod on nodes[0]
+	// protected is selected by the test policy (on the last node); other
+	// has labels the policy does not allow (on nodes[0]). Both exist only
+	// when the agents serve the Policy API.
+	protected, other *endpoint
+}
+
+// allPods are the test pods of the cluster, policy pods included.
+func (cl cluster) allPods() []endpoint {
+	out := slices.Clone(cl.pods)
+	for _, p := range []*endpoint{cl.protected, cl.other} {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
 }
 
 // fixture is the prepared environment: pods, servers, timeouts.
@@ -53,6 +68,7 @@ type fixture struct {
 	clusters []cluster
 	servers  []func()
 	podMTU   map[string]int // by pod name
+	policy   bool           // the agents serve the Policy API
 }
 
 func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
@@ -61,6 +77,7 @@ func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
 // node, and waits until every agent knows every test pod.
 func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error) {
 	fx := &fixture{env: env, opts: opts, podMTU: map[string]int{}}
+	fx.policy = fx.policyAPI(ctx)
 	for _, c := range env.Clusters {
 		var cl cluster
 		var nodes []testenv.Node
@@ -83,6 +100,11 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 			}
 			cl.pods = append(cl.pods, p)
 		}
+		if fx.policy {
+			if err := fx.ensurePolicyPods(ctx, &cl, nodes); err != nil {
+				return nil, err
+			}
+		}
 		for _, n := range nodes {
 			t, err := env.Target("node/" + n.Name)
 			if err != nil {
@@ -94,7 +116,7 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 		fx.clusters = append(fx.clusters, cl)
 	}
 	for _, cl := range fx.clusters {
-		for _, ep := range append(slices.Clone(cl.pods), cl.nodes...) {
+		for _, ep := range append(cl.allPods(), cl.nodes...) {
 			if err := fx.serve(ep); err != nil {
 				fx.close(ctx)
 				return nil, err
@@ -105,18 +127,28 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 		fx.close(ctx)
 		return nil, err
 	}
+	if fx.policy {
+		if err := fx.importPolicies(ctx); err != nil {
+			fx.close(ctx)
+			return nil, err
+		}
+	}
 	return fx, nil
 }
 
 // ensurePod reuses a test pod from an earlier run or creates it.
 func (fx *fixture) ensurePod(ctx context.Context, name, node string) (endpoint, error) {
+	return fx.ensurePodWith(ctx, name, node, testLabels)
+}
+
+func (fx *fixture) ensurePodWith(ctx context.Context, name, node string, labels map[string]string) (endpoint, error) {
 	p, err := fx.env.Pod(name)
 	if err != nil || p.IP == "" {
 		if err == nil { // half-created by an interrupted run
 			_ = fx.env.DelPod(ctx, name)
 		}
 		fmt.Fprintf(fx.opts.Progress, "• creating test pod %s on %s\n", name, node)
-		if p, err = fx.env.AddPod(ctx, testenv.PodSpec{Name: name, Node: node, Labels: testLabels}); err != nil {
+		if p, err = fx.env.AddPod(ctx, testenv.PodSpec{Name: name, Node: node, Labels: labels}); err != nil {
 			return endpoint{}, fmt.Errorf("prepare connectivity test: %w", err)
 		}
 	}
@@ -148,7 +180,7 @@ func (fx *fixture) waitPropagated(ctx context.Context) error {
 			var missing []string
 			for {
 				var err error
-				missing, err = fx.missingOn(ctx, n.name, cl.pods)
+				missing, err = fx.missingOn(ctx, n.name, cl.allPods())
 				if err == nil && len(missing) == 0 {
 					break
 				}
@@ -201,12 +233,15 @@ func (fx *fixture) close(ctx context.Context) {
 		stop()
 	}
 	fx.servers = nil
+	if fx.policy {
+		fx.deletePolicies(ctx)
+	}
 	if !fx.opts.DeletePods {
 		return
 	}
 	var errs []error
 	for _, cl := range fx.clusters {
-		for _, p := range cl.pods {
+		for _, p := range cl.allPods() {
 			errs = append(errs, fx.env.DelPod(ctx, p.name))
 		}
 	}

@@ -86,5 +86,6 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 	add("pod-mtu/tcp-1MiB/"+pair(a, dst), func(ctx context.Context) error {
 		return fx.probeTCP(ctx, a, dst, bulkPayload, true)
 	})
+	fx.policyScenarios(cl, add)
 	return out
 }

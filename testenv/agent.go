@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/weftnet/weft/agent/agentapi"
 )
 
@@ -137,6 +140,23 @@ func (e *Env) Agent(ctx context.Context, node string) (agentapi.AgentClient, fun
 		return nil, nil, err
 	}
 	return agentapi.Dial(ctx, n.Socket)
+}
+
+// Conn opens a gRPC connection to the node's agent socket, for any of the
+// services it serves (agentapi.NewAgentClient, agentapi.NewPolicyClient).
+func (e *Env) Conn(node string) (*grpc.ClientConn, error) {
+	n, err := e.Node(node)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(n.Socket); err != nil {
+		return nil, fmt.Errorf("reach the agent of %s: %w", node, err)
+	}
+	conn, err := grpc.NewClient("unix://"+n.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("reach the agent of %s at %s: %w", node, n.Socket, err)
+	}
+	return conn, nil
 }
 
 // tail returns the last n lines of a file, for error messages.
