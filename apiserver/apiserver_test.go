@@ -1,0 +1,163 @@
+package apiserver_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/apiserver/apiservertest"
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/kvstore/etcd"
+	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
+)
+
+func put(t testing.TB, c kvstore.Client, key string, rec records.Record) {
+	t.Helper()
+	val, err := records.Encode(key, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(context.Background(), key, val); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// served opens a client of the served store with a certificate pair.
+func served(t testing.TB, c *apiservertest.Cluster, cert, key string) kvstore.Client {
+	t.Helper()
+	cl, err := etcd.New(context.Background(), c.ServedConfig(cert, key), statetest.Logger(t))
+	if err != nil {
+		t.Fatalf("connect to the served store of %s: %v", c.Name, err)
+	}
+	t.Cleanup(func() { cl.Close(context.Background()) })
+	return cl
+}
+
+// TestMirror: the cluster's records appear in the served store, with the
+// synced canaries; records outside the cluster's identity range or
+// malformed ones do not; deletes propagate; cluster-config is published.
+func TestMirror(t *testing.T) {
+	ctx := statetest.Context(t, 2*time.Minute)
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{})
+	src := c.Store.NewClient(t)
+	sk := records.NewKeys(src.Prefix())
+	put(t, src, sk.Node("c1", "n1"), &records.Node{Name: "n1", Cluster: "c1", ClusterID: 1, Underlay: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
+	good := records.IPCacheEntry{IP: netip.MustParseAddr("10.100.0.5"), Identity: records.ClusterIdentity(1, 300)}
+	bad := records.IPCacheEntry{IP: netip.MustParseAddr("10.100.0.6"), Identity: records.ClusterIdentity(2, 300)}
+	put(t, src, sk.IPCache("c1", good.IP), &good)
+	put(t, src, sk.IPCache("c1", bad.IP), &bad)
+	put(t, src, sk.Identity(records.ClusterIdentity(1, 300)), &records.Identity{ID: records.ClusterIdentity(1, 300), Labels: records.Labels{{Source: "k8s", Key: "app", Value: "web"}}})
+	put(t, src, sk.Identity(records.ClusterIdentity(3, 300)), &records.Identity{ID: records.ClusterIdentity(3, 300), Labels: records.Labels{{Source: "k8s", Key: "app", Value: "x"}}})
+
+	root := served(t, c, c.Dir.Cert(clustermesh.UserRoot), c.Dir.Key(clustermesh.UserRoot))
+	dk := records.NewKeys(root.Prefix())
+	want := map[string]bool{
+		dk.ClusterConfig("c1"): true, dk.Node("c1", "n1"): true, dk.IPCache("c1", good.IP): true, dk.IPCache("c1", bad.IP): false,
+		dk.Identity(records.ClusterIdentity(1, 300)): true, dk.Identity(records.ClusterIdentity(3, 300)): false,
+		dk.Synced("c1", records.KindNodes): true, dk.Synced("c1", records.KindIPCache): true,
+		dk.Synced("c1", records.KindIdentities): true, dk.Synced("c1", records.KindServices): true,
+	}
+	statetest.Eventually(t, time.Minute, "the served store holds the cluster's records", func() error {
+		for key, present := range want {
+			_, err := root.Get(ctx, key)
+			if present && err != nil {
+				return fmt.Errorf("get %s: %w", key, err)
+			}
+			if !present && err == nil {
+				return fmt.Errorf("%s was mirrored although it is outside the cluster's range", key)
+			}
+		}
+		return nil
+	})
+	if err := src.Delete(ctx, sk.IPCache("c1", good.IP)); err != nil {
+		t.Fatal(err)
+	}
+	statetest.Eventually(t, time.Minute, "a deleted entry leaves the served store", func() error {
+		if _, err := root.Get(ctx, dk.IPCache("c1", good.IP)); err == nil {
+			return fmt.Errorf("%s still served", good.IP)
+		}
+		return nil
+	})
+	if _, err := src.Get(ctx, sk.ClusterConfig("c1")); err != nil {
+		t.Fatalf("cluster-config/c1 in the cluster store: %v", err)
+	}
+}
+
+// TestMirrorAfterRestart: entries deleted while the apiserver was down
+// leave the served store once it is back; the rest stays served throughout.
+func TestMirrorAfterRestart(t *testing.T) {
+	ctx := statetest.Context(t, 2*time.Minute)
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{})
+	src := c.Store.NewClient(t)
+	sk := records.NewKeys(src.Prefix())
+	a := records.IPCacheEntry{IP: netip.MustParseAddr("10.100.0.5"), Identity: records.ClusterIdentity(1, 300)}
+	b := records.IPCacheEntry{IP: netip.MustParseAddr("10.100.0.7"), Identity: records.ClusterIdentity(1, 300)}
+	put(t, src, sk.IPCache("c1", a.IP), &a)
+	put(t, src, sk.IPCache("c1", b.IP), &b)
+	check := func(what string, present, absent netip.Addr) {
+		statetest.Eventually(t, time.Minute, what, func() error {
+			root := served(t, c, c.Dir.Cert(clustermesh.UserRoot), c.Dir.Key(clustermesh.UserRoot))
+			defer root.Close(ctx)
+			dk := records.NewKeys(root.Prefix())
+			if _, err := root.Get(ctx, dk.IPCache("c1", present)); err != nil {
+				return err
+			}
+			if absent.IsValid() {
+				if _, err := root.Get(ctx, dk.IPCache("c1", absent)); err == nil {
+					return fmt.Errorf("%s still served", absent)
+				}
+			}
+			return nil
+		})
+	}
+	check("both entries served", a.IP, netip.Addr{})
+	c.Stop()
+	if err := src.Delete(ctx, sk.IPCache("c1", b.IP)); err != nil {
+		t.Fatal(err)
+	}
+	c.Restart(t)
+	check("the entry deleted during the outage is gone, the other kept", a.IP, b.IP)
+}
+
+// TestMetrics: /metrics serves the apiserver's metrics in the Prometheus text format.
+func TestMetrics(t *testing.T) {
+	addr := freeAddr(t)
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{Modify: func(cfg *apiserverConfig) { cfg.MetricsListen = addr }})
+	_ = c
+	statetest.Eventually(t, time.Minute, "metrics are served", func() error {
+		body, err := get("http://" + addr + "/metrics")
+		if err != nil {
+			return err
+		}
+		for _, m := range []string{"weft_apiserver_mirrored_keys", "weft_apiserver_heartbeat_timestamp_seconds", "go_goroutines"} {
+			if !contains(body, m) {
+				return fmt.Errorf("no %s in /metrics", m)
+			}
+		}
+		return nil
+	})
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

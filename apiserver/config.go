@@ -1,0 +1,225 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/state/records"
+)
+
+// Config is everything weft-apiserver is told at start. `weft clustermesh
+// enable` writes it into <dir>/apiserver.json (keys are flag names).
+type Config struct {
+	ClusterName     string
+	ClusterID       uint32
+	RoutingMode     string
+	PodCIDRPool     []string
+	PodCIDRMaskSize int
+	// Dir is the cluster's clustermesh directory (clustermesh.Dir): CA,
+	// certificates, the served store's data, remote credentials.
+	Dir string
+	// StoreListen are the https URLs the served etcd listens on;
+	// StoreAdvertise what remote clusters are told (default: StoreListen).
+	StoreListen    []string
+	StoreAdvertise []string
+	// AdminListen are host:port or unix:///path addresses of the admin API.
+	AdminListen   []string
+	MetricsListen string // host:port of /metrics, empty: off
+	// EmbeddedStore: the served store is the cluster's store (agents use
+	// the agent certificate); otherwise KVStore is mirrored into it.
+	EmbeddedStore bool
+	KVStore       kvstore.Config
+
+	HeartbeatInterval time.Duration
+	GCInterval        time.Duration
+	NodeGCGrace       time.Duration // pod CIDRs of nodes without a record this long are freed
+	IdentityGCGrace   time.Duration
+}
+
+// DefaultConfig serves on loopback with the usual ports.
+func DefaultConfig() Config {
+	return Config{
+		ClusterName: "default", ClusterID: 1, RoutingMode: records.RoutingTunnel,
+		PodCIDRPool: []string{"10.100.0.0/16"}, PodCIDRMaskSize: 24,
+		Dir:               "/var/lib/weft/clustermesh",
+		StoreListen:       []string{"https://127.0.0.1:2381"},
+		AdminListen:       []string{"127.0.0.1:2383"},
+		MetricsListen:     "127.0.0.1:9962",
+		KVStore:           kvstore.DefaultConfig(),
+		HeartbeatInterval: 5 * time.Second,
+		GCInterval:        time.Minute,
+		NodeGCGrace:       time.Hour,
+		IdentityGCGrace:   15 * time.Minute,
+	}
+}
+
+// RegisterFlags adds the apiserver's flags to fs with c's values as defaults.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "cluster name, a DNS label of at most 32 characters")
+	fs.Uint32Var(&c.ClusterID, "cluster-id", c.ClusterID, "cluster id, 1-255, unique in a mesh")
+	fs.StringVar(&c.RoutingMode, "routing-mode", c.RoutingMode, "the cluster's routing mode: tunnel or native")
+	fs.StringSliceVar(&c.PodCIDRPool, "pod-cidr-pool", c.PodCIDRPool, "the cluster's pod CIDR pool")
+	fs.IntVar(&c.PodCIDRMaskSize, "pod-cidr-mask-size", c.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
+	fs.StringVar(&c.Dir, "dir", c.Dir, "clustermesh directory: CA, certificates, served store data, remote credentials")
+	fs.StringSliceVar(&c.StoreListen, "store-listen", c.StoreListen, "https URLs the served etcd listens on")
+	fs.StringSliceVar(&c.StoreAdvertise, "store-advertise", c.StoreAdvertise, "URLs remote clusters reach the served etcd at (default: --store-listen)")
+	fs.StringSliceVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin API addresses: host:port or unix:///path (mutual TLS)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "host:port of the Prometheus /metrics endpoint (empty: off)")
+	fs.BoolVar(&c.EmbeddedStore, "embedded-store", c.EmbeddedStore, "the served etcd is the cluster's store (agents connect with the agent certificate); otherwise --kvstore-* is mirrored into it")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "how often the heartbeat key is refreshed")
+	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often unreferenced identities and dead nodes' pod CIDRs are collected")
+	fs.DurationVar(&c.NodeGCGrace, "node-gc-grace", c.NodeGCGrace, "how long a pod CIDR outlives its node's record before it is freed")
+	fs.DurationVar(&c.IdentityGCGrace, "identity-gc-grace", c.IdentityGCGrace, "how long an identity stays unreferenced before it is deleted")
+	c.KVStore.RegisterFlags(fs)
+}
+
+// Validate checks every field and says what would be accepted.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := c.info().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.pool(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("--dir is empty: give the clustermesh directory `weft clustermesh enable` created"))
+	}
+	if len(c.StoreListen) == 0 {
+		errs = append(errs, errors.New("--store-listen: give at least one https URL, e.g. https://10.0.0.1:2381"))
+	}
+	for _, u := range append(append([]string{}, c.StoreListen...), c.StoreAdvertise...) {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Port() == "" {
+			errs = append(errs, fmt.Errorf("store URL %q: accepted is https://<host>:<port>", u))
+		}
+	}
+	if len(c.AdminListen) == 0 {
+		errs = append(errs, errors.New("--admin-listen: give at least one address, e.g. 10.0.0.1:2383 or unix:///run/weft/admin.sock"))
+	}
+	for _, a := range c.AdminListen {
+		if _, _, err := splitListen(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-listen %q: accepted is host:port, e.g. 127.0.0.1:9962", c.MetricsListen))
+		}
+	}
+	for name, d := range map[string]time.Duration{"heartbeat-interval": c.HeartbeatInterval, "gc-interval": c.GCInterval,
+		"node-gc-grace": c.NodeGCGrace, "identity-gc-grace": c.IdentityGCGrace} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %v: must be positive", name, d))
+		}
+	}
+	if !c.EmbeddedStore {
+		if err := c.KVStore.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) info() clustermesh.Info {
+	pool, _ := c.pool()
+	eps := c.StoreAdvertise
+	if len(eps) == 0 {
+		eps = c.StoreListen
+	}
+	return clustermesh.Info{Name: c.ClusterName, ID: c.ClusterID, Routing: c.RoutingMode, PodCIDRs: pool, Endpoints: eps}
+}
+
+func (c *Config) pool() ([]netip.Prefix, error) {
+	var pool []netip.Prefix
+	for _, s := range c.PodCIDRPool {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p != p.Masked() {
+			return nil, fmt.Errorf("--pod-cidr-pool %q: want network prefixes such as 10.100.0.0/16", s)
+		}
+		pool = append(pool, p)
+	}
+	if err := records.ValidatePool(pool, c.PodCIDRMaskSize, 0); err != nil {
+		return nil, fmt.Errorf("--pod-cidr-pool/--pod-cidr-mask-size: %w", err)
+	}
+	return pool, nil
+}
+
+// splitListen turns host:port into ("tcp", host:port) and unix:///path
+// (or unix:/path) into ("unix", path).
+func splitListen(a string) (network, addr string, err error) {
+	if p, ok := strings.CutPrefix(a, "unix://"); ok && p != "" {
+		return "unix", p, nil
+	}
+	if p, ok := strings.CutPrefix(a, "unix:"); ok && p != "" {
+		return "unix", p, nil
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return "", "", fmt.Errorf("admin address %q: accepted are host:port and unix:///path", a)
+	}
+	return "tcp", a, nil
+}
+
+// LoadFile applies a JSON file whose keys are flag names, for every flag
+// not set on the command line. Unknown keys are an error.
+func LoadFile(fs *pflag.FlagSet, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(raw, &values); err != nil {
+		return fmt.Errorf("parse config file %s: want a JSON object of flag names to values: %w", path, err)
+	}
+	for name, v := range values {
+		f := fs.Lookup(name)
+		if f == nil {
+			return fmt.Errorf("config file %s: unknown key %q (keys are flag names such as cluster-name)", path, name)
+		}
+		if f.Changed {
+			continue
+		}
+		val := fmt.Sprint(v)
+		if list, ok := v.([]any); ok {
+			parts := make([]string, len(list))
+			for i, p := range list {
+				parts[i] = fmt.Sprint(p)
+			}
+			val = strings.Join(parts, ",")
+		}
+		if err := fs.Set(name, val); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+// LoadEnv applies WEFT_<FLAG> variables (upper case, '-' as '_') for every
+// flag not set on the command line.
+func LoadEnv(fs *pflag.FlagSet, environ []string) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "WEFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, name+"="); ok {
+				if err := fs.Set(f.Name, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+				}
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,23 @@
+// Package apiserver is the weft-apiserver: one (or several) per cluster. It
+// publishes the cluster to other clusters.
+//
+// It runs an embedded etcd (the "served store") over mutual TLS with etcd
+// authentication on: the apiserver itself is user root, local agents user
+// agent (read-write on the prefix), every remote cluster a user
+// remote-<cluster> whose role reads only this cluster's prefixes. Users are
+// taken from the client certificate's common name (etcd's CN-based auth).
+// The served store is either the cluster's own store (--embedded-store) or a
+// mirror of it: the apiserver lists and watches the cluster store (any etcd
+// or Consul, --kvstore-*) and copies this cluster's nodes, ipcache entries,
+// identities and services into it, then writes the synced/<cluster>/<kind>
+// canaries.
+//
+// It also publishes cluster-config/<cluster>, refreshes the heartbeat,
+// serves the admin gRPC API (clustermesh/adminapi: cluster info, signing
+// remote clusters' client certificates, adding and removing remotes), runs
+// the identity collector, frees pod CIDRs of nodes gone for longer than a
+// grace period, and serves Prometheus metrics.
+//
+// It depends on kvstore, kvstore/etcdserver, state/records, state/identity,
+// state/podcidr and clustermesh.
+package apiserver

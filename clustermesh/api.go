@@ -1,0 +1,30 @@
+package clustermesh
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/weftnet/weft/clustermesh/adminapi"
+)
+
+// InfoToAPI converts Info to its admin API message.
+func InfoToAPI(i Info) *adminapi.ClusterInfo {
+	out := &adminapi.ClusterInfo{Name: i.Name, Id: i.ID, RoutingMode: i.Routing, CaPem: i.CA, Endpoints: i.Endpoints}
+	for _, p := range i.PodCIDRs {
+		out.PodCidrs = append(out.PodCidrs, p.String())
+	}
+	return out
+}
+
+// InfoFromAPI converts an admin API message to Info and validates it.
+func InfoFromAPI(c *adminapi.ClusterInfo) (Info, error) {
+	i := Info{Name: c.GetName(), ID: c.GetId(), Routing: c.GetRoutingMode(), CA: c.GetCaPem(), Endpoints: c.GetEndpoints()}
+	for _, s := range c.GetPodCidrs() {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return Info{}, fmt.Errorf("cluster %s: pod CIDR %q: want a prefix such as 10.100.0.0/16", i.Name, s)
+		}
+		i.PodCIDRs = append(i.PodCIDRs, p)
+	}
+	return i, i.Validate()
+}
