@@ -57,6 +57,7 @@ their proto field names, for scripts.`,
 	// ---- its own file, taking the shared options (--name, --node, -o, ...).
 	root.AddCommand(newTestenvCommand(o))      // cli/testenv.go
 	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
+	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
 	// ---- end of other engineers' commands.
 
 	return root

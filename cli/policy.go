@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/weftnet/weft/agent/agentapi"
+)
+
+func newPolicyCommand(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Import, inspect and delete network policies",
+		Long: `Network policies are CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy
+(cilium.io/v2) and Kubernetes NetworkPolicy (networking.k8s.io/v1) documents.
+They are kept in the cluster's store, so one import through any node's agent
+is enforced by every agent. A namespaced policy is named <namespace>/<name>,
+a clusterwide one by its name alone.`,
+		Example: `  weft policy import -f deathstar.yaml
+  weft policy list
+  weft policy get default/deathstar
+  weft policy delete default/deathstar`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newPolicyImportCommand(o), newPolicyDeleteCommand(o), newPolicyGetCommand(o), newPolicyListCommand(o))
+	return cmd
+}
+
+// withPolicy is withAgent for the Policy service on the same socket.
+func (o *options) withPolicy(ctx context.Context, fn func(ctx context.Context, t target, p agentapi.PolicyClient) error) error {
+	t, err := o.target()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(t.socket); err != nil {
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
+	}
+	conn, err := grpc.NewClient("unix://"+t.socket,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", t.socket)
+		}),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second}),
+	)
+	if err != nil {
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return fn(ctx, t, agentapi.NewPolicyClient(conn))
+}
+
+// parsePolicyName reads <namespace>/<name>, or <name> for a clusterwide policy.
+func parsePolicyName(arg string) (ns, name string, err error) {
+	ns, name, ok := strings.Cut(arg, "/")
+	if !ok {
+		ns, name = "", arg
+	}
+	if name == "" || strings.Contains(name, "/") || (ok && ns == "") {
+		return "", "", fmt.Errorf("policy %q: name it <namespace>/<name>, e.g. default/deathstar, or <name> for a clusterwide policy", arg)
+	}
+	return ns, name, nil
+}
+
+func policyID(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+func newPolicyImportCommand(o *options) *cobra.Command {
+	var (
+		file   string
+		dryRun bool
+	)
+	cmd := &cobra.Command{
+		Use:   "import -f FILE",
+		Short: "Store the policies of a YAML file (all of them, or none)",
+		Long: `Read one or more policy documents (separated by "---" lines) from FILE,
+or from standard input with -f -, and store them. Every document is checked
+first; if any is invalid or cannot be enforced, nothing is stored and each
+problem is printed with the document and field it concerns.`,
+		Example: `  $ weft policy import -f deathstar.yaml
+  imported cilium.io/v2 CiliumNetworkPolicy default/deathstar
+
+  $ kubectl get networkpolicy -A -o yaml | weft policy import -f - --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return fmt.Errorf("import policies: give the file with -f FILE (or -f - for standard input)")
+			}
+			var (
+				data []byte
+				err  error
+			)
+			if file == "-" {
+				data, err = io.ReadAll(cmd.InOrStdin())
+			} else {
+				data, err = os.ReadFile(file)
+			}
+			if err != nil {
+				return fmt.Errorf("read policies: %w", err)
+			}
+			return o.withPolicy(cmd.Context(), func(ctx context.Context, t target, p agentapi.PolicyClient) error {
+				resp, err := p.Import(ctx, &agentapi.ImportPolicyRequest{Documents: data, Source: "cli", DryRun: dryRun})
+				if s, ok := status.FromError(err); ok && s.Code() == codes.InvalidArgument {
+					return fmt.Errorf("%s", s.Message())
+				}
+				if err != nil {
+					return t.rpcError("import policies", err)
+				}
+				verb := "imported"
+				if dryRun {
+					verb = "valid"
+				}
+				var invalid int
+				err = o.printer(cmd).print(resp, func(w io.Writer) error {
+					for _, d := range resp.GetDocuments() {
+						if d.GetError() != "" {
+							invalid++
+							fmt.Fprintf(w, "invalid %s\n", d.GetError())
+							continue
+						}
+						fmt.Fprintf(w, "%s %s %s %s\n", verb, d.GetApiVersion(), d.GetKind(), policyID(d.GetNamespace(), d.GetName()))
+					}
+					return nil
+				})
+				if err == nil && invalid > 0 {
+					err = fmt.Errorf("import policies: %d of %d documents are invalid; nothing was stored", invalid, len(resp.GetDocuments()))
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML file of policy documents; - for standard input")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the documents, store nothing")
+	return cmd
+}
+
+func newPolicyDeleteCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete <namespace>/<name> | <name>",
+		Short: "Remove a policy from the store (every agent stops enforcing it)",
+		Example: `  $ weft policy delete default/deathstar
+  deleted policy default/deathstar`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, name, err := parsePolicyName(args[0])
+			if err != nil {
+				return err
+			}
+			return o.withPolicy(cmd.Context(), func(ctx context.Context, t target, p agentapi.PolicyClient) error {
+				resp, err := p.Delete(ctx, &agentapi.DeletePolicyRequest{Namespace: ns, Name: name})
+				if err != nil {
+					return t.rpcError("delete policy "+args[0], err)
+				}
+				return o.printer(cmd).print(resp, func(w io.Writer) error {
+					if !resp.GetExisted() {
+						_, err := fmt.Fprintf(w, "no policy %s: nothing to delete\n", policyID(ns, name))
+						return err
+					}
+					_, err := fmt.Fprintf(w, "deleted policy %s\n", policyID(ns, name))
+					return err
+				})
+			})
+		},
+	}
+}
+
+func newPolicyListCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the policies in the store",
+		Long: `List the policies in the store. ENDPOINTS counts the endpoints of the
+asked node that some rule of the policy selects. A policy whose stored
+document cannot be enforced shows its error.`,
+		Example: `  $ weft policy list
+  NAME                KIND                  RULES   ENDPOINTS   SOURCE
+  default/deathstar   CiliumNetworkPolicy   1       1           cli`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.withPolicy(cmd.Context(), func(ctx context.Context, t target, p agentapi.PolicyClient) error {
+				resp, err := p.List(ctx, &agentapi.ListPoliciesRequest{})
+				if err != nil {
+					return t.rpcError("list policies", err)
+				}
+				tb := newTable("Name", "Kind", "Rules", "Endpoints", "Source")
+				for _, s := range resp.GetPolicies() {
+					kind := s.GetKind()
+					if s.GetError() != "" {
+						kind = "error: " + s.GetError()
+					}
+					tb.add(policyID(s.GetNamespace(), s.GetName()), kind, itoa(s.GetRules()), itoa(s.GetSelectedEndpoints()), orDash(s.GetSource()))
+				}
+				return o.printer(cmd).print(resp, tb.write)
+			})
+		},
+	}
+}
