@@ -26,12 +26,16 @@ type weftCtEntry struct {
 	_              structs.HostLayout
 	LastSeen       uint64
 	SrcIdentity    uint32
+	DstIdentity    uint32
 	BackendId      uint32
 	RevNat         uint32
 	Flags          uint8
 	TunnelFamily   uint8
-	Pad            [2]uint8
+	NexthopFamily  uint8
+	Pad            uint8
+	Ifindex        uint32
 	TunnelEndpoint [16]uint8
+	Nexthop        [16]uint8
 }
 
 type weftCtKey struct {

@@ -108,23 +108,15 @@ static __always_inline int ct_lookup4(struct pkt *p, struct ct_entry **entry)
 	return state;
 }
 
-/* ct_create4 records a new flow; from_tunnel (network order, 0: none) is
- * the node it arrived from over the overlay, where replies return. */
-static __always_inline void ct_create4(struct pkt *p, __u32 src_id, __u32 rev_nat, __be32 from_tunnel)
+/* ct_create4 records the new flow p with e (identities, reverse NAT,
+ * overlay peer, FIB result) filled by the caller. */
+static __always_inline void ct_create4(struct pkt *p, struct ct_entry *e)
 {
 	struct ct_key k;
-	struct ct_entry e = {
-		.last_seen = bpf_ktime_get_ns(),
-		.src_identity = src_id,
-		.rev_nat = rev_nat,
-	};
 
-	if (from_tunnel) {
-		e.tunnel_family = WEFT_AF_INET;
-		addr4_put(e.tunnel_endpoint, from_tunnel);
-	}
+	e->last_seen = bpf_ktime_get_ns();
 	ct_key4(&k, p, 0);
-	bpf_map_update_elem(&weft_ct, &k, &e, BPF_ANY);
+	bpf_map_update_elem(&weft_ct, &k, e, BPF_ANY);
 }
 
 /* revnat4 rewrites the source of a reply to the service frontend. */

@@ -162,12 +162,19 @@ struct ct_key {
 struct ct_entry {
 	__u64 last_seen; /* ktime ns, refreshed at most once a second */
 	__u32 src_identity;
+	__u32 dst_identity;
 	__u32 backend_id; /* CT_F_SERVICE entries */
 	__u32 rev_nat;    /* service id to reverse-NAT replies with, 0: none */
 	__u8 flags;
-	__u8 tunnel_family; /* replies go back through this tunnel endpoint */
-	__u8 pad[2];
-	__u8 tunnel_endpoint[16]; /* the node the flow came from over the overlay */
+	__u8 tunnel_family;  /* peer node across the overlay, 0: none */
+	__u8 nexthop_family; /* FIB result for the flow's direction, 0: none */
+	__u8 pad;
+	__u32 ifindex; /* egress device of the FIB result */
+	/* The node on the other side of the overlay: where the flow goes
+	 * (created by from_container, from_netdev) or came from (created by
+	 * from_overlay); packets of the flow and its replies use it. */
+	__u8 tunnel_endpoint[16];
+	__u8 nexthop[16];
 };
 
 /* STABLE (v1) node configuration, array of one. */

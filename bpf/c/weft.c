@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Weft's tc programs: from-container (host-side veth ingress),
- * from-overlay (VXLAN device ingress) and from-netdev (underlay ingress).
- * The socket load balancer lives in sock.h. */
+ * from-overlay (VXLAN device ingress), to-overlay (VXLAN device egress)
+ * and from-netdev (underlay ingress). The socket load balancer lives in
+ * sock.h. */
 
 #include "lb.h"
 #include "sock.h"
@@ -9,47 +10,66 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* deliver4 hands p to the local endpoint ep once its ingress policy allows
- * a new flow, rewriting L2 for the pod and redirecting into its netns. */
+ * a new flow (recorded with e), rewriting L2 for the pod and redirecting
+ * into its netns. */
 static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct endpoint_info *ep,
-				    __u32 src_id, int state, __u32 rev_nat, __be32 from_tunnel)
+				    int state, struct ct_entry *e)
 {
 	int is_new = state == CT_NEW;
 
 	if (is_new) {
-		if (!policy_allows(ep, src_id, p, DIR_INGRESS))
-			return drop(skb, p, src_id, ep->identity, REASON_POLICY_DENIED,
+		if (!policy_allows(ep, e->src_identity, p, DIR_INGRESS))
+			return drop(skb, p, e->src_identity, ep->identity, REASON_POLICY_DENIED,
 				    OBS_TO_ENDPOINT);
-		ct_create4(p, src_id, rev_nat, from_tunnel);
+		e->dst_identity = ep->identity;
+		ct_create4(p, e);
 	}
 	/* mac and node_mac are adjacent: destination then source MAC. */
 	if (bpf_skb_store_bytes(skb, 0, ep->mac, 12, 0))
-		return drop(skb, p, src_id, ep->identity, REASON_REDIRECT_FAILED,
+		return drop(skb, p, e->src_identity, ep->identity, REASON_REDIRECT_FAILED,
 			    OBS_TO_ENDPOINT);
-	report(skb, p, src_id, ep->identity, REASON_FORWARDED, OBS_TO_ENDPOINT, is_new);
+	report(skb, p, e->src_identity, ep->identity, REASON_FORWARDED, OBS_TO_ENDPOINT, is_new);
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
-/* to_host4 leaves p to the kernel: through a FIB lookup and the neighbour
- * table for cluster destinations and reverse-NATed replies, else to the
- * host stack (local sockets, masquerading to the world). */
-static __always_inline int to_host4(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
-				    __u32 dst_id, int is_new, int use_fib)
+/* fib4 looks up the route of p; on success it fills the egress device and
+ * next hop of e and returns 1. */
+static __always_inline int fib4(struct __sk_buff *skb, struct pkt *p, struct ct_entry *e)
 {
 	struct bpf_fib_lookup fib = {};
 	long rc;
 
-	if (use_fib) {
-		fib.family = WEFT_AF_INET;
-		fib.ifindex = skb->ifindex;
-		fib.l4_protocol = p->proto;
-		fib.ipv4_src = p->saddr;
-		fib.ipv4_dst = p->daddr;
-		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-		if (rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-			report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_NETDEV, is_new);
-			return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-		}
-	}
+	fib.family = WEFT_AF_INET;
+	fib.ifindex = skb->ifindex;
+	fib.l4_protocol = p->proto;
+	fib.ipv4_src = p->saddr;
+	fib.ipv4_dst = p->daddr;
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	e->ifindex = fib.ifindex;
+	e->nexthop_family = WEFT_AF_INET;
+	addr4_put(e->nexthop, fib.ipv4_dst);
+	return 1;
+}
+
+/* to_neigh4 sends p out of the FIB result recorded in e, the neighbour
+ * table filling in the MACs. */
+static __always_inline int to_neigh4(struct __sk_buff *skb, struct pkt *p, struct ct_entry *e,
+				     __u32 src_id, __u32 dst_id, int is_new)
+{
+	struct bpf_redir_neigh nh = { .nh_family = WEFT_AF_INET };
+
+	nh.ipv4_nh = addr4_get(e->nexthop);
+	report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_NETDEV, is_new);
+	return bpf_redirect_neigh(e->ifindex, &nh, sizeof(nh), 0);
+}
+
+/* to_stack4 leaves p to the host stack (local sockets, masquerading to the
+ * world, destinations the FIB cannot resolve). */
+static __always_inline int to_stack4(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
+				     __u32 dst_id, int is_new)
+{
 	report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_STACK, is_new);
 	return TC_ACT_OK;
 }
@@ -74,7 +94,7 @@ static __always_inline int to_tunnel4(struct __sk_buff *skb, struct pkt *p, stru
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
-	struct ct_entry *ce = NULL;
+	struct ct_entry *ce = NULL, e = {};
 	struct endpoint_info *src, *dst;
 	struct ipcache_value *info;
 	struct config *cfg;
@@ -91,52 +111,71 @@ int from_container(struct __sk_buff *skb)
 	if (!src || src->ifindex != skb->ifindex) /* unknown or spoofed source */
 		return drop(skb, &p, 0, 0, REASON_UNKNOWN_SOURCE, OBS_FROM_ENDPOINT);
 	src_id = src->identity;
+	cfg = get_config();
+	if (!cfg)
+		return TC_ACT_SHOT;
 
 	state = ct_lookup4(&p, &ce);
-	if (state == CT_REPLY && ce && ce->rev_nat) {
-		if (revnat4(skb, &p, ce->rev_nat))
-			return drop(skb, &p, src_id, 0, REASON_NAT_FAILED, OBS_FROM_ENDPOINT);
-		revnatted = 1;
+	if (state != CT_NEW && ce) {
+		/* The flow's peer across the overlay: where an established flow
+		 * goes and where replies return (a NodePort flow arrives from
+		 * the frontend's node, which reverse-NATs the reply). */
+		if (ce->tunnel_family == WEFT_AF_INET && cfg->mode == MODE_TUNNEL)
+			return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id,
+					  state == CT_REPLY ? ce->src_identity : ce->dst_identity, 0);
+		if (state == CT_ESTABLISHED && ce->nexthop_family == WEFT_AF_INET)
+			return to_neigh4(skb, &p, ce, src_id, ce->dst_identity, 0);
+		if (state == CT_REPLY && ce->rev_nat) {
+			if (revnat4(skb, &p, ce->rev_nat))
+				return drop(skb, &p, src_id, 0, REASON_NAT_FAILED,
+					    OBS_FROM_ENDPOINT);
+			revnatted = 1;
+		}
 	}
 
-	cfg = get_config();
-	/* Replies return to the node their flow came from over the overlay,
-	 * even to a local client: a NodePort flow arrives from the
-	 * frontend's node, which reverse-NATs the reply. */
-	if (state == CT_REPLY && ce && ce->tunnel_family == WEFT_AF_INET && cfg &&
-	    cfg->mode == MODE_TUNNEL)
-		return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id,
-				  identity4(p.daddr), 0);
-
+	e.src_identity = src_id;
 	dst = endpoint4(p.daddr);
 	if (dst) {
 		if (state == CT_NEW && !policy_allows(src, dst->identity, &p, DIR_EGRESS))
 			return drop(skb, &p, src_id, dst->identity, REASON_POLICY_DENIED,
 				    OBS_FROM_ENDPOINT);
-		return deliver4(skb, &p, dst, src_id, state, 0, 0);
+		return deliver4(skb, &p, dst, state, &e);
 	}
 
 	info = ipcache4(p.daddr);
 	dst_id = info ? info->identity : IDENTITY_WORLD;
-	if (state == CT_NEW) {
-		if (!policy_allows(src, dst_id, &p, DIR_EGRESS))
-			return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED,
-				    OBS_FROM_ENDPOINT);
-		ct_create4(&p, src_id, 0, 0);
-	}
+	if (state == CT_NEW && !policy_allows(src, dst_id, &p, DIR_EGRESS))
+		return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED, OBS_FROM_ENDPOINT);
+	e.dst_identity = dst_id;
 
-	if (cfg && cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET)
+	if (cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET) {
+		if (state == CT_NEW) {
+			e.tunnel_family = WEFT_AF_INET;
+			__builtin_memcpy(e.tunnel_endpoint, info->tunnel_endpoint, 16);
+			ct_create4(&p, &e);
+		}
 		return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint), src_id, dst_id,
 				  state == CT_NEW);
-	return to_host4(skb, &p, src_id, dst_id, state == CT_NEW,
-			revnatted || (info && dst_id != IDENTITY_WORLD));
+	}
+	/* Cluster destinations (remote pods and nodes in native mode) and
+	 * reverse-NATed replies skip the host stack: FIB + neighbour. */
+	if ((revnatted || (info && dst_id != IDENTITY_WORLD)) && fib4(skb, &p, &e)) {
+		if (state == CT_NEW)
+			ct_create4(&p, &e);
+		return to_neigh4(skb, &p, &e, src_id, dst_id, state == CT_NEW);
+	}
+	if (state == CT_NEW) {
+		e.nexthop_family = 0;
+		ct_create4(&p, &e);
+	}
+	return to_stack4(skb, &p, src_id, dst_id, state == CT_NEW);
 }
 
 SEC("tc")
 int from_overlay(struct __sk_buff *skb)
 {
 	struct bpf_tunnel_key key = {};
-	struct ct_entry *ce = NULL;
+	struct ct_entry *ce = NULL, e = {};
 	struct endpoint_info *ep;
 	struct pkt p = {};
 	int r;
@@ -163,15 +202,18 @@ int from_overlay(struct __sk_buff *skb)
 			if (cfg && info && info->tunnel_family == WEFT_AF_INET) /* a pod client */
 				return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint),
 						  key.tunnel_id, info->identity, 0);
-			return to_host4(skb, &p, key.tunnel_id, info ? info->identity : IDENTITY_WORLD,
-					0, 1);
+			if (fib4(skb, &p, &e))
+				return to_neigh4(skb, &p, &e, key.tunnel_id, ce->src_identity, 0);
+			return to_stack4(skb, &p, key.tunnel_id, ce->src_identity, 0);
 		}
 		/* For the host: the inner frame's MACs were the sender's. */
 		bpf_skb_change_type(skb, PACKET_HOST);
 		return TC_ACT_OK;
 	}
-	return deliver4(skb, &p, ep, key.tunnel_id, ct_lookup4(&p, &ce), 0,
-			bpf_htonl(key.remote_ipv4));
+	e.src_identity = key.tunnel_id;
+	e.tunnel_family = WEFT_AF_INET;
+	addr4_put(e.tunnel_endpoint, bpf_htonl(key.remote_ipv4));
+	return deliver4(skb, &p, ep, ct_lookup4(&p, &ce), &e);
 }
 
 /* to_overlay runs on the VXLAN device's egress. Packets from_container
@@ -210,11 +252,12 @@ int to_overlay(struct __sk_buff *skb)
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
-	struct ct_entry *ce = NULL;
+	struct ct_entry *ce = NULL, e = {};
+	struct ipcache_value *info;
 	struct endpoint_info *ep;
 	struct config *cfg;
 	struct pkt p = {};
-	__u32 rev_nat = 0, src_id;
+	__u32 rev_nat = 0;
 	int r;
 
 	if (parse_ipv4(skb, &p) <= 0)
@@ -231,22 +274,28 @@ int from_netdev(struct __sk_buff *skb)
 		int state = ct_lookup4(&p, &ce);
 
 		/* Established flows skip the ipcache: conntrack has the identity. */
-		src_id = state == CT_ESTABLISHED && ce ? ce->src_identity : identity4(p.saddr);
-		return deliver4(skb, &p, ep, src_id, state, rev_nat, 0);
+		e.src_identity = state == CT_ESTABLISHED && ce ? ce->src_identity : identity4(p.saddr);
+		e.rev_nat = rev_nat;
+		return deliver4(skb, &p, ep, state, &e);
 	}
-	src_id = identity4(p.saddr);
 	if (r == 1 && cfg && cfg->mode == MODE_TUNNEL) {
 		/* DNATed to a backend on another node: over the overlay, where
 		 * the reply comes back to be reverse-NATed by from_overlay. */
-		struct ipcache_value *info = ipcache4(p.daddr);
-		int state;
+		int state = ct_lookup4(&p, &ce);
 
+		if (state != CT_NEW && ce && ce->tunnel_family == WEFT_AF_INET)
+			return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint),
+					  ce->src_identity, ce->dst_identity, 0);
+		info = ipcache4(p.daddr);
 		if (info && info->tunnel_family == WEFT_AF_INET) {
-			state = ct_lookup4(&p, &ce);
-			if (state == CT_NEW)
-				ct_create4(&p, src_id, rev_nat, 0);
-			return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint), src_id,
-					  info->identity, state == CT_NEW);
+			e.src_identity = identity4(p.saddr);
+			e.dst_identity = info->identity;
+			e.rev_nat = rev_nat;
+			e.tunnel_family = WEFT_AF_INET;
+			__builtin_memcpy(e.tunnel_endpoint, info->tunnel_endpoint, 16);
+			ct_create4(&p, &e);
+			return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint),
+					  e.src_identity, info->identity, 1);
 		}
 	}
 	return TC_ACT_OK;
