@@ -48,6 +48,7 @@ type Agent struct {
 	ipcache   *ipcacheSync
 	health    *prober
 	policy    *policyEngine // policy: agent/policy.go
+	services  *serviceSync  // services: agent/services.go
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -115,13 +116,18 @@ func (a *Agent) setup(ctx context.Context) error {
 		return err
 	}
 	a.ipcache = newIPCacheSync(a.dp, a.nodeIP, a.log)
-	if a.ipc, err = ipcache.NewWatcher(a.store, a.cluster.Name, a.ipcache.onChange, a.log); err != nil {
+	onIPCache := func(c ipcache.Change) { a.ipcache.onChange(c); a.services.changed() } // services: recompute backends
+	if a.ipc, err = ipcache.NewWatcher(a.store, a.cluster.Name, onIPCache, a.log); err != nil {
 		return err
 	}
 	a.nodes = newNodeTable(a, a.log)
 	a.health = newProber(a.cfg.NodeName, a.cfg.HealthInterval, a.log)
 	a.endpoints = newEndpoints(a, filepath.Join(a.cfg.StateDir, "endpoints"))
 	a.policy = newPolicyEngine(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.list, a.log) // policy: agent/policy.go
+	svcCIDR, _ := netip.ParsePrefix(a.cfg.ServiceCIDR)                                                    // services: checked by Config.Validate
+	if a.services, err = newServiceSync(a, svcCIDR); err != nil {                                         // services
+		return err
+	}
 	return nil
 }
 
@@ -182,7 +188,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.nodes.run(ctx) })
-	g.Go(func() error { return a.policy.run(ctx) }) // policy: agent/policy.go
+	g.Go(func() error { return a.services.run(ctx) }) // services
+	g.Go(func() error { return a.policy.run(ctx) })   // policy: agent/policy.go
 	g.Go(func() error { return a.health.run(ctx, a.nodes) })
 	g.Go(func() error { return serveHealth(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
 	g.Go(func() error {

@@ -33,7 +33,9 @@ type Config struct {
 	HealthPort      int
 	// HealthInterval is how often the other nodes' health endpoints are probed.
 	HealthInterval time.Duration
-	KVStore        kvstore.Config
+	// ServiceCIDR is where ClusterIPs are allocated from (services).
+	ServiceCIDR string
+	KVStore     kvstore.Config
 }
 
 // DefaultConfig is a standalone node of cluster "default" in tunnel mode.
@@ -52,6 +54,7 @@ func DefaultConfig() Config {
 		CgroupPath:      defaultCgroup2(),
 		HealthPort:      4240,
 		HealthInterval:  5 * time.Second,
+		ServiceCIDR:     "10.96.0.0/16",
 		KVStore:         kvstore.DefaultConfig(),
 	}
 }
@@ -72,6 +75,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CgroupPath, "cgroup-path", c.CgroupPath, "cgroup v2 directory the socket load balancer attaches to")
 	fs.IntVar(&c.HealthPort, "health-port", c.HealthPort, "TCP port of the health endpoint on --node-ip")
 	fs.DurationVar(&c.HealthInterval, "health-interval", c.HealthInterval, "how often other nodes' health endpoints are probed")
+	fs.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "IPv4 prefix ClusterIPs are allocated from; give every agent of a cluster the same") // services
 	c.KVStore.RegisterFlags(fs)
 }
 
@@ -106,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HealthInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--health-interval %v: must be positive", c.HealthInterval))
+	}
+	if p, err := netip.ParsePrefix(c.ServiceCIDR); err != nil || !p.Addr().Is4() || p != p.Masked() || p.Bits() > 30 { // services
+		errs = append(errs, fmt.Errorf("--service-cidr %q: want a masked IPv4 prefix of at most /30, such as 10.96.0.0/16", c.ServiceCIDR))
 	}
 	if err := c.KVStore.Validate(); err != nil {
 		errs = append(errs, err)

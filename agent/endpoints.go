@@ -48,6 +48,8 @@ type endpointState struct {
 	IP          netip.Addr        `json:"ip"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Identity    records.ID        `json:"identity"`
+	// services: HostPort frontends of the CNI portMappings capability.
+	PortMappings []portMapping `json:"portMappings,omitempty"`
 
 	identityLabels records.Labels
 }
@@ -106,6 +108,7 @@ func (e *endpoints) create(ctx context.Context, req *agentapi.CreateEndpointRequ
 	ep := &endpointState{
 		Version: 1, ContainerID: req.ContainerId, IfName: req.Ifname, NetNS: req.Netns,
 		HostIfName: req.HostIfname, PodMAC: req.PodMac, Namespace: req.Namespace, Pod: req.PodName, Labels: req.Labels,
+		PortMappings: portMappings(req.PortMappings), // services
 	}
 	if ep.Namespace == "" {
 		ep.Namespace = "default"
@@ -135,6 +138,7 @@ func (e *endpoints) create(ctx context.Context, req *agentapi.CreateEndpointRequ
 		undo()
 		return nil, err
 	}
+	e.a.services.changed() // services: HostPort
 	e.a.log.Info("endpoint created", "id", ep.ID, "ip", ep.IP, "identity", ep.Identity, "pod", ep.Namespace+"/"+ep.Pod, "container", short(ep.ContainerID))
 	return ep, nil
 }
@@ -180,6 +184,7 @@ func (e *endpoints) delete(ctx context.Context, containerID, ifname string) (boo
 	}
 	e.forget(ep)
 	e.a.policy.endpointDeleted(ep.ID) // policy: agent/policy.go
+	e.a.services.changed()            // services: HostPort
 	e.a.log.Info("endpoint deleted", "id", ep.ID, "ip", ep.IP, "container", short(ep.ContainerID))
 	return true, nil
 }
@@ -314,6 +319,7 @@ func (e *endpoints) restore(ctx context.Context) error {
 	if err := e.a.dp.PruneEndpoints(ctx, keep); err != nil {
 		return err
 	}
+	e.a.services.changed() // services: HostPort
 	if len(keep) > 0 {
 		e.a.log.Info("endpoints restored", "count", len(keep))
 	}

@@ -37,7 +37,8 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	}
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
-	agentapi.RegisterPolicyServer(srv, &policyAPI{a: a}) // policy: agent/policy_api.go
+	agentapi.RegisterServicesServer(srv, &serviceAPI{s: a.services}) // services
+	agentapi.RegisterPolicyServer(srv, &policyAPI{a: a})             // policy: agent/policy_api.go
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()
@@ -263,7 +264,7 @@ func (s *api) ListIPCache(ctx context.Context, _ *agentapi.ListIPCacheRequest) (
 }
 
 func (s *api) ListServices(ctx context.Context, _ *agentapi.ListServicesRequest) (*agentapi.ListServicesResponse, error) {
-	return &agentapi.ListServicesResponse{}, nil
+	return s.a.services.listServices(), nil // services
 }
 
 func (s *api) DumpBPF(ctx context.Context, req *agentapi.DumpBPFRequest) (*agentapi.Table, error) {

@@ -8,6 +8,7 @@
 // Kubernetes EndpointSlice controller would, and Frontends expands a
 // service into the per-node frontends the datapath programs.
 //
-// It depends on state/records (the STABLE service record) and kvstore; it
-// knows nothing about the agent, gRPC or the datapath.
+// FromAPI and ToAPI convert to and from the agent API's ServiceSpec.
+// It depends on state/records (the STABLE service record), kvstore and the
+// agentapi messages; it knows nothing about the datapath.
 package services
