@@ -14,11 +14,15 @@ func newServiceCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "service",
 		Aliases: []string{"svc"},
-		Short:   "Show load-balanced services",
+		Short:   "Define and show load-balanced services",
 		Example: `  weft service list
-  weft service list -o yaml`,
+  weft service create web --port 80:8080/TCP --selector app=web
+  weft service apply -f web-service.yaml
+  weft service get web -o yaml
+  weft service delete web`,
 		Args: cobra.NoArgs,
 	}
+	cmd.AddCommand(serviceWriteCommands(o)...) // cli/service_write.go
 	cmd.AddCommand(&cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
