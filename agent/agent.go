@@ -48,6 +48,7 @@ type Agent struct {
 	ipcache   *ipcacheSync
 	health    *prober
 	policy    *policyEngine // policy: agent/policy.go
+	mesh      *clusterMesh  // clustermesh: agent/clustermesh.go
 	services  *serviceSync  // services: agent/services.go
 }
 
@@ -128,6 +129,10 @@ func (a *Agent) setup(ctx context.Context) error {
 	if a.services, err = newServiceSync(a, svcCIDR); err != nil {                                         // services
 		return err
 	}
+	a.mesh = newClusterMesh(a, filepath.Join(a.cfg.StateDir, "clustermesh"), a.log) // clustermesh: agent/clustermesh.go
+	if err := a.mesh.restore(ctx); err != nil {                                     // clustermesh: before anything prunes
+		return err
+	}
 	return nil
 }
 
@@ -188,6 +193,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.nodes.run(ctx) })
+	g.Go(func() error { return a.mesh.run(ctx) })     // clustermesh: agent/clustermesh.go
 	g.Go(func() error { return a.services.run(ctx) }) // services
 	g.Go(func() error { return a.policy.run(ctx) })   // policy: agent/policy.go
 	g.Go(func() error { return a.health.run(ctx, a.nodes) })

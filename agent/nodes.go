@@ -57,7 +57,7 @@ func (t *nodeTable) upsert(ctx context.Context, key string, n records.Node) {
 	if had {
 		t.withdraw(ctx, old, n)
 	}
-	local := n.Name == t.a.cfg.NodeName
+	local := n.Name == t.a.cfg.NodeName && n.Cluster == t.a.cluster.Name // clustermesh: remote nodes may share a name
 	for _, ip := range n.Underlay {
 		id := uint32(bpf.IdentityRemoteNode)
 		if local {
@@ -111,7 +111,7 @@ func (t *nodeTable) remove(ctx context.Context, key string) {
 func (t *nodeTable) prune(ctx context.Context) {
 	var keep []netip.Prefix
 	for _, n := range t.list() {
-		if n.Name != t.a.cfg.NodeName {
+		if n.Name != t.a.cfg.NodeName || n.Cluster != t.a.cluster.Name { // clustermesh: remote nodes' routes stay
 			keep = append(keep, n.PodCIDRs...)
 		}
 	}

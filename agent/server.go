@@ -171,6 +171,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 		resp.Health = append(resp.Health, nh)
 	}
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
+	resp.RemoteClusters = a.mesh.status() // clustermesh: agent/clustermesh.go
 	return resp, nil
 }
 

@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/state/records"
+)
+
+func (r *remoteCluster) identityKind() kindHandler {
+	a := r.m.a
+	keyID := func(key string) (records.ID, bool) {
+		id, err := r.keys.ParseIdentityKey(key)
+		return id, err == nil
+	}
+	drop := func(id records.ID) {
+		r.mu.Lock()
+		_, had := r.ids[id]
+		delete(r.ids, id)
+		r.mu.Unlock()
+		if had {
+			a.policy.deleteRemoteIdentity(id)
+		}
+	}
+	return kindHandler{
+		upsert: func(ctx context.Context, key string, value []byte) error {
+			ident, err := r.keys.DecodeIdentity(key, value)
+			if err != nil {
+				return err
+			}
+			if cc := r.config(); ident.ID.IsReserved() || !clustermesh.AcceptIdentity(cc.ID, ident.ID) {
+				return fmt.Errorf("identity %d is outside the range of %s (id %d)", ident.ID, r.name, cc.ID)
+			}
+			r.mu.Lock()
+			r.ids[ident.ID] = struct{}{}
+			r.mu.Unlock()
+			a.policy.upsertRemoteIdentity(ident.ID, ident.Labels)
+			return nil
+		},
+		remove: func(ctx context.Context, key string) {
+			if id, ok := keyID(key); ok {
+				drop(id)
+			}
+		},
+		prune: func(ctx context.Context, seen map[string]struct{}) {
+			r.mu.Lock()
+			var stale []records.ID
+			for id := range r.ids {
+				if _, ok := seen[r.keys.Identity(id)]; !ok {
+					stale = append(stale, id)
+				}
+			}
+			r.mu.Unlock()
+			for _, id := range stale {
+				drop(id)
+			}
+		},
+	}
+}
+
+// serviceKind keeps the remote's service records for global services
+// (clusterMesh.remoteServices); nothing else consumes them yet.
+func (r *remoteCluster) serviceKind() kindHandler {
+	return kindHandler{
+		upsert: func(ctx context.Context, key string, value []byte) error {
+			s, err := r.keys.DecodeService(key, value)
+			if err != nil {
+				return err
+			}
+			r.mu.Lock()
+			r.services[key] = s
+			r.mu.Unlock()
+			r.m.servicesChanged()
+			return nil
+		},
+		remove: func(ctx context.Context, key string) {
+			r.mu.Lock()
+			_, had := r.services[key]
+			delete(r.services, key)
+			r.mu.Unlock()
+			if had {
+				r.m.servicesChanged()
+			}
+		},
+		prune: func(ctx context.Context, seen map[string]struct{}) {
+			r.mu.Lock()
+			changed := false
+			for key := range r.services {
+				if _, ok := seen[key]; !ok {
+					delete(r.services, key)
+					changed = true
+				}
+			}
+			r.mu.Unlock()
+			if changed {
+				r.m.servicesChanged()
+			}
+		},
+	}
+}
+
+func (r *remoteCluster) serviceList() []records.Service {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]string, 0, len(r.services))
+	for k := range r.services {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]records.Service, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, r.services[k])
+	}
+	return out
+}
+
+// clustermesh: remote clusters' identities join the policy engine's
+// universe (policies may select pods of other clusters by their labels).
+
+func (e *policyEngine) upsertRemoteIdentity(id records.ID, ls records.Labels) {
+	e.mu.Lock()
+	changed := e.universe.Upsert(id, ls)
+	e.mu.Unlock()
+	if changed {
+		e.kick()
+	}
+}
+
+func (e *policyEngine) deleteRemoteIdentity(id records.ID) {
+	e.mu.Lock()
+	changed := e.universe.Delete(id)
+	e.mu.Unlock()
+	if changed {
+		e.kick()
+	}
+}
