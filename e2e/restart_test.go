@@ -121,8 +121,16 @@ func (s *stream) advance(t *testing.T, n uint64, what string) {
 // TestAgentRestart: a TCP stream between pods on two nodes survives kill -9
 // of both agents and their restart, and a pod created afterwards works.
 func TestAgentRestart(t *testing.T) {
-	spec := testenv.DefaultSpec()
-	e := up(t, "restart", spec)
+	for _, routing := range []string{testenv.RoutingTunnel, testenv.RoutingNative} {
+		t.Run(routing, func(t *testing.T) {
+			spec := testenv.DefaultSpec()
+			spec.Routing = routing
+			agentRestart(t, up(t, "restart-"+routing[:3], spec))
+		})
+	}
+}
+
+func agentRestart(t *testing.T, e *testenv.Env) {
 	ctx := context.Background()
 	a, err := e.AddPod(ctx, testenv.PodSpec{Name: "client", Node: "c1-n1", Labels: map[string]string{"app": "client"}})
 	if err != nil {
