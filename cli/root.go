@@ -58,6 +58,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newTestenvCommand(o))      // cli/testenv.go
 	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
 	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
+	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
 	// ---- end of other engineers' commands.
 
 	return root

@@ -160,6 +160,11 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
+	if len(e.Clusters) > 1 { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
+		if err := e.ConnectMesh(ctx); err != nil {
+			return err
+		}
+	}
 	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
 	return nil
 }
