@@ -30,7 +30,8 @@ type Config struct {
 	Mode Mode
 	// UnderlayDevice carries node-to-node traffic and NodePort traffic.
 	UnderlayDevice string
-	// TunnelDevice is the VXLAN device created in tunnel mode.
+	// TunnelDevice is the VXLAN device: pod traffic in tunnel mode,
+	// NodePort traffic to backends on other nodes in both modes.
 	TunnelDevice string
 	// TunnelPort is the VXLAN UDP port.
 	TunnelPort uint16
@@ -70,8 +71,8 @@ func (c Config) Validate() error {
 	if c.UnderlayDevice == "" {
 		return fmt.Errorf("no underlay device: set UnderlayDevice")
 	}
-	if c.Mode == ModeTunnel && (c.TunnelDevice == "" || c.TunnelPort == 0) {
-		return fmt.Errorf("tunnel mode needs TunnelDevice and TunnelPort, got %q and %d", c.TunnelDevice, c.TunnelPort)
+	if c.TunnelDevice == "" || c.TunnelPort == 0 {
+		return fmt.Errorf("no VXLAN device or port (%q, %d): both modes need them (native mode for NodePort traffic)", c.TunnelDevice, c.TunnelPort)
 	}
 	if c.BPFFS == "" {
 		return fmt.Errorf("no bpffs path: set BPFFS")

@@ -81,7 +81,7 @@ func TestConnectivity(t *testing.T) {
 			t.Run("streams survive reload", func(t *testing.T) {
 				b1.ServeEcho(7)
 				np := datapath.Service{Frontend: netip.AddrPortFrom(n2.UnderlayIP, 30007), Proto: datapath.ProtoTCP,
-					Type: datapath.NodePort, Backends: []datapath.Backend{{Addr: b1.Addr(7), Local: true}}}
+					Type: datapath.NodePort, Backends: []datapath.Backend{{Addr: b1.Addr(7)}}}
 				upsertOn(t, n2, np)
 				direct, err := a1.Dial(ctx, b1.Addr(7))
 				if err != nil {

@@ -107,12 +107,16 @@ func (d *Datapath) setup(ctx context.Context) error {
 	if d.cfg.TraceAllForwards {
 		conf.Flags |= bpf.ConfigTraceAll
 	}
-	if d.cfg.Mode == ModeTunnel {
+	// The VXLAN device exists in both modes: native mode uses it for
+	// NodePort traffic to backends on other nodes.
+	{
 		ifindex, err := d.ensureVXLAN(ctx)
 		if err != nil {
 			return err
 		}
-		conf.Mode = bpf.ModeTunnel
+		if d.cfg.Mode == ModeTunnel {
+			conf.Mode = bpf.ModeTunnel
+		}
 		conf.TunnelIfindex = uint32(ifindex)
 		d.tunnelIfindex = ifindex
 		if err := d.attachIngress(d.cfg.TunnelDevice, "from_overlay", d.objs.FromOverlay); err != nil {
@@ -177,10 +181,8 @@ func (d *Datapath) Uninstall(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, it.Err())
-	if d.cfg.Mode == ModeTunnel {
-		if lnk, err := d.nl.LinkByName(d.cfg.TunnelDevice); err == nil {
-			errs = append(errs, d.nl.LinkDel(lnk))
-		}
+	if lnk, err := d.nl.LinkByName(d.cfg.TunnelDevice); err == nil {
+		errs = append(errs, d.nl.LinkDel(lnk))
 	}
 	pins, _ := filepath.Glob(filepath.Join(d.linkDir, "*"))
 	for _, p := range pins {

@@ -27,7 +27,7 @@ func TestPruneRemovesWhatIsNotDesired(t *testing.T) {
 		p.ServeName(80)
 	}
 	svc := datapath.Service{Frontend: netip.MustParseAddrPort("10.96.0.10:80"), Proto: datapath.ProtoTCP, Type: datapath.ClusterIP,
-		Backends: []datapath.Backend{{Addr: b.Addr(80), Local: true}}}
+		Backends: []datapath.Backend{{Addr: b.Addr(80)}}}
 	upsertOn(t, n1, svc)
 	reach := func(from *datapathtest.Pod, to netip.AddrPort, want string) {
 		t.Helper()

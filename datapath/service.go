@@ -32,15 +32,12 @@ type Service struct {
 	SessionAffinity time.Duration
 }
 
-// Backend is a service backend.
+// Backend is a service backend. NodePort, ExternalIP and LoadBalancer
+// frontends are DNATed in tc to any backend; remote ones are reached over
+// the VXLAN device (in native mode too) so that replies return to this
+// node for reverse NAT.
 type Backend struct {
 	Addr netip.AddrPort
-	// Local marks backends on this node. NodePort, ExternalIP and
-	// LoadBalancer frontends are DNATed in tc: in tunnel mode to any
-	// backend (replies return through the overlay to be reverse-NATed
-	// here), in native mode to local backends only (remote ones would need
-	// SNAT, not built yet).
-	Local bool
 }
 
 // ServiceKey names a frontend.
@@ -57,14 +54,12 @@ func (d *Datapath) UpsertService(ctx context.Context, s Service) error {
 	if err != nil {
 		return err
 	}
-	var chosen []netip.AddrPort
+	var addrs []netip.AddrPort
 	for _, b := range s.Backends {
-		if flags&bpf.ServiceTC == 0 || b.Local || d.cfg.Mode == ModeTunnel {
-			chosen = append(chosen, b.Addr)
-		}
+		addrs = append(addrs, b.Addr)
 	}
-	slices.SortFunc(chosen, netip.AddrPort.Compare)
-	chosen = slices.Compact(chosen)
+	slices.SortFunc(addrs, netip.AddrPort.Compare)
+	addrs = slices.Compact(addrs)
 	if s.SessionAffinity > 0 {
 		flags |= bpf.ServiceAffinity
 	}
@@ -73,8 +68,8 @@ func (d *Datapath) UpsertService(ctx context.Context, s Service) error {
 	defer d.mu.Unlock()
 	key := bpf.NewServiceKey(s.Frontend, s.Proto)
 	id := d.lb.serviceID(key)
-	ids := make([]uint32, 0, len(chosen))
-	for _, b := range chosen {
+	ids := make([]uint32, 0, len(addrs))
+	for _, b := range addrs {
 		bid, err := d.lb.acquireBackend(d.objs, b, s.Proto)
 		if err != nil {
 			return err

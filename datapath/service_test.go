@@ -33,7 +33,7 @@ func TestServices(t *testing.T) {
 				for _, n := range lab.Nodes {
 					s.Backends = nil
 					for _, p := range pods {
-						s.Backends = append(s.Backends, datapath.Backend{Addr: p.Addr(8080), Local: p.Node == n})
+						s.Backends = append(s.Backends, datapath.Backend{Addr: p.Addr(8080)})
 					}
 					if err := n.DP.UpsertService(ctx, s); err != nil {
 						t.Fatal(err)
@@ -85,7 +85,7 @@ func TestServices(t *testing.T) {
 				for _, n := range lab.Nodes {
 					udp = datapath.Service{Frontend: dns, Proto: datapath.ProtoUDP, Type: datapath.ClusterIP}
 					for _, b := range backends {
-						udp.Backends = append(udp.Backends, datapath.Backend{Addr: b.Addr(5353), Local: b.Node == n})
+						udp.Backends = append(udp.Backends, datapath.Backend{Addr: b.Addr(5353)})
 					}
 					upsertOn(t, n, udp)
 				}
@@ -122,7 +122,7 @@ func TestServices(t *testing.T) {
 			t.Run("node port from the other node", func(t *testing.T) {
 				np := netip.AddrPortFrom(n2.UnderlayIP, 30080)
 				upsertOn(t, n2, datapath.Service{Frontend: np, Proto: datapath.ProtoTCP, Type: datapath.NodePort,
-					Backends: []datapath.Backend{{Addr: backends[1].Addr(8080), Local: true}}})
+					Backends: []datapath.Backend{{Addr: backends[1].Addr(8080)}}})
 				// The reply is reverse-NATed on n2: otherwise n1's TCP
 				// stack would see a SYN-ACK from the pod and reset.
 				got, err := n1.Fetch(ctx, np)
@@ -135,13 +135,7 @@ func TestServices(t *testing.T) {
 				}
 			})
 
-			// Native mode sends tc frontends to local backends only (no SNAT yet).
-			tunnelOnly := func(name string, f func(t *testing.T)) {
-				if mode == datapath.ModeTunnel {
-					t.Run(name, f)
-				}
-			}
-			tunnelOnly("node port with a backend on another node", func(t *testing.T) {
+			t.Run("node port with a backend on another node", func(t *testing.T) {
 				np := netip.AddrPortFrom(n2.UnderlayIP, 30081)
 				upsertOn(t, n2, datapath.Service{Frontend: np, Proto: datapath.ProtoTCP, Type: datapath.NodePort,
 					Backends: []datapath.Backend{{Addr: backends[0].Addr(8080)}}})

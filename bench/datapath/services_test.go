@@ -55,7 +55,7 @@ func BenchmarkServiceConnectLatency(b *testing.B) {
 			start := time.Now()
 			for s := range count {
 				svc := datapath.Service{Frontend: netip.AddrPortFrom(serviceIP(s), 80), Proto: datapath.ProtoTCP,
-					Type: datapath.ClusterIP, Backends: []datapath.Backend{{Addr: backend.Addr(8080), Local: true}}}
+					Type: datapath.ClusterIP, Backends: []datapath.Backend{{Addr: backend.Addr(8080)}}}
 				if err := n.DP.UpsertService(context.Background(), svc); err != nil {
 					b.Fatal(err)
 				}

@@ -184,7 +184,7 @@ struct ct_entry {
 
 struct config {
 	__u32 mode;
-	__u32 tunnel_ifindex;
+	__u32 tunnel_ifindex; /* VXLAN device, both modes (service traffic) */
 	__u32 flags;
 	__u16 tunnel_port; /* UDP port of the overlay, host order */
 	__u16 pad;

@@ -120,7 +120,7 @@ int from_container(struct __sk_buff *skb)
 		/* The flow's peer across the overlay: where an established flow
 		 * goes and where replies return (a NodePort flow arrives from
 		 * the frontend's node, which reverse-NATs the reply). */
-		if (ce->tunnel_family == WEFT_AF_INET && cfg->mode == MODE_TUNNEL)
+		if (ce->tunnel_family == WEFT_AF_INET && cfg->tunnel_ifindex)
 			return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id,
 					  state == CT_REPLY ? ce->src_identity : ce->dst_identity, 0);
 		if (state == CT_ESTABLISHED && ce->nexthop_family == WEFT_AF_INET)
@@ -199,7 +199,8 @@ int from_overlay(struct __sk_buff *skb)
 					    OBS_FROM_OVERLAY);
 			info = ipcache4(p.daddr);
 			cfg = get_config();
-			if (cfg && info && info->tunnel_family == WEFT_AF_INET) /* a pod client */
+			if (cfg && cfg->mode == MODE_TUNNEL && info &&
+			    info->tunnel_family == WEFT_AF_INET) /* a pod client */
 				return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint),
 						  key.tunnel_id, info->identity, 0);
 			if (fib4(skb, &p, &e))
@@ -278,9 +279,10 @@ int from_netdev(struct __sk_buff *skb)
 		e.rev_nat = rev_nat;
 		return deliver4(skb, &p, ep, state, &e);
 	}
-	if (r == 1 && cfg && cfg->mode == MODE_TUNNEL) {
-		/* DNATed to a backend on another node: over the overlay, where
-		 * the reply comes back to be reverse-NATed by from_overlay. */
+	if (r == 1 && cfg && cfg->tunnel_ifindex) {
+		/* DNATed to a backend on another node: over the overlay (in
+		 * native mode too), where the reply comes back to be
+		 * reverse-NATed by from_overlay; no SNAT needed. */
 		int state = ct_lookup4(&p, &ce);
 
 		if (state != CT_NEW && ce && ce->tunnel_family == WEFT_AF_INET)
