@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/datapath/datapathtest"
 	"github.com/weftnet/weft/internal/testgate"
@@ -145,6 +147,23 @@ func TestServices(t *testing.T) {
 					if got, err := from.Fetch(ctx, np); err != nil || got != "web-a" {
 						t.Fatalf("node port %s -> web-a on node 1: got %q, %v", np, got, err)
 					}
+				}
+			})
+
+			t.Run("external ip", func(t *testing.T) {
+				ext := netip.MustParseAddrPort("172.31.0.1:80")
+				// The router of the outside world: node 1 sends the
+				// external IP to node 2.
+				err := datapathtest.InNS(n1.NS, func() error {
+					return netlink.RouteAdd(&netlink.Route{Dst: &net.IPNet{IP: ext.Addr().AsSlice(), Mask: net.CIDRMask(32, 32)}, Gw: n2.UnderlayIP.AsSlice()})
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				upsertOn(t, n2, datapath.Service{Frontend: ext, Proto: datapath.ProtoTCP, Type: datapath.ExternalIP,
+					Backends: []datapath.Backend{{Addr: backends[2].Addr(8080)}}})
+				if got, err := n1.Fetch(ctx, ext); err != nil || got != "web-c" {
+					t.Fatalf("external ip %s from node 1: got %q, %v; want web-c", ext, got, err)
 				}
 			})
 
