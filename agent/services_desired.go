@@ -42,15 +42,6 @@ var frontendTypes = map[string]datapath.ServiceType{
 // desired computes every frontend this node serves, and the list view.
 func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceView) {
 	pods := s.pods()
-	local := map[netip.Addr]bool{}
-	for _, p := range pods {
-		if p.HostIP == s.a.nodeIP {
-			local[p.IP] = true
-		}
-	}
-	for _, ep := range s.a.endpoints.list() {
-		local[ep.IP] = true
-	}
 	s.mu.Lock()
 	remote := maps.Clone(s.remote)
 	s.mu.Unlock()
@@ -62,7 +53,7 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 			svc := datapath.Service{Frontend: f.Addr, Proto: protoNumbers[f.Protocol], Type: frontendTypes[f.Kind], SessionAffinity: affinity}
 			for _, b := range v.backends {
 				if b.Protocol == f.Protocol && b.PortName == f.PortName && b.Ready {
-					svc.Backends = append(svc.Backends, datapath.Backend{Addr: netip.AddrPortFrom(b.IP, b.Port), Local: local[b.IP]})
+					svc.Backends = append(svc.Backends, datapath.Backend{Addr: netip.AddrPortFrom(b.IP, b.Port)})
 				}
 			}
 			out[datapath.ServiceKey{Frontend: f.Addr, Proto: svc.Proto}] = svc
