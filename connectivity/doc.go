@@ -10,7 +10,9 @@
 // namespaces. Scenarios: pod↔pod on one node and across nodes (TCP, UDP,
 // ICMP), pod→node and node→pod, pod→node health endpoint, and packets at
 // the pod MTU; and, when the agents serve the Policy API, an ingress
-// policy (allowed by label and port, denied by label, denied by port).
+// policy (allowed by label and port, denied by label, denied by port);
+// and, when they serve the Services API, a NodePort service (ClusterIP from
+// a pod and a node, NodePort from another node).
 //
 // It depends on testenv (pods, namespaces) and the agent API (waiting for
 // endpoints to propagate).

@@ -48,6 +48,8 @@ type cluster struct {
 	// has labels the policy does not allow (on nodes[0]). Both exist only
 	// when the agents serve the Policy API.
 	protected, other *endpoint
+	// service is the test service, when the agents serve the Services API.
+	service *service
 }
 
 // allPods are the test pods of the cluster, policy pods included.
@@ -69,6 +71,7 @@ type fixture struct {
 	servers  []func()
 	podMTU   map[string]int // by pod name
 	policy   bool           // the agents serve the Policy API
+	services bool           // the agents serve the Services API
 }
 
 func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
@@ -78,6 +81,7 @@ func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
 func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error) {
 	fx := &fixture{env: env, opts: opts, podMTU: map[string]int{}}
 	fx.policy = fx.policyAPI(ctx)
+	fx.services = fx.servicesAPI(ctx)
 	for _, c := range env.Clusters {
 		var cl cluster
 		var nodes []testenv.Node
@@ -117,7 +121,7 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 	}
 	for _, cl := range fx.clusters {
 		for _, ep := range append(cl.allPods(), cl.nodes...) {
-			if err := fx.serve(ep); err != nil {
+			if err := fx.serve(ep, ep.name); err != nil {
 				fx.close(ctx)
 				return nil, err
 			}
@@ -129,6 +133,12 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 	}
 	if fx.policy {
 		if err := fx.importPolicies(ctx); err != nil {
+			fx.close(ctx)
+			return nil, err
+		}
+	}
+	if fx.services {
+		if err := fx.applyServices(ctx); err != nil {
 			fx.close(ctx)
 			return nil, err
 		}
@@ -235,6 +245,9 @@ func (fx *fixture) close(ctx context.Context) {
 	fx.servers = nil
 	if fx.policy {
 		fx.deletePolicies(ctx)
+	}
+	if fx.services {
+		fx.deleteServices(ctx)
 	}
 	if !fx.opts.DeletePods {
 		return

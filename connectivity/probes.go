@@ -18,10 +18,11 @@ import (
 )
 
 // serve starts a TCP and a UDP echo server in ep's namespace on ep's
-// address. Each answers first with the address it saw the client at
-// ("from <ip:port>\n" for TCP, "<ip:port>|" before the echo for UDP), so a
-// probe can tell an unexpected source translation.
-func (fx *fixture) serve(ep endpoint) error {
+// address. Each answers first with the address it saw the client at and
+// its own name ("from <ip:port> at <name>\n" for TCP, "<ip:port>|" before
+// the echo for UDP), so a probe can tell an unexpected source translation
+// and which backend of a service answered.
+func (fx *fixture) serve(ep endpoint, name string) error {
 	var ln net.Listener
 	var pc net.PacketConn
 	err := ep.target.Do(func() (err error) {
@@ -47,7 +48,7 @@ func (fx *fixture) serve(ep endpoint) error {
 			}
 			go func() {
 				defer c.Close()
-				fmt.Fprintf(c, "from %s\n", c.RemoteAddr())
+				fmt.Fprintf(c, "from %s at %s\n", c.RemoteAddr(), name)
 				io.Copy(c, c) //nolint:errcheck // the client checks what comes back
 			}()
 		}
@@ -99,7 +100,10 @@ func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wa
 	if err != nil {
 		return fmt.Errorf("%s: connected, but the server's greeting never arrived: %w", what, err)
 	}
-	seen := strings.TrimSpace(strings.TrimPrefix(hello, "from "))
+	seen, server, ok := parseGreeting(strings.TrimSpace(hello))
+	if !ok || server != dst.name {
+		return fmt.Errorf("%s: greeted by %q, expected the echo server of %s", what, strings.TrimSpace(hello), dst.name)
+	}
 	if wantSource {
 		if ap, err := netip.ParseAddrPort(seen); err != nil || ap.Addr() != src.ip {
 			return fmt.Errorf("%s: the server saw the client as %s, expected %s (source address translated)", what, seen, src.ip)
@@ -212,6 +216,15 @@ func (fx *fixture) probeHealth(ctx context.Context, src, node endpoint) error {
 		return fmt.Errorf("%s: got %s %q, expected 200 \"ok %s\"", what, resp.Status, strings.TrimSpace(string(body)), node.name)
 	}
 	return nil
+}
+
+// parseGreeting splits "from <ip:port> at <name>".
+func parseGreeting(s string) (client, server string, ok bool) {
+	rest, ok := strings.CutPrefix(s, "from ")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, " at ")
 }
 
 func lastLine(s string) string {

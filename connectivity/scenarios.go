@@ -87,5 +87,6 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 		return fx.probeTCP(ctx, a, dst, bulkPayload, true)
 	})
 	fx.policyScenarios(cl, add)
+	fx.serviceScenarios(cl, add)
 	return out
 }
