@@ -36,6 +36,7 @@ func TestServices(t *testing.T) {
 			t.Run("session-affinity", sx.affinity)
 			t.Run("backend-churn", sx.churn)
 			t.Run("bad-input-writes-nothing", sx.refused)
+			t.Run("hostport", sx.hostPort)
 		})
 	}
 }
