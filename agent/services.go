@@ -151,7 +151,6 @@ func (s *serviceSync) reconcile(ctx context.Context) {
 	desired, view := s.desired()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.view = view
 	failed := false
 	for key, svc := range desired {
 		if old, ok := s.programmed[key]; ok && sameService(old, svc) {
@@ -174,6 +173,7 @@ func (s *serviceSync) reconcile(ctx context.Context) {
 			delete(s.programmed, key)
 		}
 	}
+	s.view = view // listed once programmed
 	if !s.pruned && !failed {
 		if err := s.a.dp.PruneServices(ctx, slices.Collect(maps.Keys(desired))); err != nil {
 			s.log.Error("prune stale service frontends", "err", err)

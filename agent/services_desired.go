@@ -71,7 +71,23 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 	for _, v := range s.hostPorts() {
 		add(v, 0)
 	}
+	s.forgetNumbers(views)
 	return out, views
+}
+
+// forgetNumbers drops the numbers of services that are gone.
+func (s *serviceSync) forgetNumbers(views []serviceView) {
+	live := make(map[uint32]bool, len(views))
+	for _, v := range views {
+		live[v.number] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, n := range s.numbers {
+		if !live[n] {
+			delete(s.numbers, k)
+		}
+	}
 }
 
 func tag(bes []records.Backend, cluster string) []clusterBackend {

@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/state/records"
+)
+
+func backend(ip string, ready bool) records.Backend {
+	return records.Backend{IP: netip.MustParseAddr(ip), Port: 80, Protocol: "TCP", Ready: ready}
+}
+
+func TestMergeRemote(t *testing.T) {
+	no := false
+	remote := map[string][]records.Service{
+		"c2": {{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.2.0.1", true)}}},
+		"c3": {{Namespace: "ns", Name: "web", Global: true, Shared: &no, Backends: []records.Backend{backend("10.3.0.1", true)}}},
+		"c4": {{Namespace: "ns", Name: "other", Global: true, Backends: []records.Backend{backend("10.4.0.1", true)}}},
+	}
+	local := tag([]records.Backend{backend("10.1.0.1", true)}, "c1")
+	addrs := func(bs []clusterBackend) []string {
+		var out []string
+		for _, b := range bs {
+			out = append(out, b.Cluster+"/"+b.IP.String())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		svc   records.Service
+		local []clusterBackend
+		want  []string
+	}{
+		{"not global", records.Service{Namespace: "ns", Name: "web"}, local, []string{"c1/10.1.0.1"}},
+		{"global merges shared", records.Service{Namespace: "ns", Name: "web", Global: true}, local, []string{"c1/10.1.0.1", "c2/10.2.0.1"}},
+		{"affinity local", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "local"}, local, []string{"c1/10.1.0.1"}},
+		{"affinity local, none ready", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "local"},
+			tag([]records.Backend{backend("10.1.0.1", false)}, "c1"), []string{"c1/10.1.0.1", "c2/10.2.0.1"}},
+		{"affinity remote", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "remote"}, local, []string{"c2/10.2.0.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := addrs(mergeRemote(tc.svc, tc.local, remote)); !slices.Equal(got, tc.want) {
+				t.Fatalf("backends %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPortMappings(t *testing.T) {
+	got := portMappings([]*agentapi.PortMapping{
+		{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"},
+		{HostPort: 53, ContainerPort: 53, Protocol: "UDP", HostIp: "10.0.0.1"},
+		{HostPort: 0, ContainerPort: 80},
+		{HostPort: 70000, ContainerPort: 80},
+		{HostPort: 9, ContainerPort: 9, Protocol: "sctp"},
+	})
+	want := []portMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}, {HostPort: 53, ContainerPort: 53, Protocol: "UDP", HostIP: "10.0.0.1"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("port mappings %+v, want %+v", got, want)
+	}
+}
