@@ -40,6 +40,19 @@ func runConnectivity(t *testing.T, e *testenv.Env) connectivity.Report {
 	if len(rep.Results) < 20 {
 		t.Errorf("connectivity test ran %d scenarios, expected at least 20 for 3 nodes", len(rep.Results))
 	}
+	// The agents serve the Policy and Services APIs: their scenarios must
+	// not be skipped silently.
+	for prefix, want := range map[string]int{"policy/": 4, "service/": 3} {
+		n := 0
+		for _, r := range rep.Results {
+			if strings.HasPrefix(r.Name, prefix) {
+				n++
+			}
+		}
+		if n < want {
+			t.Errorf("connectivity test ran %d %s scenarios, expected %d (does the agent still serve the API?)", n, prefix, want)
+		}
+	}
 	for _, f := range rep.Failed() {
 		t.Errorf("%s: %v", f.Name, f.Err)
 	}
