@@ -120,7 +120,6 @@ func (e *policyEngine) onPolicy(ev kvstore.Event) bool {
 		}
 		delete(e.stored, ev.Key)
 		e.repo.Delete(sp.ref.Namespace, sp.ref.Name)
-		e.universe.ForgetSelectors()
 		return true
 	}
 	ref, err := e.keys.DecodePolicyRef(ev.Key, ev.Value)
@@ -147,7 +146,6 @@ func (e *policyEngine) onPolicy(ev kvstore.Event) bool {
 	} else {
 		e.repo.Upsert(sp.policy)
 	}
-	e.universe.ForgetSelectors()
 	return true
 }
 
@@ -194,6 +192,7 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 					e.log.Error("apply policy", "endpoint", ep.ID, "err", err)
 				}
 			}
+			e.universe.PruneSelectors()
 		}
 		e.mu.Unlock()
 		if ready {

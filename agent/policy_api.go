@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -73,46 +74,48 @@ func (s *policyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyReques
 	return resp, nil
 }
 
-// store writes every policy; if one write fails, the ones written are put
-// back as they were, so an import is never half-applied.
+// store writes every policy (a few at a time); if a write fails, the
+// policies are put back as they were, so an import is never half-applied.
 func (s *policyAPI) store(ctx context.Context, ps []*policy.Policy, source string) error {
-	type prev struct {
-		key   string
-		value []byte // nil: did not exist
+	kvs, err := s.a.store.List(ctx, s.a.keys.PoliciesPrefix())
+	if err != nil {
+		return fmt.Errorf("read stored policies: %w (nothing was stored)", err)
 	}
-	var done []prev
-	undo := func() {
-		uctx := context.WithoutCancel(ctx)
-		for _, p := range done {
-			if p.value == nil {
-				s.a.store.Delete(uctx, p.key)
-			} else {
-				s.a.store.Update(uctx, p.key, p.value)
-			}
-		}
+	old := map[string][]byte{}
+	for _, kv := range kvs {
+		old[kv.Key] = kv.Value
 	}
-	for _, p := range ps {
-		key := s.a.keys.Policy(p.StoreNamespace(), p.Name)
-		value, err := records.Encode(key, &records.PolicyRef{
+	keys := make([]string, len(ps))
+	values := make([][]byte, len(ps))
+	for i, p := range ps {
+		keys[i] = s.a.keys.Policy(p.StoreNamespace(), p.Name)
+		values[i], err = records.Encode(keys[i], &records.PolicyRef{
 			Namespace: p.StoreNamespace(), Name: p.Name, Format: p.Format(), Source: source, Document: p.Document,
 		})
 		if err != nil {
-			undo()
 			return err
 		}
-		old, err := s.a.store.Get(ctx, key)
-		switch {
-		case errors.Is(err, kvstore.ErrNotFound):
-			old.Value = nil
-		case err != nil:
-			undo()
-			return fmt.Errorf("read policy %s: %w", p.ID(), err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range ps {
+		g.Go(func() error {
+			if _, err := s.a.store.Update(gctx, keys[i], values[i]); err != nil {
+				return fmt.Errorf("store policy %s: %w", ps[i].ID(), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		uctx := context.WithoutCancel(ctx)
+		for _, k := range keys {
+			if v, ok := old[k]; ok {
+				s.a.store.Update(uctx, k, v)
+			} else {
+				s.a.store.Delete(uctx, k)
+			}
 		}
-		if _, err := s.a.store.Update(ctx, key, value); err != nil {
-			undo()
-			return fmt.Errorf("store policy %s: %w (nothing was stored)", p.ID(), err)
-		}
-		done = append(done, prev{key: key, value: old.Value})
+		return fmt.Errorf("%w (the policies were put back as they were)", err)
 	}
 	return nil
 }

@@ -25,8 +25,9 @@ type Universe struct {
 
 // selection is a cached selector and the identities it selects.
 type selection struct {
-	sel Selector
-	ids idSet
+	sel  Selector
+	ids  idSet
+	used bool // since the last PruneSelectors
 }
 
 // NewUniverse returns a universe holding the reserved identities.
@@ -103,8 +104,21 @@ func labelStrings(ls records.Labels) []string {
 	return out
 }
 
-// ForgetSelectors empties the selector cache, after policies changed.
+// ForgetSelectors empties the selector cache.
 func (u *Universe) ForgetSelectors() { u.cache = map[string]*selection{} }
+
+// PruneSelectors drops the cached selectors not used since the last call
+// (those of policies gone or no longer selecting a local endpoint). The
+// cache stays valid across policy changes: a selection depends only on
+// the identities.
+func (u *Universe) PruneSelectors() {
+	for k, c := range u.cache {
+		if !c.used {
+			delete(u.cache, k)
+		}
+		c.used = false
+	}
+}
 
 // selectEndpoints returns the identities sel selects, from the cache. An
 // empty selector selects the cluster's identities; one with requirements
@@ -112,6 +126,7 @@ func (u *Universe) ForgetSelectors() { u.cache = map[string]*selection{} }
 func (u *Universe) selectEndpoints(sel Selector) idSet {
 	key := sel.String()
 	if c, ok := u.cache[key]; ok {
+		c.used = true
 		return c.ids
 	}
 	set := idSet{}
@@ -127,7 +142,7 @@ func (u *Universe) selectEndpoints(sel Selector) idSet {
 			}
 		}
 	}
-	u.cache[key] = &selection{sel: sel, ids: set}
+	u.cache[key] = &selection{sel: sel, ids: set, used: true}
 	return set
 }
 
