@@ -12,7 +12,8 @@
 // the pod MTU; and, when the agents serve the Policy API, an ingress
 // policy (allowed by label and port, denied by label, denied by port);
 // and, when they serve the Services API, a NodePort service (ClusterIP from
-// a pod and a node, NodePort from another node).
+// a pod and a node, NodePort from another node); with several clusters,
+// pod-to-pod across clusters (clustermesh).
 //
 // It depends on testenv (pods, namespaces) and the agent API (waiting for
 // endpoints to propagate).

@@ -131,6 +131,7 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 		fx.close(ctx)
 		return nil, err
 	}
+	fx.waitRemote(ctx)
 	if fx.policy {
 		if err := fx.importPolicies(ctx); err != nil {
 			fx.close(ctx)

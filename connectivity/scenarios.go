@@ -19,7 +19,7 @@ func (fx *fixture) scenarios() []Scenario {
 	for _, cl := range fx.clusters {
 		out = append(out, fx.clusterScenarios(cl)...)
 	}
-	return out
+	return append(out, fx.meshScenarios()...)
 }
 
 func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
