@@ -107,24 +107,11 @@ func (d *Datapath) setup(ctx context.Context) error {
 	if d.cfg.TraceAllForwards {
 		conf.Flags |= bpf.ConfigTraceAll
 	}
-	// The VXLAN device exists in both modes: native mode uses it for
-	// NodePort traffic to backends on other nodes.
-	{
-		ifindex, err := d.ensureVXLAN(ctx)
-		if err != nil {
-			return err
-		}
-		if d.cfg.Mode == ModeTunnel {
-			conf.Mode = bpf.ModeTunnel
-		}
-		conf.TunnelIfindex = uint32(ifindex)
-		d.tunnelIfindex = ifindex
-		if err := d.attachIngress(d.cfg.TunnelDevice, "from_overlay", d.objs.FromOverlay); err != nil {
-			return err
-		}
-		if err := d.attachEgress(d.cfg.TunnelDevice, "to_overlay", d.objs.ToOverlay); err != nil {
-			return err
-		}
+	if d.cfg.Mode == ModeTunnel {
+		conf.Mode = bpf.ModeTunnel
+	}
+	if err := d.setupOverlay(ctx, &conf); err != nil {
+		return err
 	}
 	if err := d.objs.WeftConfig.Put(uint32(0), conf); err != nil {
 		return fmt.Errorf("write config map: %w", err)
@@ -149,6 +136,22 @@ func (d *Datapath) setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// setupOverlay reconciles the VXLAN device and its programs. The device
+// exists in both modes: native mode uses it for NodePort traffic to
+// backends on other nodes.
+func (d *Datapath) setupOverlay(ctx context.Context, conf *bpf.Config) error {
+	ifindex, err := d.ensureVXLAN(ctx)
+	if err != nil {
+		return err
+	}
+	conf.TunnelIfindex = uint32(ifindex)
+	d.tunnelIfindex = ifindex
+	if err := d.attachIngress(d.cfg.TunnelDevice, "from_overlay", d.objs.FromOverlay); err != nil {
+		return err
+	}
+	return d.attachEgress(d.cfg.TunnelDevice, "to_overlay", d.objs.ToOverlay)
 }
 
 // Close releases file descriptors. Pinned maps and attachments stay, so

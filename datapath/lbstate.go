@@ -15,8 +15,7 @@ import (
 // NAT, stay stable across restarts.
 type lbState struct {
 	services    map[bpf.ServiceKey]uint32
-	nextService uint32
-	freeService []uint32
+	nextService uint32 // ids are not reused: conntrack may still name old ones
 	backends    map[bpf.Backend]uint32
 	byID        map[uint32]bpf.Backend
 	refs        map[uint32]int
@@ -73,13 +72,8 @@ func (s *lbState) serviceID(k bpf.ServiceKey) uint32 {
 	if id, ok := s.services[k]; ok {
 		return id
 	}
-	var id uint32
-	if n := len(s.freeService); n > 0 {
-		id, s.freeService = s.freeService[n-1], s.freeService[:n-1]
-	} else {
-		id = s.nextService
-		s.nextService++
-	}
+	id := s.nextService
+	s.nextService++
 	s.services[k] = id
 	return id
 }
@@ -156,6 +150,5 @@ func (s *lbState) deleteService(objs *bpf.Objects, k bpf.ServiceKey) error {
 		return fmt.Errorf("delete reverse nat %d: %w", id, err)
 	}
 	delete(s.services, k)
-	s.freeService = append(s.freeService, id)
 	return nil
 }
