@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/internal/testgate"
+	"github.com/weftnet/weft/testenv"
+)
+
+// TestCLI drives an environment only through the weft binary, as a user
+// (and make demo) does: up, pod add, exec, status, connectivity test,
+// pod del, down.
+func TestCLI(t *testing.T) {
+	testgate.Root(t)
+	testgate.Short(t)
+	bin := binaries(t)
+	name := envName("cli")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel) // after the down below: cleanups run last-in first-out
+	weft := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin.Weft, append([]string{"--name", name}, args...)...)
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ weft --name %s %s\n%s", name, strings.Join(args, " "), out)
+		return string(out), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := weft(args...)
+		if err != nil {
+			t.Fatalf("weft %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	t.Cleanup(func() {
+		if _, err := weft("testenv", "down"); err != nil {
+			t.Errorf("weft testenv down: %v", err)
+		}
+	})
+
+	must("testenv", "up", "--nodes", "2", "--routing", "native", "--bin-dir", filepath.Dir(bin.Weft))
+	if _, err := weft("testenv", "up", "--bin-dir", filepath.Dir(bin.Weft)); err == nil {
+		t.Errorf("a second weft testenv up of the same name succeeded, expected a refusal")
+	}
+	must("testenv", "pod", "add", "web", "--node", "c1-n2", "--labels", "app=web")
+	must("testenv", "pod", "add", "client", "--node", "c1-n1")
+	e, err := testenv.Load(name, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := e.Pod("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "client pings web through weft testenv exec", func() error {
+		_, err := weft("testenv", "exec", "client", "--", "ping", "-c1", "-W1", web.IP)
+		return err
+	})
+	if out := must("testenv", "status"); !strings.Contains(out, "web") || strings.Contains(out, "FAIL") {
+		t.Errorf("weft testenv status does not show a healthy pod web:\n%s", out)
+	}
+	out := must("-o", "json", "endpoint", "list")
+	var eps any
+	if err := json.Unmarshal([]byte(out), &eps); err != nil {
+		t.Errorf("weft endpoint list -o json: %v", err)
+	}
+	if out := must("connectivity", "test", "--test", "pod-to-pod", "--delete-pods"); !strings.Contains(out, "tests successful") {
+		t.Errorf("weft connectivity test printed no success summary:\n%s", out)
+	}
+	must("testenv", "pod", "del", "web", "client")
+	must("testenv", "down")
+	if _, err := os.Stat(testenv.Dir(name)); err == nil {
+		t.Errorf("%s still exists after weft testenv down", testenv.Dir(name))
+	}
+}
