@@ -69,12 +69,11 @@ func BenchmarkServiceConnectLatency(b *testing.B) {
 		klab.Wire()
 
 		weft, ipt := make([][]float64, len(serviceCounts)), make([][]float64, len(serviceCounts))
-		b.Cleanup(func() { leaveCgroup(b) })
 		for range connectRounds {
 			for i, count := range serviceCounts {
-				joinCgroup(b, lab.Nodes[i].Cgroup)
+				leave := lab.Nodes[i].JoinCgroup() // the socket LB applies to this process
 				weft[i] = append(weft[i], connectLatency(b, weftClients[i], count)...)
-				leaveCgroup(b)
+				leave()
 				ipt[i] = append(ipt[i], connectLatency(b, iptClients[i], count)...)
 			}
 		}
@@ -155,23 +154,6 @@ func kubeProxyRules(b *testing.B, ns string, count int, backend netip.AddrPort) 
 	defer cancel()
 	if _, err := datapathtest.Run(ctx, ns, "", "iptables-restore", file); err != nil {
 		b.Fatal(err)
-	}
-}
-
-// joinCgroup moves this process into cgroup, so its sockets meet the
-// node's socket load balancer, and back out with leaveCgroup.
-func joinCgroup(b *testing.B, cgroup string) {
-	b.Helper()
-	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
-		b.Fatalf("join cgroup: %v", err)
-	}
-}
-
-func leaveCgroup(b *testing.B) {
-	b.Helper()
-	root := filepath.Join(datapathtest.CgroupRoot, "cgroup.procs")
-	if err := os.WriteFile(root, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
-		b.Fatalf("leave cgroup: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -19,8 +20,20 @@ import (
 	"github.com/weftnet/weft/datapath"
 )
 
-// CgroupRoot is the cgroup v2 mount the labs create their cgroups under.
-const CgroupRoot = "/sys/fs/cgroup/unified"
+// CgroupRoot returns where cgroup v2 is mounted (/sys/fs/cgroup/unified on
+// hybrid hosts, /sys/fs/cgroup on pure v2 ones).
+func CgroupRoot() (string, error) {
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", fmt.Errorf("read mounts: %w", err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == "cgroup2" {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup2 mount in /proc/self/mounts")
+}
 
 // Lab is a throwaway cluster on one kernel.
 type Lab struct {
@@ -79,8 +92,12 @@ func newLab(t testing.TB, mode datapath.Mode, nodes int, kernel bool, opts []Opt
 	rand.Read(b)
 	l := &Lab{t: t, ID: hex.EncodeToString(b), Mode: mode, kernel: kernel, opts: opts}
 	l.ulNS = "weft-" + l.ID + "-ul"
-	l.cgDir = filepath.Join(CgroupRoot, "weft-test-"+l.ID)
 	t.Cleanup(l.cleanup)
+	root, err := CgroupRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.cgDir = filepath.Join(root, "weft-test-"+l.ID)
 	if err := os.Mkdir(l.cgDir, 0o755); err != nil {
 		t.Fatalf("create cgroup: %v", err)
 	}

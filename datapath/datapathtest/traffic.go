@@ -151,10 +151,14 @@ func (n *Node) JoinCgroup() (leave func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	root, err := CgroupRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var orig string
 	for _, line := range strings.Split(string(self), "\n") {
 		if rest, ok := strings.CutPrefix(line, "0::"); ok {
-			orig = filepath.Join(CgroupRoot, rest)
+			orig = filepath.Join(root, rest)
 		}
 	}
 	if orig == "" {
