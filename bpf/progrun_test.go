@@ -166,3 +166,39 @@ func TestCIDRPolicyByIPCachePrefix(t *testing.T) {
 		})
 	}
 }
+
+func TestForwardEventsOfEveryPacketWhenTracing(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags uint32
+		want  int
+	}{
+		{"new flows only", 0, 1},
+		{"every packet", ConfigTraceAll, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.endpoint("10.1.0.1", 1, 1001, 0)
+			f.endpoint("10.1.0.2", 2, 1002, 0)
+			f.put(f.objs.WeftConfig, uint32(0), Config{Flags: tc.flags})
+			frame := packet{src: ap(t, "10.1.0.1:40000"), dst: ap(t, "10.1.0.2:80"), proto: protoTCP}.bytes()
+			for range 3 {
+				if ret, _ := f.run(f.objs.FromContainer, frame); ret != tcRedirect {
+					t.Fatalf("verdict %d, want redirect", ret)
+				}
+			}
+			evs := f.events()
+			if len(evs) != tc.want {
+				t.Fatalf("%d events, want %d: %+v", len(evs), tc.want, evs)
+			}
+			for _, ev := range evs {
+				if ev.Verdict != FlowForwarded || ev.ObsPoint != ObsToEndpoint || ev.SrcIdentity != 1001 || ev.DstIdentity != 1002 {
+					t.Fatalf("event %+v: want forwarded to-endpoint 1001 -> 1002", ev)
+				}
+			}
+			if f.metric(ReasonForwarded) != 3 {
+				t.Fatalf("forwarded counter = %d, want 3", f.metric(ReasonForwarded))
+			}
+		})
+	}
+}

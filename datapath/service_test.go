@@ -52,6 +52,21 @@ func TestServices(t *testing.T) {
 				t.Logf("backends chosen: %v", seen)
 			})
 
+			t.Run("cluster ip from the host", func(t *testing.T) {
+				seen := map[string]bool{}
+				for range 40 {
+					got, err := n1.Fetch(ctx, clusterIP)
+					if err != nil {
+						t.Fatalf("node 1 -> %v: %v", clusterIP, err)
+					}
+					seen[got] = true
+					if len(seen) == len(backends) {
+						return
+					}
+				}
+				t.Fatalf("from the host, 40 connections reached %v, want all of %d backends", seen, len(backends))
+			})
+
 			t.Run("removed backend is no longer chosen", func(t *testing.T) {
 				upsert(svc, backends[0], backends[1])
 				for range 20 {
