@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
@@ -26,6 +27,7 @@ import (
 // collector reclaims the ids only it used, never the ids others still
 // reference nor another cluster's unreferenced ids.
 func TestAllocatorsAgree(t *testing.T) {
+	testgate.Short(t) // about a minute per backend on 2 busy cores
 	statetest.Each(t, func(t *testing.T, s kvstoretest.Server) {
 		const allocators, sets, workers = 10, 500, 4
 		const clusterID = 1

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
@@ -14,6 +15,7 @@ import (
 // emitted, and reports synced only once the canary exists. A watcher
 // restored from a previous run drains the entries the store no longer has.
 func TestWatcherStartedLate(t *testing.T) {
+	testgate.Short(t) // about a minute per backend on 2 busy cores
 	statetest.Each(t, func(t *testing.T, s kvstoretest.Server) {
 		const n = 10000
 		ctx := statetest.Context(t, 3*time.Minute)
@@ -67,7 +69,9 @@ func TestWatcherLivesThroughRestart(t *testing.T) {
 		pubClient := s.NewClient(t, statetest.Unlimited)
 		pub, st := newPublisher(t, pubClient)
 		id := records.ClusterIdentity(1, 300)
-		w := startWatcher(t, s.NewClient(t), nil)
+		// As in an agent, the watcher shares the publisher's client (and
+		// so its lease/session).
+		w := startWatcher(t, pubClient, nil)
 		for i := range n {
 			if err := pub.Publish(entry(i, id)); err != nil {
 				t.Fatal(err)

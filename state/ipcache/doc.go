@@ -9,6 +9,9 @@
 // stream, drains entries restored from a previous run (e.g. a pinned BPF map)
 // that the store no longer holds, and reports synced only after the initial
 // listing is complete and the cluster's synced/<cluster>/ip canary exists.
+// When its client's lease is lost it lists afresh and drains what the new
+// listing does not confirm (a restarted Consul agent comes back empty, and
+// a blocking query from before may not notice).
 //
 // It depends on kvstore (the Client interface) and state/records.
 package ipcache

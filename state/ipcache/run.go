@@ -16,8 +16,11 @@ import (
 func (w *Watcher) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		for ev := range w.client.ListAndWatch(ctx, w.keys.IPCachePrefix(w.cluster)) {
-			w.apply(ev)
+		for first := true; ctx.Err() == nil; first = false {
+			if !first {
+				w.markAllStale()
+			}
+			w.watchUntilLeaseLost(ctx)
 		}
 		return nil
 	})
@@ -39,6 +42,39 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// watchUntilLeaseLost applies one list-and-watch stream until ctx ends or
+// the client's lease is lost. A lost lease usually means the store lost
+// state (a restarted Consul agent comes back empty): the caller then lists
+// afresh and drains what the new listing does not confirm, instead of
+// trusting a watch that may be blocked on an index from before the restart.
+func (w *Watcher) watchUntilLeaseLost(ctx context.Context) {
+	lost := w.client.LeaseLost()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-lost:
+			w.log.Info("lease lost: re-listing ipcache entries")
+			cancel()
+		case <-stop:
+		}
+	}()
+	for ev := range w.client.ListAndWatch(wctx, w.keys.IPCachePrefix(w.cluster)) {
+		w.apply(ev)
+	}
+}
+
+// markAllStale makes every entry stale until the next listing confirms it.
+func (w *Watcher) markAllStale() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ip := range w.entries {
+		w.stale[ip] = true
+	}
 }
 
 func (w *Watcher) apply(ev kvstore.Event) {

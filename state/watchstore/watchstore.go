@@ -37,6 +37,7 @@ type Watcher[T any] struct {
 
 	mu     sync.RWMutex
 	items  map[string]T
+	stale  map[string]bool // items a re-listing has not confirmed yet
 	listed bool
 	canary bool
 	synced chan struct{}
@@ -51,7 +52,7 @@ func New[T any](client kvstore.Client, cfg Config[T], log *slog.Logger) *Watcher
 		cfg.Equal = func(T, T) bool { return false }
 	}
 	return &Watcher[T]{client: client, cfg: cfg, log: log.With("component", "watchstore", "prefix", cfg.Prefix),
-		items: map[string]T{}, synced: make(chan struct{})}
+		items: map[string]T{}, stale: map[string]bool{}, synced: make(chan struct{})}
 }
 
 // Synced is closed once the initial listing is complete and the canary (if
@@ -77,8 +78,15 @@ func (w *Watcher[T]) Snapshot() map[string]T {
 func (w *Watcher[T]) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		for ev := range w.client.ListAndWatch(ctx, w.cfg.Prefix) {
-			w.apply(ev)
+		for first := true; ctx.Err() == nil; first = false {
+			if !first {
+				w.mu.Lock()
+				for k := range w.items {
+					w.stale[k] = true
+				}
+				w.mu.Unlock()
+			}
+			w.watchUntilLeaseLost(ctx)
 		}
 		return nil
 	})
@@ -106,9 +114,38 @@ func (w *Watcher[T]) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// watchUntilLeaseLost applies one list-and-watch stream until ctx ends or
+// the client's lease is lost (the store may have lost state, e.g. a
+// restarted Consul agent): the caller then re-lists and drops what the new
+// listing does not confirm.
+func (w *Watcher[T]) watchUntilLeaseLost(ctx context.Context) {
+	lost := w.client.LeaseLost()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-stop:
+		}
+	}()
+	for ev := range w.client.ListAndWatch(wctx, w.cfg.Prefix) {
+		w.apply(ev)
+	}
+}
+
 func (w *Watcher[T]) apply(ev kvstore.Event) {
 	switch ev.Type {
 	case kvstore.EventListDone:
+		w.mu.Lock()
+		stale := w.stale
+		w.stale = map[string]bool{}
+		w.mu.Unlock()
+		for k := range stale {
+			w.remove(k)
+		}
 		w.mu.Lock()
 		w.listed = true
 		w.checkSyncedLocked()
@@ -123,6 +160,7 @@ func (w *Watcher[T]) apply(ev kvstore.Event) {
 		w.mu.Lock()
 		old, had := w.items[ev.Key]
 		w.items[ev.Key] = v
+		delete(w.stale, ev.Key)
 		w.mu.Unlock()
 		if !had || !w.cfg.Equal(old, v) {
 			w.cfg.OnChange(Change[T]{Key: ev.Key, Value: v})
@@ -136,6 +174,7 @@ func (w *Watcher[T]) remove(key string) {
 	w.mu.Lock()
 	old, had := w.items[key]
 	delete(w.items, key)
+	delete(w.stale, key)
 	w.mu.Unlock()
 	if had {
 		w.cfg.OnChange(Change[T]{Key: key, Value: old, Deleted: true})
