@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/internal/testgate"
+	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
