@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/kvstore/dial"
+	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/testenv"
+)
+
+var apiserverBuilt sync.Once
+
+// meshBinaries adds weft-apiserver next to the other binaries of the run.
+func meshBinaries(t *testing.T) {
+	t.Helper()
+	bin := binaries(t)
+	var err error
+	apiserverBuilt.Do(func() {
+		out, berr := exec.Command(goBinary(), "build", "-o", built.dir+"/", "github.com/weftnet/weft/cmd/weft-apiserver").CombinedOutput()
+		if berr != nil {
+			err = fmt.Errorf("go build weft-apiserver: %w: %s", berr, out)
+		}
+	})
+	if err != nil || bin.Agent == "" {
+		t.Fatalf("build weft-apiserver: %v", err)
+	}
+}
+
+// TestClusterMesh: two clusters of two nodes, connected by testenv up.
+// Pods reach pods across clusters; a TCP stream across clusters survives a
+// kill -9 of a cluster's apiserver and new endpoints propagate after it;
+// records a remote may not announce are rejected; disconnect drains every
+// remote node, endpoint and route from every node; reconnect restores.
+func TestClusterMesh(t *testing.T) {
+	for _, routing := range []string{"tunnel", "native"} {
+		t.Run(routing, func(t *testing.T) {
+			meshBinaries(t)
+			spec := testenv.DefaultSpec()
+			spec.Clusters, spec.Nodes, spec.Routing = 2, 2, routing
+			e := up(t, "cm"+routing[:1], spec)
+			meshScenario(t, e)
+		})
+	}
+}
+
+func meshScenario(t *testing.T, e *testenv.Env) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}, "c2": {"c1"}})
+	pa := addPod(t, e, "pa", "c1-n1")
+	pb := addPod(t, e, "pb", "c2-n2")
+	waitReachable(t, e, pa, pb)
+	waitReachable(t, e, pb, pa)
+	s := startStream(t, e, pa, pb)
+	s.advance(t, 5, "cross-cluster stream before the apiserver restart")
+
+	// kill -9 of c2's apiserver: the stream goes on; after its restart a
+	// new endpoint of c2 reaches c1.
+	if err := e.StopAPIServer(ctx, "c2", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(t, 10, "cross-cluster stream while c2's apiserver is down")
+	if err := e.StartAPIServer(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitAPIServer(ctx, "c2", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	pd := addPod(t, e, "pd", "c2-n1")
+	waitReachable(t, e, pa, pd)
+	waitReachable(t, e, pd, pa)
+	s.advance(t, 5, "cross-cluster stream after the apiserver restart")
+
+	// Records c2 may not announce: an identity of c1's range (the mirror
+	// drops it) and an address in c1's pool (c1's agents reject it).
+	c2store := hostStore(t, e, "c2")
+	keys := records.NewKeys(c2store.Prefix())
+	foreignID := records.IPCacheEntry{IP: netip.MustParseAddr("10.101.200.1"), Identity: records.ClusterIdentity(1, 400), HostIP: netip.MustParseAddr("192.168.2.1")}
+	hijack := records.IPCacheEntry{IP: netip.MustParseAddr("10.100.77.7"), Identity: records.ClusterIdentity(2, 400), HostIP: netip.MustParseAddr("192.168.2.1")}
+	for _, en := range []records.IPCacheEntry{foreignID, hijack} {
+		key := keys.IPCache("c2", en.IP)
+		val, err := records.Encode(key, &en)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c2store.Update(ctx, key, val); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c2store.Delete(context.Background(), key) })
+	}
+	eventually(t, time.Minute, "c1's agents count the rejected record", func() error {
+		for _, n := range nodesOf(e, "c1") {
+			rc, err := remoteStatus(ctx, e, n, "c2")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(rc.Error, "rejected") {
+				return fmt.Errorf("%s: remote c2 reports %q, want a rejection count", n, rc.Error)
+			}
+		}
+		return nil
+	})
+	for _, n := range nodesOf(e, "c1") {
+		for _, en := range []records.IPCacheEntry{foreignID, hijack} {
+			rows, err := bpfIPCache(ctx, e, n, en.IP.String(), "-")
+			if err != nil || len(rows) > 0 {
+				t.Errorf("%s: BPF ipcache holds %v (%v) from a record c2 may not announce", n, rows, err)
+			}
+		}
+	}
+
+	for _, en := range []records.IPCacheEntry{foreignID, hijack} {
+		if err := c2store.Delete(ctx, keys.IPCache("c2", en.IP)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Disconnect: nothing of c2 is left on c1's nodes, nor of c1 on c2's.
+	ta, tb := target(t, e, "c1"), target(t, e, "c2")
+	if err := clustermesh.Disconnect(ctx, ta, tb, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "every node drained the other cluster", func() error {
+		for _, pair := range [][2]string{{"c1", "c2"}, {"c2", "c1"}} {
+			for _, n := range nodesOf(e, pair[0]) {
+				if err := drained(ctx, e, n, pair[1]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+
+	// Reconnect: reachable again.
+	if err := clustermesh.Connect(ctx, ta, tb, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}, "c2": {"c1"}})
+	waitReachable(t, e, pa, pb)
+	waitReachable(t, e, pd, pa)
+}
+
+func target(t *testing.T, e *testenv.Env, cluster string) clustermesh.Target {
+	t.Helper()
+	tg, err := e.MeshTarget(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+func addPod(t *testing.T, e *testenv.Env, name, node string) testenv.Pod {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := e.AddPod(ctx, testenv.PodSpec{Name: name, Node: node, Labels: map[string]string{"app": name}})
+	if err != nil {
+		t.Fatalf("add pod %s on %s: %v", name, node, err)
+	}
+	return p
+}
+
+func nodesOf(e *testenv.Env, cluster string) []string {
+	var out []string
+	for _, n := range e.Nodes {
+		if n.Cluster == cluster {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// hostStore opens cluster's store from the host namespace.
+func hostStore(t *testing.T, e *testenv.Env, cluster string) kvstore.Client {
+	t.Helper()
+	c, err := e.Cluster(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := kvstore.DefaultConfig()
+	cfg.Backend, cfg.Endpoints = e.KVStore, c.HostStoreEndpoints
+	cl, err := dial.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close(context.Background()) })
+	return cl
+}
+
+func remoteStatus(ctx context.Context, e *testenv.Env, node, remote string) (*agentapi.RemoteCluster, error) {
+	a, closeFn, err := e.Agent(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	st, err := a.Status(ctx, &agentapi.StatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	for _, rc := range st.RemoteClusters {
+		if rc.Name == remote {
+			return rc, nil
+		}
+	}
+	return nil, fmt.Errorf("%s knows no remote %s (has %v)", node, remote, st.RemoteClusters)
+}
+
+// waitMeshSynced waits until every node of each cluster is connected to
+// and synced with every remote of it.
+func waitMeshSynced(t *testing.T, e *testenv.Env, remotes map[string][]string) {
+	t.Helper()
+	eventually(t, 2*time.Minute, "every node connected and synced", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for cluster, rs := range remotes {
+			for _, n := range nodesOf(e, cluster) {
+				for _, r := range rs {
+					rc, err := remoteStatus(ctx, e, n, r)
+					if err != nil {
+						return err
+					}
+					if !rc.Connected || !rc.Synced {
+						return fmt.Errorf("%s: remote %s connected=%v synced=%v (%s)", n, r, rc.Connected, rc.Synced, rc.Error)
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// drained says what node still holds of cluster other: remote status,
+// nodes, BPF ipcache entries, routes.
+func drained(ctx context.Context, e *testenv.Env, node, other string) error {
+	c, err := e.Cluster(other)
+	if err != nil {
+		return err
+	}
+	pool := netip.MustParsePrefix(c.PodCIDRPool)
+	a, closeFn, err := e.Agent(ctx, node)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	st, err := a.Status(ctx, &agentapi.StatusRequest{})
+	if err != nil {
+		return err
+	}
+	if len(st.RemoteClusters) > 0 {
+		return fmt.Errorf("%s still reports remotes %v", node, st.RemoteClusters)
+	}
+	nodes, err := a.ListNodes(ctx, &agentapi.ListNodesRequest{})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes.Nodes {
+		if n.Cluster == other {
+			return fmt.Errorf("%s still lists node %s of %s", node, n.Name, other)
+		}
+	}
+	tab, err := a.DumpBPF(ctx, &agentapi.DumpBPFRequest{Map: "ipcache"})
+	if err != nil {
+		return err
+	}
+	for _, r := range tab.Rows {
+		if len(r.Cells) == 0 {
+			continue
+		}
+		p, err := netip.ParsePrefix(r.Cells[0])
+		if err == nil && pool.Overlaps(p) {
+			return fmt.Errorf("%s: BPF ipcache still holds %v of %s", node, r.Cells, other)
+		}
+		if slices.ContainsFunc(r.Cells, func(s string) bool { return strings.HasPrefix(s, fmt.Sprintf("192.168.%d.", c.ID)) }) {
+			return fmt.Errorf("%s: BPF ipcache still holds %v of %s's nodes", node, r.Cells, other)
+		}
+	}
+	var out strings.Builder
+	if err := e.Exec(ctx, "node/"+node, nil, &out, &out, "ip", "route", "show"); err != nil {
+		return fmt.Errorf("ip route in %s: %w: %s", node, err, out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			if p, err := netip.ParsePrefix(f[0]); err == nil && pool.Overlaps(p) {
+				return fmt.Errorf("%s: route %q to %s is still there", node, line, other)
+			}
+		}
+	}
+	return nil
+}
