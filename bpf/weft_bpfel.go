@@ -34,6 +34,8 @@ type weftCtEntry struct {
 	NexthopFamily  uint8
 	Pad            uint8
 	Ifindex        uint32
+	SrcIfindex     uint32
+	ReplyIfindex   uint32
 	TunnelEndpoint [16]uint8
 	Nexthop        [16]uint8
 }

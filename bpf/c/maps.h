@@ -170,6 +170,11 @@ struct ct_entry {
 	__u8 nexthop_family; /* FIB result for the flow's direction, 0: none */
 	__u8 pad;
 	__u32 ifindex; /* egress device of the FIB result */
+	/* Host-side veths the flow's packets (src) and replies (reply) enter
+	 * from, 0: not local. A packet on its flow's device skips the
+	 * endpoint lookup: conntrack already vouches for its source. */
+	__u32 src_ifindex;
+	__u32 reply_ifindex;
 	/* The node on the other side of the overlay: where the flow goes
 	 * (created by from_container, from_netdev) or came from (created by
 	 * from_overlay); packets of the flow and its replies use it. */

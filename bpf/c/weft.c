@@ -22,6 +22,7 @@ static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct
 			return drop(skb, p, e->src_identity, ep->identity, REASON_POLICY_DENIED,
 				    OBS_TO_ENDPOINT);
 		e->dst_identity = ep->identity;
+		e->reply_ifindex = ep->ifindex;
 		ct_create4(p, e);
 	}
 	/* mac and node_mac are adjacent: destination then source MAC. */
@@ -95,7 +96,7 @@ SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
 	struct ct_entry *ce = NULL, e = {};
-	struct endpoint_info *src, *dst;
+	struct endpoint_info *src = NULL, *dst;
 	struct ipcache_value *info;
 	struct config *cfg;
 	struct pkt p = {};
@@ -107,15 +108,22 @@ int from_container(struct __sk_buff *skb)
 		return TC_ACT_OK; /* ARP, IPv6: the host stack decides */
 	if (r < 0)
 		return drop(skb, &p, 0, 0, REASON_INVALID_PACKET, OBS_FROM_ENDPOINT);
-	src = endpoint4(p.saddr);
-	if (!src || src->ifindex != skb->ifindex) /* unknown or spoofed source */
-		return drop(skb, &p, 0, 0, REASON_UNKNOWN_SOURCE, OBS_FROM_ENDPOINT);
-	src_id = src->identity;
 	cfg = get_config();
 	if (!cfg)
 		return TC_ACT_SHOT;
 
 	state = ct_lookup4(&p, &ce);
+	if (state == CT_ESTABLISHED && ce && ce->src_ifindex == skb->ifindex) {
+		src_id = ce->src_identity;
+	} else if (state == CT_REPLY && ce && ce->reply_ifindex == skb->ifindex) {
+		src_id = ce->dst_identity;
+	} else {
+		src = endpoint4(p.saddr);
+		if (!src || src->ifindex != skb->ifindex) /* unknown or spoofed source */
+			return drop(skb, &p, 0, 0, REASON_UNKNOWN_SOURCE, OBS_FROM_ENDPOINT);
+		src_id = src->identity;
+	}
+
 	if (state != CT_NEW && ce) {
 		/* The flow's peer across the overlay: where an established flow
 		 * goes and where replies return (a NodePort flow arrives from
@@ -134,9 +142,10 @@ int from_container(struct __sk_buff *skb)
 	}
 
 	e.src_identity = src_id;
+	e.src_ifindex = skb->ifindex;
 	dst = endpoint4(p.daddr);
 	if (dst) {
-		if (state == CT_NEW && !policy_allows(src, dst->identity, &p, DIR_EGRESS))
+		if (state == CT_NEW && (!src || !policy_allows(src, dst->identity, &p, DIR_EGRESS)))
 			return drop(skb, &p, src_id, dst->identity, REASON_POLICY_DENIED,
 				    OBS_FROM_ENDPOINT);
 		return deliver4(skb, &p, dst, state, &e);
@@ -144,7 +153,7 @@ int from_container(struct __sk_buff *skb)
 
 	info = ipcache4(p.daddr);
 	dst_id = info ? info->identity : IDENTITY_WORLD;
-	if (state == CT_NEW && !policy_allows(src, dst_id, &p, DIR_EGRESS))
+	if (state == CT_NEW && (!src || !policy_allows(src, dst_id, &p, DIR_EGRESS)))
 		return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED, OBS_FROM_ENDPOINT);
 	e.dst_identity = dst_id;
 
