@@ -19,7 +19,7 @@ var testCIDR = netip.MustParsePrefix("10.96.0.0/24")
 
 func TestMain(m *testing.M) { kvstoretest.Main(m) }
 
-func newAllocator(t *testing.T, c kvstore.Client) *Allocator {
+func newAllocator(t testing.TB, c kvstore.Client) *Allocator {
 	t.Helper()
 	a, err := NewAllocator(c, "c1", testCIDR, slog.New(slog.DiscardHandler))
 	if err != nil {
