@@ -158,6 +158,8 @@ struct ct_key {
 
 #define CT_F_SEEN_REPLY 1
 #define CT_F_SERVICE 2 /* pre-DNAT entry: backend_id holds the choice */
+#define CT_F_REPLY_FIB 4 /* ifindex/nexthop route replies (the flow itself
+			   * was delivered locally, so they are free) */
 
 struct ct_entry {
 	__u64 last_seen; /* ktime ns, refreshed at most once a second */

@@ -131,8 +131,10 @@ int from_container(struct __sk_buff *skb)
 		if (ce->tunnel_family == WEFT_AF_INET && cfg->tunnel_ifindex)
 			return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id,
 					  state == CT_REPLY ? ce->src_identity : ce->dst_identity, 0);
-		if (state == CT_ESTABLISHED && ce->nexthop_family == WEFT_AF_INET)
-			return to_neigh4(skb, &p, ce, src_id, ce->dst_identity, 0);
+		if (ce->nexthop_family == WEFT_AF_INET &&
+		    (state == CT_ESTABLISHED) == !(ce->flags & CT_F_REPLY_FIB))
+			return to_neigh4(skb, &p, ce, src_id,
+					 state == CT_REPLY ? ce->src_identity : ce->dst_identity, 0);
 		if (state == CT_REPLY && ce->rev_nat) {
 			if (revnat4(skb, &p, ce->rev_nat))
 				return drop(skb, &p, src_id, 0, REASON_NAT_FAILED,
@@ -169,8 +171,15 @@ int from_container(struct __sk_buff *skb)
 	/* Cluster destinations (remote pods and nodes in native mode) and
 	 * reverse-NATed replies skip the host stack: FIB + neighbour. */
 	if ((revnatted || (info && dst_id != IDENTITY_WORLD)) && fib4(skb, &p, &e)) {
-		if (state == CT_NEW)
+		if (state == CT_NEW) {
 			ct_create4(&p, &e);
+		} else if (state == CT_REPLY && ce && ce->reply_ifindex && !revnatted) {
+			/* Remember the route of replies of a locally delivered flow. */
+			ce->ifindex = e.ifindex;
+			__builtin_memcpy(ce->nexthop, e.nexthop, 16);
+			ce->flags |= CT_F_REPLY_FIB;
+			ce->nexthop_family = WEFT_AF_INET;
+		}
 		return to_neigh4(skb, &p, &e, src_id, dst_id, state == CT_NEW);
 	}
 	if (state == CT_NEW) {
