@@ -52,7 +52,7 @@ func restoreLB(objs *bpf.Objects) (*lbState, error) {
 	lit := objs.WeftLbSlots.Iterate()
 	for lit.Next(&slk, &bid) {
 		if slk.Slot == 0 || slk.Slot > uint32(counts[slk.ServiceId]) {
-			continue // left over by an interrupted update; setSlots trims it
+			continue // left by an interrupted update: never read, overwritten on growth
 		}
 		ids := s.slots[slk.ServiceId]
 		for len(ids) < int(slk.Slot) {
@@ -64,6 +64,15 @@ func restoreLB(objs *bpf.Objects) (*lbState, error) {
 	}
 	if err := errors.Join(it.Err(), bit.Err(), lit.Err()); err != nil {
 		return nil, fmt.Errorf("restore load balancer state: %w", err)
+	}
+	for b, be := range s.byID { // orphans of an interrupted update
+		if s.refs[b] == 0 {
+			delete(s.backends, be)
+			delete(s.byID, b)
+			if err := objs.WeftLbBackends.Delete(b); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return nil, fmt.Errorf("delete orphaned backend %d: %w", b, err)
+			}
+		}
 	}
 	return s, nil
 }
