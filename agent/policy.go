@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -56,6 +57,9 @@ type policyEngine struct {
 	applied  map[uint16]policy.Result
 	listed   [2]bool // policies, identities
 	synced   chan struct{}
+	// waited is set once an endpoint waited policySyncWait in vain: the
+	// next ones (a restore of many) do not wait again.
+	waited atomic.Bool
 
 	dirty chan struct{}
 }
@@ -244,15 +248,24 @@ func samePolicy(a, b datapath.Policy) bool {
 // endpointChanged writes a new or restored endpoint's policy before it is
 // published. It waits (bounded) for the first listing of policies.
 func (e *policyEngine) endpointChanged(ctx context.Context, ep *endpointState) error {
-	t := time.NewTimer(policySyncWait)
+	wait := policySyncWait
+	if e.waited.Load() {
+		wait = 0
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-e.synced:
-	case <-t.C:
-		e.log.Warn("policies not listed yet; the endpoint gets its policy once they are", "endpoint", ep.ID)
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		select {
+		case <-e.synced:
+		case <-t.C:
+			e.waited.Store(true)
+			e.log.Warn("policies not listed yet; the endpoint gets its policy once they are", "endpoint", ep.ID)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -312,12 +325,4 @@ func (s *ipcacheSync) policyPrefixes() []netip.Prefix {
 		out = append(out, p)
 	}
 	return out
-}
-
-// describeIdentity is the label list shown with an identity.
-func (e *policyEngine) describeIdentity(id uint32) []string {
-	if id == 0 {
-		return []string{"any"}
-	}
-	return e.universe.Labels(records.ID(id))
 }

@@ -165,3 +165,11 @@ func protoName(p uint8) string {
 	}
 	return strings.ToUpper(fmt.Sprintf("proto-%d", p))
 }
+
+// describeIdentity is the label list shown with an identity.
+func (e *policyEngine) describeIdentity(id uint32) []string {
+	if id == 0 {
+		return []string{"any"}
+	}
+	return e.universe.Labels(records.ID(id))
+}
