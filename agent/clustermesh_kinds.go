@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
@@ -25,6 +26,7 @@ type kindHandler struct {
 // same client) emit deletes themselves.
 func (r *remoteCluster) watch(ctx context.Context, client kvstore.Client, prefix, kind string, h kindHandler) error {
 	seen := map[string]struct{}{}
+	start := time.Now()
 	for ev := range client.ListAndWatch(ctx, prefix) {
 		switch ev.Type {
 		case kvstore.EventUpsert:
@@ -39,14 +41,14 @@ func (r *remoteCluster) watch(ctx context.Context, client kvstore.Client, prefix
 		case kvstore.EventListDone:
 			if seen != nil {
 				h.prune(ctx, seen)
-				seen = nil
 				r.mu.Lock()
 				r.listed[kind] = true
 				r.mu.Unlock()
 				if kind == records.KindNodes {
 					r.persist()
 				}
-				r.log.Info("remote records listed", "kind", kind)
+				r.log.Info("remote records listed", "kind", kind, "records", len(seen), "took", time.Since(start).Round(time.Millisecond))
+				seen = nil
 			}
 		}
 	}

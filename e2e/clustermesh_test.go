@@ -24,7 +24,7 @@ import (
 var apiserverBuilt sync.Once
 
 // meshBinaries adds weft-apiserver next to the other binaries of the run.
-func meshBinaries(t *testing.T) {
+func meshBinaries(t testing.TB) {
 	t.Helper()
 	bin := binaries(t)
 	var err error
@@ -153,7 +153,7 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 	waitReachable(t, e, pd, pa)
 }
 
-func target(t *testing.T, e *testenv.Env, cluster string) clustermesh.Target {
+func target(t testing.TB, e *testenv.Env, cluster string) clustermesh.Target {
 	t.Helper()
 	tg, err := e.MeshTarget(cluster)
 	if err != nil {
@@ -184,7 +184,7 @@ func nodesOf(e *testenv.Env, cluster string) []string {
 }
 
 // hostStore opens cluster's store from the host namespace.
-func hostStore(t *testing.T, e *testenv.Env, cluster string) kvstore.Client {
+func hostStore(t testing.TB, e *testenv.Env, cluster string) kvstore.Client {
 	t.Helper()
 	c, err := e.Cluster(cluster)
 	if err != nil {
@@ -220,7 +220,7 @@ func remoteStatus(ctx context.Context, e *testenv.Env, node, remote string) (*ag
 
 // waitMeshSynced waits until every node of each cluster is connected to
 // and synced with every remote of it.
-func waitMeshSynced(t *testing.T, e *testenv.Env, remotes map[string][]string) {
+func waitMeshSynced(t testing.TB, e *testenv.Env, remotes map[string][]string) {
 	t.Helper()
 	eventually(t, 2*time.Minute, "every node connected and synced", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
