@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/weftnet/weft/agent/agentapi"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
@@ -20,23 +22,27 @@ import (
 // TestNodeLeave: when a node's agent dies (kill -9, so nothing is cleaned
 // up on the way out), its node and ipcache entries vanish from the store
 // once its lease expires, and from every other node's BPF ipcache.
+// A graceful stop (SIGTERM) revokes the lease at once.
 func TestNodeLeave(t *testing.T) {
-	const ttl = 5 * time.Second
-	for _, store := range []string{testenv.StoreEtcd, testenv.StoreConsul} {
-		t.Run(store, func(t *testing.T) {
+	for _, tc := range []struct {
+		store string
+		sig   syscall.Signal
+		ttl   time.Duration
+	}{
+		{testenv.StoreEtcd, syscall.SIGKILL, 5 * time.Second},
+		{testenv.StoreConsul, syscall.SIGKILL, 10 * time.Second}, // Consul's minimum session TTL
+		{testenv.StoreEtcd, syscall.SIGTERM, 5 * time.Second},
+	} {
+		t.Run(tc.store+"/"+strings.ToLower(unix.SignalName(tc.sig)), func(t *testing.T) {
 			spec := testenv.DefaultSpec()
-			spec.Nodes, spec.KVStore = 3, store
-			spec.LeaseTTL = ttl
-			if store == testenv.StoreConsul {
-				spec.LeaseTTL = 10 * time.Second // Consul's minimum session TTL
-			}
-			e := up(t, "leave-"+store[:3], spec)
-			nodeLeave(t, e, spec.LeaseTTL)
+			spec.Nodes, spec.KVStore, spec.LeaseTTL = 3, tc.store, tc.ttl
+			e := up(t, "leave-"+tc.store[:3], spec)
+			nodeLeave(t, e, tc.ttl, tc.sig)
 		})
 	}
 }
 
-func nodeLeave(t *testing.T, e *testenv.Env, ttl time.Duration) {
+func nodeLeave(t *testing.T, e *testenv.Env, ttl time.Duration, sig syscall.Signal) {
 	ctx := context.Background()
 	var pods []testenv.Pod
 	for _, n := range e.Nodes {
@@ -79,7 +85,7 @@ func nodeLeave(t *testing.T, e *testenv.Env, ttl time.Duration) {
 		})
 	}
 
-	if err := e.StopAgent(ctx, gone.Name, syscall.SIGKILL); err != nil {
+	if err := e.StopAgent(ctx, gone.Name, sig); err != nil {
 		t.Fatal(err)
 	}
 	// Within the lease TTL, with room for Consul doubling it and for the
