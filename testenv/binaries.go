@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/weftnet/weft/internal/toolcache"
 )
+
+// errNoBinary: a program the environment needs is missing.
+var errNoBinary = errors.New("binary not found")
 
 // Binaries are the programs an environment runs.
 type Binaries struct {

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -195,5 +194,3 @@ func waitGone(pids []int, timeout time.Duration) bool {
 		time.Sleep(20 * time.Millisecond) // polling a condition, not synchronising
 	}
 }
-
-var errNoBinary = errors.New("binary not found")

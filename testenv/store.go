@@ -91,7 +91,7 @@ func StoreReady(ctx context.Context, backend, endpoint string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
 		return err
 	}
