@@ -107,7 +107,7 @@ func (s *standIn) CreateEndpoint(_ context.Context, req *agentapi.CreateEndpoint
 	}
 	slices.Sort(labels)
 	ep := &agentapi.Endpoint{
-		Id: uint64(s.next), ContainerId: req.GetContainerId(), Netns: req.GetNetns(),
+		Id: s.next, ContainerId: req.GetContainerId(), Netns: req.GetNetns(),
 		Ifname: req.GetIfname(), HostIfname: req.GetHostIfname(), Namespace: ns, PodName: req.GetPodName(),
 		Ipv4:        fmt.Sprintf("10.100.7.%d/32", 9+s.next),
 		GatewayIpv4: standInGateway, GatewayMac: standInMAC, Mtu: standInMTU,
