@@ -29,9 +29,11 @@ func ParseDocuments(input []byte) []Document {
 	for i, doc := range splitDocuments(input) {
 		p, err := parseDocument(doc)
 		if err == nil {
-			key := p.Kind + " " + p.ID()
+			// One name per namespace: the store keys policies by it, so a
+			// CiliumNetworkPolicy and a NetworkPolicy cannot share one.
+			key := p.StoreNamespace() + "/" + p.Name
 			if first, dup := seen[key]; dup {
-				err = fmt.Errorf("%s %s is also defined by document %d", p.Kind, p.ID(), first)
+				err = fmt.Errorf("policy %s is also defined by document %d; accepted is one policy per namespace and name", p.ID(), first)
 			}
 			seen[key] = i + 1
 		}

@@ -120,7 +120,9 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", header + "spec:\n  endpointSelector: {}\n  endpointSelector: {}\n", "parse YAML"},
 		{"not YAML", "{[", "parse YAML"},
 		{"duplicate policy", header + "spec:\n  endpointSelector: {}\n---\n" + header + "spec:\n  endpointSelector: {}\n",
-			"document 2 (CiliumNetworkPolicy default/p): CiliumNetworkPolicy default/p is also defined by document 1"},
+			"document 2 (CiliumNetworkPolicy default/p): policy default/p is also defined by document 1"},
+		{"same name, other kind", header + "spec:\n  endpointSelector: {}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\nspec:\n  podSelector: {}\n",
+			"document 2 (NetworkPolicy default/p): policy default/p is also defined by document 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.doc))
