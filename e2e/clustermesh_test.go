@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -73,6 +75,33 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 		t.Fatal(err)
 	}
 	s.advance(t, 10, "cross-cluster stream while c2's apiserver is down")
+	// kill -9 of pa's agent while c2 is unreachable: the restarted agent
+	// keeps c2's state (restored from its state file and pinned maps).
+	if err := e.StopAgent(ctx, "c1-n1", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StartAgent(ctx, "c1-n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitAgent(ctx, "c1-n1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the restarted agent synced its own cluster", func() error {
+		a, closeFn, err := e.Agent(ctx, "c1-n1")
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		st, err := a.Status(ctx, &agentapi.StatusRequest{})
+		if err == nil && !st.Store.GetSynced() {
+			err = fmt.Errorf("not synced yet")
+		}
+		return err
+	})
+	s.advance(t, 25, "cross-cluster stream after the agent restarted while c2 is unreachable")
+	if rows, err := bpfIPCache(ctx, e, "c1-n1", pb.IP, "-"); err != nil || len(rows) != 1 {
+		t.Fatalf("c1-n1's BPF ipcache after its restart holds %v for %s (%v), want c2's entry kept", rows, pb.IP, err)
+	}
 	if err := e.StartAPIServer(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +112,8 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 	waitReachable(t, e, pa, pd)
 	waitReachable(t, e, pd, pa)
 	s.advance(t, 5, "cross-cluster stream after the apiserver restart")
+
+	meshPolicy(t, e, pa, pb, addPod(t, e, "pc", "c1-n2"))
 
 	// Records c2 may not announce: an identity of c1's range (the mirror
 	// drops it) and an address in c1's pool (c1's agents reject it).
@@ -299,4 +330,72 @@ func drained(ctx context.Context, e *testenv.Env, node, other string) error {
 		}
 	}
 	return nil
+}
+
+// meshPolicy: a policy on c1 allowing only pods of cluster c2 into pa
+// admits pb (c2) and refuses pc (c1): remote identities carry their labels.
+func meshPolicy(t *testing.T, e *testenv.Env, pa, pb, pc testenv.Pod) {
+	tg, err := e.Target("pod/" + pa.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listenIn(t, tg.Do, pa.Addr())
+	dst := netip.AddrPortFrom(pa.Addr(), portHTTP)
+	eventually(t, 30*time.Second, "pc reaches pa before the policy", func() error { return greet(e, pc.Name, dst) })
+	const doc = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: only-c2
+  namespace: default
+spec:
+  endpointSelector:
+    matchLabels:
+      app: pa
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        k8s:io.cilium.k8s.policy.cluster: c2
+`
+	weftCLI(t, e, "c1-n1", doc, "policy", "import", "-f", "-")
+	defer weftCLI(t, e, "c1-n1", "", "policy", "delete", "default/only-c2")
+	eventually(t, 30*time.Second, "pc (cluster c1) is refused by pa", func() error {
+		if err := greet(e, pc.Name, dst); err == nil {
+			return fmt.Errorf("pc still reaches %s", dst)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, "pb (cluster c2) reaches pa", func() error { return greet(e, pb.Name, dst) })
+}
+
+// greet connects from pod src to dst and reads the listener's greeting.
+func greet(e *testenv.Env, src string, dst netip.AddrPort) error {
+	tg, err := e.Target("pod/" + src)
+	if err != nil {
+		return err
+	}
+	var c net.Conn
+	if err := tg.Do(func() (err error) { c, err = net.DialTimeout("tcp4", dst.String(), 1500*time.Millisecond); return err }); err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "ok\n" {
+		return fmt.Errorf("connected to %s, but no greeting: %q %v", dst, line, err)
+	}
+	return nil
+}
+
+// weftCLI runs the weft binary against node of e.
+func weftCLI(t *testing.T, e *testenv.Env, node, stdin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.Bin.Weft, append([]string{"--name", e.Name, "--node", node}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
