@@ -172,6 +172,7 @@ func (e *endpoints) delete(ctx context.Context, containerID, ifname string) (boo
 	if ep == nil {
 		return false, nil
 	}
+	e.a.policy.endpointDeleted(ep.ID) // policy: no policy writes for it from now on
 	e.a.publisher.Withdraw(ep.IP)
 	if err := e.a.dp.DeleteEndpoint(ctx, ep.IP); err != nil {
 		return true, fmt.Errorf("detach endpoint %d: %w", ep.ID, err)
@@ -183,8 +184,7 @@ func (e *endpoints) delete(ctx context.Context, containerID, ifname string) (boo
 		return true, fmt.Errorf("remove endpoint state: %w", err)
 	}
 	e.forget(ep)
-	e.a.policy.endpointDeleted(ep.ID) // policy: agent/policy.go
-	e.a.services.changed()            // services: HostPort
+	e.a.services.changed() // services: HostPort
 	e.a.log.Info("endpoint deleted", "id", ep.ID, "ip", ep.IP, "container", short(ep.ContainerID))
 	return true, nil
 }

@@ -55,7 +55,8 @@ type policyEngine struct {
 	universe *policy.Universe
 	cidrs    *policy.CIDRIdentities
 	applied  map[uint16]policy.Result
-	listed   [2]bool // policies, identities
+	deleting map[uint16]bool // endpoints being deleted: not written to
+	listed   [2]bool         // policies, identities
 	synced   chan struct{}
 	// waited is set once an endpoint waited policySyncWait in vain: the
 	// next ones (a restore of many) do not wait again.
@@ -77,7 +78,7 @@ func newPolicyEngine(store kvstore.Client, keys records.Keys, node string, dp po
 		store: store, keys: keys, node: node, dp: dp, prefixes: prefixes, endpoints: endpoints,
 		log:  log.With("component", "policy"),
 		repo: policy.NewRepository(), stored: map[string]storedPolicy{}, universe: policy.NewUniverse(),
-		cidrs: policy.NewCIDRIdentities(), applied: map[uint16]policy.Result{},
+		cidrs: policy.NewCIDRIdentities(), applied: map[uint16]policy.Result{}, deleting: map[uint16]bool{},
 		synced: make(chan struct{}), dirty: make(chan struct{}, 1),
 	}
 }
@@ -225,6 +226,9 @@ func (e *policyEngine) syncPrefixes(ctx context.Context) {
 
 // applyLocked computes and writes one endpoint's policy if it changed.
 func (e *policyEngine) applyLocked(ctx context.Context, ep *endpointState) error {
+	if e.deleting[ep.ID] {
+		return nil
+	}
 	res := e.repo.Compute(ep.identityLabels, e.universe)
 	if res.Entries() > policy.MaxRulesPerEndpoint {
 		return fmt.Errorf("endpoint %d needs %d policy entries; at most %d fit: keeping its previous policy", ep.ID, res.Entries(), policy.MaxRulesPerEndpoint)
@@ -270,18 +274,21 @@ func (e *policyEngine) endpointChanged(ctx context.Context, ep *endpointState) e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.applied, ep.ID)
+	delete(e.deleting, ep.ID)
 	if err := e.applyLocked(ctx, ep); err != nil {
 		return fmt.Errorf("apply policy to endpoint %d: %w", ep.ID, err)
 	}
 	return nil
 }
 
-// endpointDeleted forgets a deleted endpoint (the datapath dropped its
-// policy entries with it).
+// endpointDeleted is called before an endpoint is removed from the
+// datapath (which drops its policy entries): no policy is written for it
+// until its id is used again.
 func (e *policyEngine) endpointDeleted(id uint16) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.applied, id)
+	e.deleting[id] = true
 }
 
 // setPrefix maps a policy's CIDR prefix to its identity in the BPF
