@@ -42,7 +42,8 @@ type Options struct {
 	Routing  string // default tunnel
 	PodCIDR  string // default 10.<99+id>.0.0/16
 	Modify   func(*apiserver.Config)
-	NoServer bool // only enable, do not start
+	NoServer bool   // only enable, do not start
+	Root     string // parent of the cluster's directory (default: a temporary one)
 }
 
 // Start enables cluster name/id in a temporary directory, starts a cluster
@@ -55,7 +56,10 @@ func Start(t testing.TB, name string, id uint32, o Options) *Cluster {
 	if o.PodCIDR == "" {
 		o.PodCIDR = fmt.Sprintf("10.%d.0.0/16", 99+id)
 	}
-	c := &Cluster{Name: name, ID: id, Dir: clustermesh.Dir(filepath.Join(t.TempDir(), name)), Store: kvstoretest.StartEtcd(t), t: t}
+	if o.Root == "" {
+		o.Root = t.TempDir()
+	}
+	c := &Cluster{Name: name, ID: id, Dir: clustermesh.Dir(filepath.Join(o.Root, name)), Store: kvstoretest.StartEtcd(t), t: t}
 	store, err := etcdserver.FreeURL("https")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +79,9 @@ func Start(t testing.TB, name string, id uint32, o Options) *Cluster {
 		o.Modify(&cfg)
 	}
 	c.Cfg = cfg
-	if err := clustermesh.Enable(clustermesh.EnableOptions{Dir: c.Dir, Cluster: name, ID: id, Hosts: []string{"127.0.0.1"}}); err != nil {
+	file := map[string]any{"routing-mode": cfg.RoutingMode, "pod-cidr-pool": cfg.PodCIDRPool, "store-listen": cfg.StoreListen,
+		"admin-listen": cfg.AdminListen, "kvstore-endpoints": cfg.KVStore.Endpoints}
+	if err := clustermesh.Enable(clustermesh.EnableOptions{Dir: c.Dir, Cluster: name, ID: id, Hosts: []string{"127.0.0.1"}, Config: file}); err != nil {
 		t.Fatal(err)
 	}
 	if o.NoServer {
