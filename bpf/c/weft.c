@@ -292,8 +292,13 @@ int from_netdev(struct __sk_buff *skb)
 	if (ep) {
 		int state = ct_lookup4(&p, &ce);
 
-		/* Established flows skip the ipcache: conntrack has the identity. */
-		e.src_identity = state == CT_ESTABLISHED && ce ? ce->src_identity : identity4(p.saddr);
+		/* Known flows skip the ipcache: conntrack has the identity. */
+		if (state == CT_ESTABLISHED && ce)
+			e.src_identity = ce->src_identity;
+		else if (state == CT_REPLY && ce && ce->dst_identity)
+			e.src_identity = ce->dst_identity;
+		else
+			e.src_identity = identity4(p.saddr);
 		e.rev_nat = rev_nat;
 		return deliver4(skb, &p, ep, state, &e);
 	}
