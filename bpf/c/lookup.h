@@ -24,7 +24,7 @@ static __always_inline __u32 identity4(__be32 addr)
 	return v ? v->identity : IDENTITY_WORLD;
 }
 
-/* policy_lookup returns the verdict for traffic of endpoint ep with a peer
+/* policy_allows returns the verdict for traffic of endpoint ep with a peer
  * identity: deny entries win over allow entries, and an endpoint without
  * policy in that direction allows everything. */
 static __always_inline int policy_allows(struct endpoint_info *ep, __u32 peer, struct pkt *p,
