@@ -34,12 +34,12 @@ deps:
 tools:
 	$(GO) run ./hack/tools consul cnitool
 
-GENERATED := ./bpf/... ./agent/agentapi/...
+GENERATED := ./bpf/... ./agent/agentapi/... ./clustermesh/adminapi/...
 generate: deps
 	$(GO) generate $(GENERATED)
 
 verify-generate: generate
-	git diff --exit-code -- bpf/ agent/agentapi/ || (echo "generated files are stale: run make generate and commit" && exit 1)
+	git diff --exit-code -- bpf/ agent/agentapi/ clustermesh/adminapi/ || (echo "generated files are stale: run make generate and commit" && exit 1)
 
 lint:
 	@bad=$$(git ls-files '*.go' | xargs grep -L '^// Code generated' | xargs gofmt -l); \
@@ -59,15 +59,19 @@ BENCH ?= .
 bench: deps tools
 	set -o pipefail; $(GO) test -run '^$$' -bench '$(BENCH)' -timeout 60m $(BENCH_PKGS) | $(GO) run ./bench/benchtable
 
-## demo: build, bring up a 3-node testenv environment, run the connectivity
-## test, show `weft status`, tear down (also on failure). KEEP=1 keeps the
-## environment; DEMO_NAME and DEMO_FLAGS (e.g. "--routing native") tune it.
+## demo: build, bring up two clusters of two nodes each (testenv connects
+## them with clustermesh: one weft-apiserver per cluster), show `weft
+## clustermesh status` once every node is connected and synced, run the
+## connectivity test (cross-cluster scenarios included), show `weft status`,
+## tear down (also on failure). KEEP=1 keeps the environment; DEMO_NAME and
+## DEMO_FLAGS (e.g. "--routing native") tune it.
 DEMO_NAME ?= weft
 DEMO_FLAGS ?=
 demo: build
 	@rc=0; \
-	./bin/weft testenv up --name $(DEMO_NAME) --nodes 3 --replace $(DEMO_FLAGS) || rc=$$?; \
-	if [ $$rc -eq 0 ]; then ./bin/weft connectivity test --name $(DEMO_NAME) || rc=$$?; fi; \
+	./bin/weft testenv up --name $(DEMO_NAME) --clusters 2 --nodes 2 --replace $(DEMO_FLAGS) || rc=$$?; \
+	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait 1m || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then echo; ./bin/weft connectivity test --name $(DEMO_NAME) || rc=$$?; fi; \
 	if [ $$rc -eq 0 ] || [ -d /var/run/weft/testenv/$(DEMO_NAME) ]; then \
 		echo; ./bin/weft --name $(DEMO_NAME) status || rc=$$((rc ? rc : $$?)); \
 		echo; ./bin/weft testenv status --name $(DEMO_NAME) || rc=$$((rc ? rc : $$?)); fi; \
