@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func exampleDoc(t *testing.T, name string) string {
@@ -152,4 +156,78 @@ spec:
 	px.allowed(t, "a-frontend", netip.AddrPortFrom(px.nodes[0].Addr(), portAlt))
 	px.denied(t, "a-frontend", netip.AddrPortFrom(px.nodes[1].Addr(), portAlt), n1)
 	px.denied(t, "a-frontend", px.addr("b-api", portHTTP), n1)
+}
+
+// refused: documents the datapath cannot enforce are refused by the CLI
+// with an error naming the field, and nothing is stored.
+func (px *policyFixture) refused(t *testing.T) {
+	n1 := px.nodes[0].Name
+	before := px.weft(t, n1, "", "policy", "list")
+	for _, tc := range []struct{ doc, want string }{
+		{`apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: l7
+spec:
+  endpointSelector:
+    matchLabels:
+      class: deathstar
+  ingress:
+  - toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+      rules:
+        http:
+        - method: POST
+          path: /v1/request-landing
+`, "spec.ingress[0].toPorts[0].rules.http: L7 HTTP rules are not supported yet"},
+		{exampleDoc(t, "deathstar.yaml") + `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: named
+spec:
+  podSelector: {}
+  ingress:
+  - ports:
+    - port: http
+`, `document 2 (NetworkPolicy default/named): spec.ingress[0].ports[0].port: named port "http": named ports are not supported yet`},
+	} {
+		out, err := px.weftErr(n1, tc.doc, "policy", "import", "-f", "-")
+		if err == nil || !strings.Contains(out, tc.want) || !strings.Contains(out, "nothing was stored") {
+			t.Errorf("weft policy import: got %v:\n%s\nwant an error with %q", err, out, tc.want)
+		}
+	}
+	if after := px.weft(t, n1, "", "policy", "list"); after != before {
+		t.Errorf("refused imports changed the policies:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// survivesRestart: after the agent of the deathstar's node is killed and
+// restarted, the policy is enforced as before.
+func (px *policyFixture) survivesRestart(t *testing.T) {
+	n1 := px.nodes[0].Name
+	px.apply(t, exampleDoc(t, "deathstar.yaml"), "default/deathstar")
+	px.denied(t, "xwing", px.addr("deathstar", portHTTP), n1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := px.e.StopAgent(ctx, n1, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := px.e.StartAgent(ctx, n1); err != nil {
+		t.Fatal(err)
+	}
+	if err := px.e.WaitAgent(ctx, n1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	px.flows[n1] = startFlows(t, px.e, n1)
+	eventually(t, 20*time.Second, "deathstar shows its policy after the restart", func() error {
+		if ep := px.endpoint("deathstar"); ep.GetPolicy() == nil || !ep.GetPolicy().GetIngressEnforced() {
+			return fmt.Errorf("policy %v", ep.GetPolicy())
+		}
+		return nil
+	})
+	px.allowed(t, "tiefighter", px.addr("deathstar", portHTTP))
+	px.denied(t, "xwing", px.addr("deathstar", portHTTP), n1)
 }

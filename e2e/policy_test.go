@@ -35,6 +35,8 @@ func TestPolicy(t *testing.T) {
 			t.Run("deny-overrides-allow", px.denyOverridesAllow)
 			t.Run("cidr-except", px.cidrExcept)
 			t.Run("entities-world-host", px.entitiesWorldHost)
+			t.Run("refused", px.refused)
+			t.Run("survives-agent-restart", px.survivesRestart)
 		})
 	}
 }
@@ -186,15 +188,21 @@ func (px *policyFixture) podCIDRs(t *testing.T, node string) []netip.Prefix {
 // weft runs the weft CLI against node and returns its output.
 func (px *policyFixture) weft(t *testing.T, node string, stdin string, args ...string) string {
 	t.Helper()
+	out, err := px.weftErr(node, stdin, args...)
+	if err != nil {
+		t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// weftErr runs the weft CLI against node and returns its output and error.
+func (px *policyFixture) weftErr(node string, stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, px.e.Bin.Weft, append([]string{"--name", px.e.Name, "--node", node}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return string(out), err
 }
 
 // apply imports doc through the first node and registers its deletion and
