@@ -13,11 +13,22 @@ import (
 // BenchmarkServicesProgrammed measures, for 10k selector services written
 // through one agent's Services API (batches of 500, one store lock each),
 // the time until every node of a two-node cluster lists (and so has
-// programmed) all of them, and the time the writes alone took.
+// programmed) all of them, and the time the writes alone took: with the
+// agents' default store rate limit (200 requests/s) and without one.
 func BenchmarkServicesProgrammed(b *testing.B) {
+	for _, tc := range []struct{ name, qps string }{{"default-qps", ""}, {"unlimited-qps", "0"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			spec := testenv.DefaultSpec()
+			if tc.qps != "" {
+				spec.AgentArgs = []string{"--kvstore-qps", tc.qps}
+			}
+			benchServicesProgrammed(b, up(b, "svcbench", spec))
+		})
+	}
+}
+
+func benchServicesProgrammed(b *testing.B, e *testenv.Env) {
 	const count, batch = 10000, 500
-	spec := testenv.DefaultSpec()
-	e := up(b, "svcbench", spec)
 	ctx := context.Background()
 	for i, n := range e.Nodes {
 		if _, err := e.AddPod(ctx, testenv.PodSpec{Name: fmt.Sprintf("web-%d", i), Node: n.Name, Namespace: "svc-bench", Labels: map[string]string{"app": "web"}}); err != nil {

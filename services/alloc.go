@@ -1,12 +1,15 @@
 package services
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
@@ -77,7 +80,7 @@ func (a *Allocator) Apply(ctx context.Context, mode Mode, specs ...Spec) ([]reco
 			a.log.Warn("unlock services lock", "err", err)
 		}
 	}()
-	existing, err := a.list(ctx)
+	existing, stored, err := a.list(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -112,14 +115,44 @@ func (a *Allocator) Apply(ctx context.Context, mode Mode, specs ...Spec) ([]reco
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
-	for i, r := range out {
-		key := a.keys.Service(a.cluster, r.Namespace, r.Name)
-		if _, err := a.client.UpdateIfDifferent(ctx, key, values[i], kvstore.Guarded(lock)); err != nil {
-			return out[:i], fmt.Errorf("write service %s/%s: %w", r.Namespace, r.Name, err)
-		}
-		a.log.Info("service written", "service", r.Namespace+"/"+r.Name, "type", r.Type, "frontends", r.Frontends)
+	if err := a.write(ctx, lock, out, values, stored); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// writeConcurrency bounds the writes of one apply in flight at once: the
+// store commits concurrent transactions together.
+const writeConcurrency = 32
+
+// write stores every changed record, each with one request: a
+// compare-and-swap against the listed revision in the transaction that
+// checks the lock. A store error part-way leaves the earlier writes (each
+// a complete, valid record).
+func (a *Allocator) write(ctx context.Context, lock kvstore.Lock, out []records.Service, values [][]byte, stored map[string]kvstore.KeyValue) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(writeConcurrency)
+	for i, r := range out {
+		key := a.keys.Service(a.cluster, r.Namespace, r.Name)
+		old := stored[key]
+		if bytes.Equal(old.Value, values[i]) {
+			continue
+		}
+		g.Go(func() error {
+			if _, err := a.client.CompareAndSwap(gctx, key, values[i], old.Revision, kvstore.Guarded(lock)); err != nil {
+				return fmt.Errorf("write service %s/%s: %w", r.Namespace, r.Name, err)
+			}
+			a.log.Debug("service written", "service", r.Namespace+"/"+r.Name, "type", r.Type, "frontends", r.Frontends)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		a.log.Info("services written", "count", len(out), "first", out[0].Namespace+"/"+out[0].Name)
+	}
+	return nil
 }
 
 // Delete removes a service; false when there was none.
@@ -150,15 +183,18 @@ func (a *Allocator) Get(ctx context.Context, ns, name string) (records.Service, 
 	return a.keys.DecodeService(key, kv.Value)
 }
 
-// list reads the cluster's service records; malformed ones are skipped
-// (they hold no allocation the datapath would honour either).
-func (a *Allocator) list(ctx context.Context) (map[string]records.Service, error) {
+// list reads the cluster's service records and their stored keys. Malformed
+// records are skipped (they hold no allocation the datapath would honour)
+// but kept as stored keys, so an apply overwrites them.
+func (a *Allocator) list(ctx context.Context) (map[string]records.Service, map[string]kvstore.KeyValue, error) {
 	kvs, err := a.client.List(ctx, a.keys.ServicesPrefix(a.cluster))
 	if err != nil {
-		return nil, fmt.Errorf("list services of cluster %s: %w", a.cluster, err)
+		return nil, nil, fmt.Errorf("list services of cluster %s: %w", a.cluster, err)
 	}
 	out := make(map[string]records.Service, len(kvs))
+	stored := make(map[string]kvstore.KeyValue, len(kvs))
 	for _, kv := range kvs {
+		stored[kv.Key] = kv
 		r, err := a.keys.DecodeService(kv.Key, kv.Value)
 		if err != nil {
 			a.log.Warn("skip malformed service record", "key", kv.Key, "err", err)
@@ -166,5 +202,5 @@ func (a *Allocator) list(ctx context.Context) (map[string]records.Service, error
 		}
 		out[kv.Key] = r
 	}
-	return out, nil
+	return out, stored, nil
 }
