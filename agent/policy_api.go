@@ -58,7 +58,12 @@ func (s *policyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyReques
 		if req.DryRun {
 			return resp, nil
 		}
-		return nil, status.Error(codes.InvalidArgument, "import policies: nothing was stored: "+strings.Join(errs, "\n"))
+		// The per-document results travel as the status's detail.
+		st := status.New(codes.InvalidArgument, "import policies: nothing was stored: "+strings.Join(errs, "\n"))
+		if withResp, err := st.WithDetails(resp); err == nil {
+			st = withResp
+		}
+		return nil, st.Err()
 	}
 	if req.DryRun {
 		return resp, nil

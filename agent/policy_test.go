@@ -272,11 +272,24 @@ func TestPolicyImportAllOrNothing(t *testing.T) {
 			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want InvalidArgument containing %q", err, tc.want)
 			}
+			if docs := importDetail(err); tc.name != "empty" && !slices.ContainsFunc(docs, func(d *agentapi.ImportedDocument) bool { return strings.Contains(d.Error, tc.want) }) {
+				t.Errorf("the per-document results %v do not hold the error", docs)
+			}
 			if after := r.storedPolicies(t); !slices.Equal(before, after) {
 				t.Errorf("the store changed: before %q, after %q", before, after)
 			}
 		})
 	}
+}
+
+// importDetail returns the per-document results an Import error carries.
+func importDetail(err error) []*agentapi.ImportedDocument {
+	for _, d := range status.Convert(err).Details() {
+		if r, ok := d.(*agentapi.ImportPolicyResponse); ok {
+			return r.Documents
+		}
+	}
+	return nil
 }
 
 // storedPolicies lists the policy keys and values in the store.
