@@ -40,8 +40,9 @@ type PolicyClient interface {
 	// (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Kubernetes
 	// NetworkPolicy) and checks it can be enforced on this node. Only when
 	// every document is valid are they all written to the store; otherwise
-	// nothing is written (InvalidArgument carries the errors, and so does the
-	// response's per-document result when asked with dry_run).
+	// nothing is written: InvalidArgument, whose message lists the errors and
+	// whose detail is the ImportPolicyResponse with each document's result
+	// (with dry_run that response is the answer, OK either way).
 	Import(ctx context.Context, in *ImportPolicyRequest, opts ...grpc.CallOption) (*ImportPolicyResponse, error)
 	// Delete removes a policy from the store. A missing policy is not an
 	// error (existed is false).
@@ -130,8 +131,9 @@ type PolicyServer interface {
 	// (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Kubernetes
 	// NetworkPolicy) and checks it can be enforced on this node. Only when
 	// every document is valid are they all written to the store; otherwise
-	// nothing is written (InvalidArgument carries the errors, and so does the
-	// response's per-document result when asked with dry_run).
+	// nothing is written: InvalidArgument, whose message lists the errors and
+	// whose detail is the ImportPolicyResponse with each document's result
+	// (with dry_run that response is the answer, OK either way).
 	Import(context.Context, *ImportPolicyRequest) (*ImportPolicyResponse, error)
 	// Delete removes a policy from the store. A missing policy is not an
 	// error (existed is false).
