@@ -22,6 +22,10 @@ import (
 // recomputation; well within the 100 ms target for a new identity.
 const policyDebounce = 5 * time.Millisecond
 
+// policyRetry is when a round that failed to write some endpoint's
+// policy is tried again.
+const policyRetry = time.Second
+
 // policySyncWait bounds how long a new endpoint waits for the first
 // listing of policies and identities before it is answered without policy
 // (the listing then applies it).
@@ -192,10 +196,15 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 		npol, nid := e.repo.Len(), e.universe.Len()
 		if ready {
 			e.syncPrefixes(ctx)
+			failed := false
 			for _, ep := range e.endpoints() {
 				if err := e.applyLocked(ctx, ep); err != nil {
 					e.log.Error("apply policy", "endpoint", ep.ID, "err", err)
+					failed = true
 				}
+			}
+			if failed {
+				time.AfterFunc(policyRetry, e.kick) // try again even if nothing changes
 			}
 			e.universe.PruneSelectors()
 		}
