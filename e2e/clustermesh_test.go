@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -182,6 +184,58 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}, "c2": {"c1"}})
 	waitReachable(t, e, pa, pb)
 	waitReachable(t, e, pd, pa)
+	if e.Routing == "tunnel" {
+		meshHungAPIServer(t, e, pa, pd)
+	}
+}
+
+// meshHungAPIServer: c2's apiserver stops answering without closing its
+// connections (SIGSTOP); c1's agents notice the stale heartbeat, keep c2's
+// state (a stream to c2 goes on) and reconnect once it answers again.
+func meshHungAPIServer(t *testing.T, e *testenv.Env, pa, pd testenv.Pod) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := startStream(t, e, pa, pd)
+	s.advance(t, 5, "stream to c2 before its apiserver hangs")
+	tg := target(t, e, "c2")
+	pid, err := os.ReadFile(tg.Dir.Path("apiserver.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(p, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			syscall.Kill(p, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	eventually(t, time.Minute, "c1's agents notice c2's stale heartbeat", func() error {
+		for _, n := range nodesOf(e, "c1") {
+			rc, err := remoteStatus(ctx, e, n, "c2")
+			if err != nil {
+				return err
+			}
+			if rc.Connected {
+				return fmt.Errorf("%s: still connected to c2", n)
+			}
+			if rc.Endpoints == 0 {
+				t.Fatalf("%s dropped c2's endpoints while c2 hangs", n)
+			}
+		}
+		return nil
+	})
+	s.advance(t, 10, "stream to c2 while its apiserver hangs")
+	resume()
+	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}})
+	s.advance(t, 5, "stream to c2 after its apiserver answers again")
 }
 
 func target(t testing.TB, e *testenv.Env, cluster string) clustermesh.Target {
