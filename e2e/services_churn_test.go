@@ -116,6 +116,7 @@ func (sx *serviceFixture) churn(t *testing.T) {
 	if err := sx.e.DelPod(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
+	delete(sx.pods, gone)
 	sx.addPod(t, "web-3", sx.e.Nodes[1].Name, map[string]string{"app": "web"})
 	s.ping(t, 2)
 	sx.waitBackends(t, "web", []string{s.backend, "web-3"})

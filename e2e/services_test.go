@@ -37,6 +37,7 @@ func TestServices(t *testing.T) {
 			t.Run("backend-churn", sx.churn)
 			t.Run("bad-input-writes-nothing", sx.refused)
 			t.Run("hostport", sx.hostPort)
+			t.Run("restart-prunes-stale-frontends", sx.restart)
 		})
 	}
 }
@@ -48,10 +49,11 @@ var svcExternalIP = netip.MustParseAddr("192.0.2.80")
 type serviceFixture struct {
 	e    *testenv.Env
 	pods map[string]testenv.Pod
+	top  *testing.T // servers live as long as the environment
 }
 
 func newServiceFixture(t *testing.T, e *testenv.Env) *serviceFixture {
-	sx := &serviceFixture{e: e, pods: map[string]testenv.Pod{}}
+	sx := &serviceFixture{e: e, pods: map[string]testenv.Pod{}, top: t}
 	sx.addPod(t, "web-1", e.Nodes[0].Name, map[string]string{"app": "web"})
 	sx.addPod(t, "web-2", e.Nodes[1].Name, map[string]string{"app": "web"})
 	sx.addPod(t, "client", e.Nodes[0].Name, map[string]string{"app": "client"})
@@ -80,7 +82,7 @@ func (sx *serviceFixture) addPod(t *testing.T, name, node string, labels map[str
 	if err := tgt.Do(func() (err error) { ln, err = net.Listen("tcp4", p.IP+":8080"); return err }); err != nil {
 		t.Fatalf("listen in %s: %v", name, err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	sx.top.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
