@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/weftnet/weft/datapath"
 )
 
 func readFile(t testing.TB, name string) []byte {
@@ -147,5 +150,60 @@ func TestParseDocumentsReportsEach(t *testing.T) {
 	}
 	if _, err := Parse([]byte("# nothing\n")); err == nil {
 		t.Error("an input without documents was accepted")
+	}
+}
+
+// TestCiliumDocsVerbatim parses the namespace isolation examples as the
+// Cilium documentation writes them (matchLabels: {} and quoted names).
+func TestCiliumDocsVerbatim(t *testing.T) {
+	ps, err := Parse([]byte(`apiVersion: "cilium.io/v2"
+kind: CiliumNetworkPolicy
+metadata:
+  name: "isolate-ns1"
+  namespace: ns1
+spec:
+  endpointSelector:
+    matchLabels:
+      {}
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        {}
+---
+apiVersion: "cilium.io/v2"
+kind: CiliumNetworkPolicy
+metadata:
+  name: "k8s-expose-across-namespace"
+  namespace: ns2
+spec:
+  endpointSelector:
+    matchLabels:
+      name: leia
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        k8s:io.kubernetes.pod.namespace: ns1
+        name: luke
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := NewUniverse()
+	luke, leia, other := pod("ns1", "name=luke"), pod("ns2", "name=leia"), pod("ns2", "name=han")
+	u.Upsert(300, luke)
+	u.Upsert(301, leia)
+	u.Upsert(302, other)
+	repo := NewRepository()
+	for _, p := range ps {
+		repo.Upsert(p)
+	}
+	if got := repo.Compute(leia, u).Policy; fmt.Sprint(got.Ingress) != fmt.Sprint([]datapath.Rule{allow(300, 0, 0)}) || !got.IngressEnforced {
+		t.Errorf("leia: %+v", got)
+	}
+	if got := repo.Compute(luke, u).Policy; fmt.Sprint(got.Ingress) != fmt.Sprint([]datapath.Rule{allow(300, 0, 0)}) || !got.IngressEnforced {
+		t.Errorf("luke: %+v", got)
+	}
+	if got := repo.Compute(other, u).Policy; got.IngressEnforced {
+		t.Errorf("han is not selected: %+v", got)
 	}
 }
