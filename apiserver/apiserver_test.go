@@ -13,6 +13,7 @@ import (
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/etcd"
+	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
 )
@@ -39,12 +40,16 @@ func served(t testing.TB, c *apiservertest.Cluster, cert, key string) kvstore.Cl
 	return cl
 }
 
-// TestMirror: the cluster's records appear in the served store, with the
+// TestMirror (etcd and Consul as the cluster store): the cluster's records appear in the served store, with the
 // synced canaries; records outside the cluster's identity range or
 // malformed ones do not; deletes propagate; cluster-config is published.
 func TestMirror(t *testing.T) {
+	statetest.Each(t, func(t *testing.T, s kvstoretest.Server) { testMirror(t, s) })
+}
+
+func testMirror(t *testing.T, s kvstoretest.Server) {
 	ctx := statetest.Context(t, 2*time.Minute)
-	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{})
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{Store: s})
 	src := c.Store.NewClient(t)
 	sk := records.NewKeys(src.Prefix())
 	put(t, src, sk.Node("c1", "n1"), &records.Node{Name: "n1", Cluster: "c1", ClusterID: 1, Underlay: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})

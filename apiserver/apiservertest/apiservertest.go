@@ -44,6 +44,8 @@ type Options struct {
 	Modify   func(*apiserver.Config)
 	NoServer bool   // only enable, do not start
 	Root     string // parent of the cluster's directory (default: a temporary one)
+	// Store is the cluster store to mirror (default: a new embedded etcd).
+	Store kvstoretest.Server
 }
 
 // Start enables cluster name/id in a temporary directory, starts a cluster
@@ -59,7 +61,10 @@ func Start(t testing.TB, name string, id uint32, o Options) *Cluster {
 	if o.Root == "" {
 		o.Root = t.TempDir()
 	}
-	c := &Cluster{Name: name, ID: id, Dir: clustermesh.Dir(filepath.Join(o.Root, name)), Store: kvstoretest.StartEtcd(t), t: t}
+	if o.Store == nil {
+		o.Store = kvstoretest.StartEtcd(t)
+	}
+	c := &Cluster{Name: name, ID: id, Dir: clustermesh.Dir(filepath.Join(o.Root, name)), Store: o.Store, t: t}
 	store, err := etcdserver.FreeURL("https")
 	if err != nil {
 		t.Fatal(err)
