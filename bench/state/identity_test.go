@@ -28,7 +28,7 @@ func BenchmarkIdentities(b *testing.B) {
 				for i := range allocs {
 					cfg := identity.DefaultConfig()
 					cfg.Cluster, cfg.ClusterID, cfg.Node = "c1", 1, fmt.Sprintf("bench-%d-%d", n, i)
-					a, err := identity.New(s.NewClient(b, statetest.Unlimited), cfg, statetest.Logger(b))
+					a, err := identity.New(s.NewClient(b, benchClient), cfg, statetest.Logger(b))
 					if err != nil {
 						b.Fatal(err)
 					}

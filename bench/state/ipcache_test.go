@@ -63,7 +63,7 @@ func BenchmarkIPCachePropagation(b *testing.B) {
 				}
 				statetest.Go(b, w.Run)
 			}
-			pub := s.NewClient(b, statetest.Unlimited)
+			pub := s.NewClient(b, benchClient)
 			keys := records.NewKeys(pub.Prefix())
 			ctx := context.Background()
 			rounds := max(b.N, 300)
@@ -154,7 +154,7 @@ func BenchmarkIPCacheBootstrap(b *testing.B) {
 // fill writes n entries and the synced canary with 32 writers.
 func fill(b *testing.B, s kvstoretest.Server, n int) {
 	b.Helper()
-	c := s.NewClient(b, statetest.Unlimited)
+	c := s.NewClient(b, benchClient)
 	keys := records.NewKeys(c.Prefix())
 	ctx := context.Background()
 	var next atomic.Int64

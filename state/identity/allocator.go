@@ -132,12 +132,21 @@ func lockName(keys records.Keys, labels records.Labels) string {
 	return keys.Prefix() + "identities/v1/" + hex.EncodeToString(sum[:16])
 }
 
+// maxLockLost bounds how often one allocation starts over because its lock
+// was lost (its lease expired) before the guarded writes.
+const maxLockLost = 5
+
 // acquireLeased runs acquire until the reference was written under a lease
-// that was not lost meanwhile (else Run might have missed it).
+// that was not lost meanwhile (else Run might have missed it). A lock lost
+// mid-way (kvstore.ErrLockLost: nothing was written) starts over.
 func (a *Allocator) acquireLeased(ctx context.Context, labels records.Labels, want records.ID) (records.ID, error) {
-	for {
+	for attempt := 1; ; attempt++ {
 		lost := a.client.LeaseLost()
 		id, err := a.acquire(ctx, labels, want)
+		if errors.Is(err, kvstore.ErrLockLost) && attempt < maxLockLost {
+			a.log.Warn("identity lock lost mid-allocation; starting over", "labels", labels.String(), "attempt", attempt)
+			continue
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -30,6 +30,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		canary := w.keys.Synced(w.cluster, records.KindIPCache)
+		if _, err := w.client.Get(ctx, canary); err == nil {
+			w.mu.Lock()
+			w.canary = true
+			w.checkSyncedLocked()
+			w.mu.Unlock()
+			return nil // already there: no watch (and connection) needed
+		}
 		for ev := range w.client.ListAndWatch(cctx, canary) {
 			if ev.Type == kvstore.EventUpsert && ev.Key == canary {
 				w.mu.Lock()

@@ -99,6 +99,13 @@ func (w *Watcher[T]) Run(ctx context.Context) error {
 			// The canary only gates the first sync: stop watching it once seen.
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			if _, err := w.client.Get(ctx, w.cfg.Canary); err == nil {
+				w.mu.Lock()
+				w.canary = true
+				w.checkSyncedLocked()
+				w.mu.Unlock()
+				return nil
+			}
 			for ev := range w.client.ListAndWatch(cctx, w.cfg.Canary) {
 				if ev.Type == kvstore.EventUpsert && ev.Key == w.cfg.Canary {
 					w.mu.Lock()
