@@ -195,7 +195,7 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 		ready := e.listed[0] && e.listed[1]
 		npol, nid := e.repo.Len(), e.universe.Len()
 		if ready {
-			e.syncPrefixes(ctx)
+			added := e.syncPrefixes(ctx)
 			failed := false
 			for _, ep := range e.endpoints() {
 				if err := e.applyLocked(ctx, ep); err != nil {
@@ -205,6 +205,9 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 			}
 			if failed {
 				time.AfterFunc(policyRetry, e.kick) // try again even if nothing changes
+			}
+			for p, id := range added {
+				e.prefixes.setPrefix(ctx, p, uint32(id))
 			}
 			e.universe.PruneSelectors()
 		}
@@ -221,16 +224,16 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 }
 
 // syncPrefixes gives the policies' CIDR prefixes their identities and
-// writes them into the ipcache; e.mu is held.
-func (e *policyEngine) syncPrefixes(ctx context.Context) {
+// removes the prefixes no policy needs from the ipcache; e.mu is held. It
+// returns the new prefixes, which go into the ipcache once the endpoints'
+// policies admit their identities (so no flow is dropped in between).
+func (e *policyEngine) syncPrefixes(ctx context.Context) map[netip.Prefix]records.ID {
 	added, removed := e.cidrs.Sync(e.repo.Prefixes())
 	for p := range removed {
 		e.prefixes.deletePrefix(ctx, p)
 	}
 	e.universe.SetCIDRs(e.cidrs.All())
-	for p, id := range added {
-		e.prefixes.setPrefix(ctx, p, uint32(id))
-	}
+	return added
 }
 
 // applyLocked computes and writes one endpoint's policy if it changed.
