@@ -63,6 +63,16 @@ func (sx *serviceFixture) nodePort(t *testing.T) {
 	}
 	sx.waitBackends(t, "web-np", []string{"web-1", "web-2"})
 	addr := netip.AddrPortFrom(sx.e.Nodes[0].Addr(), uint16(np))
+	list, err := sx.weft(sx.e.Nodes[0].Name, "service", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("weft service list:\n%s", list)
+	for _, want := range []string{addr.String() + "/TCP   NodePort", svcExternalIP.String() + ":80/TCP", "ExternalIP", "1 => " + sx.pods["web-1"].IP + ":8080 (active)", "2 => " + sx.pods["web-2"].IP + ":8080 (active)"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("weft service list lacks %q", want)
+		}
+	}
 	other, err := sx.e.Target("node/" + sx.e.Nodes[1].Name)
 	if err != nil {
 		t.Fatal(err)

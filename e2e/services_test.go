@@ -18,17 +18,20 @@ import (
 	"github.com/weftnet/weft/testenv"
 )
 
-// TestServices brings up two nodes in tunnel and in native mode, runs
-// backend pods on both, defines services with the weft CLI and checks
-// them from pods and nodes: ClusterIP across nodes, NodePort from the
-// other node, ExternalIP, session affinity, and backend churn under a
-// running client.
+// TestServices brings up two nodes in tunnel and native mode on etcd, and
+// in tunnel mode on Consul, runs backend pods on both, defines services
+// with the weft CLI and checks them from pods and nodes: ClusterIP across
+// nodes, ExternalIP, NodePort from the other node, session affinity,
+// backend churn under a running client, refused input, HostPort, and an
+// agent restart.
 func TestServices(t *testing.T) {
-	for _, routing := range []string{testenv.RoutingTunnel, testenv.RoutingNative} {
-		t.Run(routing, func(t *testing.T) {
+	for _, tc := range []struct{ routing, store string }{
+		{testenv.RoutingTunnel, testenv.StoreEtcd}, {testenv.RoutingNative, testenv.StoreEtcd}, {testenv.RoutingTunnel, testenv.StoreConsul},
+	} {
+		t.Run(tc.routing+"/"+tc.store, func(t *testing.T) {
 			spec := testenv.DefaultSpec()
-			spec.Nodes, spec.Routing = 2, routing
-			sx := newServiceFixture(t, up(t, "svc-"+routing[:3], spec))
+			spec.Nodes, spec.Routing, spec.KVStore = 2, tc.routing, tc.store
+			sx := newServiceFixture(t, up(t, "svc-"+tc.routing[:3]+"-"+tc.store[:3], spec))
 			sx.service(t, "create", "svc-e2e/web", "--port", "80:8080/TCP", "--selector", "app=web", "--external-ip", svcExternalIP.String())
 			t.Run("clusterip-reaches-all-backends", sx.clusterIP)
 			t.Run("external-ip", sx.externalIP)
