@@ -285,10 +285,17 @@ int from_netdev(struct __sk_buff *skb)
 	if (cfg && p.proto == IPPROTO_UDP && p.dport == bpf_htons(cfg->tunnel_port))
 		return TC_ACT_OK; /* overlay traffic, seen again on the VXLAN device */
 
-	r = lb4_dnat(skb, &p, &rev_nat);
-	if (r < 0)
-		return drop(skb, &p, identity4(p.saddr), 0, -r, OBS_FROM_NETDEV);
+	/* Pod addresses are never tc frontends: traffic to a pod skips the
+	 * service lookup. */
+	r = 0;
 	ep = endpoint4(p.daddr);
+	if (!ep) {
+		r = lb4_dnat(skb, &p, &rev_nat);
+		if (r < 0)
+			return drop(skb, &p, identity4(p.saddr), 0, -r, OBS_FROM_NETDEV);
+		if (r == 1)
+			ep = endpoint4(p.daddr);
+	}
 	if (ep) {
 		int state = ct_lookup4(&p, &ce);
 
