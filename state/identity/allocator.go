@@ -22,6 +22,7 @@ type Allocator struct {
 	log    *slog.Logger
 	cache  *cache
 	local  kvstore.KeyedMutex // serialises work on one label set in this process
+	lost   <-chan struct{}    // the lease-loss channel current when New ran
 
 	mu   sync.Mutex
 	held map[string]*held // by Labels.String()
@@ -45,6 +46,7 @@ func New(client kvstore.Client, cfg Config, log *slog.Logger) (*Allocator, error
 		cfg:    cfg,
 		log:    log.With("component", "identity-allocator", "cluster", cfg.Cluster, "node", cfg.Node),
 		cache:  newCache(keys),
+		lost:   client.LeaseLost(),
 		held:   map[string]*held{},
 	}, nil
 }

@@ -20,9 +20,13 @@ func (a *Allocator) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
+		lost := a.lost
 		for {
 			select {
-			case <-a.client.LeaseLost():
+			case <-lost:
+				// Take the next lease's channel before repairing, so a
+				// loss during the repair is not missed.
+				lost = a.client.LeaseLost()
 				a.restoreAll(ctx)
 			case <-ctx.Done():
 				return nil

@@ -13,9 +13,11 @@ import (
 func (s *Store) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		lost := s.lost
 		for {
 			select {
-			case <-s.client.LeaseLost():
+			case <-lost:
+				lost = s.client.LeaseLost() // before re-marking: a loss meanwhile is not missed
 				s.mu.Lock()
 				s.log.Info("lease lost: re-creating owned keys", "count", len(s.desired))
 				for key := range s.desired {

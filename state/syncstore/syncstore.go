@@ -49,6 +49,7 @@ type Store struct {
 	cfg    Config
 	log    *slog.Logger
 	lim    *rate.Limiter
+	lost   <-chan struct{} // the lease-loss channel current when New ran
 
 	mu       sync.Mutex
 	desired  map[string][]byte // owned keys and values
@@ -65,7 +66,7 @@ func New(client kvstore.Client, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		client: client, cfg: cfg, log: log.With("component", "syncstore"),
+		client: client, cfg: cfg, log: log.With("component", "syncstore"), lost: client.LeaseLost(),
 		lim:     rate.NewLimiter(rate.Inf, 0),
 		desired: map[string][]byte{}, pending: map[string]bool{}, inflight: map[string]bool{},
 		markers: map[string]bool{}, wake: make(chan struct{}, 1), idle: make(chan struct{}),
