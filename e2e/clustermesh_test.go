@@ -43,18 +43,23 @@ func meshBinaries(t testing.TB) {
 	}
 }
 
-// TestClusterMesh: two clusters of two nodes, connected by testenv up.
+// TestClusterMesh: two clusters of two nodes, connected by testenv up
+// (tunnel and native routing on etcd; tunnel on Consul cluster stores).
 // Pods reach pods across clusters; a TCP stream across clusters survives a
 // kill -9 of a cluster's apiserver and new endpoints propagate after it;
 // records a remote may not announce are rejected; disconnect drains every
 // remote node, endpoint and route from every node; reconnect restores.
 func TestClusterMesh(t *testing.T) {
-	for _, routing := range []string{"tunnel", "native"} {
-		t.Run(routing, func(t *testing.T) {
+	for _, tc := range []struct{ name, routing, kvstore string }{
+		{"tunnel", "tunnel", testenv.StoreEtcd},
+		{"native", "native", testenv.StoreEtcd},
+		{"consul", "tunnel", testenv.StoreConsul},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			meshBinaries(t)
 			spec := testenv.DefaultSpec()
-			spec.Clusters, spec.Nodes, spec.Routing = 2, 2, routing
-			e := up(t, "cm"+routing[:1], spec)
+			spec.Clusters, spec.Nodes, spec.Routing, spec.KVStore = 2, 2, tc.routing, tc.kvstore
+			e := up(t, "cm"+tc.name[:1], spec)
 			meshScenario(t, e)
 		})
 	}
