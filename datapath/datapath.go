@@ -56,7 +56,7 @@ func New(ctx context.Context, cfg Config) (*Datapath, error) {
 	if d.ns, err = openNS(cfg.NetNS); err != nil {
 		return nil, err
 	}
-	if d.nl, err = d.netlinkHandle(); err != nil {
+	if d.nl, err = d.ns.netlink(); err != nil {
 		d.ns.close()
 		return nil, err
 	}
@@ -73,21 +73,6 @@ func New(ctx context.Context, cfg Config) (*Datapath, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-func (d *Datapath) netlinkHandle() (*netlink.Handle, error) {
-	if d.ns.ns < 0 {
-		h, err := netlink.NewHandle()
-		if err != nil {
-			return nil, fmt.Errorf("open netlink: %w", err)
-		}
-		return h, nil
-	}
-	h, err := netlink.NewHandleAt(d.ns.ns)
-	if err != nil {
-		return nil, fmt.Errorf("open netlink in %s: %w", d.cfg.NetNS, err)
-	}
-	return h, nil
 }
 
 // setup reconciles sysctls, devices, node-level attachments and the config

@@ -3,56 +3,56 @@ package datapath
 import (
 	"fmt"
 	"os"
-	"runtime"
 
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
 // nsRunner runs functions in the node's network namespace.
 type nsRunner struct {
-	ns netns.NsHandle // -1: the caller's namespace
+	ns ns.NetNS // nil: the caller's namespace
 }
 
 func openNS(path string) (nsRunner, error) {
 	if path == "" {
-		return nsRunner{ns: -1}, nil
+		return nsRunner{}, nil
 	}
-	h, err := netns.GetFromPath(path)
+	n, err := ns.GetNS(path)
 	if err != nil {
 		return nsRunner{}, fmt.Errorf("open netns %s: %w", path, err)
 	}
-	return nsRunner{ns: h}, nil
+	return nsRunner{ns: n}, nil
 }
 
 func (r nsRunner) close() {
-	if r.ns >= 0 {
+	if r.ns != nil {
 		r.ns.Close()
 	}
 }
 
-// do runs fn on a locked OS thread inside the namespace. The thread is
-// thrown away (left locked) when it cannot be switched back.
+// do runs fn on a locked OS thread inside the namespace (ns.Do).
 func (r nsRunner) do(fn func() error) error {
-	if r.ns < 0 {
+	if r.ns == nil {
 		return fn()
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
+	return r.ns.Do(func(ns.NetNS) error { return fn() })
+}
+
+// netlink returns a netlink handle bound to the namespace.
+func (r nsRunner) netlink() (*netlink.Handle, error) {
+	if r.ns == nil {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return nil, fmt.Errorf("open netlink: %w", err)
+		}
+		return h, nil
+	}
+	h, err := netlink.NewHandleAt(netns.NsHandle(r.ns.Fd()))
 	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
+		return nil, fmt.Errorf("open netlink in %s: %w", r.ns.Path(), err)
 	}
-	defer orig.Close()
-	if err := netns.Set(r.ns); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns: %w", err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		return fmt.Errorf("restore netns: %w", err) // the thread stays locked and dies
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return h, nil
 }
 
 // sysctl writes value to /proc/sys/<key> in the namespace.

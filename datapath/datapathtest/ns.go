@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netns"
 )
 
@@ -33,29 +35,8 @@ func newNamedNS(name string) error {
 
 // InNS runs fn on a locked OS thread in network namespace ns (a name
 // under /run/netns). Sockets fn creates stay in ns.
-func InNS(ns string, fn func() error) error {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", ns, err)
-	}
-	defer h.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get netns: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s: %w", ns, err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		return fmt.Errorf("restore netns: %w", err) // thread stays locked and dies
-	}
-	runtime.UnlockOSThread()
-	return ferr
+func InNS(name string, fn func() error) error {
+	return ns.WithNetNSPath(filepath.Join("/run/netns", name), func(ns.NetNS) error { return fn() })
 }
 
 // Run runs `ip netns exec ns args...` and returns its combined output. A
