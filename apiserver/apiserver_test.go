@@ -166,3 +166,27 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 	}
 	return p
 }
+
+// TestDeadNodeGC: the pod CIDR of a node whose record stayed gone for the
+// grace period is freed; a live node keeps its CIDR.
+func TestDeadNodeGC(t *testing.T) {
+	ctx := statetest.Context(t, 2*time.Minute)
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{Modify: func(cfg *apiserverConfig) {
+		cfg.NodeGCGrace, cfg.GCInterval = time.Second, 200*time.Millisecond
+	}})
+	src := c.Store.NewClient(t)
+	k := records.NewKeys(src.Prefix())
+	alive, dead := netip.MustParsePrefix("10.100.1.0/24"), netip.MustParsePrefix("10.100.2.0/24")
+	put(t, src, k.IPAM("c1", alive), &records.PodCIDR{CIDR: alive, Node: "n1"})
+	put(t, src, k.IPAM("c1", dead), &records.PodCIDR{CIDR: dead, Node: "n2"})
+	put(t, src, k.Node("c1", "n1"), &records.Node{Name: "n1", Cluster: "c1", ClusterID: 1, Underlay: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
+	statetest.Eventually(t, time.Minute, "the dead node's pod CIDR is freed", func() error {
+		if _, err := src.Get(ctx, k.IPAM("c1", dead)); err == nil {
+			return fmt.Errorf("%v still allocated to n2", dead)
+		}
+		return nil
+	})
+	if _, err := src.Get(ctx, k.IPAM("c1", alive)); err != nil {
+		t.Fatalf("the live node's pod CIDR: %v", err)
+	}
+}
