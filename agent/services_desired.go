@@ -41,7 +41,10 @@ var frontendTypes = map[string]datapath.ServiceType{
 
 // desired computes every frontend this node serves, and the list view.
 func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceView) {
-	pods := s.pods()
+	byNamespace := map[string][]services.Pod{} // selectors match in their own namespace only
+	for _, p := range s.pods() {
+		byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
+	}
 	s.mu.Lock()
 	remote := maps.Clone(s.remote)
 	s.mu.Unlock()
@@ -63,7 +66,7 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 	recs := s.svcs.Snapshot()
 	for _, key := range slices.Sorted(maps.Keys(recs)) {
 		r := recs[key]
-		bes := mergeRemote(r, tag(services.Backends(r, pods), s.a.cluster.Name), remote)
+		bes := mergeRemote(r, tag(services.Backends(r, byNamespace[r.Namespace]), s.a.cluster.Name), remote)
 		v := serviceView{number: s.number(key), namespace: r.Namespace, name: r.Name, backends: bes,
 			frontends: services.Frontends(r, []netip.Addr{s.a.nodeIP}), annotations: annotations(r), sessionAffinity: r.SessionAffinity}
 		add(v, time.Duration(r.SessionAffinityTimeout)*time.Second)
