@@ -241,6 +241,9 @@ func (e *policyEngine) applyLocked(ctx context.Context, ep *endpointState) error
 	if e.deleting[ep.ID] {
 		return nil
 	}
+	// A local endpoint's identity is of the local cluster: the entity
+	// "cluster" is that cluster's identities (not clustermesh remotes').
+	e.universe.SetLocalCluster(ep.Identity.ClusterID())
 	res := e.repo.Compute(ep.identityLabels, e.universe)
 	if res.Entries() > policy.MaxRulesPerEndpoint {
 		return fmt.Errorf("endpoint %d needs %d policy entries; at most %d fit: keeping its previous policy", ep.ID, res.Entries(), policy.MaxRulesPerEndpoint)

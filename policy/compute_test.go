@@ -239,3 +239,21 @@ func TestCIDRIdentities(t *testing.T) {
 		t.Error("the largest cluster identity is taken for a CIDR identity")
 	}
 }
+
+func TestClusterEntityIsLocal(t *testing.T) {
+	ps, err := Parse([]byte(header + "spec:\n  endpointSelector: {}\n  ingress:\n  - fromEntities: [cluster]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := NewRepository()
+	repo.Upsert(ps[0])
+	u := NewUniverse()
+	local, remote := records.ClusterIdentity(1, 256), records.ClusterIdentity(2, 256)
+	u.Upsert(local, pod("default", "app=a"))
+	u.Upsert(remote, pod("default", "app=b"))
+	u.SetLocalCluster(1)
+	got := repo.Compute(pod("default", "app=a"), u).Policy.Ingress
+	if !slices.Contains(got, allow(local, 0, 0)) || slices.Contains(got, allow(remote, 0, 0)) || !slices.Contains(got, allow(records.IDRemoteNode, 0, 0)) {
+		t.Errorf("cluster entity: %v", got)
+	}
+}

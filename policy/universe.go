@@ -18,6 +18,8 @@ type idSet map[records.ID]struct{}
 // an endpoint's policy after a change costs a union, not a rescan.
 // It is not safe for concurrent use.
 type Universe struct {
+	// local is the cluster id of the entity "cluster" (0: every cluster).
+	local uint32
 	ids   map[records.ID]records.Labels
 	cidrs map[netip.Prefix]records.ID
 	cache map[string]*selection
@@ -35,6 +37,10 @@ func NewUniverse() *Universe {
 	u := &Universe{ids: map[records.ID]records.Labels{}, cidrs: map[netip.Prefix]records.ID{}, cache: map[string]*selection{}}
 	return u
 }
+
+// SetLocalCluster limits the entity "cluster" to the identities of
+// cluster id (other clusters' identities arrive through clustermesh).
+func (u *Universe) SetLocalCluster(id uint32) { u.local = id }
 
 // Upsert adds or changes a cluster identity and reports whether anything
 // changed.
@@ -149,7 +155,9 @@ func (u *Universe) selectEndpoints(sel Selector) idSet {
 // clusterIDs are the identities of the entity "cluster".
 func (u *Universe) clusterIDs(add func(records.ID)) {
 	for id := range u.ids {
-		add(id)
+		if u.local == 0 || id.ClusterID() == u.local {
+			add(id)
+		}
 	}
 	for _, id := range []records.ID{records.IDHost, records.IDRemoteNode, records.IDHealth, records.IDUnmanaged} {
 		add(id)
