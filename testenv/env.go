@@ -10,8 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/weftnet/weft/internal/flock"
 )
 
 // StateRoot holds one directory per environment.
@@ -160,23 +161,13 @@ func (e *Env) update(fn func(*Env) error) error {
 	return nil
 }
 
-// lockDir takes an exclusive flock on dir/lock.
+// lockDir takes an exclusive lock on dir/lock.
 func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := flock.Lock(filepath.Join(dir, "lock"))
 	if err != nil {
 		return nil, fmt.Errorf("lock environment: %w", err)
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock environment %s: %w", dir, err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return unlock, nil
 }
 
 // Node returns the node of that name.

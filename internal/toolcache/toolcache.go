@@ -2,14 +2,14 @@ package toolcache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/weftnet/weft/internal/flock"
 )
 
 // Tool describes how to build one external program from the Go module proxy.
@@ -100,7 +100,7 @@ func Ensure(ctx context.Context, t Tool, progress io.Writer) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("create tool cache: %w", err)
 	}
-	unlock, err := lockFile(filepath.Dir(path) + ".lock")
+	unlock, err := flock.Lock(filepath.Dir(path) + ".lock")
 	if err != nil {
 		return "", err
 	}
@@ -156,22 +156,4 @@ func goBinary() string {
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open tool lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
