@@ -118,21 +118,14 @@ func flowReader(t *testing.T, n *datapathtest.Node) *datapath.FlowReader {
 	return r
 }
 
-// waitDrop reads flows until a drop from -> to with reason at point.
-func waitDrop(t *testing.T, r *datapath.FlowReader, from, to *datapathtest.Pod, reason datapath.Reason, point string) datapath.Flow {
+// waitDrop reads flows until a drop from -> to with reason at point, and
+// checks its source identity.
+func waitDrop(t *testing.T, r *datapath.FlowReader, from, to *datapathtest.Pod, reason datapath.Reason, point string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		f, err := r.Read(ctx)
-		if err != nil {
-			t.Fatalf("no %q drop %s -> %s at %s: %v", reason, from.Name, to.Name, point, err)
-		}
-		if f.Dropped && f.Reason == reason && f.Source.Addr() == from.IP && f.Destination.Addr() == to.IP && f.Point.String() == point {
-			if f.SourceIdentity != from.Identity {
-				t.Fatalf("drop %v: source identity %d, want %d", f, f.SourceIdentity, from.Identity)
-			}
-			return f
-		}
+	f := readFlow(t, r, func(f datapath.Flow) bool {
+		return f.Dropped && f.Reason == reason && f.Source.Addr() == from.IP && f.Destination.Addr() == to.IP && f.Point.String() == point
+	})
+	if f.SourceIdentity != from.Identity {
+		t.Fatalf("drop %v: source identity %d, want %d", f, f.SourceIdentity, from.Identity)
 	}
 }

@@ -58,8 +58,12 @@ func (p *Pod) ServeEcho(port uint16) {
 // Dial connects from the pod's namespace (no cgroup: the socket load
 // balancer does not apply; use Fetch for services).
 func (p *Pod) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	return dial(ctx, p.NS, addr)
+}
+
+func dial(ctx context.Context, ns string, addr netip.AddrPort) (net.Conn, error) {
 	var c net.Conn
-	err := InNS(p.NS, func() (err error) {
+	err := InNS(ns, func() (err error) {
 		d := net.Dialer{}
 		c, err = d.DialContext(ctx, "tcp4", addr.String())
 		return err
@@ -184,11 +188,5 @@ func (n *Node) JoinCgroup() (leave func()) {
 
 // Dial connects from the node's own namespace.
 func (n *Node) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	var c net.Conn
-	err := InNS(n.NS, func() (err error) {
-		d := net.Dialer{}
-		c, err = d.DialContext(ctx, "tcp4", addr.String())
-		return err
-	})
-	return c, err
+	return dial(ctx, n.NS, addr)
 }
