@@ -67,7 +67,7 @@ bench: deps tools
 ## DEMO_FLAGS (e.g. "--routing native") tune it.
 DEMO_NAME ?= weft
 DEMO_FLAGS ?=
-demo: build
+demo: deps build
 	@rc=0; \
 	./bin/weft testenv up --name $(DEMO_NAME) --clusters 2 --nodes 2 --replace $(DEMO_FLAGS) || rc=$$?; \
 	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait 1m || rc=$$?; fi; \
