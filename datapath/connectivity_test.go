@@ -6,8 +6,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/datapath/datapathtest"
@@ -116,10 +120,38 @@ func TestConnectivity(t *testing.T) {
 					lab.Wire()          // re-runs every reconciler, re-attaches endpoint programs
 					upsertOn(t, n2, np) // and the service's
 					must(t, n2.DP.PruneServices(ctx, []datapath.ServiceKey{{Frontend: np.Frontend, Proto: np.Proto}}))
+					if tc.opts == nil { // tcx: the pinned links now run the new programs
+						for _, n := range lab.Nodes {
+							mustRun(t, n, "from_netdev@ul0", n.DP.Objects().FromNetdev)
+							mustRun(t, n, "from_container@"+n.Pods[0].HostDevice, n.DP.Objects().FromContainer)
+						}
+					}
 					exchange(direct, fmt.Sprintf("after reload %d", round))
 					exchange(nodePort, fmt.Sprintf("after reload %d", round))
 				}
 			})
 		})
+	}
+}
+
+// mustRun checks that the tcx link pinned as name on node n runs prog.
+func mustRun(t *testing.T, n *datapathtest.Node, name string, prog *ebpf.Program) {
+	t.Helper()
+	l, err := link.LoadPinnedLink(filepath.Join(n.Config.PinDir(), "links", name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinfo, err := prog.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := pinfo.ID()
+	if info.Program != want {
+		t.Fatalf("link %s on %s runs program %d, want the reloaded %d", name, n.Name, info.Program, want)
 	}
 }
