@@ -210,6 +210,7 @@ const (
 	weftProgSockConnect4   = "sock_connect4"
 	weftProgSockRecvmsg4   = "sock_recvmsg4"
 	weftProgSockSendmsg4   = "sock_sendmsg4"
+	weftProgToContainer    = "to_container"
 	weftProgToOverlay      = "to_overlay"
 	weftVarUnusedFlowEvent = "unused_flow_event"
 )
@@ -262,6 +263,7 @@ type weftProgramSpecs struct {
 	SockConnect4  *ebpf.ProgramSpec `ebpf:"sock_connect4"`
 	SockRecvmsg4  *ebpf.ProgramSpec `ebpf:"sock_recvmsg4"`
 	SockSendmsg4  *ebpf.ProgramSpec `ebpf:"sock_sendmsg4"`
+	ToContainer   *ebpf.ProgramSpec `ebpf:"to_container"`
 	ToOverlay     *ebpf.ProgramSpec `ebpf:"to_overlay"`
 }
 
@@ -361,6 +363,7 @@ type weftPrograms struct {
 	SockConnect4  *ebpf.Program `ebpf:"sock_connect4"`
 	SockRecvmsg4  *ebpf.Program `ebpf:"sock_recvmsg4"`
 	SockSendmsg4  *ebpf.Program `ebpf:"sock_sendmsg4"`
+	ToContainer   *ebpf.Program `ebpf:"to_container"`
 	ToOverlay     *ebpf.Program `ebpf:"to_overlay"`
 }
 
@@ -372,6 +375,7 @@ func (p *weftPrograms) Close() error {
 		p.SockConnect4,
 		p.SockRecvmsg4,
 		p.SockSendmsg4,
+		p.ToContainer,
 		p.ToOverlay,
 	)
 }

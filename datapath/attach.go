@@ -80,8 +80,8 @@ func (d *Datapath) attachTC(ifname, name string, prog *ebpf.Program, egress bool
 }
 
 // attachLegacy attaches prog as a direct-action cls_bpf filter on clsact
-// ingress or egress. The filter outlives the process; detachIngress
-// removes it (or the device's deletion).
+// ingress or egress. The filter outlives the process; detachTC removes it
+// (or the device's deletion).
 func (d *Datapath) attachLegacy(lnk netlink.Link, name string, prog *ebpf.Program, egress bool) error {
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: lnk.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
@@ -115,14 +115,18 @@ func legacyFilter(lnk netlink.Link, name string, fd int, egress bool) *netlink.B
 	}
 }
 
-// detachIngress removes what attachIngress attached; a missing device or
-// attachment is not an error.
-func (d *Datapath) detachIngress(ifname, name string) error {
+// detachTC removes what attachIngress or attachEgress attached as name;
+// a missing device or attachment is not an error.
+func (d *Datapath) detachTC(ifname, name string) error {
 	if err := unpinLink(d.linkPin(name, ifname)); err != nil {
 		return err
 	}
-	if lnk, err := d.nl.LinkByName(ifname); err == nil {
-		filters, _ := d.nl.FilterList(lnk, netlink.HANDLE_MIN_INGRESS)
+	lnk, err := d.nl.LinkByName(ifname)
+	if err != nil {
+		return nil
+	}
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		filters, _ := d.nl.FilterList(lnk, parent)
 		for _, f := range filters {
 			if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == name {
 				if err := d.nl.FilterDel(f); err != nil {

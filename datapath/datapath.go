@@ -157,7 +157,7 @@ func (d *Datapath) Close() error {
 // the VXLAN device, routes and pins. The Datapath is closed afterwards.
 func (d *Datapath) Uninstall(ctx context.Context) error {
 	var errs []error
-	errs = append(errs, d.detachIngress(d.cfg.UnderlayDevice, "from_netdev"))
+	errs = append(errs, d.detachTC(d.cfg.UnderlayDevice, "from_netdev"))
 	var (
 		key  bpf.EndpointKey
 		info bpf.EndpointInfo
@@ -165,7 +165,7 @@ func (d *Datapath) Uninstall(ctx context.Context) error {
 	it := d.objs.WeftEndpoints.Iterate()
 	for it.Next(&key, &info) {
 		if lnk, err := d.nl.LinkByIndex(int(info.Ifindex)); err == nil {
-			errs = append(errs, d.detachIngress(lnk.Attrs().Name, "from_container"))
+			errs = append(errs, d.detachEndpoint(lnk.Attrs().Name))
 		}
 	}
 	errs = append(errs, it.Err())

@@ -69,7 +69,21 @@ func (d *Datapath) UpsertEndpoint(ctx context.Context, ep Endpoint) error {
 	if err := d.endpointRoute(ep.IP, lnk); err != nil {
 		return err
 	}
-	return d.attachIngress(ep.HostDevice, "from_container", d.objs.FromContainer)
+	if err := d.attachIngress(ep.HostDevice, "from_container", d.objs.FromContainer); err != nil {
+		return err
+	}
+	return d.attachEgress(ep.HostDevice, "to_container", d.objs.ToContainer)
+}
+
+// endpointPrograms are attached to every endpoint's host-side veth.
+var endpointPrograms = []string{"from_container", "to_container"}
+
+func (d *Datapath) detachEndpoint(dev string) error {
+	var errs []error
+	for _, name := range endpointPrograms {
+		errs = append(errs, d.detachTC(dev, name))
+	}
+	return errors.Join(errs...)
 }
 
 // DeleteEndpoint removes the endpoint with address ip, its route and its
@@ -92,7 +106,7 @@ func (d *Datapath) deleteEndpoint(key bpf.EndpointKey) error {
 	ip := bpf.AddrFrom16(key.Family, key.Addr)
 	var errs []error
 	if lnk, err := d.nl.LinkByIndex(int(info.Ifindex)); err == nil {
-		errs = append(errs, d.detachIngress(lnk.Attrs().Name, "from_container"))
+		errs = append(errs, d.detachEndpoint(lnk.Attrs().Name))
 	}
 	errs = append(errs, d.deleteRoutes(func(r netlink.Route) bool {
 		return !d.isNodeRoute(r) && r.Dst != nil && r.Dst.IP.Equal(ip.AsSlice())
@@ -137,10 +151,12 @@ func (d *Datapath) PruneEndpoints(ctx context.Context, keep []netip.Addr) error 
 	for _, k := range stale {
 		errs = append(errs, d.deleteEndpoint(k))
 	}
-	pins, _ := filepath.Glob(d.linkPin("from_container", "*"))
-	for _, p := range pins {
-		if dev := strings.TrimPrefix(filepath.Base(p), "from_container@"); !used[dev] {
-			errs = append(errs, unpinLink(p))
+	for _, name := range endpointPrograms {
+		pins, _ := filepath.Glob(d.linkPin(name, "*"))
+		for _, p := range pins {
+			if dev := strings.TrimPrefix(filepath.Base(p), name+"@"); !used[dev] {
+				errs = append(errs, unpinLink(p))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -49,6 +49,24 @@ func TestPolicy(t *testing.T) {
 					f.SourceIdentity == bpf.IdentityRemoteNode
 			})
 
+			// So is the server's own host (to_container on the veth).
+			hctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+			if got, err := n2.Fetch(hctx, server.Addr(80)); err == nil {
+				t.Fatalf("node 2's host reached the server (%q), want it denied", got)
+			}
+			cancel()
+			readFlow(t, flows2, func(f datapath.Flow) bool {
+				return f.Dropped && f.Reason == datapath.ReasonPolicyDenied && f.Destination.Addr() == server.IP &&
+					f.SourceIdentity == bpf.IdentityHost
+			})
+			setPolicy(t, n2, server, datapath.Policy{IngressEnforced: true, Ingress: []datapath.Rule{
+				{Identity: client.Identity, Port: 80, Proto: datapath.ProtoTCP},
+				{Identity: bpf.IdentityHost},
+			}})
+			if got, err := n2.Fetch(ctx, server.Addr(80)); err != nil || got != server.Name {
+				t.Fatalf("node 2's host -> server once allowed: got %q, %v", got, err)
+			}
+
 			// The client denies all ingress: its replies still pass, a new
 			// flow from the server is dropped at the client.
 			setPolicy(t, n1, client, datapath.Policy{IngressEnforced: true})

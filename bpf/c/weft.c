@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Weft's tc programs: from-container (host-side veth ingress),
- * from-overlay (VXLAN device ingress), to-overlay (VXLAN device egress)
- * and from-netdev (underlay ingress). The socket load balancer lives in
+/* Weft's tc programs: from-container and to-container (host-side veth
+ * ingress and egress), from-overlay and to-overlay (VXLAN device ingress
+ * and egress) and from-netdev (underlay ingress). The socket load balancer lives in
  * sock.h. */
 
 #include "lb.h"
@@ -233,6 +233,41 @@ int from_overlay(struct __sk_buff *skb)
 	e.tunnel_family = WEFT_AF_INET;
 	addr4_put(e.tunnel_endpoint, bpf_htonl(key.remote_ipv4));
 	return deliver4(skb, &p, ep, ct_lookup4(&p, &ce), &e);
+}
+
+/* to_container runs on the egress of each endpoint's host-side veth. It
+ * sees only what the host stack sends to the pod (the host's own traffic,
+ * packets the kernel forwarded): what Weft redirects skips it. It enforces
+ * the pod's ingress policy on new flows, the peer identity coming from the
+ * ipcache. */
+SEC("tc")
+int to_container(struct __sk_buff *skb)
+{
+	struct ct_entry *ce = NULL, e = {};
+	struct endpoint_info *ep;
+	struct pkt p = {};
+	int state;
+
+	if (parse_ipv4(skb, &p) <= 0)
+		return TC_ACT_OK;
+	ep = endpoint4(p.daddr);
+	if (!ep || ep->ifindex != skb->ifindex)
+		return TC_ACT_OK;
+	state = ct_lookup4(&p, &ce);
+	if (state != CT_NEW) {
+		report(skb, &p, ce ? ce->src_identity : 0, ep->identity, REASON_FORWARDED,
+		       OBS_TO_ENDPOINT, 0);
+		return TC_ACT_OK;
+	}
+	e.src_identity = identity4(p.saddr);
+	if (!policy_allows(ep, e.src_identity, &p, DIR_INGRESS))
+		return drop(skb, &p, e.src_identity, ep->identity, REASON_POLICY_DENIED,
+			    OBS_TO_ENDPOINT);
+	e.dst_identity = ep->identity;
+	e.reply_ifindex = ep->ifindex;
+	ct_create4(&p, &e);
+	report(skb, &p, e.src_identity, ep->identity, REASON_FORWARDED, OBS_TO_ENDPOINT, 1);
+	return TC_ACT_OK;
 }
 
 /* to_overlay runs on the VXLAN device's egress. Packets from_container
