@@ -255,7 +255,14 @@ func (r *remoteCluster) monitor(ctx context.Context, client kvstore.Client) erro
 			last, lastChange = st.Heartbeat, time.Now()
 		}
 		if since := time.Since(lastChange); since > r.m.staleAfter {
-			return fmt.Errorf("heartbeat of %s unchanged for %v (last %v, err %v): reconnecting", r.name, since.Round(time.Second), last, st.Err)
+			seen := "none read in this session"
+			if !last.IsZero() {
+				seen = "last " + last.Format(time.RFC3339)
+			}
+			if st.Err != nil {
+				seen += ", " + st.Err.Error()
+			}
+			return fmt.Errorf("heartbeat of %s unchanged for %v (%s): reconnecting", r.name, since.Round(time.Second), seen)
 		}
 	}
 }
