@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
@@ -134,19 +135,23 @@ func lockName(keys records.Keys, labels records.Labels) string {
 	return keys.Prefix() + "identities/v1/" + hex.EncodeToString(sum[:16])
 }
 
-// maxLockLost bounds how often one allocation starts over because its lock
-// was lost (its lease expired) before the guarded writes.
-const maxLockLost = 5
+// maxAttempts bounds how often one allocation starts over after a store
+// error (a lock lost with its lease, a lease that expired server-side, an
+// unreachable store).
+const maxAttempts = 5
 
 // acquireLeased runs acquire until the reference was written under a lease
-// that was not lost meanwhile (else Run might have missed it). A lock lost
-// mid-way (kvstore.ErrLockLost: nothing was written) starts over.
+// that was not lost meanwhile (else Run might have missed it). A store
+// error starts over with backoff (every step is idempotent); exhaustion,
+// invalid input and ctx ending do not.
 func (a *Allocator) acquireLeased(ctx context.Context, labels records.Labels, want records.ID) (records.ID, error) {
+	bo := kvstore.NewBackoff(50*time.Millisecond, time.Second)
 	for attempt := 1; ; attempt++ {
 		lost := a.client.LeaseLost()
 		id, err := a.acquire(ctx, labels, want)
-		if errors.Is(err, kvstore.ErrLockLost) && attempt < maxLockLost {
-			a.log.Warn("identity lock lost mid-allocation; starting over", "labels", labels.String(), "attempt", attempt)
+		if err != nil && attempt < maxAttempts && ctx.Err() == nil && retryable(err) {
+			a.log.Warn("identity allocation failed; starting over", "labels", labels.String(), "attempt", attempt, "err", err)
+			bo.Wait(ctx)
 			continue
 		}
 		if err != nil {
@@ -160,6 +165,12 @@ func (a *Allocator) acquireLeased(ctx context.Context, labels records.Labels, wa
 			return id, nil
 		}
 	}
+}
+
+func retryable(err error) bool {
+	return !errors.Is(err, ErrExhausted) && !errors.Is(err, records.ErrInvalid) &&
+		!errors.Is(err, kvstore.ErrClosed) && !errors.Is(err, kvstore.ErrOutsidePrefix) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // acquire finds or creates the identity of labels under the label set's

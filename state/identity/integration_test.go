@@ -38,9 +38,11 @@ func TestAllocatorsAgree(t *testing.T) {
 		proxy := kvstoretest.NewProxy(t, hostPort(t, s.Config().Endpoints[0]))
 		allocs := make([]*Allocator, allocators)
 		for i := range allocators {
-			mods := []func(*kvstore.Config){statetest.Unlimited}
-			if i == allocators-1 {
-				mods = append(mods, func(c *kvstore.Config) { c.Endpoints = []string{"http://" + proxy.Addr()} })
+			// A 10 s lease at least: a busy machine must not expire leases
+			// (and the locks on them) while the allocators work.
+			mods := []func(*kvstore.Config){statetest.Unlimited, statetest.LongLease}
+			if i == allocators-1 { // keeps the server's short TTL: its death is awaited below
+				mods = []func(*kvstore.Config){statetest.Unlimited, func(c *kvstore.Config) { c.Endpoints = []string{"http://" + proxy.Addr()} }}
 			}
 			allocs[i] = newAllocator(t, s.NewClient(t, mods...), clusterID, fmt.Sprintf("node-%d", i))
 		}

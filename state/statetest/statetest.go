@@ -98,3 +98,7 @@ func LeaseDeadline(s kvstoretest.Server) time.Duration { return 2*s.Config().Lea
 
 // Unlimited removes the client rate limit (benchmarks and bulk tests).
 func Unlimited(c *kvstore.Config) { c.RateLimit = kvstore.RateLimit{} }
+
+// LongLease raises the lease TTL to at least 10 s, so that leases (and the
+// locks on them) survive a busy machine.
+func LongLease(c *kvstore.Config) { c.LeaseTTL = max(c.LeaseTTL, 10*time.Second) }
