@@ -19,7 +19,8 @@ import (
 )
 
 // policyDebounce gathers bursts of policy and identity changes into one
-// recomputation; well within the 100 ms target for a new identity.
+// recomputation (the first change after a quiet spell is applied at once);
+// well within the 100 ms target for a new identity.
 const policyDebounce = 5 * time.Millisecond
 
 // policyRetry is when a round that failed to write some endpoint's
@@ -177,20 +178,25 @@ func (e *policyEngine) onIdentity(ev kvstore.Event) bool {
 
 // reconcile recomputes after changes, once both prefixes have been listed.
 func (e *policyEngine) reconcile(ctx context.Context) error {
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-e.dirty:
 		}
-		// Debounce: let a burst of events land before recomputing.
-		t := time.NewTimer(policyDebounce)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		// Debounce: the first change after a quiet spell is applied at
+		// once; during a burst, changes are gathered for policyDebounce.
+		if time.Since(last) < policyDebounce {
+			t := time.NewTimer(policyDebounce)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
 		}
+		last = time.Now()
 		e.mu.Lock()
 		ready := e.listed[0] && e.listed[1]
 		npol, nid := e.repo.Len(), e.universe.Len()
