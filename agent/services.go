@@ -39,7 +39,7 @@ type serviceSync struct {
 	kick  chan struct{}
 
 	mu         sync.Mutex
-	remote     map[string][]records.Service // cluster → service records, see SetRemoteServices
+	remote     map[string]remoteServices // by cluster name, see SetRemoteServices
 	programmed map[datapath.ServiceKey]datapath.Service
 	pruned     bool
 	view       []serviceView
@@ -49,7 +49,7 @@ type serviceSync struct {
 
 func newServiceSync(a *Agent, cidr netip.Prefix) (*serviceSync, error) {
 	s := &serviceSync{a: a, log: a.log.With("component", "services"), kick: make(chan struct{}, 1),
-		remote: map[string][]records.Service{}, programmed: map[datapath.ServiceKey]datapath.Service{},
+		remote: map[string]remoteServices{}, programmed: map[datapath.ServiceKey]datapath.Service{},
 		numbers: map[string]uint32{}, nextNumber: 1}
 	var err error
 	if s.alloc, err = services.NewAllocator(a.store, a.cluster.Name, cidr, a.log); err != nil {
@@ -74,16 +74,23 @@ func (s *serviceSync) changed() {
 	}
 }
 
+// remoteServices is what clustermesh knows of another cluster.
+type remoteServices struct {
+	services []records.Service
+	pods     []services.Pod // its ipcache entries with their identities' labels
+}
+
 // SetRemoteServices is the clustermesh hook: it replaces the service
-// records known from a remote cluster (nil removes them). Global services
-// merge the shared backends of remote services of the same namespace/name,
-// honouring service.cilium.io/affinity.
-func (s *serviceSync) SetRemoteServices(cluster string, svcs []records.Service) {
+// records and pods known from a remote cluster (nil services removes the
+// cluster). Global services merge the shared backends of remote services
+// of the same namespace/name (selector services select among the remote
+// cluster's pods), honouring service.cilium.io/affinity.
+func (s *serviceSync) SetRemoteServices(cluster string, svcs []records.Service, pods []services.Pod) {
 	s.mu.Lock()
 	if svcs == nil {
 		delete(s.remote, cluster)
 	} else {
-		s.remote[cluster] = slices.Clone(svcs)
+		s.remote[cluster] = remoteServices{services: slices.Clone(svcs), pods: slices.Clone(pods)}
 	}
 	s.mu.Unlock()
 	s.changed()

@@ -104,15 +104,15 @@ func tag(bes []records.Backend, cluster string) []clusterBackend {
 // mergeRemote adds the shared backends of the same global service in
 // remote clusters (fed through SetRemoteServices): affinity "local" uses
 // them only when no local backend is ready, "remote" prefers them.
-func mergeRemote(r records.Service, local []clusterBackend, remote map[string][]records.Service) []clusterBackend {
+func mergeRemote(r records.Service, local []clusterBackend, remote map[string]remoteServices) []clusterBackend {
 	if !r.Global {
 		return local
 	}
 	var far []clusterBackend
 	for _, c := range slices.Sorted(maps.Keys(remote)) {
-		for _, o := range remote[c] {
+		for _, o := range remote[c].services {
 			if o.Global && o.IsShared() && o.Namespace == r.Namespace && o.Name == r.Name {
-				far = append(far, tag(o.Backends, c)...)
+				far = append(far, tag(services.Backends(o, remote[c].pods), c)...)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/services"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -15,10 +16,16 @@ func backend(ip string, ready bool) records.Backend {
 
 func TestMergeRemote(t *testing.T) {
 	no := false
-	remote := map[string][]records.Service{
-		"c2": {{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.2.0.1", true)}}},
-		"c3": {{Namespace: "ns", Name: "web", Global: true, Shared: &no, Backends: []records.Backend{backend("10.3.0.1", true)}}},
-		"c4": {{Namespace: "ns", Name: "other", Global: true, Backends: []records.Backend{backend("10.4.0.1", true)}}},
+	remote := map[string]remoteServices{
+		"c2": {services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.2.0.1", true)}}}},
+		"c3": {services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Shared: &no, Backends: []records.Backend{backend("10.3.0.1", true)}}}},
+		"c4": {services: []records.Service{{Namespace: "ns", Name: "other", Global: true, Backends: []records.Backend{backend("10.4.0.1", true)}}}},
+		"c5": {services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Selector: map[string]string{"app": "web"},
+			Ports: []records.ServicePort{{Port: 80, TargetPort: 80, Protocol: "TCP"}}}},
+			pods: []services.Pod{
+				{IP: netip.MustParseAddr("10.5.0.1"), Namespace: "ns", Labels: records.MustParseLabels("k8s:app=web")},
+				{IP: netip.MustParseAddr("10.5.0.2"), Namespace: "ns", Labels: records.MustParseLabels("k8s:app=db")},
+			}},
 	}
 	local := tag([]records.Backend{backend("10.1.0.1", true)}, "c1")
 	addrs := func(bs []clusterBackend) []string {
@@ -35,11 +42,11 @@ func TestMergeRemote(t *testing.T) {
 		want  []string
 	}{
 		{"not global", records.Service{Namespace: "ns", Name: "web"}, local, []string{"c1/10.1.0.1"}},
-		{"global merges shared", records.Service{Namespace: "ns", Name: "web", Global: true}, local, []string{"c1/10.1.0.1", "c2/10.2.0.1"}},
+		{"global merges shared", records.Service{Namespace: "ns", Name: "web", Global: true}, local, []string{"c1/10.1.0.1", "c2/10.2.0.1", "c5/10.5.0.1"}},
 		{"affinity local", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "local"}, local, []string{"c1/10.1.0.1"}},
 		{"affinity local, none ready", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "local"},
-			tag([]records.Backend{backend("10.1.0.1", false)}, "c1"), []string{"c1/10.1.0.1", "c2/10.2.0.1"}},
-		{"affinity remote", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "remote"}, local, []string{"c2/10.2.0.1"}},
+			tag([]records.Backend{backend("10.1.0.1", false)}, "c1"), []string{"c1/10.1.0.1", "c2/10.2.0.1", "c5/10.5.0.1"}},
+		{"affinity remote", records.Service{Namespace: "ns", Name: "web", Global: true, Affinity: "remote"}, local, []string{"c2/10.2.0.1", "c5/10.5.0.1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := addrs(mergeRemote(tc.svc, tc.local, remote)); !slices.Equal(got, tc.want) {
