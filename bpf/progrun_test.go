@@ -202,3 +202,29 @@ func TestForwardEventsOfEveryPacketWhenTracing(t *testing.T) {
 		})
 	}
 }
+
+func TestToContainerPolicyOnHostStackTraffic(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     string
+		rules   func(f *fixture)
+		allowed bool
+	}{
+		{"local host is always allowed", "192.168.0.1:40000", func(*fixture) {}, true},
+		{"world denied", "172.16.0.1:40000", func(*fixture) {}, false},
+		{"world allowed by rule", "172.16.0.1:40000", func(f *fixture) {
+			f.policy(2, DirIngress, IdentityWorld, 80, protoTCP, VerdictAllow)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.endpoint("10.1.0.2", 2, 1002, EndpointPolicyIngress)
+			f.put(f.objs.WeftIpcache, NewIPCacheKey(netip.MustParsePrefix("192.168.0.1/32")), IPCacheValue{Identity: IdentityHost})
+			tc.rules(f)
+			ret, _ := f.run(f.objs.ToContainer, packet{src: ap(t, tc.src), dst: ap(t, "10.1.0.2:80"), proto: protoTCP}.bytes())
+			if got := ret == tcOK; got != tc.allowed {
+				t.Fatalf("verdict %d: allowed = %v, want %v", ret, got, tc.allowed)
+			}
+		})
+	}
+}

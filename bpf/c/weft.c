@@ -239,7 +239,7 @@ int from_overlay(struct __sk_buff *skb)
  * sees only what the host stack sends to the pod (the host's own traffic,
  * packets the kernel forwarded): what Weft redirects skips it. It enforces
  * the pod's ingress policy on new flows, the peer identity coming from the
- * ipcache. */
+ * ipcache, except for the local host. */
 SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
@@ -260,7 +260,9 @@ int to_container(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	e.src_identity = identity4(p.saddr);
-	if (!policy_allows(ep, e.src_identity, &p, DIR_INGRESS))
+	/* The local host is always allowed, as Cilium does by default
+	 * (allow-localhost): health checks and probes come from it. */
+	if (e.src_identity != IDENTITY_HOST && !policy_allows(ep, e.src_identity, &p, DIR_INGRESS))
 		return drop(skb, &p, e.src_identity, ep->identity, REASON_POLICY_DENIED,
 			    OBS_TO_ENDPOINT);
 	e.dst_identity = ep->identity;
