@@ -36,6 +36,7 @@ func TestServices(t *testing.T) {
 			t.Run("clusterip-reaches-all-backends", sx.clusterIP)
 			t.Run("external-ip", sx.externalIP)
 			t.Run("nodeport-from-other-node", sx.nodePort)
+			t.Run("apply-manifest", sx.applyManifest)
 			t.Run("session-affinity", sx.affinity)
 			t.Run("backend-churn", sx.churn)
 			t.Run("bad-input-writes-nothing", sx.refused)
