@@ -24,6 +24,9 @@ import (
 // changes is collected before the LB maps are recomputed.
 const serviceDebounce = 5 * time.Millisecond
 
+// serviceRetry is how long a failed datapath write waits to be retried.
+const serviceRetry = time.Second
+
 // serviceSync programs this node's LB maps from the cluster's service
 // records: selector services get the cluster's pods (ipcache entries with
 // their identities' labels) as backends, explicit backends are taken as
@@ -189,7 +192,7 @@ func (s *serviceSync) reconcile(ctx context.Context) {
 		s.pruned = true
 	}
 	if failed {
-		s.changed() // retry
+		time.AfterFunc(serviceRetry, s.changed)
 	}
 }
 
