@@ -59,7 +59,13 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 					svc.Backends = append(svc.Backends, datapath.Backend{Addr: netip.AddrPortFrom(b.IP, b.Port)})
 				}
 			}
-			out[datapath.ServiceKey{Frontend: f.Addr, Proto: svc.Proto}] = svc
+			key := datapath.ServiceKey{Frontend: f.Addr, Proto: svc.Proto}
+			if _, taken := out[key]; taken {
+				// A HostPort on a node port in use: the service keeps it.
+				s.log.Warn("frontend defined twice; keeping the first", "frontend", f.Addr, "protocol", f.Protocol, "kind", f.Kind, "of", v.namespace+"/"+v.name)
+				continue
+			}
+			out[key] = svc
 		}
 		views = append(views, v)
 	}
