@@ -70,7 +70,7 @@ func testConcurrent(ctx context.Context, t *testing.T, srv kvstoretest.Server) {
 		t.Fatal(err)
 	}
 	a := newAllocator(t, srv.NewClient(t))
-	all, err := a.list(ctx)
+	all, _, err := a.list(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
