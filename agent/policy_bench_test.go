@@ -64,10 +64,10 @@ func BenchmarkPolicyImport(b *testing.B) {
 	r := benchRig(b)
 	rules := benchRules()
 	// Every endpoint is selected by 50 rules admitting 5 tiers of 10
-	// identities on one port: 50 entries.
+	// identities on one port: 50 entries, and the host's.
 	enforced := func(m map[uint16]datapath.Policy) bool {
 		for k := range 20 {
-			if len(m[uint16(k+1)].Ingress) != 50 {
+			if len(m[uint16(k+1)].Ingress) != 51 {
 				return false
 			}
 		}
@@ -110,7 +110,7 @@ func BenchmarkPolicyIdentityAdded(b *testing.B) {
 	if _, err := r.api.Import(context.Background(), &agentapi.ImportPolicyRequest{Documents: benchRules()}); err != nil {
 		b.Fatal(err)
 	}
-	r.dp.waitFor(b, "rules enforced", func(m map[uint16]datapath.Policy) bool { return len(m[1].Ingress) == 50 })
+	r.dp.waitFor(b, "rules enforced", func(m map[uint16]datapath.Policy) bool { return len(m[1].Ingress) == 51 })
 	b.Run("identity-to-map", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			id := records.ClusterIdentity(1, uint32(10000+i%50000))

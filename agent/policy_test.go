@@ -187,8 +187,8 @@ func TestPolicyEngineFollowsPoliciesAndIdentities(t *testing.T) {
 	})
 
 	ap := r.engine.endpointPolicy(ep)
-	if ap == nil || !ap.IngressEnforced || len(ap.Rules) != 2 || ap.Rules[1].Port != 80 || ap.Rules[1].Protocol != "TCP" ||
-		!slices.Contains(ap.Rules[1].Labels, "k8s:class=tiefighter") {
+	if ap == nil || !ap.IngressEnforced || len(ap.Rules) != 3 || ap.Rules[0].Identity != 1 || ap.Rules[2].Port != 80 || ap.Rules[2].Protocol != "TCP" ||
+		!slices.Contains(ap.Rules[2].Labels, "k8s:class=tiefighter") {
 		t.Errorf("effective policy of the endpoint: %v", ap)
 	}
 

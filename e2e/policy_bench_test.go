@@ -69,7 +69,7 @@ func (pb *policyBench) putIdentity(b *testing.B, id records.ID, labels ...string
 
 // rules is 1,000 policies: rule i applies to app-(i%10) and admits
 // tier t-(i%100) on TCP 1000+i%20, so each pod admits 10 tiers of 10
-// identities: 100 policy entries per endpoint.
+// identities: 100 policy entries per endpoint, and the host's.
 func rules() []byte {
 	var s strings.Builder
 	for i := range 1000 {
@@ -133,7 +133,7 @@ func BenchmarkPolicyImport(b *testing.B) {
 	pc, closeFn := pb.policyClient(b)
 	defer closeFn()
 	doc := rules()
-	enforced := func(_ string, p *agentapi.EndpointPolicy) bool { return p != nil && len(p.GetRules()) == 100 }
+	enforced := func(_ string, p *agentapi.EndpointPolicy) bool { return p != nil && len(p.GetRules()) == 101 }
 	lifted := func(_ string, p *agentapi.EndpointPolicy) bool { return p == nil }
 	b.Run("import-1000-rules-to-bpf", func(b *testing.B) {
 		for b.Loop() {

@@ -64,7 +64,8 @@ func (px *policyFixture) teamIsolationK8s(t *testing.T) {
 }
 
 // defaultDeny: a policy that selects the xwing with an empty ingress rule
-// denies everything to it, and leaves its egress open.
+// denies everything to it but its own node (allow-localhost), and leaves
+// its egress open.
 func (px *policyFixture) defaultDeny(t *testing.T) {
 	px.apply(t, `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -80,6 +81,7 @@ spec:
 	px.denied(t, "tiefighter", px.addr("xwing", portHTTP), px.nodes[1].Name)
 	px.denied(t, "deathstar", px.addr("xwing", portAlt), px.nodes[1].Name)
 	px.allowed(t, "xwing", px.addr("tiefighter", portHTTP))
+	px.allowed(t, "node/"+px.nodes[1].Name, px.addr("xwing", portHTTP))
 }
 
 // denyOverridesAllow: the deathstar admits the whole cluster but denies

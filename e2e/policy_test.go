@@ -243,10 +243,13 @@ func (px *policyFixture) endpoint(pod string) *agentapi.Endpoint {
 	return ep
 }
 
-// connect opens a TCP connection from pod src to dst and reads the
-// listener's greeting.
+// connect opens a TCP connection from pod src (or node/<name>) to dst and
+// reads the listener's greeting.
 func (px *policyFixture) connect(src string, dst netip.AddrPort) error {
-	tg, err := px.e.Target("pod/" + src)
+	if !strings.Contains(src, "/") {
+		src = "pod/" + src
+	}
+	tg, err := px.e.Target(src)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,12 @@ func (r *Repository) Compute(subject records.Labels, u *Universe) Result {
 			expand(pr, u, egress)
 		}
 	}
+	if res.Policy.IngressEnforced {
+		// The local host always reaches its endpoints (Cilium's default
+		// allow-localhost=always: health and liveness probes keep working);
+		// an explicit deny rule still wins.
+		ingress[datapath.Rule{Identity: uint32(records.IDHost)}] = true
+	}
 	res.Policy.Ingress, res.Policy.Egress = sortedRules(ingress), sortedRules(egress)
 	return res
 }

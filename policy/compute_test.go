@@ -101,6 +101,9 @@ func TestCompute(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.repo.Compute(labels(tc.endpoint), u).Policy
+			if tc.want.IngressEnforced {
+				tc.want.Ingress = append(tc.want.Ingress, allow(records.IDHost, 0, 0)) // allow-localhost
+			}
 			tc.want.Ingress, tc.want.Egress = sorted(tc.want.Ingress), sorted(tc.want.Egress)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
@@ -131,8 +134,8 @@ func TestComputeFollowsIdentities(t *testing.T) {
 	u := NewUniverse()
 	star := pod("default", "org=empire", "class=deathstar")
 	u.Upsert(records.ClusterIdentity(1, 300), star)
-	if got := len(repo.Compute(star, u).Policy.Ingress); got != 1 {
-		t.Fatalf("got %d ingress entries, want 1", got)
+	if got := len(repo.Compute(star, u).Policy.Ingress); got != 2 {
+		t.Fatalf("got %d ingress entries, want 2 (the deathstar itself and the host)", got)
 	}
 	fighter := records.ClusterIdentity(1, 301)
 	u.Upsert(fighter, pod("default", "org=empire", "class=tiefighter"))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/state/records"
 )
 
 func readFile(t testing.TB, name string) []byte {
@@ -197,10 +198,10 @@ spec:
 	for _, p := range ps {
 		repo.Upsert(p)
 	}
-	if got := repo.Compute(leia, u).Policy; fmt.Sprint(got.Ingress) != fmt.Sprint([]datapath.Rule{allow(300, 0, 0)}) || !got.IngressEnforced {
+	if got := repo.Compute(leia, u).Policy; fmt.Sprint(got.Ingress) != fmt.Sprint([]datapath.Rule{allow(records.IDHost, 0, 0), allow(300, 0, 0)}) || !got.IngressEnforced {
 		t.Errorf("leia: %+v", got)
 	}
-	if got := repo.Compute(luke, u).Policy; fmt.Sprint(got.Ingress) != fmt.Sprint([]datapath.Rule{allow(300, 0, 0)}) || !got.IngressEnforced {
+	if got := repo.Compute(luke, u).Policy; fmt.Sprint(got.Ingress) != fmt.Sprint([]datapath.Rule{allow(records.IDHost, 0, 0), allow(300, 0, 0)}) || !got.IngressEnforced {
 		t.Errorf("luke: %+v", got)
 	}
 	if got := repo.Compute(other, u).Policy; got.IngressEnforced {
