@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/weftnet/weft/clustermesh"
@@ -83,6 +84,11 @@ func (r *remoteCluster) nodeKind() kindHandler {
 			for _, p := range n.PodCIDRs {
 				if !inPool(cc.PodCIDRs, p) {
 					return fmt.Errorf("node %s: pod CIDR %v is outside the remote's pool %v", n.Name, p, cc.PodCIDRs)
+				}
+			}
+			for _, ip := range n.Underlay {
+				if owner := a.localNodeWith(ip); owner != "" {
+					return fmt.Errorf("node %s: underlay address %v is that of local node %s", n.Name, ip, owner)
 				}
 			}
 			r.mu.Lock()
@@ -177,6 +183,19 @@ func (r *remoteCluster) ipKind() kindHandler {
 			}
 		},
 	}
+}
+
+// localNodeWith names the node of this cluster with underlay address ip.
+func (a *Agent) localNodeWith(ip netip.Addr) string {
+	if ip == a.nodeIP {
+		return a.cfg.NodeName
+	}
+	for _, n := range a.nodes.list() {
+		if n.Cluster == a.cluster.Name && slices.Contains(n.Underlay, ip) {
+			return n.Name
+		}
+	}
+	return ""
 }
 
 func inPool(pool []netip.Prefix, p netip.Prefix) bool {

@@ -139,6 +139,16 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 		}
 		t.Cleanup(func() { c2store.Delete(context.Background(), key) })
 	}
+	// A node of c2 claiming c1-n1's underlay address.
+	evil := records.Node{Name: "evil", Cluster: "c2", ClusterID: 2, Underlay: []netip.Addr{netip.MustParseAddr("192.168.1.1")},
+		PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.101.99.0/24")}}
+	evilKey := keys.Node("c2", "evil")
+	if val, err := records.Encode(evilKey, &evil); err != nil {
+		t.Fatal(err)
+	} else if _, err := c2store.Update(ctx, evilKey, val); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2store.Delete(context.Background(), evilKey) })
 	eventually(t, time.Minute, "c1's agents count the rejected record", func() error {
 		for _, n := range nodesOf(e, "c1") {
 			rc, err := remoteStatus(ctx, e, n, "c2")
@@ -158,6 +168,25 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 				t.Errorf("%s: BPF ipcache holds %v (%v) from a record c2 may not announce", n, rows, err)
 			}
 		}
+	}
+	eventually(t, time.Minute, "c1's agents reject the node claiming c1-n1's address", func() error {
+		for _, n := range nodesOf(e, "c1") {
+			rc, err := remoteStatus(ctx, e, n, "c2")
+			if err != nil {
+				return err
+			}
+			if rc.Nodes != 2 {
+				t.Fatalf("%s accepted c2's node claiming c1-n1's address: %d nodes of c2", n, rc.Nodes)
+			}
+			// The mirror never serves foreignID: the agents reject hijack and evil.
+			if rejected(rc.Error) < 2 {
+				return fmt.Errorf("%s: remote c2 reports %q, want 2 rejected records", n, rc.Error)
+			}
+		}
+		return nil
+	})
+	if err := c2store.Delete(ctx, evilKey); err != nil {
+		t.Fatal(err)
 	}
 
 	for _, en := range []records.IPCacheEntry{foreignID, hijack} {
@@ -457,4 +486,14 @@ func weftCLI(t *testing.T, e *testenv.Env, node, stdin string, args ...string) s
 		t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// rejected is N of "rejected N records" in a remote's status error.
+func rejected(status string) int {
+	_, after, ok := strings.Cut(status, "rejected ")
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.Fields(after)[0])
+	return n
 }
