@@ -144,7 +144,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 		RoutingMode: a.cluster.Routing, NodeIpv4: a.nodeIP.String(), PodCidrs: []string{a.podCIDR.String()},
 		Store:     &agentapi.StoreStatus{Backend: st.Backend, Endpoints: st.Endpoints, Quorum: st.Quorum, Synced: a.synced()},
 		Datapath:  &agentapi.DatapathStatus{BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName), Counters: map[string]uint64{}},
-		Endpoints: uint32(a.endpoints.count()), Nodes: uint32(len(a.nodes.list())),
+		Endpoints: uint32(a.endpoints.count()), Nodes: uint32(len(a.nodes.list())), Services: uint32(a.services.count()),
 		IpcacheEntries: uint32(a.ipc.Len()), Uptime: time.Since(a.started).Round(time.Second).String(),
 	}
 	if !st.Heartbeat.IsZero() {

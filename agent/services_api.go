@@ -135,3 +135,10 @@ func (s *serviceSync) listServices() *agentapi.ListServicesResponse {
 	slices.SortFunc(resp.Services, func(a, b *agentapi.Service) int { return cmp.Compare(a.Id, b.Id) })
 	return resp
 }
+
+// count is the number of services this node has programmed.
+func (s *serviceSync) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.view)
+}
