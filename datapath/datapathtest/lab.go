@@ -16,7 +16,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/weftnet/weft/bpf"
 	"github.com/weftnet/weft/datapath"
 )
 
@@ -260,16 +259,23 @@ func (l *Lab) cleanup() {
 			}
 		}
 		for _, p := range n.Pods {
-			netns.DeleteNamed(p.NS)
+			l.deleteNS(p.NS)
 		}
-		netns.DeleteNamed(n.NS)
+		l.deleteNS(n.NS)
 		os.Remove(n.Cgroup)
+		os.RemoveAll(n.Config.PinDir()) // nothing left, unless Uninstall failed
 	}
-	netns.DeleteNamed(l.ulNS)
+	l.deleteNS(l.ulNS)
 	os.Remove(l.cgDir)
-	os.RemoveAll(filepath.Join(bpf.DefaultFS, "weft", "test-"+l.ID)) // nothing, unless Uninstall failed
-	for _, n := range l.Nodes {
-		os.RemoveAll(n.Config.PinDir())
+}
+
+// deleteNS removes a named namespace this lab created, if it exists.
+func (l *Lab) deleteNS(name string) {
+	if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
+		return
+	}
+	if err := netns.DeleteNamed(name); err != nil {
+		l.t.Errorf("delete netns %s: %v", name, err)
 	}
 }
 
