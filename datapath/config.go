@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"time"
 )
 
 // Mode is how pod traffic crosses nodes.
@@ -43,6 +44,10 @@ type Config struct {
 	TraceAllForwards bool
 	// LegacyTC attaches with clsact + cls_bpf even where tcx exists.
 	LegacyTC bool
+	// ConntrackGCInterval is how often Run deletes conntrack entries idle
+	// for longer than ConntrackMaxIdle.
+	ConntrackGCInterval time.Duration
+	ConntrackMaxIdle    time.Duration
 	// Log receives the datapath's logs.
 	Log *slog.Logger
 }
@@ -55,6 +60,9 @@ func DefaultConfig() Config {
 		TunnelDevice: "weft_vxlan",
 		TunnelPort:   8472,
 		Log:          slog.Default(),
+
+		ConntrackGCInterval: time.Minute,
+		ConntrackMaxIdle:    6 * time.Hour, // Linux's established TCP timeout is 5 days; LRU evicts first
 	}
 }
 
@@ -76,6 +84,10 @@ func (c Config) Validate() error {
 	}
 	if c.BPFFS == "" {
 		return fmt.Errorf("no bpffs path: set BPFFS")
+	}
+	if c.ConntrackGCInterval <= 0 || c.ConntrackMaxIdle < 2*time.Second {
+		return fmt.Errorf("invalid conntrack GC (every %v, idle %v): want a positive interval and an idle time of at least 2s (entries are refreshed once a second)",
+			c.ConntrackGCInterval, c.ConntrackMaxIdle)
 	}
 	if c.Log == nil {
 		return fmt.Errorf("no logger: set Log")

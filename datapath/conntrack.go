@@ -51,3 +51,24 @@ func (d *Datapath) PruneConntrack(ctx context.Context, maxIdle time.Duration) (i
 	}
 	return deleted, nil
 }
+
+// Run collects idle conntrack entries every ConntrackGCInterval until ctx
+// ends; it returns ctx's error. Everything else the datapath does happens
+// in the calls that ask for it.
+func (d *Datapath) Run(ctx context.Context) error {
+	t := time.NewTicker(d.cfg.ConntrackGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			n, err := d.PruneConntrack(ctx, d.cfg.ConntrackMaxIdle)
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("conntrack gc failed", "error", err)
+			} else if n > 0 {
+				d.log.Debug("conntrack gc", "deleted", n)
+			}
+		}
+	}
+}

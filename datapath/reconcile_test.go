@@ -2,12 +2,14 @@ package datapath_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/bpf"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/datapath/datapathtest"
 	"github.com/weftnet/weft/internal/testgate"
@@ -82,6 +84,47 @@ func TestPruneRemovesWhatIsNotDesired(t *testing.T) {
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunCollectsIdleConntrack(t *testing.T) {
+	testgate.Root(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	lab := datapathtest.New(t, datapath.ModeNative, 1, func(c *datapath.Config) {
+		c.ConntrackGCInterval, c.ConntrackMaxIdle = 100*time.Millisecond, 2*time.Second
+	})
+	n := lab.Nodes[0]
+	a, b := n.AddPod("a", 1001), n.AddPod("b", 1002)
+	lab.Wire()
+	b.ServeName(80)
+	if got, err := a.Fetch(ctx, b.Addr(80)); err != nil || got != "b" {
+		t.Fatalf("a -> b: got %q, %v", got, err)
+	}
+	entries := func() int {
+		var (
+			k  bpf.CTKey
+			v  bpf.CTEntry
+			nr int
+		)
+		it := n.DP.Objects().WeftCt.Iterate()
+		for it.Next(&k, &v) {
+			nr++
+		}
+		return nr
+	}
+	if entries() == 0 {
+		t.Fatal("no conntrack entry after a connection")
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.DP.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := datapathtest.Eventually(ctx, 15*time.Second, func(context.Context) error {
+		if c := entries(); c != 0 {
+			return fmt.Errorf("%d conntrack entries left", c)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
