@@ -121,7 +121,7 @@ func (r *remoteCluster) session(ctx context.Context) error {
 	r.mu.Lock()
 	rec := *r.rec
 	r.mu.Unlock()
-	cfg, err := r.storeConfig(rec)
+	cfg, err := r.storeConfig(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -161,13 +161,22 @@ func (r *remoteCluster) session(ctx context.Context) error {
 }
 
 // storeConfig reaches the remote's served store with the credentials
-// `weft clustermesh connect` left in rec.ClientRef.
-func (r *remoteCluster) storeConfig(rec records.Remote) (kvstore.Config, error) {
+// `weft clustermesh connect` left in rec.ClientRef, or, when that directory
+// is not on this host, in clustermesh/v1/credentials/<remote> of the local
+// store.
+func (r *remoteCluster) storeConfig(ctx context.Context, rec records.Remote) (kvstore.Config, error) {
 	cfg := kvstore.DefaultConfig()
 	cfg.Endpoints, cfg.Prefix, cfg.RateLimit = rec.Endpoints, kvstore.DefaultPrefix, kvstore.RateLimit{}
-	cfg.TLS = kvstore.TLSFiles{CAFile: filepath.Join(rec.ClientRef, clustermesh.CAFile),
-		CertFile: filepath.Join(rec.ClientRef, clustermesh.ClientCert), KeyFile: filepath.Join(rec.ClientRef, clustermesh.ClientKey)}
-	if _, err := os.Stat(cfg.TLS.CAFile); err != nil && rec.CA != "" {
+	dir := rec.ClientRef
+	if !exists(filepath.Join(dir, clustermesh.ClientCert)) || !exists(filepath.Join(dir, clustermesh.ClientKey)) {
+		var err error
+		if dir, err = r.credentialsFromStore(ctx); err != nil {
+			return cfg, fmt.Errorf("credentials for remote %s: no %s/%s, and %w", r.name, rec.ClientRef, clustermesh.ClientCert, err)
+		}
+	}
+	cfg.TLS = kvstore.TLSFiles{CAFile: filepath.Join(dir, clustermesh.CAFile),
+		CertFile: filepath.Join(dir, clustermesh.ClientCert), KeyFile: filepath.Join(dir, clustermesh.ClientKey)}
+	if !exists(cfg.TLS.CAFile) && rec.CA != "" {
 		// The record carries the CA: use it when the directory has none.
 		p := filepath.Join(r.m.stateDir, r.name+"-ca.crt")
 		if err := os.MkdirAll(r.m.stateDir, 0o700); err != nil {
@@ -178,13 +187,32 @@ func (r *remoteCluster) storeConfig(rec records.Remote) (kvstore.Config, error) 
 		}
 		cfg.TLS.CAFile = p
 	}
-	for _, f := range []string{cfg.TLS.CertFile, cfg.TLS.KeyFile} {
-		if _, err := os.Stat(f); err != nil {
-			return cfg, fmt.Errorf("credentials for remote %s: %w (written by `weft clustermesh connect` into the record's clientRef %q)", r.name, err, rec.ClientRef)
-		}
-	}
 	return cfg, nil
 }
+
+// credentialsFromStore writes the credentials kept in the local store into
+// <state-dir>/clustermesh/<remote>/ and returns that directory.
+func (r *remoteCluster) credentialsFromStore(ctx context.Context) (string, error) {
+	key := clustermesh.CredentialsKey(r.m.a.store.Prefix(), r.name)
+	kv, err := r.m.a.store.Get(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("read %s from the local store: %w (run `weft clustermesh connect` again)", key, err)
+	}
+	c, err := clustermesh.DecodeCredentials(kv.Key, kv.Value)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(r.m.stateDir, r.name)
+	if err := clustermesh.WritePair(dir, "client", []byte(c.Cert), []byte(c.Key)); err != nil {
+		return "", err
+	}
+	if err := clustermesh.WriteFile(filepath.Join(dir, clustermesh.CAFile), []byte(c.CA), 0o644); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 
 // checkConfig reads the remote's cluster-config and refuses a cluster this
 // mesh cannot hold: wrong name, this cluster's id, another remote's id,

@@ -141,4 +141,7 @@ func (r *remoteCluster) drain(ctx context.Context) {
 	if err := os.Remove(r.statePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		r.log.Warn("remove remote cluster state", "err", err)
 	}
+	if err := os.RemoveAll(filepath.Join(r.m.stateDir, r.name)); err != nil {
+		r.log.Warn("remove remote cluster credentials", "err", err)
+	}
 }

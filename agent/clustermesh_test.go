@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/state/records"
@@ -64,16 +65,39 @@ func TestRemoteClusterChecks(t *testing.T) {
 	}
 }
 
-// TestRemoteStoreConfig: the credentials come from the record's clientRef;
-// missing ones are named, with where they should have come from.
+// TestRemoteStoreConfig: the credentials come from the record's clientRef,
+// else from the local store; missing ones say how to get them.
 func TestRemoteStoreConfig(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := kvstoretest.StartEtcd(t).NewClient(t)
 	dir := t.TempDir()
-	m := newClusterMesh(&Agent{}, filepath.Join(dir, "state"), slog.New(slog.DiscardHandler))
+	m := newClusterMesh(&Agent{store: client}, filepath.Join(dir, "state"), slog.New(slog.DiscardHandler))
 	r := newRemoteCluster(m, "c2")
 	rec := records.Remote{Cluster: "c2", Endpoints: []string{"https://10.0.0.2:2381"}, CA: "PEM", ClientRef: filepath.Join(dir, "ref")}
-	if _, err := r.storeConfig(rec); err == nil || !strings.Contains(err.Error(), "weft clustermesh connect") {
+	if _, err := r.storeConfig(ctx, rec); err == nil || !strings.Contains(err.Error(), "weft clustermesh connect") {
 		t.Fatalf("missing credentials: %v", err)
 	}
+
+	// From the local store.
+	val, err := clustermesh.EncodeCredentials(clustermesh.StoredCredentials{Cluster: "c2", CA: "CA", Cert: "CERT", Key: "KEY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Update(ctx, clustermesh.CredentialsKey(client.Prefix(), "c2"), val); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.storeConfig(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{cfg.TLS.CAFile: "CA", cfg.TLS.CertFile: "CERT", cfg.TLS.KeyFile: "KEY"} {
+		if b, err := os.ReadFile(file); err != nil || string(b) != want || !strings.HasPrefix(file, m.stateDir) {
+			t.Fatalf("%s: %q %v, want %q in the state dir", file, b, err, want)
+		}
+	}
+
+	// From the clientRef directory, with the record's CA.
 	if err := os.MkdirAll(rec.ClientRef, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +106,13 @@ func TestRemoteStoreConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := r.storeConfig(rec)
+	cfg, err = r.storeConfig(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Prefix != kvstore.DefaultPrefix || cfg.TLS.CertFile != filepath.Join(rec.ClientRef, "client.crt") {
 		t.Fatalf("config %+v", cfg)
 	}
-	// No ca.crt in the directory: the record's CA is written into the state dir.
 	if b, err := os.ReadFile(cfg.TLS.CAFile); err != nil || string(b) != "PEM" {
 		t.Fatalf("CA file %s: %q %v", cfg.TLS.CAFile, b, err)
 	}

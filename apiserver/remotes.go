@@ -53,6 +53,13 @@ func (s *Server) addRemote(ctx context.Context, info clustermesh.Info, creds *ad
 	if err != nil {
 		return false, status.Error(codes.Internal, err.Error())
 	}
+	stored, err := clustermesh.EncodeCredentials(clustermesh.StoredCredentials{Cluster: info.Name, CA: info.CA, Cert: creds.CertPem, Key: creds.KeyPem})
+	if err != nil {
+		return false, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := s.source.Update(ctx, clustermesh.CredentialsKey(s.source.Prefix(), info.Name), stored); err != nil {
+		return false, status.Error(codes.Unavailable, fmt.Sprintf("store the credentials for %s: %v", info.Name, err))
+	}
 	keys := records.NewKeys(s.source.Prefix())
 	key := keys.Remote(info.Name)
 	rec := records.Remote{Cluster: info.Name, Endpoints: info.Endpoints, CA: info.CA, ClientRef: abs}
@@ -106,6 +113,9 @@ func (s *Server) removeRemote(ctx context.Context, cluster string) (bool, error)
 	}
 	if err := s.source.Delete(ctx, keys.Remote(cluster)); err != nil {
 		return false, fmt.Errorf("delete remote %s: %w", cluster, err)
+	}
+	if err := s.source.Delete(ctx, clustermesh.CredentialsKey(s.source.Prefix(), cluster)); err != nil {
+		return false, fmt.Errorf("delete the credentials for %s: %w", cluster, err)
 	}
 	if _, err := os.Stat(s.dir.Remote(cluster)); err == nil {
 		existed = true

@@ -226,6 +226,12 @@ func TestAddRemote(t *testing.T) {
 	if err != nil || r.ClientRef != c1.Dir.Remote("c2") {
 		t.Fatalf("remote record %+v %v, want ClientRef %s", r, err, c1.Dir.Remote("c2"))
 	}
+	credKey := clustermesh.CredentialsKey(src.Prefix(), "c2")
+	if kv, err := src.Get(ctx, credKey); err != nil {
+		t.Fatalf("credentials for c2 in c1's store: %v", err)
+	} else if cr, err := clustermesh.DecodeCredentials(kv.Key, kv.Value); err != nil || cr.Cert != good.CertPem {
+		t.Fatalf("credentials for c2: %v", err)
+	}
 	list, err := c1.Admin(t).ListRemotes(ctx, &adminapi.ListRemotesRequest{})
 	if err != nil || len(list.Remotes) != 1 || list.Remotes[0].Id != 2 {
 		t.Fatalf("list remotes of c1: %v %v", list, err)
@@ -236,6 +242,9 @@ func TestAddRemote(t *testing.T) {
 	}
 	if _, err := src.Get(ctx, kv.Key); !errors.Is(err, kvstore.ErrNotFound) {
 		t.Fatalf("remote record after removal: %v", err)
+	}
+	if _, err := src.Get(ctx, credKey); !errors.Is(err, kvstore.ErrNotFound) {
+		t.Fatalf("credentials after removal: %v", err)
 	}
 	if rm, err := c1.Admin(t).RemoveRemote(ctx, &adminapi.RemoveRemoteRequest{Cluster: "c2"}); err != nil || rm.Existed {
 		t.Fatalf("remove c2 again: %v %v, want not existed", rm, err)
