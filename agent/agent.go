@@ -182,6 +182,7 @@ func (a *Agent) ensureClusterConfig(ctx context.Context) (records.ClusterConfig,
 func (a *Agent) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.owned.Run(ctx) })
+	g.Go(func() error { return a.dp.Run(ctx) }) // conntrack garbage collection
 	g.Go(func() error { return a.ids.Run(ctx) })
 	g.Go(func() error { return a.ipc.Run(ctx) })
 	g.Go(func() error {

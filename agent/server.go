@@ -142,8 +142,9 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	resp := &agentapi.StatusResponse{
 		Node: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterId: a.cluster.ID, Version: Version,
 		RoutingMode: a.cluster.Routing, NodeIpv4: a.nodeIP.String(), PodCidrs: []string{a.podCIDR.String()},
-		Store:     &agentapi.StoreStatus{Backend: st.Backend, Endpoints: st.Endpoints, Quorum: st.Quorum, Synced: a.synced()},
-		Datapath:  &agentapi.DatapathStatus{BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName), Counters: map[string]uint64{}},
+		Store: &agentapi.StoreStatus{Backend: st.Backend, Endpoints: st.Endpoints, Quorum: st.Quorum, Synced: a.synced()},
+		Datapath: &agentapi.DatapathStatus{AttachMode: a.dp.AttachMode(), BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName),
+			Counters: map[string]uint64{}},
 		Endpoints: uint32(a.endpoints.count()), Nodes: uint32(len(a.nodes.list())), Services: uint32(a.services.count()),
 		IpcacheEntries: uint32(a.ipc.Len()), Uptime: time.Since(a.started).Round(time.Second).String(),
 	}

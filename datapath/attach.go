@@ -38,6 +38,7 @@ func (d *Datapath) attachTC(ifname, name string, prog *ebpf.Program, egress bool
 	}
 	ifindex := lnk.Attrs().Index
 	if d.cfg.LegacyTC {
+		d.clsact.Store(true)
 		return d.attachLegacy(lnk, name, prog, egress)
 	}
 	attach := ebpf.AttachTCXIngress
@@ -70,6 +71,7 @@ func (d *Datapath) attachTC(ifname, name string, prog *ebpf.Program, egress bool
 		return nil
 	})
 	if errors.Is(err, ebpf.ErrNotSupported) {
+		d.clsact.Store(true)
 		d.log.Info("tcx unsupported, attaching with clsact", "device", ifname)
 		return d.attachLegacy(lnk, name, prog, egress)
 	}
@@ -180,4 +182,13 @@ func unpinLink(pin string) error {
 		return fmt.Errorf("unpin link %s: %w", pin, err)
 	}
 	return nil
+}
+
+// AttachMode says how tc programs are attached on this node: "tcx", or
+// "clsact" where the kernel lacks tcx or LegacyTC asks for it.
+func (d *Datapath) AttachMode() string {
+	if d.clsact.Load() || d.cfg.LegacyTC {
+		return "clsact"
+	}
+	return "tcx"
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -26,6 +27,8 @@ type Datapath struct {
 	linkDir string
 	// tunnelIfindex is the VXLAN device's ifindex in tunnel mode, else 0.
 	tunnelIfindex int
+	// clsact is set once an attachment fell back from tcx to clsact.
+	clsact atomic.Bool
 
 	mu       sync.Mutex
 	enforced map[uint16]uint16 // endpoint id -> EP_F_POLICY_* flags
