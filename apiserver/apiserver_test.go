@@ -32,9 +32,14 @@ func put(t testing.TB, c kvstore.Client, key string, rec records.Record) {
 // served opens a client of the served store with a certificate pair.
 func served(t testing.TB, c *apiservertest.Cluster, cert, key string) kvstore.Client {
 	t.Helper()
-	cl, err := etcd.New(context.Background(), c.ServedConfig(cert, key), statetest.Logger(t))
+	return servedWith(t, c.ServedConfig(cert, key))
+}
+
+func servedWith(t testing.TB, cfg kvstore.Config) kvstore.Client {
+	t.Helper()
+	cl, err := etcd.New(context.Background(), cfg, statetest.Logger(t))
 	if err != nil {
-		t.Fatalf("connect to the served store of %s: %v", c.Name, err)
+		t.Fatalf("connect to the served store at %v: %v", cfg.Endpoints, err)
 	}
 	t.Cleanup(func() { cl.Close(context.Background()) })
 	return cl

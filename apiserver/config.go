@@ -33,6 +33,15 @@ type Config struct {
 	// StoreAdvertise what remote clusters are told (default: StoreListen).
 	StoreListen    []string
 	StoreAdvertise []string
+	// HA: several apiservers of a cluster form one served etcd. StoreName
+	// is this member's name, StoreInitialCluster "name=peerURL" for every
+	// member (empty: a single member whose peer URL is the client port + 1
+	// over http), StorePeerListen this member's peer URLs (https, the
+	// serving certificate, client certificates of the cluster's CA).
+	StoreName           string
+	StoreInitialCluster []string
+	StorePeerListen     []string
+	StoreDataDir        string // default <dir>/etcd
 	// AdminListen are host:port or unix:///path addresses of the admin API.
 	AdminListen   []string
 	MetricsListen string // host:port of /metrics, empty: off
@@ -74,6 +83,10 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Dir, "dir", c.Dir, "clustermesh directory: CA, certificates, served store data, remote credentials")
 	fs.StringSliceVar(&c.StoreListen, "store-listen", c.StoreListen, "https URLs the served etcd listens on")
 	fs.StringSliceVar(&c.StoreAdvertise, "store-advertise", c.StoreAdvertise, "URLs remote clusters reach the served etcd at (default: --store-listen)")
+	fs.StringVar(&c.StoreName, "store-name", c.StoreName, "member name of the served etcd (default weft-apiserver-<cluster>)")
+	fs.StringSliceVar(&c.StoreInitialCluster, "store-initial-cluster", c.StoreInitialCluster, "HA: name=https://peer:port of every apiserver of the cluster (empty: one apiserver)")
+	fs.StringSliceVar(&c.StorePeerListen, "store-peer-listen", c.StorePeerListen, "HA: this member's peer URLs (https)")
+	fs.StringVar(&c.StoreDataDir, "store-data-dir", c.StoreDataDir, "data of the served etcd (default <dir>/etcd)")
 	fs.StringSliceVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin API addresses: host:port or unix:///path (mutual TLS)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "host:port of the Prometheus /metrics endpoint (empty: off)")
 	fs.BoolVar(&c.EmbeddedStore, "embedded-store", c.EmbeddedStore, "the served etcd is the cluster's store (agents connect with the agent certificate); otherwise --kvstore-* is mirrored into it")
@@ -102,6 +115,22 @@ func (c *Config) Validate() error {
 	for _, u := range append(append([]string{}, c.StoreListen...), c.StoreAdvertise...) {
 		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Port() == "" {
 			errs = append(errs, fmt.Errorf("store URL %q: accepted is https://<host>:<port>", u))
+		}
+	}
+	if len(c.StoreInitialCluster) > 0 {
+		if len(c.StorePeerListen) == 0 {
+			errs = append(errs, errors.New("--store-initial-cluster needs --store-peer-listen: this member's https peer URLs"))
+		}
+		for _, m := range c.StoreInitialCluster {
+			name, u, ok := strings.Cut(m, "=")
+			if p, err := url.Parse(u); !ok || name == "" || err != nil || p.Scheme != "https" || p.Port() == "" {
+				errs = append(errs, fmt.Errorf("--store-initial-cluster member %q: accepted is name=https://<host>:<port>", m))
+			}
+		}
+	}
+	for _, u := range c.StorePeerListen {
+		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Port() == "" {
+			errs = append(errs, fmt.Errorf("--store-peer-listen %q: accepted is https://<host>:<port>", u))
 		}
 	}
 	if len(c.AdminListen) == 0 {

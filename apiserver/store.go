@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/authpb"
@@ -26,21 +27,34 @@ const (
 )
 
 // startStore starts the served etcd: mutual TLS, client certificates
-// signed by the cluster's CA, peers on loopback-only URLs next to it.
+// signed by the cluster's CA. A single member's peer URL is the client port
+// + 1 over http (nothing connects to it); members of an HA cluster talk to
+// each other over https with the serving certificate.
 func (s *Server) startStore(ctx context.Context) (*etcdserver.Server, error) {
 	d := s.dir
-	var peers []string
-	for _, raw := range s.cfg.StoreListen {
-		u, _ := url.Parse(raw)
-		port, _ := strconv.Atoi(u.Port())
-		peers = append(peers, "http://"+net.JoinHostPort(u.Hostname(), strconv.Itoa(port+1)))
-	}
 	tls := etcdserver.TLS{CertFile: d.Cert(clustermesh.Server), KeyFile: d.Key(clustermesh.Server),
 		TrustedCAFile: d.Path(clustermesh.CAFile), ClientCertAuth: true}
-	srv, err := etcdserver.Start(ctx, etcdserver.Options{
-		Name: "weft-apiserver-" + s.cfg.ClusterName, DataDir: d.Path(clustermesh.EtcdDataDir),
-		ClientURLs: s.cfg.StoreListen, PeerURLs: peers, ClientTLS: tls,
-	})
+	opts := etcdserver.Options{
+		Name: s.cfg.StoreName, DataDir: s.cfg.StoreDataDir, ClientURLs: s.cfg.StoreListen, ClientTLS: tls,
+		ClusterToken: "weft-apiserver-" + s.cfg.ClusterName,
+	}
+	if opts.Name == "" {
+		opts.Name = "weft-apiserver-" + s.cfg.ClusterName
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = d.Path(clustermesh.EtcdDataDir)
+	}
+	if len(s.cfg.StoreInitialCluster) > 0 {
+		opts.InitialCluster = strings.Join(s.cfg.StoreInitialCluster, ",")
+		opts.PeerURLs, opts.PeerTLS = s.cfg.StorePeerListen, tls
+	} else {
+		for _, raw := range s.cfg.StoreListen {
+			u, _ := url.Parse(raw)
+			port, _ := strconv.Atoi(u.Port())
+			opts.PeerURLs = append(opts.PeerURLs, "http://"+net.JoinHostPort(u.Hostname(), strconv.Itoa(port+1)))
+		}
+	}
+	srv, err := etcdserver.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("start served store: %w", err)
 	}
