@@ -53,7 +53,7 @@ func (s *Server) addRemote(ctx context.Context, info clustermesh.Info, creds *ad
 	if err != nil {
 		return false, status.Error(codes.Internal, err.Error())
 	}
-	stored, err := clustermesh.EncodeCredentials(clustermesh.StoredCredentials{Cluster: info.Name, CA: info.CA, Cert: creds.CertPem, Key: creds.KeyPem})
+	stored, err := clustermesh.EncodeCredentials(clustermesh.StoredCredentials{Cluster: info.Name, CA: info.CA, Cert: creds.CertPem, Key: creds.KeyPem, Remote: &info})
 	if err != nil {
 		return false, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -153,7 +153,17 @@ func (s *Server) listRemotes(ctx context.Context) ([]clustermesh.Info, error) {
 		if err == nil {
 			err = json.Unmarshal(raw, &info)
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Connected through another apiserver of the cluster: what it
+			// recorded is in the cluster store.
+			err = nil
+			if kv, gerr := s.source.Get(ctx, clustermesh.CredentialsKey(s.source.Prefix(), r.Cluster)); gerr == nil {
+				if c, derr := clustermesh.DecodeCredentials(kv.Key, kv.Value); derr == nil && c.Remote != nil {
+					info = *c.Remote
+				}
+			}
+		}
+		if err != nil {
 			s.log.Warn("read remote info", "remote", r.Cluster, "err", err)
 		}
 		out = append(out, info)

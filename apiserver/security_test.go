@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +237,14 @@ func TestAddRemote(t *testing.T) {
 	list, err := c1.Admin(t).ListRemotes(ctx, &adminapi.ListRemotesRequest{})
 	if err != nil || len(list.Remotes) != 1 || list.Remotes[0].Id != 2 {
 		t.Fatalf("list remotes of c1: %v %v", list, err)
+	}
+	// Another apiserver of c1 (without the local info.json) knows c2's id
+	// from the cluster store.
+	if err := os.Remove(filepath.Join(c1.Dir.Remote("c2"), "info.json")); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := c1.Admin(t).ListRemotes(ctx, &adminapi.ListRemotesRequest{}); err != nil || len(list.Remotes) != 1 || list.Remotes[0].Id != 2 {
+		t.Fatalf("list remotes of c1 without info.json: %v %v", list, err)
 	}
 	rm, err := c1.Admin(t).RemoveRemote(ctx, &adminapi.RemoveRemoteRequest{Cluster: "c2"})
 	if err != nil || !rm.Existed {

@@ -25,6 +25,10 @@ type StoredCredentials struct {
 	CA      string `json:"ca"`   // PEM of the remote's CA
 	Cert    string `json:"cert"` // PEM, CN remote-<this cluster>, signed by the remote's CA
 	Key     string `json:"key"`  // PEM
+	// Remote is what the remote said about itself at connect time (its
+	// id, routing mode and pod CIDRs), for the checks of later connects
+	// by any apiserver of the cluster.
+	Remote *Info `json:"remote,omitempty"`
 }
 
 // EncodeCredentials encodes c for CredentialsKey.
