@@ -80,8 +80,10 @@ type Watcher interface {
 
 // Locker hands out distributed locks.
 type Locker interface {
-	// Lock blocks until the lock named key is held or ctx ends. Locks are
-	// bound to the client's lease: if the client dies the lock is released.
+	// Lock blocks until the lock called name is held or ctx ends. The name
+	// is placed under the prefix's .locks/ directory (a name that already
+	// starts with the prefix is accepted as is). Locks are bound to the
+	// client's lease: if the client dies the lock is released.
 	Lock(ctx context.Context, key string) (Lock, error)
 }
 
@@ -106,6 +108,9 @@ type Client interface {
 	// LeaseLost returns a channel closed when the current lease/session is
 	// lost; every leased key written under it is gone from the store. The
 	// next leased write runs under a fresh lease. Call again for the next one.
+	// Take the channel before re-creating keys, not after: a loss during the
+	// repair then still closes the channel the caller holds. Before any
+	// lease exists it is the channel of the first one.
 	LeaseLost() <-chan struct{}
 	// Close stops keep-alive, revokes the lease (removing leased keys and
 	// releasing locks) and closes the connection.

@@ -21,6 +21,12 @@ type Client struct {
 	cfg      kvstore.Config
 	log      *slog.Logger
 	api      *api.Client
+	// blocking serves blocking queries (watches, lock waits) over
+	// connections that are never reused: Go's transport silently replays an
+	// idempotent request whose reused connection broke, so after an agent
+	// restart the new agent would get the old, higher index and hold the
+	// query for its whole wait time.
+	blocking *api.Client
 	http     *http.Client
 	endpoint string
 	limiter  *kvstore.Limiter
@@ -79,7 +85,12 @@ func New(ctx context.Context, cfg kvstore.Config, log *slog.Logger) (*Client, er
 			errs = append(errs, fmt.Errorf("connect to consul at %s: %w", ep, err))
 			continue
 		}
-		c.api, c.endpoint = ac, ep
+		bc, err := api.NewClient(&api.Config{Address: u.Host, Scheme: u.Scheme, HttpClient: noReuse(hc), Token: cfg.Token})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connect to consul at %s: %w", ep, err))
+			continue
+		}
+		c.api, c.blocking, c.endpoint = ac, bc, ep
 		if err := c.checkLeader(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("connect to consul at %s: %w", ep, err))
 			continue
@@ -108,6 +119,13 @@ func httpClient(cfg kvstore.Config) (*http.Client, error) {
 		tr.TLSClientConfig = tlsCfg
 	}
 	return &http.Client{Transport: tr}, nil
+}
+
+// noReuse is hc with keep-alives off, for blocking queries.
+func noReuse(hc *http.Client) *http.Client {
+	tr := hc.Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	return &http.Client{Transport: tr}
 }
 
 // checkLeader asks the agent for the raft leader within the dial timeout.

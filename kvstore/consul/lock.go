@@ -93,7 +93,7 @@ func (c *Client) waitFree(ctx context.Context, key, own string) error {
 			return fmt.Errorf("wait for lock %s: %w", key, err)
 		}
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: time.Minute}
-		p, meta, err := c.api.KV().Get(key, q.WithContext(ctx))
+		p, meta, err := c.blocking.KV().Get(key, q.WithContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("wait for lock %s: %w", key, c.ctxErr(ctx))

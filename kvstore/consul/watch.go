@@ -60,7 +60,7 @@ func (w *watch) run(ctx context.Context) {
 			return
 		}
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: watchWait}
-		ps, meta, err := w.c.api.KV().List(w.prefix, q.WithContext(ctx))
+		ps, meta, err := w.c.blocking.KV().List(w.prefix, q.WithContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
 				return

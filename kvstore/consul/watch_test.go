@@ -78,6 +78,34 @@ func TestWatchAcrossAgentRestart(t *testing.T) {
 	}
 }
 
+// TestWatchAfterRestartBelowOldIndex: the watched prefix's index is far
+// above what the restarted agent starts at. A blocking query replayed with
+// the old index would hold for its whole wait time (minutes); the watch
+// must instead notice the restart and see a key written afterwards.
+func TestWatchAfterRestartBelowOldIndex(t *testing.T) {
+	s := startAgent(t, "")
+	ctx := ctx(t)
+	c := open(t, s)
+	for i := range 300 { // lift the index well above a fresh agent's
+		if _, err := c.Update(ctx, "weft/w/churn", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := c.ListAndWatch(wctx, "weft/w/")
+	m := &mirror{keys: map[string]string{}}
+	m.until(t, ch, map[string]string{"weft/w/churn": "299"})
+
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(ctx, "weft/w/after", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	m.until(t, ch, map[string]string{"weft/w/after": "1"})
+}
+
 // TestWatchConsumerGone: a watch whose consumer stopped reading still ends
 // when its ctx does, and the client closes without waiting on it.
 func TestWatchConsumerGone(t *testing.T) {

@@ -32,17 +32,26 @@ func (c *Client) Lock(ctx context.Context, name string) (kvstore.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
-	s, err := c.lease(ctx)
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("lock %s: %w", key, err)
+	for attempt := 0; ; attempt++ {
+		s, err := c.lease(ctx)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("lock %s: %w", key, err)
+		}
+		m := concurrency.NewMutex(s, key)
+		err = m.Lock(ctx)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
+			// The server expired the lease before keep-alive noticed:
+			// take a fresh one, as a leased write does.
+			c.forgetLease()
+			continue
+		}
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("lock %s: %w", key, err)
+		}
+		return &lock{c: c, mutex: m, session: s, release: release}, nil
 	}
-	m := concurrency.NewMutex(s, key)
-	if err := m.Lock(ctx); err != nil {
-		release()
-		return nil, fmt.Errorf("lock %s: %w", key, err)
-	}
-	return &lock{c: c, mutex: m, session: s, release: release}, nil
 }
 
 func (l *lock) Unlock(ctx context.Context) error {

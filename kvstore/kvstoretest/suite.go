@@ -43,7 +43,8 @@ func Run(t *testing.T, s Server) {
 	}
 	if _, ok := s.(LeaseKiller); ok {
 		cases = append(cases, testCase{"lease-lost-renewed", testLeaseLost},
-			testCase{"lock-guarded-write-lost", testGuardedWriteLost})
+			testCase{"lock-guarded-write-lost", testGuardedWriteLost},
+			testCase{"lock-after-lease-killed", testLockAfterLeaseKilled})
 	}
 	if _, ok := s.(Compacter); ok {
 		cases = append(cases, testCase{"watch-relist-after-compaction", testWatchCompaction})

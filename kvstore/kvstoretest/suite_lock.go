@@ -149,3 +149,22 @@ func testGuardedWriteLost(t *testing.T, s Server) {
 		t.Fatalf("unlocking a lost lock must not fail: %v", err)
 	}
 }
+
+// testLockAfterLeaseKilled: the store ended the client's lease and the
+// client has not noticed yet; Lock must take a fresh lease, not fail.
+func testLockAfterLeaseKilled(t *testing.T, s Server) {
+	c := s.NewClient(t)
+	p := prefixFor(t, s)
+	mustUpdate(t, c, p+"k", "v", kvstore.Leased()) // the client now holds a lease
+	s.(LeaseKiller).KillLease(t, c)
+	l, err := c.Lock(ctxFor(t), p+"mutex")
+	if err != nil {
+		t.Fatalf("lock right after the lease was killed: %v", err)
+	}
+	if _, err := c.Update(ctxFor(t), p+"guarded", []byte("x"), kvstore.Guarded(l)); err != nil {
+		t.Fatalf("guarded write under the new lock: %v", err)
+	}
+	if err := l.Unlock(ctxFor(t)); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
+}
