@@ -18,9 +18,9 @@ import (
 
 // Client is a kvstore.Client on Consul. It is safe for concurrent use.
 type Client struct {
-	cfg      kvstore.Config
-	log      *slog.Logger
-	api      *api.Client
+	cfg kvstore.Config
+	log *slog.Logger
+	api *api.Client
 	// blocking serves blocking queries (watches, lock waits) over
 	// connections that are never reused: Go's transport silently replays an
 	// idempotent request whose reused connection broke, so after an agent
