@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/weftnet/weft/apiserver/apiservertest"
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
@@ -194,4 +196,28 @@ func TestDeadNodeGC(t *testing.T) {
 	if _, err := src.Get(ctx, k.IPAM("c1", alive)); err != nil {
 		t.Fatalf("the live node's pod CIDR: %v", err)
 	}
+}
+
+// TestCompaction: the served store keeps only StoreHistory revisions.
+func TestCompaction(t *testing.T) {
+	ctx := statetest.Context(t, 2*time.Minute)
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{Modify: func(cfg *apiserverConfig) {
+		cfg.StoreHistory, cfg.GCInterval = 5, 100*time.Millisecond
+	}})
+	src := c.Store.NewClient(t)
+	sk := records.NewKeys(src.Prefix())
+	for i := range 30 {
+		put(t, src, sk.Node("c1", "n1"), &records.Node{Name: "n1", Cluster: "c1", ClusterID: 1, BootID: fmt.Sprint(i), Underlay: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
+	}
+	root, err := etcd.New(ctx, c.ServedConfig(c.Dir.Cert(clustermesh.UserRoot), c.Dir.Key(clustermesh.UserRoot)), statetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close(ctx)
+	statetest.Eventually(t, time.Minute, "old revisions of the served store are compacted", func() error {
+		if _, err := root.Raw().Get(ctx, "weft/", clientv3.WithPrefix(), clientv3.WithRev(2)); err == nil {
+			return fmt.Errorf("revision 2 still readable")
+		}
+		return nil
+	})
 }

@@ -42,6 +42,10 @@ type Config struct {
 	StoreInitialCluster []string
 	StorePeerListen     []string
 	StoreDataDir        string // default <dir>/etcd
+	// StoreHistory is how many revisions of the served store are kept;
+	// older ones are compacted every GCInterval (watchers that fall
+	// further behind re-list).
+	StoreHistory int64
 	// AdminListen are host:port or unix:///path addresses of the admin API.
 	AdminListen   []string
 	MetricsListen string // host:port of /metrics, empty: off
@@ -66,6 +70,7 @@ func DefaultConfig() Config {
 		AdminListen:       []string{"127.0.0.1:2383"},
 		MetricsListen:     "127.0.0.1:9962",
 		KVStore:           kvstore.DefaultConfig(),
+		StoreHistory:      10000,
 		HeartbeatInterval: 5 * time.Second,
 		GCInterval:        time.Minute,
 		NodeGCGrace:       time.Hour,
@@ -87,6 +92,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.StoreInitialCluster, "store-initial-cluster", c.StoreInitialCluster, "HA: name=https://peer:port of every apiserver of the cluster (empty: one apiserver)")
 	fs.StringSliceVar(&c.StorePeerListen, "store-peer-listen", c.StorePeerListen, "HA: this member's peer URLs (https)")
 	fs.StringVar(&c.StoreDataDir, "store-data-dir", c.StoreDataDir, "data of the served etcd (default <dir>/etcd)")
+	fs.Int64Var(&c.StoreHistory, "store-history", c.StoreHistory, "revisions of the served etcd kept before compaction")
 	fs.StringSliceVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin API addresses: host:port or unix:///path (mutual TLS)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "host:port of the Prometheus /metrics endpoint (empty: off)")
 	fs.BoolVar(&c.EmbeddedStore, "embedded-store", c.EmbeddedStore, "the served etcd is the cluster's store (agents connect with the agent certificate); otherwise --kvstore-* is mirrored into it")
@@ -116,6 +122,9 @@ func (c *Config) Validate() error {
 		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Port() == "" {
 			errs = append(errs, fmt.Errorf("store URL %q: accepted is https://<host>:<port>", u))
 		}
+	}
+	if c.StoreHistory < 1 {
+		errs = append(errs, fmt.Errorf("--store-history %d: must be at least 1", c.StoreHistory))
 	}
 	if len(c.StoreInitialCluster) > 0 {
 		if len(c.StorePeerListen) == 0 {

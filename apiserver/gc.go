@@ -2,15 +2,21 @@ package apiserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/identity"
 	"github.com/weftnet/weft/state/podcidr"
 	"github.com/weftnet/weft/state/records"
 )
 
-// collect runs the identity collector and frees the pod CIDRs of nodes
-// whose record has been gone longer than NodeGCGrace, every GCInterval.
+// collect runs the identity collector, frees the pod CIDRs of nodes whose
+// record has been gone longer than NodeGCGrace and compacts the served
+// store, every GCInterval.
 func (s *Server) collect(ctx context.Context) error {
 	ids, err := identity.NewCollector(s.source, identity.CollectorConfig{
 		ClusterID: s.cc.ID, Grace: s.cfg.IdentityGCGrace, Interval: s.cfg.GCInterval}, s.log)
@@ -22,6 +28,7 @@ func (s *Server) collect(ctx context.Context) error {
 		return err
 	}
 	missing := map[string]time.Time{} // node → first seen without a record
+	s.compacted = 0
 	t := time.NewTicker(s.cfg.GCInterval)
 	defer t.Stop()
 	for {
@@ -33,6 +40,9 @@ func (s *Server) collect(ctx context.Context) error {
 		}
 		if err := s.collectNodes(ctx, cidrs, missing); err != nil && ctx.Err() == nil {
 			s.log.Warn("dead node collection pass", "err", err)
+		}
+		if err := s.compact(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("compact the served store", "err", err)
 		}
 		select {
 		case <-t.C:
@@ -89,5 +99,24 @@ func (s *Server) collectNodes(ctx context.Context, cidrs *podcidr.Allocator, mis
 		s.m.freedNodes.Add(float64(len(freed)))
 		s.log.Info("freed the pod CIDRs of a node gone for longer than the grace period", "node", node, "cidrs", freed, "grace", s.cfg.NodeGCGrace)
 	}
+	return nil
+}
+
+// compact drops the served store's history older than StoreHistory
+// revisions (etcd keeps every revision until compacted).
+func (s *Server) compact(ctx context.Context) error {
+	cli := s.served.Raw()
+	resp, err := cli.Get(ctx, kvstore.HeartbeatKey(s.served.Prefix()))
+	if err != nil {
+		return err
+	}
+	rev := resp.Header.Revision - s.cfg.StoreHistory
+	if rev <= s.compacted {
+		return nil
+	}
+	if _, err := cli.Compact(ctx, rev); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		return fmt.Errorf("compact at revision %d: %w", rev, err)
+	}
+	s.compacted = rev
 	return nil
 }

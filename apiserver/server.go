@@ -36,6 +36,8 @@ type Server struct {
 	served *etcd.Client   // the served store, as root
 	source kvstore.Client // the cluster store (= served when embedded)
 	admin  []net.Listener
+
+	compacted int64 // last compaction revision; only the collect loop uses it
 }
 
 // New loads the CA, starts the served store, turns its authentication on,
