@@ -130,6 +130,8 @@ func (a *Agent) setup(ctx context.Context) error {
 		return err
 	}
 	a.mesh = newClusterMesh(a, filepath.Join(a.cfg.StateDir, "clustermesh"), a.log) // clustermesh: agent/clustermesh.go
+	a.mesh.onServices = a.services.changed                                          // global services: remote services and pods
+	a.services.setRemoteSource(a.mesh.remoteServices)                               // are pulled on every recompute
 	if err := a.mesh.restore(ctx); err != nil {                                     // clustermesh: before anything prunes
 		return err
 	}

@@ -158,14 +158,20 @@ func (m *clusterMesh) status() []*agentapi.RemoteCluster {
 	return out
 }
 
-// remoteServices returns the service records of every remote cluster, by
-// cluster: the hook global services merge from.
-func (m *clusterMesh) remoteServices() map[string][]records.Service {
+// remoteServices returns, by cluster, every remote cluster's service
+// records and pods (its ipcache entries with their identities' labels):
+// what global services merge from. The services component pulls it when
+// it recomputes.
+func (m *clusterMesh) remoteServices() map[string]remoteServices {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[string][]records.Service{}
+	rs := make(map[string]*remoteCluster, len(m.remotes))
 	for name, r := range m.remotes {
-		out[name] = r.serviceList()
+		rs[name] = r
+	}
+	m.mu.Unlock()
+	out := make(map[string]remoteServices, len(rs))
+	for name, r := range rs {
+		out[name] = remoteServices{services: r.serviceList(), pods: r.pods()}
 	}
 	return out
 }

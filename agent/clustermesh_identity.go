@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/services"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -34,9 +36,10 @@ func (r *remoteCluster) identityKind() kindHandler {
 				return fmt.Errorf("identity %d is outside the range of %s (id %d)", ident.ID, r.name, cc.ID)
 			}
 			r.mu.Lock()
-			r.ids[ident.ID] = struct{}{}
+			r.ids[ident.ID] = ident.Labels
 			r.mu.Unlock()
 			a.policy.upsertRemoteIdentity(ident.ID, ident.Labels)
+			r.m.servicesChanged() // labels select global services' remote backends
 			return nil
 		},
 		remove: func(ctx context.Context, key string) {
@@ -113,6 +116,30 @@ func (r *remoteCluster) serviceList() []records.Service {
 	for _, k := range keys {
 		out = append(out, r.services[k])
 	}
+	return out
+}
+
+// pods are the remote cluster's endpoints as global services select them:
+// address, namespace, identity labels and hosting node.
+func (r *remoteCluster) pods() []services.Pod {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nodeOf := map[netip.Addr]string{}
+	for _, n := range r.nodes {
+		for _, ip := range n.Underlay {
+			nodeOf[ip] = n.Name
+		}
+	}
+	out := make([]services.Pod, 0, len(r.ips))
+	for _, e := range r.ips {
+		ls, ok := r.ids[e.Identity]
+		if !ok || e.Namespace == "" {
+			continue // not a pod, or its identity has not arrived yet
+		}
+		out = append(out, services.Pod{IP: e.IP, Namespace: e.Namespace, Labels: ls, HostIP: e.HostIP,
+			Node: nodeOf[e.HostIP], Cluster: r.name})
+	}
+	slices.SortFunc(out, func(a, b services.Pod) int { return a.IP.Compare(b.IP) })
 	return out
 }
 

@@ -140,6 +140,7 @@ func (r *remoteCluster) ipKind() kindHandler {
 		r.mu.Unlock()
 		if had {
 			a.ipcache.onChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
+			r.m.servicesChanged()
 		}
 	}
 	return kindHandler{
@@ -159,9 +160,10 @@ func (r *remoteCluster) ipKind() kindHandler {
 				return fmt.Errorf("address %s is in this cluster's pod CIDR pool %v", e.IP, a.cluster.PodCIDRs)
 			}
 			r.mu.Lock()
-			r.ips[e.IP] = struct{}{}
+			r.ips[e.IP] = e
 			r.mu.Unlock()
 			a.ipcache.onChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
+			r.m.servicesChanged() // remote pods are global services' backends
 			return nil
 		},
 		remove: func(ctx context.Context, key string) {

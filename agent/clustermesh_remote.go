@@ -43,14 +43,14 @@ type remoteCluster struct {
 	lastErr   string
 	rejected  uint64
 	nodes     map[string]records.Node // by remote store key
-	ips       map[netip.Addr]struct{}
-	ids       map[records.ID]struct{}
+	ips       map[netip.Addr]records.IPCacheEntry
+	ids       map[records.ID]records.Labels
 	services  map[string]records.Service
 }
 
 func newRemoteCluster(m *clusterMesh, name string) *remoteCluster {
 	return &remoteCluster{m: m, name: name, keys: records.NewKeys(kvstore.DefaultPrefix), log: m.log.With("remote", name), listed: map[string]bool{},
-		nodes: map[string]records.Node{}, ips: map[netip.Addr]struct{}{}, ids: map[records.ID]struct{}{},
+		nodes: map[string]records.Node{}, ips: map[netip.Addr]records.IPCacheEntry{}, ids: map[records.ID]records.Labels{},
 		services: map[string]records.Service{}}
 }
 

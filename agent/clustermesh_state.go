@@ -106,7 +106,7 @@ func (m *clusterMesh) restore(ctx context.Context) error {
 		if v.TunnelFamily != 0 {
 			e.HostIP = bpf.AddrFrom16(v.TunnelFamily, v.TunnelEndpoint)
 		}
-		r.ips[e.IP] = struct{}{}
+		r.ips[e.IP] = e
 		m.a.ipcache.onChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
 		restored++
 	}
@@ -122,7 +122,7 @@ func (r *remoteCluster) drain(ctx context.Context) {
 	a := r.m.a
 	r.mu.Lock()
 	nodes, ips, ids := r.nodes, r.ips, r.ids
-	r.nodes, r.ips, r.ids = map[string]records.Node{}, map[netip.Addr]struct{}{}, map[records.ID]struct{}{}
+	r.nodes, r.ips, r.ids = map[string]records.Node{}, map[netip.Addr]records.IPCacheEntry{}, map[records.ID]records.Labels{}
 	hadServices := len(r.services) > 0
 	r.services = map[string]records.Service{}
 	r.mu.Unlock()

@@ -43,6 +43,7 @@ type serviceSync struct {
 
 	mu         sync.Mutex
 	remote     map[string]remoteServices // by cluster name, see SetRemoteServices
+	pullRemote func() map[string]remoteServices
 	programmed map[datapath.ServiceKey]datapath.Service
 	pruned     bool
 	view       []serviceView
@@ -81,6 +82,16 @@ func (s *serviceSync) changed() {
 type remoteServices struct {
 	services []records.Service
 	pods     []services.Pod // its ipcache entries with their identities' labels
+}
+
+// pullRemote, when set (by clustermesh), returns every remote cluster's
+// services and pods; desired calls it on every recompute, which
+// clustermesh triggers through changed.
+func (s *serviceSync) setRemoteSource(pull func() map[string]remoteServices) {
+	s.mu.Lock()
+	s.pullRemote = pull
+	s.mu.Unlock()
+	s.changed()
 }
 
 // SetRemoteServices is the clustermesh hook: it replaces the service

@@ -45,9 +45,17 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 	for _, p := range s.pods() {
 		byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
 	}
+	recs := s.svcs.Snapshot()
 	s.mu.Lock()
-	remote := maps.Clone(s.remote)
+	remote, pull := maps.Clone(s.remote), s.pullRemote
 	s.mu.Unlock()
+	// Remote clusters matter to global services only: skip building their
+	// pod lists (100k entries while a remote bootstraps) when there is none.
+	if pull != nil && slices.ContainsFunc(slices.Collect(maps.Values(recs)), func(r records.Service) bool { return r.Global }) {
+		for name, rs := range pull() {
+			remote[name] = rs
+		}
+	}
 
 	out := map[datapath.ServiceKey]datapath.Service{}
 	var views []serviceView
@@ -69,7 +77,6 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 		}
 		views = append(views, v)
 	}
-	recs := s.svcs.Snapshot()
 	for _, key := range slices.Sorted(maps.Keys(recs)) {
 		r := recs[key]
 		bes := mergeRemote(r, tag(services.Backends(r, byNamespace[r.Namespace]), s.a.cluster.Name), remote)
