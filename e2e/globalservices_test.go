@@ -20,10 +20,16 @@ import (
 // only while no local one exists (and returns when one does); affinity
 // remote prefers the other cluster.
 func TestGlobalServices(t *testing.T) {
+	for _, routing := range []string{testenv.RoutingTunnel, testenv.RoutingNative} {
+		t.Run(routing, func(t *testing.T) { globalServices(t, routing) })
+	}
+}
+
+func globalServices(t *testing.T, routing string) {
 	meshBinaries(t)
 	spec := testenv.DefaultSpec()
-	spec.Clusters, spec.Nodes = 2, 2
-	e := up(t, "gsvc", spec)
+	spec.Clusters, spec.Nodes, spec.Routing = 2, 2, routing
+	e := up(t, "gs"+routing[:3], spec)
 	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}, "c2": {"c1"}})
 
 	sx := &serviceFixture{e: e, pods: map[string]testenv.Pod{}, top: t}
