@@ -50,6 +50,8 @@ type cluster struct {
 	protected, other *endpoint
 	// service is the test service, when the agents serve the Services API.
 	service *service
+	// global is the global test service of a mesh (several clusters).
+	global *service
 }
 
 // allPods are the test pods of the cluster, policy pods included.
@@ -140,6 +142,10 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 	}
 	if fx.services {
 		if err := fx.applyServices(ctx); err != nil {
+			fx.close(ctx)
+			return nil, err
+		}
+		if err := fx.applyGlobalService(ctx); err != nil {
 			fx.close(ctx)
 			return nil, err
 		}

@@ -19,7 +19,7 @@ func (fx *fixture) scenarios() []Scenario {
 	for _, cl := range fx.clusters {
 		out = append(out, fx.clusterScenarios(cl)...)
 	}
-	return append(out, fx.meshScenarios()...)
+	return append(append(out, fx.meshScenarios()...), fx.globalScenarios()...)
 }
 
 func (fx *fixture) clusterScenarios(cl cluster) []Scenario {

@@ -93,6 +93,12 @@ func (fx *fixture) applyServices(ctx context.Context) error {
 // waitBackends waits until node lists the test service with want ready
 // backends.
 func (fx *fixture) waitBackends(ctx context.Context, node string, want int) error {
+	return fx.waitServiceBackends(ctx, node, serviceName, want)
+}
+
+// waitServiceBackends waits until node lists service name with want ready
+// backends.
+func (fx *fixture) waitServiceBackends(ctx context.Context, node, name string, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, fx.opts.PropagationTimeout)
 	defer cancel()
 	var last string
@@ -105,7 +111,7 @@ func (fx *fixture) waitBackends(ctx context.Context, node string, want int) erro
 			if err == nil {
 				last = "not listed"
 				for _, s := range resp.Services {
-					if s.Namespace == policyNamespace && s.Name == serviceName {
+					if s.Namespace == policyNamespace && s.Name == name {
 						ready := 0
 						for _, b := range s.Backends {
 							if b.Ready {
@@ -125,7 +131,7 @@ func (fx *fixture) waitBackends(ctx context.Context, node string, want int) erro
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for node %s to load-balance service %s/%s: %s after %v", node, policyNamespace, serviceName, last, fx.opts.PropagationTimeout)
+			return fmt.Errorf("wait for node %s to load-balance service %s/%s: %s after %v", node, policyNamespace, name, last, fx.opts.PropagationTimeout)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -137,6 +143,9 @@ func (fx *fixture) deleteServices(ctx context.Context) {
 		conn, err := fx.env.Conn(cl.nodes[0].name)
 		if err == nil {
 			_, err = agentapi.NewServicesClient(conn).Delete(ctx, &agentapi.DeleteServiceRequest{Namespace: policyNamespace, Name: serviceName})
+			if err == nil && len(fx.clusters) > 1 {
+				_, err = agentapi.NewServicesClient(conn).Delete(ctx, &agentapi.DeleteServiceRequest{Namespace: policyNamespace, Name: globalServiceName})
+			}
 			conn.Close()
 		}
 		if err != nil {
