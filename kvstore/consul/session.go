@@ -192,6 +192,10 @@ func (s *sessions) destroy(ctx context.Context, c *Client) error {
 	if cur == nil {
 		return nil
 	}
+	// An unreachable agent does not hold Close beyond the dial timeout:
+	// the session then expires by its TTL.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
 	return c.destroySession(ctx, cur.id)
 }
 

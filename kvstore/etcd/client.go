@@ -161,7 +161,9 @@ func (c *Client) LeaseID() clientv3.LeaseID {
 }
 
 // Close implements kvstore.Client: it revokes the lease, removing every
-// leased key and releasing every lock, then closes the connection.
+// leased key and releasing every lock, then closes the connection. An
+// unreachable store does not hold it beyond the dial timeout: the lease
+// then expires by its TTL.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -174,7 +176,10 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	var errs []error
 	if s != nil {
-		if _, err := c.cli.Revoke(ctx, s.Lease()); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+		_, err := c.cli.Revoke(rctx, s.Lease())
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("revoke lease %x: %w", s.Lease(), err))
 		}
 		s.Orphan()

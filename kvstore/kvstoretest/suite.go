@@ -30,6 +30,7 @@ func Run(t *testing.T, s Server) {
 		{"bad-input", testBadInput},
 		{"unreachable", testUnreachable},
 		{"closed-client", testClosedClient},
+		{"close-unreachable-bounded", testCloseUnreachable},
 		{"status-heartbeat", testStatus},
 		{"cas-contention", testCASContention},
 		{"lease-close-revokes", testLeaseCloseRevokes},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +125,40 @@ func testUnreachable(t *testing.T, s Server) {
 			t.Errorf("open error %q does not say %q", err, bad.want)
 		}
 	}
+}
+
+// testCloseUnreachable: a client cut off its store still closes, within the
+// dial timeout, instead of waiting forever to revoke its lease; the leased
+// key then goes by the TTL.
+func testCloseUnreachable(t *testing.T, s Server) {
+	u, err := url.Parse(s.Config().Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := NewProxy(t, u.Host)
+	cfg := s.Config()
+	cfg.Endpoints = []string{u.Scheme + "://" + proxy.Addr()}
+	cfg.DialTimeout = 2 * time.Second
+	c, err := dial.Open(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := prefixFor(t, s) + "leased"
+	mustUpdate(t, c, key, "v", kvstore.Leased())
+	proxy.Cut()
+	done := make(chan error, 1)
+	go func() { done <- c.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Logf("close of a cut-off client returned: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close of a client cut off its store still waiting after 30s (dial timeout 2s)")
+	}
+	other := s.NewClient(t)
+	eventually(t, leaseDeadline(s), "leased key of the cut-off client expires", func() error {
+		if _, err := other.Get(ctxFor(t), key); errors.Is(err, kvstore.ErrNotFound) {
+			return nil
+		}
+		return errors.New("still present")
+	})
 }
