@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
@@ -133,70 +131,6 @@ func (c *Config) pool() ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("--pod-cidr-pool/--pod-cidr-mask-size: %w", err)
 	}
 	return pool, nil
-}
-
-// LoadFile applies a YAML or JSON file whose keys are flag names, for every
-// flag not set on the command line. Unknown keys are an error.
-func LoadFile(fs *pflag.FlagSet, path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read config file: %w", err)
-	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return fmt.Errorf("parse config file %s: %w", path, err)
-	}
-	var values map[string]any
-	if err := json.Unmarshal(js, &values); err != nil {
-		return fmt.Errorf("parse config file %s: want an object of flag names to values: %w", path, err)
-	}
-	for name, v := range values {
-		f := fs.Lookup(name)
-		if f == nil {
-			return fmt.Errorf("config file %s: unknown key %q (keys are flag names such as node-name)", path, name)
-		}
-		if f.Changed {
-			continue
-		}
-		if err := fs.Set(name, flagValue(v)); err != nil {
-			return fmt.Errorf("config file %s: %s: %w", path, name, err)
-		}
-	}
-	return nil
-}
-
-// LoadEnv applies WEFT_<FLAG> variables (upper case, '-' as '_') for every
-// flag not set on the command line.
-func LoadEnv(fs *pflag.FlagSet, environ []string) error {
-	var errs []error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
-			return
-		}
-		name := "WEFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		for _, kv := range environ {
-			if v, ok := strings.CutPrefix(kv, name+"="); ok {
-				if err := fs.Set(f.Name, v); err != nil {
-					errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-				}
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
-
-func flagValue(v any) string {
-	switch v := v.(type) {
-	case []any:
-		parts := make([]string, len(v))
-		for i, p := range v {
-			parts[i] = fmt.Sprint(p)
-		}
-		return strings.Join(parts, ",")
-	case float64:
-		return fmt.Sprint(v)
-	}
-	return fmt.Sprint(v)
 }
 
 func defaultCgroup2() string {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/weftnet/weft/internal/daemonconfig"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -54,10 +56,10 @@ func TestConfigSources(t *testing.T) {
 	if err := fs.Parse([]string{"--node-name", "from-flag"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadEnv(fs, []string{"WEFT_NODE_NAME=from-env", "WEFT_CLUSTER_NAME=env-cluster", "PATH=/bin"}); err != nil {
+	if err := daemonconfig.LoadEnv(fs, []string{"WEFT_NODE_NAME=from-env", "WEFT_CLUSTER_NAME=env-cluster", "PATH=/bin"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadFile(fs, file); err != nil {
+	if err := daemonconfig.LoadFile(fs, file); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.NodeName != "from-flag" || cfg.ClusterName != "env-cluster" || cfg.RoutingMode != "native" ||
@@ -83,11 +85,11 @@ func TestConfigSourceErrors(t *testing.T) {
 			cfg.RegisterFlags(fs)
 			var err error
 			if tc.env != "" {
-				err = LoadEnv(fs, []string{tc.env})
+				err = daemonconfig.LoadEnv(fs, []string{tc.env})
 			} else {
 				path := filepath.Join(dir, tc.name+".yaml")
 				os.WriteFile(path, []byte(tc.file), 0o600)
-				err = LoadFile(fs, path)
+				err = daemonconfig.LoadFile(fs, path)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error saying %q", err, tc.want)

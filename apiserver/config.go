@@ -1,13 +1,11 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -206,58 +204,4 @@ func splitListen(a string) (network, addr string, err error) {
 		return "", "", fmt.Errorf("admin address %q: accepted are host:port and unix:///path", a)
 	}
 	return "tcp", a, nil
-}
-
-// LoadFile applies a JSON file whose keys are flag names, for every flag
-// not set on the command line. Unknown keys are an error.
-func LoadFile(fs *pflag.FlagSet, path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read config file: %w", err)
-	}
-	var values map[string]any
-	if err := json.Unmarshal(raw, &values); err != nil {
-		return fmt.Errorf("parse config file %s: want a JSON object of flag names to values: %w", path, err)
-	}
-	for name, v := range values {
-		f := fs.Lookup(name)
-		if f == nil {
-			return fmt.Errorf("config file %s: unknown key %q (keys are flag names such as cluster-name)", path, name)
-		}
-		if f.Changed {
-			continue
-		}
-		val := fmt.Sprint(v)
-		if list, ok := v.([]any); ok {
-			parts := make([]string, len(list))
-			for i, p := range list {
-				parts[i] = fmt.Sprint(p)
-			}
-			val = strings.Join(parts, ",")
-		}
-		if err := fs.Set(name, val); err != nil {
-			return fmt.Errorf("config file %s: %s: %w", path, name, err)
-		}
-	}
-	return nil
-}
-
-// LoadEnv applies WEFT_<FLAG> variables (upper case, '-' as '_') for every
-// flag not set on the command line.
-func LoadEnv(fs *pflag.FlagSet, environ []string) error {
-	var errs []error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
-			return
-		}
-		name := "WEFT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		for _, kv := range environ {
-			if v, ok := strings.CutPrefix(kv, name+"="); ok {
-				if err := fs.Set(f.Name, v); err != nil {
-					errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-				}
-			}
-		}
-	})
-	return errors.Join(errs...)
 }

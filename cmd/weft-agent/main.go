@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weftnet/weft/agent"
+	"github.com/weftnet/weft/internal/daemonconfig"
 )
 
 var version = "dev"
@@ -26,23 +27,20 @@ func main() {
 			"Every flag can also be given as WEFT_<FLAG> (e.g. WEFT_NODE_NAME) or in --config FILE.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	cfg.RegisterFlags(fs)
-	configFile := fs.String("config", "", "YAML or JSON file with flag names as keys")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := parse(fs, configFile); err != nil {
+	common := daemonconfig.Register(fs)
+	if err := common.Load(fs, os.Args[1:], os.Environ()); err != nil {
 		fmt.Fprintln(os.Stderr, "weft-agent:", err)
 		os.Exit(2)
 	}
-	if *showVersion {
+	if common.ShowVersion {
 		fmt.Println("weft-agent", version)
 		return
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "weft-agent: --log-level %q: accepted are debug, info, warn, error\n", *logLevel)
+	log, err := common.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "weft-agent:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	agent.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -50,19 +48,6 @@ func main() {
 		log.Error("weft-agent failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-func parse(fs *pflag.FlagSet, configFile *string) error {
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		return err
-	}
-	if err := agent.LoadEnv(fs, os.Environ()); err != nil {
-		return err
-	}
-	if *configFile != "" {
-		return agent.LoadFile(fs, *configFile)
-	}
-	return nil
 }
 
 func run(ctx context.Context, cfg agent.Config, log *slog.Logger) error {

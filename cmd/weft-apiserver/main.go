@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weftnet/weft/apiserver"
+	"github.com/weftnet/weft/internal/daemonconfig"
 )
 
 var version = "dev"
@@ -28,23 +29,20 @@ func main() {
 			"Every flag can also be given as WEFT_<FLAG> or in --config FILE (JSON, flag names as keys).\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	cfg.RegisterFlags(fs)
-	configFile := fs.String("config", "", "JSON file with flag names as keys")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := parse(fs, configFile); err != nil {
+	common := daemonconfig.Register(fs)
+	if err := common.Load(fs, os.Args[1:], os.Environ()); err != nil {
 		fmt.Fprintln(os.Stderr, "weft-apiserver:", err)
 		os.Exit(2)
 	}
-	if *showVersion {
+	if common.ShowVersion {
 		fmt.Println("weft-apiserver", version)
 		return
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "weft-apiserver: --log-level %q: accepted are debug, info, warn, error\n", *logLevel)
+	log, err := common.Logger()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "weft-apiserver:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	apiserver.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -52,19 +50,6 @@ func main() {
 		log.Error("weft-apiserver failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-func parse(fs *pflag.FlagSet, configFile *string) error {
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		return err
-	}
-	if err := apiserver.LoadEnv(fs, os.Environ()); err != nil {
-		return err
-	}
-	if *configFile != "" {
-		return apiserver.LoadFile(fs, *configFile)
-	}
-	return nil
 }
 
 func run(ctx context.Context, cfg apiserver.Config, log *slog.Logger) error {
