@@ -203,8 +203,9 @@ func (s *api) ListNodes(ctx context.Context, _ *agentapi.ListNodesRequest) (*age
 	return resp, nil
 }
 
-// identities lists the cluster's identities from the store, plus the
-// reserved ones.
+// identities lists the cluster's identities, plus the reserved ones, from
+// the identity mirror the agent already watches (no store round trip per
+// call, so weft status stays cheap).
 func (s *api) identities(ctx context.Context) ([]*agentapi.Identity, error) {
 	var out []*agentapi.Identity
 	for _, id := range []records.ID{records.IDHost, records.IDWorld, records.IDUnmanaged, records.IDHealth, records.IDRemoteNode} {
@@ -212,19 +213,22 @@ func (s *api) identities(ctx context.Context) ([]*agentapi.Identity, error) {
 			out = append(out, &agentapi.Identity{Id: uint32(id), Labels: sortedLabels(ls), Reserved: true})
 		}
 	}
-	kvs, err := s.a.store.List(ctx, s.a.keys.IdentitiesPrefix())
-	if err != nil {
-		return nil, err
+	select {
+	case <-s.a.services.ids.Synced():
+	default:
+		return nil, errors.New("the agent has not listed the cluster's identities yet; try again in a moment")
 	}
 	local := map[records.ID]uint32{}
 	for _, ep := range s.a.endpoints.list() {
 		local[ep.Identity]++
 	}
-	for _, kv := range kvs {
-		ident, err := s.a.keys.DecodeIdentity(kv.Key, kv.Value)
-		if err != nil {
-			continue
-		}
+	mirror := s.a.services.ids.Snapshot()
+	ids := make([]records.Identity, 0, len(mirror))
+	for _, ident := range mirror {
+		ids = append(ids, ident)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].ID < ids[j].ID })
+	for _, ident := range ids {
 		out = append(out, &agentapi.Identity{Id: uint32(ident.ID), Labels: sortedLabels(ident.Labels), LocalRefs: local[ident.ID]})
 	}
 	return out, nil
