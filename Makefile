@@ -34,12 +34,12 @@ deps:
 tools:
 	$(GO) run ./hack/tools consul cnitool
 
-GENERATED := ./bpf/... ./agent/agentapi/... ./clustermesh/adminapi/...
+GENERATED := ./datapath/bpf/... ./api/...
 generate: deps
 	$(GO) generate $(GENERATED)
 
 verify-generate: generate
-	git diff --exit-code -- bpf/ agent/agentapi/ clustermesh/adminapi/ || (echo "generated files are stale: run make generate and commit" && exit 1)
+	git diff --exit-code -- datapath/bpf/ api/ || (echo "generated files are stale: run make generate and commit" && exit 1)
 
 lint:
 	@bad=$$(git ls-files '*.go' | xargs grep -L '^// Code generated' | xargs gofmt -l); \

@@ -8,8 +8,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/weftnet/weft/agent/agentapi"
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath"
 )
 

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )

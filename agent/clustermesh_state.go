@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/state/ipcache"
 	"github.com/weftnet/weft/state/records"

@@ -3,7 +3,7 @@ package agent
 import (
 	"fmt"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/state/records"
 )
 

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/state/records"

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/state/records"
 )

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/services"

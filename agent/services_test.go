@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/services"
 	"github.com/weftnet/weft/state/records"
 )

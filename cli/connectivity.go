@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/weftnet/weft/connectivity"
+	"github.com/weftnet/weft/e2e/connectivity"
 	"github.com/weftnet/weft/testenv"
 )
 

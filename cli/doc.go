@@ -2,7 +2,7 @@
 // ipcache, bpf, service, version and completion, built with cobra.
 //
 // Every command reads one weft-agent over its gRPC API
-// (github.com/weftnet/weft/agent/agentapi) on a unix socket: the socket given
+// (github.com/weftnet/weft/api/agentapi) on a unix socket: the socket given
 // by --socket (WEFT_SOCKET), or, with --name, the socket of a node of a
 // testenv environment (/var/run/weft/testenv/<name>/<node>/agent.sock, see
 // docs/agent.md). Output goes through one printer: a table by default, or the

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 )
 
 func newEndpointCommand(o *options) *cobra.Command {

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 )
 
 // writeEndpoint is the human form of `weft endpoint get`: the endpoint's

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 )
 
 // testAgent is a healthy node c1-n1 of cluster c1 with two endpoints, one of

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 )
 
 // fakePolicy answers the Policy service with fixed data and records what

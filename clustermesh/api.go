@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/weftnet/weft/clustermesh/adminapi"
+	"github.com/weftnet/weft/api/adminapi"
 )
 
 // InfoToAPI converts Info to its admin API message.

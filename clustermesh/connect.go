@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/weftnet/weft/clustermesh/adminapi"
+	"github.com/weftnet/weft/api/adminapi"
 	"github.com/weftnet/weft/state/records"
 )
 

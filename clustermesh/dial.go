@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/weftnet/weft/clustermesh/adminapi"
+	"github.com/weftnet/weft/api/adminapi"
 )
 
 // DialAdmin connects to a cluster's admin API at addr (host:port or

@@ -6,7 +6,7 @@
 // CIDRs), and which remote entries an agent accepts (only under the remote
 // cluster's own prefix and with identities in its range).
 //
-// The admin gRPC API of the weft-apiserver is in clustermesh/adminapi.
+// The admin gRPC API of the weft-apiserver is in api/adminapi.
 //
 // It depends on state/records only.
 package clustermesh

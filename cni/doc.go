@@ -6,7 +6,7 @@
 // neighbour entry for the gateway. Everything else — the IP address, the
 // security identity, the datapath on the host-side veth and the ipcache entry
 // — belongs to weft-agent, which the plugin asks over its gRPC API
-// (agent/agentapi) on a unix socket. docs/agent.md is the contract, docs/cni.md
+// (api/agentapi) on a unix socket. docs/agent.md is the contract, docs/cni.md
 // the user's guide.
 //
 // Every error the plugin returns is a CNI error (types.Error) with one of the

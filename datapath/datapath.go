@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // Datapath is one node's loaded datapath. Its methods are safe for

@@ -12,7 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // Endpoint is a local pod as the datapath sees it.

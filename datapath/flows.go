@@ -12,7 +12,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // Reason says why a packet was forwarded or dropped.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // IPCacheEntry is what the datapath knows about a prefix: its identity

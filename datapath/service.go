@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // ServiceType is the Kubernetes-style kind of a service frontend.

@@ -18,7 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/etcd"

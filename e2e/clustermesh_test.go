@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/testenv"

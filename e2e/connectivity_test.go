@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/connectivity"
+	"github.com/weftnet/weft/e2e/connectivity"
 	"github.com/weftnet/weft/testenv"
 )
 

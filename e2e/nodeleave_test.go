@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
 	"github.com/weftnet/weft/state/records"

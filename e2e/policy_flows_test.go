@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/testenv"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/testenv"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/testenv"
 )
 

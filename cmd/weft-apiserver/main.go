@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/weftnet/weft/apiserver"
+	"github.com/weftnet/weft/clustermesh/apiserver"
 	"github.com/weftnet/weft/internal/daemonconfig"
 )
 

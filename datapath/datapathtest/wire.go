@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/weftnet/weft/bpf"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath"
 )
 

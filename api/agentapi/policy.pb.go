@@ -1027,7 +1027,7 @@ const file_policy_proto_rawDesc = "" +
 	"\x06Delete\x12\".weft.agent.v1.DeletePolicyRequest\x1a#.weft.agent.v1.DeletePolicyResponse\x12C\n" +
 	"\x03Get\x12\x1f.weft.agent.v1.GetPolicyRequest\x1a\x1b.weft.agent.v1.PolicyDetail\x12O\n" +
 	"\x04List\x12\".weft.agent.v1.ListPoliciesRequest\x1a#.weft.agent.v1.ListPoliciesResponse\x12@\n" +
-	"\x05Flows\x12\x1b.weft.agent.v1.FlowsRequest\x1a\x18.weft.agent.v1.FlowEvent0\x01B(Z&github.com/weftnet/weft/agent/agentapib\x06proto3"
+	"\x05Flows\x12\x1b.weft.agent.v1.FlowsRequest\x1a\x18.weft.agent.v1.FlowEvent0\x01B&Z$github.com/weftnet/weft/api/agentapib\x06proto3"
 
 var (
 	file_policy_proto_rawDescOnce sync.Once

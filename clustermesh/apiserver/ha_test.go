@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/apiserver"
-	"github.com/weftnet/weft/apiserver/apiservertest"
+	"github.com/weftnet/weft/clustermesh/apiserver"
+	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
 	"github.com/weftnet/weft/kvstore/etcdserver"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/clustermesh"
-	"github.com/weftnet/weft/clustermesh/adminapi"
+	"github.com/weftnet/weft/api/adminapi"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/apiserver"
+	"github.com/weftnet/weft/clustermesh/apiserver"
 )
 
 type apiserverConfig = apiserver.Config

@@ -567,7 +567,7 @@ const file_admin_proto_rawDesc = "" +
 	"SignRemote\x12,.weft.clustermesh.admin.v1.SignRemoteRequest\x1a&.weft.clustermesh.admin.v1.Credentials\x12f\n" +
 	"\tAddRemote\x12+.weft.clustermesh.admin.v1.AddRemoteRequest\x1a,.weft.clustermesh.admin.v1.AddRemoteResponse\x12o\n" +
 	"\fRemoveRemote\x12..weft.clustermesh.admin.v1.RemoveRemoteRequest\x1a/.weft.clustermesh.admin.v1.RemoveRemoteResponse\x12l\n" +
-	"\vListRemotes\x12-.weft.clustermesh.admin.v1.ListRemotesRequest\x1a..weft.clustermesh.admin.v1.ListRemotesResponseB.Z,github.com/weftnet/weft/clustermesh/adminapib\x06proto3"
+	"\vListRemotes\x12-.weft.clustermesh.admin.v1.ListRemotesRequest\x1a..weft.clustermesh.admin.v1.ListRemotesResponseB&Z$github.com/weftnet/weft/api/adminapib\x06proto3"
 
 var (
 	file_admin_proto_rawDescOnce sync.Once

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/testenv"
 )
 

@@ -591,7 +591,7 @@ const file_service_proto_rawDesc = "" +
 	"\bServices\x12R\n" +
 	"\x05Apply\x12#.weft.agent.v1.ApplyServicesRequest\x1a$.weft.agent.v1.ApplyServicesResponse\x12S\n" +
 	"\x06Delete\x12#.weft.agent.v1.DeleteServiceRequest\x1a$.weft.agent.v1.DeleteServiceResponse\x12C\n" +
-	"\x03Get\x12 .weft.agent.v1.GetServiceRequest\x1a\x1a.weft.agent.v1.ServiceSpecB(Z&github.com/weftnet/weft/agent/agentapib\x06proto3"
+	"\x03Get\x12 .weft.agent.v1.GetServiceRequest\x1a\x1a.weft.agent.v1.ServiceSpecB&Z$github.com/weftnet/weft/api/agentapib\x06proto3"
 
 var (
 	file_service_proto_rawDescOnce sync.Once

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/clustermesh"
-	"github.com/weftnet/weft/clustermesh/adminapi"
+	"github.com/weftnet/weft/api/adminapi"
 	"github.com/weftnet/weft/state/records"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/weftnet/weft/agent/agentapi"
+	"github.com/weftnet/weft/api/agentapi"
 )
 
 // waitRemote waits, best effort, until the first node of every cluster

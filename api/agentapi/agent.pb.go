@@ -2528,7 +2528,7 @@ const file_agent_proto_rawDesc = "" +
 	"\vGetIdentity\x12!.weft.agent.v1.GetIdentityRequest\x1a\x17.weft.agent.v1.Identity\x12T\n" +
 	"\vListIPCache\x12!.weft.agent.v1.ListIPCacheRequest\x1a\".weft.agent.v1.ListIPCacheResponse\x12W\n" +
 	"\fListServices\x12\".weft.agent.v1.ListServicesRequest\x1a#.weft.agent.v1.ListServicesResponse\x12>\n" +
-	"\aDumpBPF\x12\x1d.weft.agent.v1.DumpBPFRequest\x1a\x14.weft.agent.v1.TableB(Z&github.com/weftnet/weft/agent/agentapib\x06proto3"
+	"\aDumpBPF\x12\x1d.weft.agent.v1.DumpBPFRequest\x1a\x14.weft.agent.v1.TableB&Z$github.com/weftnet/weft/api/agentapib\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
