@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -73,6 +74,30 @@ func parsePolicyName(arg string) (ns, name string, err error) {
 		return "", "", fmt.Errorf("policy %q: name it <namespace>/<name>, e.g. default/deathstar, or <name> for a clusterwide policy", arg)
 	}
 	return ns, name, nil
+}
+
+// noPolicyToDelete is the error of a delete that found nothing: it names
+// the policies of that name in other namespaces (a plain name means a
+// clusterwide policy, which `import` of a namespaced one never printed).
+func noPolicyToDelete(ctx context.Context, p agentapi.PolicyClient, ns, name string) error {
+	msg := fmt.Sprintf("no policy %s in the store: nothing deleted", policyID(ns, name))
+	if ns == "" {
+		msg = fmt.Sprintf("no clusterwide policy %s in the store: nothing deleted (a name without a namespace is a clusterwide policy)", name)
+	}
+	list, err := p.List(ctx, &agentapi.ListPoliciesRequest{})
+	if err != nil {
+		return errors.New(msg)
+	}
+	var matches []string
+	for _, s := range list.GetPolicies() {
+		if s.GetName() == name && s.GetNamespace() != ns {
+			matches = append(matches, policyID(s.GetNamespace(), s.GetName()))
+		}
+	}
+	if len(matches) > 0 {
+		return fmt.Errorf("%s; did you mean %s? (weft policy delete %s)", msg, strings.Join(matches, " or "), matches[0])
+	}
+	return fmt.Errorf("%s; see weft policy list", msg)
 }
 
 func policyID(ns, name string) string {
@@ -168,11 +193,10 @@ func newPolicyDeleteCommand(o *options) *cobra.Command {
 				if err != nil {
 					return t.rpcError("delete policy "+args[0], err)
 				}
+				if !resp.GetExisted() {
+					return noPolicyToDelete(ctx, p, ns, name)
+				}
 				return o.printer(cmd).print(resp, func(w io.Writer) error {
-					if !resp.GetExisted() {
-						_, err := fmt.Fprintf(w, "no policy %s: nothing to delete\n", policyID(ns, name))
-						return err
-					}
 					_, err := fmt.Fprintf(w, "deleted policy %s\n", policyID(ns, name))
 					return err
 				})

@@ -61,5 +61,6 @@ their proto field names, for scripts.`,
 	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
 	// ---- end of other engineers' commands.
 
+	rejectUnknownSubcommands(root) // after every AddCommand
 	return root
 }
