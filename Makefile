@@ -70,7 +70,7 @@ DEMO_FLAGS ?=
 demo: deps build
 	@rc=0; \
 	./bin/weft testenv up --name $(DEMO_NAME) --clusters 2 --nodes 2 --replace $(DEMO_FLAGS) || rc=$$?; \
-	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait 1m || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait --wait-duration 1m || rc=$$?; fi; \
 	if [ $$rc -eq 0 ]; then echo; ./bin/weft connectivity test --name $(DEMO_NAME) || rc=$$?; fi; \
 	if [ $$rc -eq 0 ] || [ -d /var/run/weft/testenv/$(DEMO_NAME) ]; then \
 		echo; ./bin/weft --name $(DEMO_NAME) status || rc=$$((rc ? rc : $$?)); \
