@@ -13,6 +13,7 @@ import (
 
 	"github.com/weftnet/weft/agent"
 	"github.com/weftnet/weft/internal/daemonconfig"
+	"github.com/weftnet/weft/preflight"
 )
 
 var version = "dev"
@@ -27,6 +28,7 @@ func main() {
 			"Every flag can also be given as WEFT_<FLAG> (e.g. WEFT_NODE_NAME) or in --config FILE.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	cfg.RegisterFlags(fs)
+	checkOnly := fs.Bool("preflight", false, "check whether this host can run the agent as configured, print OK/FAIL per check and exit (1 if any failed)")
 	common := daemonconfig.Register(fs)
 	if err := common.Load(fs, os.Args[1:], os.Environ()); err != nil {
 		fmt.Fprintln(os.Stderr, "weft-agent:", err)
@@ -44,10 +46,38 @@ func main() {
 	agent.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if err := host(ctx, &cfg, *checkOnly, !fs.Changed("cgroup-path"), log); err != nil {
+		log.Error("weft-agent refuses to start", "err", err)
+		os.Exit(1)
+	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("weft-agent failed", "err", err)
 		os.Exit(1)
 	}
+}
+
+// host runs the preflight checks (docs/deploy-hosts.md): with checkOnly it
+// prints them and exits; else it mounts bpffs and cgroup v2 where missing
+// and refuses a host it cannot run on, naming every reason.
+func host(ctx context.Context, cfg *agent.Config, checkOnly, findCgroup bool, log *slog.Logger) error {
+	pf := preflight.Config{RoutingMode: cfg.RoutingMode, NodeIP: cfg.NodeIP, UnderlayDevice: cfg.UnderlayDevice,
+		BPFFS: cfg.BPFFS, CgroupPath: cfg.CgroupPath, KVStore: cfg.KVStore}
+	if findCgroup {
+		pf.CgroupPath = ""
+	}
+	if checkOnly {
+		rep, err := preflight.Run(ctx, pf, log)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteTable(os.Stdout); err != nil || !rep.OK {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	var err error
+	cfg.CgroupPath, err = preflight.Start(ctx, pf, log)
+	return err
 }
 
 func run(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
