@@ -157,6 +157,22 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
+	if !spec.NoAgents {
+		if err := e.startAgents(ctx); err != nil {
+			return err
+		}
+	}
+	if len(e.Clusters) > 1 { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
+		if err := e.ConnectMesh(ctx); err != nil {
+			return err
+		}
+	}
+	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
+	return nil
+}
+
+// startAgents starts every node's agent and waits until all answer.
+func (e *Env) startAgents(ctx context.Context) error {
 	for _, n := range e.Nodes {
 		if err := e.StartAgent(ctx, n.Name); err != nil {
 			return err
@@ -167,12 +183,6 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	if len(e.Clusters) > 1 { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
-		if err := e.ConnectMesh(ctx); err != nil {
-			return err
-		}
-	}
-	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
 	return nil
 }
 
