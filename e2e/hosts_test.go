@@ -140,4 +140,3 @@ func TestTestenvFreshHost(t *testing.T) {
 		})
 	}
 }
-
