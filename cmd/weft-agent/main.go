@@ -47,8 +47,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := host(ctx, &cfg, *checkOnly, !fs.Changed("cgroup-path"), log); err != nil {
-		log.Error("weft-agent refuses to start", "err", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "weft-agent:", err) // one line per failed check
+		os.Exit(3)                                  // the unit does not restart on 3
 	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("weft-agent failed", "err", err)
