@@ -59,6 +59,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
 	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
 	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
+	root.AddCommand(newPreflightCommand(o))    // cli/preflight.go
 	// ---- end of other engineers' commands.
 
 	rejectUnknownSubcommands(root) // after every AddCommand
