@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/testgate"
-	"github.com/weftnet/weft/preflight/hosttest"
+	"github.com/weftnet/weft/internal/hosttest"
 	"github.com/weftnet/weft/testenv"
 )
 

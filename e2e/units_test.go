@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weftnet/weft/clustermesh"
-	"github.com/weftnet/weft/preflight/hosttest"
+	"github.com/weftnet/weft/internal/hosttest"
 	"github.com/weftnet/weft/testenv"
 )
 

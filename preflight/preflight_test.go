@@ -11,7 +11,7 @@ import (
 	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/preflight"
-	"github.com/weftnet/weft/preflight/hosttest"
+	"github.com/weftnet/weft/internal/hosttest"
 )
 
 func result(t *testing.T, rep preflight.Report, name string) preflight.Result {

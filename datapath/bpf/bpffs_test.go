@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/weftnet/weft/internal/testgate"
-	"github.com/weftnet/weft/preflight/hosttest"
+	"github.com/weftnet/weft/internal/hosttest"
 )
 
 // mountsAt counts the mounts on dir in the calling thread's namespace.

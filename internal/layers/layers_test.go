@@ -22,7 +22,7 @@ var layers = []struct {
 	{"state/", 2},
 	{"datapath", 3}, {"datapath/", 3},
 	{"policy", 4}, {"services", 4}, {"clustermesh", 4},
-	{"flow", 4}, {"flow/", 4}, {"fqdn", 4}, {"preflight", 4}, {"preflight/", 4},
+	{"flow", 4}, {"flow/", 4}, {"fqdn", 4}, {"preflight", 4},
 	{"agent/", 5}, {"clustermesh/", 5}, {"k8s", 5}, {"k8s/", 5}, {"relay", 5}, {"relay/", 5}, {"proxy", 5}, {"proxy/", 5},
 	{"agent", 6}, {"cni", 6}, {"testenv", 6}, {"testenv/", 6}, {"e2e/connectivity", 6},
 	{"cli", 7}, {"cli/", 7},
