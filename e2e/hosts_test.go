@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/internal/hosttest"
+	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/testenv"
 )
 

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/datapath/bpf"
+	"github.com/weftnet/weft/internal/hosttest"
 	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
 	"github.com/weftnet/weft/preflight"
-	"github.com/weftnet/weft/internal/hosttest"
 )
 
 func result(t *testing.T, rep preflight.Report, name string) preflight.Result {

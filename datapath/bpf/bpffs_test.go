@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/internal/hosttest"
+	"github.com/weftnet/weft/internal/testgate"
 )
 
 // mountsAt counts the mounts on dir in the calling thread's namespace.
