@@ -45,8 +45,9 @@ func newMeshStatusCommand(m *meshOptions) *cobra.Command {
 		waitDuration time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "status [cluster...]",
-		Short: "Show each cluster's remotes and, per node, which are connected and synced",
+		Use:         "status [cluster...]",
+		Annotations: structuredOutput,
+		Short:       "Show each cluster's remotes and, per node, which are connected and synced",
 		Long: `Show, for each cluster (default: every cluster with a clustermesh directory),
 what its apiserver serves and which remote clusters it connects to; then,
 for each node (every node of the testenv environment with --name, else the

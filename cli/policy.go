@@ -113,8 +113,9 @@ func newPolicyImportCommand(o *options) *cobra.Command {
 		dryRun bool
 	)
 	cmd := &cobra.Command{
-		Use:   "import -f FILE",
-		Short: "Store the policies of a YAML file (all of them, or none)",
+		Use:         "import -f FILE",
+		Annotations: structuredOutput,
+		Short:       "Store the policies of a YAML file (all of them, or none)",
 		Long: `Read one or more policy documents (separated by "---" lines) from FILE,
 or from standard input with -f -, and store them. Every document is checked
 first; if any is invalid or cannot be enforced, nothing is stored and each
@@ -178,8 +179,9 @@ problem is printed with the document and field it concerns.`,
 
 func newPolicyDeleteCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete <namespace>/<name> | <name>",
-		Short: "Remove a policy from the store (every agent stops enforcing it)",
+		Use:         "delete <namespace>/<name> | <name>",
+		Annotations: structuredOutput,
+		Short:       "Remove a policy from the store (every agent stops enforcing it)",
 		Example: `  $ weft policy delete default/deathstar
   deleted policy default/deathstar`,
 		Args: cobra.ExactArgs(1),
@@ -207,9 +209,10 @@ func newPolicyDeleteCommand(o *options) *cobra.Command {
 
 func newPolicyListCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List the policies in the store",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       "List the policies in the store",
 		Long: `List the policies in the store. ENDPOINTS counts the endpoints of the
 asked node that some rule of the policy selects. A policy whose stored
 document cannot be enforced shows its error.`,

@@ -22,8 +22,9 @@ func newPreflightCommand(o *options) *cobra.Command {
 	cfg := preflight.DefaultConfig()
 	var agentConfig string
 	cmd := &cobra.Command{
-		Use:   "preflight",
-		Short: "Check whether this host can run weft-agent, changing nothing",
+		Use:         "preflight",
+		Annotations: structuredOutput,
+		Short:       "Check whether this host can run weft-agent, changing nothing",
 		Long: `preflight checks this host for what weft-agent needs, without changing
 anything: root privileges, the kernel version, the BPF syscall with the
 program and map types of the datapath, tcx or clsact, bpffs, cgroup v2,

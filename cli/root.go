@@ -35,7 +35,10 @@ their proto field names, for scripts.`,
 		// Subcommands must not set PersistentPreRunE: it would replace this
 		// one, which applies WEFT_* variables and checks the shared flags.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return o.complete(cmd.Root().PersistentFlags())
+			if err := o.complete(cmd.Root().PersistentFlags()); err != nil {
+				return err
+			}
+			return checkOutput(cmd, o.output)
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true

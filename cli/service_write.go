@@ -71,8 +71,9 @@ func parseServiceName(arg string) (ns, name string, err error) {
 func newServiceDefineCommand(o *options, verb string, mode agentapi.ApplyMode) *cobra.Command {
 	var f services.Flags
 	cmd := &cobra.Command{
-		Use:   verb + " [NAMESPACE/]NAME",
-		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a service from flags",
+		Use:         verb + " [NAMESPACE/]NAME",
+		Annotations: structuredOutput,
+		Short:       strings.ToUpper(verb[:1]) + verb[1:] + " a service from flags",
 		Long: `Define a service through the node's agent, which checks every field,
 allocates a ClusterIP from its --service-cidr and NodePorts from 30000-32767
 (for NodePort and LoadBalancer services), and writes it to the cluster's
