@@ -59,6 +59,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
 	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
 	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
+	root.AddCommand(newObserveCommand(o))      // cli/observe.go
 	// ---- end of other engineers' commands.
 
 	return root
