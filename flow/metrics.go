@@ -44,7 +44,8 @@ func NewMetrics(reg prometheus.Registerer, ring *Ring) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observe(f *agentapi.Flow) {
+// Observe counts a recorded flow (the Recorder calls it; nil: no-op).
+func (m *Metrics) Observe(f *agentapi.Flow) {
 	if m == nil {
 		return
 	}

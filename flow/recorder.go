@@ -87,6 +87,6 @@ func (r *Recorder) Run(ctx context.Context) error {
 		}
 		f := r.enr.Enrich(ev)
 		r.ring.Write(f)
-		r.metrics.observe(f)
+		r.metrics.Observe(f)
 	}
 }
