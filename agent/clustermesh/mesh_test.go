@@ -1,4 +1,4 @@
-package agent
+package clustermesh
 
 import (
 	"context"
@@ -23,9 +23,9 @@ func TestRemoteClusterChecks(t *testing.T) {
 	client := store.NewClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a := &Agent{cluster: records.ClusterConfig{Name: "c1", ID: 1, Routing: records.RoutingTunnel,
+	cfg := Config{Node: "n1", StateDir: t.TempDir(), Cluster: records.ClusterConfig{Name: "c1", ID: 1, Routing: records.RoutingTunnel,
 		PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.100.0.0/16")}, PodCIDRMaskSize: 24}}
-	m := newClusterMesh(a, t.TempDir(), slog.New(slog.DiscardHandler))
+	m := New(client, records.NewKeys(client.Prefix()), cfg, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
 	other := newRemoteCluster(m, "c3")
 	other.cfg = records.ClusterConfig{Name: "c3", ID: 3}
 	m.remotes["c3"] = other
@@ -72,7 +72,7 @@ func TestRemoteStoreConfig(t *testing.T) {
 	defer cancel()
 	client := kvstoretest.StartEtcd(t).NewClient(t)
 	dir := t.TempDir()
-	m := newClusterMesh(&Agent{store: client}, filepath.Join(dir, "state"), slog.New(slog.DiscardHandler))
+	m := New(client, records.NewKeys(client.Prefix()), Config{Node: "n1", StateDir: filepath.Join(dir, "state")}, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
 	r := newRemoteCluster(m, "c2")
 	rec := records.Remote{Cluster: "c2", Endpoints: []string{"https://10.0.0.2:2381"}, CA: "PEM", ClientRef: filepath.Join(dir, "ref")}
 	if _, err := r.storeConfig(ctx, rec); err == nil || !strings.Contains(err.Error(), "weft clustermesh connect") {
@@ -92,7 +92,7 @@ func TestRemoteStoreConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for file, want := range map[string]string{cfg.TLS.CAFile: "CA", cfg.TLS.CertFile: "CERT", cfg.TLS.KeyFile: "KEY"} {
-		if b, err := os.ReadFile(file); err != nil || string(b) != want || !strings.HasPrefix(file, m.stateDir) {
+		if b, err := os.ReadFile(file); err != nil || string(b) != want || !strings.HasPrefix(file, m.cfg.StateDir) {
 			t.Fatalf("%s: %q %v, want %q in the state dir", file, b, err, want)
 		}
 	}

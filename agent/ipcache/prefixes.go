@@ -1,4 +1,4 @@
-package agent
+package ipcache
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"github.com/weftnet/weft/datapath"
 )
 
-// setPrefix maps a policy's CIDR prefix to its identity in the BPF
-// ipcache; ipcacheSync.prune keeps it.
-func (s *ipcacheSync) setPrefix(ctx context.Context, p netip.Prefix, identity uint32) {
+// SetPrefix maps a policy's CIDR prefix to its identity in the BPF
+// ipcache; Sync.prune keeps it.
+func (s *Sync) SetPrefix(ctx context.Context, p netip.Prefix, identity uint32) {
 	s.mu.Lock()
 	if s.policy == nil {
 		s.policy = map[netip.Prefix]uint32{}
@@ -26,8 +26,8 @@ func (s *ipcacheSync) setPrefix(ctx context.Context, p netip.Prefix, identity ui
 	}
 }
 
-// deletePrefix removes a policy prefix no policy needs any more.
-func (s *ipcacheSync) deletePrefix(ctx context.Context, p netip.Prefix) {
+// DeletePrefix removes a policy prefix no policy needs any more.
+func (s *Sync) DeletePrefix(ctx context.Context, p netip.Prefix) {
 	s.mu.Lock()
 	delete(s.policy, p)
 	_, isPod := s.pods[p.Addr()]
@@ -42,7 +42,7 @@ func (s *ipcacheSync) deletePrefix(ctx context.Context, p netip.Prefix) {
 }
 
 // policyPrefixes lists the policy prefixes for prune; s.mu is held.
-func (s *ipcacheSync) policyPrefixes() []netip.Prefix {
+func (s *Sync) policyPrefixes() []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(s.policy))
 	for p := range s.policy {
 		out = append(out, p)

@@ -1,4 +1,4 @@
-package agent
+package ipcache
 
 import (
 	"context"
@@ -7,14 +7,21 @@ import (
 	"sync"
 
 	"github.com/weftnet/weft/datapath"
-	"github.com/weftnet/weft/state/ipcache"
+	stateipcache "github.com/weftnet/weft/state/ipcache"
 )
 
-// ipcacheSync keeps the BPF ipcache equal to the union of two sources: pod
+// Datapath is where the entries go (*datapath.Datapath).
+type Datapath interface {
+	UpsertIPCache(ctx context.Context, p netip.Prefix, e datapath.IPCacheEntry) error
+	DeleteIPCache(ctx context.Context, p netip.Prefix) error
+	PruneIPCache(ctx context.Context, keep []netip.Prefix) error
+}
+
+// Sync keeps the BPF ipcache equal to the union of two sources: pod
 // entries from the store's ipcache and node underlay addresses from the node
 // table. Stale BPF entries are pruned once both sources have listed.
-type ipcacheSync struct {
-	dp     *datapath.Datapath
+type Sync struct {
+	dp     Datapath
 	nodeIP netip.Addr
 	log    *slog.Logger
 
@@ -23,22 +30,22 @@ type ipcacheSync struct {
 	nodes       map[netip.Addr]datapath.IPCacheEntry
 	podsListed  bool
 	nodesListed bool
-	policy      map[netip.Prefix]uint32 // policy: CIDR prefixes of policies (agent/policy.go)
+	policy      map[netip.Prefix]uint32 // CIDR prefixes of policies (SetPrefix)
 }
 
-func newIPCacheSync(dp *datapath.Datapath, nodeIP netip.Addr, log *slog.Logger) *ipcacheSync {
-	return &ipcacheSync{
+func New(dp Datapath, nodeIP netip.Addr, log *slog.Logger) *Sync {
+	return &Sync{
 		dp: dp, nodeIP: nodeIP, log: log.With("component", "ipcache"),
 		pods:  map[netip.Addr]datapath.IPCacheEntry{},
 		nodes: map[netip.Addr]datapath.IPCacheEntry{},
 	}
 }
 
-// onChange is the ipcache watcher's callback.
-func (s *ipcacheSync) onChange(c ipcache.Change) {
+// OnChange is the ipcache watcher's callback.
+func (s *Sync) OnChange(c stateipcache.Change) {
 	ctx := context.Background()
 	ip := c.Entry.IP
-	if c.Type == ipcache.Delete {
+	if c.Type == stateipcache.Delete {
 		s.mu.Lock()
 		delete(s.pods, ip)
 		_, isNode := s.nodes[ip]
@@ -58,22 +65,22 @@ func (s *ipcacheSync) onChange(c ipcache.Change) {
 	s.write(ctx, ip, &e)
 }
 
-// synced is called once the watcher's initial listing is complete.
-func (s *ipcacheSync) podsSynced(ctx context.Context) {
+// PodsSynced is called once the store watcher's initial listing is complete.
+func (s *Sync) PodsSynced(ctx context.Context) {
 	s.mu.Lock()
 	s.podsListed = true
 	s.mu.Unlock()
 	s.prune(ctx)
 }
 
-func (s *ipcacheSync) nodesSynced(ctx context.Context) {
+func (s *Sync) NodesSynced(ctx context.Context) {
 	s.mu.Lock()
 	s.nodesListed = true
 	s.mu.Unlock()
 	s.prune(ctx)
 }
 
-func (s *ipcacheSync) setNode(ctx context.Context, ip netip.Addr, identity uint32) {
+func (s *Sync) SetNode(ctx context.Context, ip netip.Addr, identity uint32) {
 	e := datapath.IPCacheEntry{Identity: identity}
 	s.mu.Lock()
 	s.nodes[ip] = e
@@ -81,7 +88,7 @@ func (s *ipcacheSync) setNode(ctx context.Context, ip netip.Addr, identity uint3
 	s.write(ctx, ip, &e)
 }
 
-func (s *ipcacheSync) deleteNode(ctx context.Context, ip netip.Addr) {
+func (s *Sync) DeleteNode(ctx context.Context, ip netip.Addr) {
 	s.mu.Lock()
 	delete(s.nodes, ip)
 	pod, isPod := s.pods[ip]
@@ -93,7 +100,7 @@ func (s *ipcacheSync) deleteNode(ctx context.Context, ip netip.Addr) {
 	s.write(ctx, ip, nil)
 }
 
-func (s *ipcacheSync) write(ctx context.Context, ip netip.Addr, e *datapath.IPCacheEntry) {
+func (s *Sync) write(ctx context.Context, ip netip.Addr, e *datapath.IPCacheEntry) {
 	p := netip.PrefixFrom(ip, ip.BitLen())
 	var err error
 	if e == nil {
@@ -106,7 +113,7 @@ func (s *ipcacheSync) write(ctx context.Context, ip netip.Addr, e *datapath.IPCa
 	}
 }
 
-func (s *ipcacheSync) prune(ctx context.Context) {
+func (s *Sync) prune(ctx context.Context) {
 	s.mu.Lock()
 	if !s.podsListed || !s.nodesListed {
 		s.mu.Unlock()
@@ -126,7 +133,7 @@ func (s *ipcacheSync) prune(ctx context.Context) {
 	}
 }
 
-func (s *ipcacheSync) len() int {
+func (s *Sync) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.pods) + len(s.nodes)

@@ -1,8 +1,9 @@
-package agent
+package policy
 
 import (
 	"context"
 	"fmt"
+	"github.com/weftnet/weft/agent/endpoints"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -32,26 +33,26 @@ const policyRetry = time.Second
 // (the listing then applies it).
 const policySyncWait = 5 * time.Second
 
-// policyDatapath is where endpoint policies go (*datapath.Datapath).
-type policyDatapath interface {
+// Datapath is where endpoint policies go (*datapath.Datapath).
+type Datapath interface {
 	SetPolicy(ctx context.Context, id uint16, p datapath.Policy) error
 }
 
-// policyPrefixes is where CIDR identities go (*ipcacheSync).
-type policyPrefixes interface {
-	setPrefix(ctx context.Context, p netip.Prefix, identity uint32)
-	deletePrefix(ctx context.Context, p netip.Prefix)
+// Prefixes is where CIDR identities go (*agent/ipcache.Sync).
+type Prefixes interface {
+	SetPrefix(ctx context.Context, p netip.Prefix, identity uint32)
+	DeletePrefix(ctx context.Context, p netip.Prefix)
 }
 
-// policyEngine keeps every local endpoint's datapath policy equal to what
+// Engine keeps every local endpoint's datapath policy equal to what
 // the store's policies compute over the cluster's identities.
-type policyEngine struct {
+type Engine struct {
 	store     kvstore.Client
 	keys      records.Keys
 	node      string
-	dp        policyDatapath
-	prefixes  policyPrefixes
-	endpoints func() []*endpointState
+	dp        Datapath
+	prefixes  Prefixes
+	endpoints func() []*endpoints.Endpoint
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -77,9 +78,9 @@ type storedPolicy struct {
 	err    error
 }
 
-func newPolicyEngine(store kvstore.Client, keys records.Keys, node string, dp policyDatapath, prefixes policyPrefixes,
-	endpoints func() []*endpointState, log *slog.Logger) *policyEngine {
-	return &policyEngine{
+func New(store kvstore.Client, keys records.Keys, node string, dp Datapath, prefixes Prefixes,
+	endpoints func() []*endpoints.Endpoint, log *slog.Logger) *Engine {
+	return &Engine{
 		store: store, keys: keys, node: node, dp: dp, prefixes: prefixes, endpoints: endpoints,
 		log:  log.With("component", "policy"),
 		repo: policy.NewRepository(), stored: map[string]storedPolicy{}, universe: policy.NewUniverse(),
@@ -89,7 +90,8 @@ func newPolicyEngine(store kvstore.Client, keys records.Keys, node string, dp po
 }
 
 // run watches policies and identities and recomputes on every change.
-func (e *policyEngine) run(ctx context.Context) error {
+// Run watches policies and identities until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return e.watch(ctx, e.keys.PoliciesPrefix(), 0, e.onPolicy) })
 	g.Go(func() error { return e.watch(ctx, e.keys.IdentitiesPrefix(), 1, e.onIdentity) })
@@ -97,7 +99,7 @@ func (e *policyEngine) run(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (e *policyEngine) watch(ctx context.Context, prefix string, which int, on func(kvstore.Event) bool) error {
+func (e *Engine) watch(ctx context.Context, prefix string, which int, on func(kvstore.Event) bool) error {
 	for ev := range e.store.ListAndWatch(ctx, prefix) {
 		changed := false
 		e.mu.Lock()
@@ -114,7 +116,7 @@ func (e *policyEngine) watch(ctx context.Context, prefix string, which int, on f
 	return ctx.Err()
 }
 
-func (e *policyEngine) kick() {
+func (e *Engine) kick() {
 	select {
 	case e.dirty <- struct{}{}:
 	default:
@@ -122,7 +124,7 @@ func (e *policyEngine) kick() {
 }
 
 // onPolicy applies a policy record change; e.mu is held.
-func (e *policyEngine) onPolicy(ev kvstore.Event) bool {
+func (e *Engine) onPolicy(ev kvstore.Event) bool {
 	if ev.Type == kvstore.EventDelete {
 		sp, ok := e.stored[ev.Key]
 		if !ok {
@@ -160,7 +162,7 @@ func (e *policyEngine) onPolicy(ev kvstore.Event) bool {
 }
 
 // onIdentity applies an identity change; e.mu is held.
-func (e *policyEngine) onIdentity(ev kvstore.Event) bool {
+func (e *Engine) onIdentity(ev kvstore.Event) bool {
 	id, err := e.keys.ParseIdentityKey(ev.Key)
 	if err != nil {
 		return false
@@ -177,7 +179,7 @@ func (e *policyEngine) onIdentity(ev kvstore.Event) bool {
 }
 
 // reconcile recomputes after changes, once both prefixes have been listed.
-func (e *policyEngine) reconcile(ctx context.Context) error {
+func (e *Engine) reconcile(ctx context.Context) error {
 	var last time.Time
 	for {
 		select {
@@ -213,7 +215,7 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 				time.AfterFunc(policyRetry, e.kick) // try again even if nothing changes
 			}
 			for p, id := range added {
-				e.prefixes.setPrefix(ctx, p, uint32(id))
+				e.prefixes.SetPrefix(ctx, p, uint32(id))
 			}
 			e.universe.PruneSelectors()
 		}
@@ -233,24 +235,24 @@ func (e *policyEngine) reconcile(ctx context.Context) error {
 // removes the prefixes no policy needs from the ipcache; e.mu is held. It
 // returns the new prefixes, which go into the ipcache once the endpoints'
 // policies admit their identities (so no flow is dropped in between).
-func (e *policyEngine) syncPrefixes(ctx context.Context) map[netip.Prefix]records.ID {
+func (e *Engine) syncPrefixes(ctx context.Context) map[netip.Prefix]records.ID {
 	added, removed := e.cidrs.Sync(e.repo.Prefixes())
 	for p := range removed {
-		e.prefixes.deletePrefix(ctx, p)
+		e.prefixes.DeletePrefix(ctx, p)
 	}
 	e.universe.SetCIDRs(e.cidrs.All())
 	return added
 }
 
 // applyLocked computes and writes one endpoint's policy if it changed.
-func (e *policyEngine) applyLocked(ctx context.Context, ep *endpointState) error {
+func (e *Engine) applyLocked(ctx context.Context, ep *endpoints.Endpoint) error {
 	if e.deleting[ep.ID] {
 		return nil
 	}
 	// A local endpoint's identity is of the local cluster: the entity
 	// "cluster" is that cluster's identities (not clustermesh remotes').
 	e.universe.SetLocalCluster(ep.Identity.ClusterID())
-	res := e.repo.Compute(ep.identityLabels, e.universe)
+	res := e.repo.Compute(ep.IdentityLabels, e.universe)
 	if res.Entries() > policy.MaxRulesPerEndpoint {
 		return fmt.Errorf("endpoint %d needs %d policy entries; at most %d fit: keeping its previous policy", ep.ID, res.Entries(), policy.MaxRulesPerEndpoint)
 	}
@@ -270,9 +272,9 @@ func samePolicy(a, b datapath.Policy) bool {
 		slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
 }
 
-// endpointChanged writes a new or restored endpoint's policy before it is
+// EndpointChanged writes a new or restored endpoint's policy before it is
 // published. It waits (bounded) for the first listing of policies.
-func (e *policyEngine) endpointChanged(ctx context.Context, ep *endpointState) error {
+func (e *Engine) EndpointChanged(ctx context.Context, ep *endpoints.Endpoint) error {
 	wait := policySyncWait
 	if e.waited.Load() {
 		wait = 0
@@ -302,10 +304,10 @@ func (e *policyEngine) endpointChanged(ctx context.Context, ep *endpointState) e
 	return nil
 }
 
-// endpointDeleted is called before an endpoint is removed from the
+// EndpointDeleted is called before an endpoint is removed from the
 // datapath (which drops its policy entries): no policy is written for it
 // until its id is used again.
-func (e *policyEngine) endpointDeleted(id uint16) {
+func (e *Engine) EndpointDeleted(id uint16) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.applied, id)

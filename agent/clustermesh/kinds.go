@@ -1,4 +1,4 @@
-package agent
+package clustermesh
 
 import (
 	"context"
@@ -70,7 +70,6 @@ func (r *remoteCluster) reject(ctx context.Context, key string, err error, h kin
 }
 
 func (r *remoteCluster) nodeKind() kindHandler {
-	a := r.m.a
 	return kindHandler{
 		upsert: func(ctx context.Context, key string, value []byte) error {
 			n, err := r.keys.DecodeNode(key, value)
@@ -87,14 +86,14 @@ func (r *remoteCluster) nodeKind() kindHandler {
 				}
 			}
 			for _, ip := range n.Underlay {
-				if owner := a.localNodeWith(ip); owner != "" {
+				if owner := r.m.localNodeWith(ip); owner != "" {
 					return fmt.Errorf("node %s: underlay address %v is that of local node %s", n.Name, ip, owner)
 				}
 			}
 			r.mu.Lock()
 			r.nodes[key] = n
 			r.mu.Unlock()
-			a.nodes.upsert(ctx, key, n)
+			r.m.nodes.Upsert(ctx, key, n)
 			r.persist()
 			return nil
 		},
@@ -104,7 +103,7 @@ func (r *remoteCluster) nodeKind() kindHandler {
 			delete(r.nodes, key)
 			r.mu.Unlock()
 			if had {
-				a.nodes.remove(ctx, key)
+				r.m.nodes.Remove(ctx, key)
 				r.persist()
 			}
 		},
@@ -121,14 +120,13 @@ func (r *remoteCluster) nodeKind() kindHandler {
 			}
 			r.mu.Unlock()
 			for _, key := range stale {
-				a.nodes.remove(ctx, key)
+				r.m.nodes.Remove(ctx, key)
 			}
 		},
 	}
 }
 
 func (r *remoteCluster) ipKind() kindHandler {
-	a := r.m.a
 	keyIP := func(key string) (netip.Addr, bool) {
 		cluster, ip, err := r.keys.ParseIPCacheKey(key)
 		return ip, err == nil && cluster == r.name
@@ -139,7 +137,7 @@ func (r *remoteCluster) ipKind() kindHandler {
 		delete(r.ips, ip)
 		r.mu.Unlock()
 		if had {
-			a.ipcache.onChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
+			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
 			r.m.servicesChanged()
 		}
 	}
@@ -156,13 +154,13 @@ func (r *remoteCluster) ipKind() kindHandler {
 			if !clustermesh.AcceptIdentity(cc.ID, e.Identity) {
 				return fmt.Errorf("identity %d of %s is outside the range of %s (id %d)", e.Identity, e.IP, r.name, cc.ID)
 			}
-			if inAny(a.cluster.PodCIDRs, e.IP) {
-				return fmt.Errorf("address %s is in this cluster's pod CIDR pool %v", e.IP, a.cluster.PodCIDRs)
+			if inAny(r.m.cfg.Cluster.PodCIDRs, e.IP) {
+				return fmt.Errorf("address %s is in this cluster's pod CIDR pool %v", e.IP, r.m.cfg.Cluster.PodCIDRs)
 			}
 			r.mu.Lock()
 			r.ips[e.IP] = e
 			r.mu.Unlock()
-			a.ipcache.onChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
+			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
 			r.m.servicesChanged() // remote pods are global services' backends
 			return nil
 		},
@@ -188,12 +186,12 @@ func (r *remoteCluster) ipKind() kindHandler {
 }
 
 // localNodeWith names the node of this cluster with underlay address ip.
-func (a *Agent) localNodeWith(ip netip.Addr) string {
-	if ip == a.nodeIP {
-		return a.cfg.NodeName
+func (m *Mesh) localNodeWith(ip netip.Addr) string {
+	if ip == m.cfg.NodeIP {
+		return m.cfg.Node
 	}
-	for _, n := range a.nodes.list() {
-		if n.Cluster == a.cluster.Name && slices.Contains(n.Underlay, ip) {
+	for _, n := range m.nodes.List() {
+		if n.Cluster == m.cfg.Cluster.Name && slices.Contains(n.Underlay, ip) {
 			return n.Name
 		}
 	}

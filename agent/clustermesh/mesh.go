@@ -1,14 +1,19 @@
-package agent
+package clustermesh
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
+	svcsync "github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/state/ipcache"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -22,35 +27,75 @@ const (
 	meshBackoffMax     = 30 * time.Second
 )
 
-// clusterMesh follows clustermesh/v1/remotes/ in the local store and keeps
+// Mesh follows clustermesh/v1/remotes/ in the local store and keeps
 // one connection per remote cluster, whose nodes, ipcache entries and
 // identities go through the agent's own node table, ipcache sync and
 // policy engine. A remote's state is kept through outages and restarts
 // until it has been listed again; a remote whose record is deleted is drained.
-type clusterMesh struct {
-	a        *Agent
-	log      *slog.Logger
-	stateDir string
+type Mesh struct {
+	cfg     Config
+	store   kvstore.Client
+	keys    records.Keys
+	nodes   Nodes
+	ipcache IPCache
+	policy  Policy
+	dp      PinnedMaps
+	log     *slog.Logger
 
 	heartbeatCheck, staleAfter time.Duration
 
 	mu      sync.Mutex
 	remotes map[string]*remoteCluster
 	// onServices, when set, is called after a remote cluster's services
-	// changed (the hook global services build on; see remoteServices).
+	// changed (the hook global services build on; see RemoteServices).
 	onServices func()
 }
 
-func newClusterMesh(a *Agent, stateDir string, log *slog.Logger) *clusterMesh {
-	return &clusterMesh{a: a, log: log.With("component", "clustermesh"), stateDir: stateDir,
+// Config is the node and cluster a Mesh serves.
+type Config struct {
+	Node     string
+	NodeIP   netip.Addr
+	Cluster  records.ClusterConfig // this cluster
+	StateDir string                // remote clusters' state and credentials
+}
+
+// Nodes is the node table remote nodes join (*agent/nodes.Table).
+type Nodes interface {
+	Upsert(ctx context.Context, key string, n records.Node)
+	Remove(ctx context.Context, key string)
+	List() []records.Node
+}
+
+// IPCache is where remote pods' entries go (*agent/ipcache.Sync).
+type IPCache interface {
+	OnChange(c ipcache.Change)
+}
+
+// Policy is the engine remote identities join (*agent/policy.Engine).
+type Policy interface {
+	UpsertRemoteIdentity(id records.ID, ls records.Labels)
+	DeleteRemoteIdentity(id records.ID)
+}
+
+// PinnedMaps gives the pinned BPF maps, from which a restart restores what
+// remote clusters had announced (*datapath.Datapath).
+type PinnedMaps interface {
+	Objects() *bpf.Objects
+}
+
+// New returns the clustermesh component of the node cfg names; keys are
+// the local store's.
+func New(store kvstore.Client, keys records.Keys, cfg Config, nodes Nodes, ipc IPCache, pol Policy, dp PinnedMaps, log *slog.Logger) *Mesh {
+	return &Mesh{cfg: cfg, store: store, keys: keys, nodes: nodes, ipcache: ipc, policy: pol, dp: dp,
+		log:            log.With("component", "clustermesh"),
 		heartbeatCheck: meshHeartbeatCheck, staleAfter: meshStaleAfter, remotes: map[string]*remoteCluster{}}
 }
 
-// run watches the remote records until ctx ends.
-func (m *clusterMesh) run(ctx context.Context) error {
-	keys := m.a.keys
+// Run watches the remote records until ctx ends.
+func (m *Mesh) Run(ctx context.Context) error {
+	keys := m.keys
 	listed := false
-	for ev := range m.a.store.ListAndWatch(ctx, keys.Remote("")) {
+	for ev := range m.store.ListAndWatch(ctx, keys.Remote("")) {
 		switch ev.Type {
 		case kvstore.EventUpsert:
 			r, err := keys.DecodeRemote(ev.Key, ev.Value)
@@ -61,7 +106,7 @@ func (m *clusterMesh) run(ctx context.Context) error {
 				m.log.Warn("ignoring a remote cluster record", "key", ev.Key, "err", err)
 				continue
 			}
-			if r.Cluster == m.a.cluster.Name {
+			if r.Cluster == m.cfg.Cluster.Name {
 				m.log.Warn("ignoring a remote cluster record naming this cluster", "key", ev.Key)
 				continue
 			}
@@ -89,7 +134,7 @@ func (m *clusterMesh) run(ctx context.Context) error {
 }
 
 // upsert starts a remote, or restarts it with a changed record.
-func (m *clusterMesh) upsert(ctx context.Context, rec records.Remote) {
+func (m *Mesh) upsert(ctx context.Context, rec records.Remote) {
 	m.mu.Lock()
 	r, ok := m.remotes[rec.Cluster]
 	if !ok {
@@ -101,7 +146,7 @@ func (m *clusterMesh) upsert(ctx context.Context, rec records.Remote) {
 }
 
 // remove disconnects a remote and drains everything learnt from it.
-func (m *clusterMesh) remove(ctx context.Context, name string) {
+func (m *Mesh) remove(ctx context.Context, name string) {
 	m.mu.Lock()
 	r, ok := m.remotes[name]
 	delete(m.remotes, name)
@@ -116,7 +161,7 @@ func (m *clusterMesh) remove(ctx context.Context, name string) {
 
 // dropUnlisted drains remotes restored from the last run whose record is
 // gone (disconnected while this agent was down).
-func (m *clusterMesh) dropUnlisted(ctx context.Context) {
+func (m *Mesh) dropUnlisted(ctx context.Context) {
 	m.mu.Lock()
 	var gone []string
 	for name, r := range m.remotes {
@@ -131,7 +176,7 @@ func (m *clusterMesh) dropUnlisted(ctx context.Context) {
 }
 
 // idInUse names another remote already connected with cluster id id.
-func (m *clusterMesh) idInUse(name string, id uint32) string {
+func (m *Mesh) idInUse(name string, id uint32) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for other, r := range m.remotes {
@@ -142,8 +187,8 @@ func (m *clusterMesh) idInUse(name string, id uint32) string {
 	return ""
 }
 
-// status reports every remote for StatusResponse.remote_clusters.
-func (m *clusterMesh) status() []*agentapi.RemoteCluster {
+// Status reports every remote for StatusResponse.remote_clusters.
+func (m *Mesh) Status() []*agentapi.RemoteCluster {
 	m.mu.Lock()
 	rs := make([]*remoteCluster, 0, len(m.remotes))
 	for _, r := range m.remotes {
@@ -154,29 +199,33 @@ func (m *clusterMesh) status() []*agentapi.RemoteCluster {
 	for _, r := range rs {
 		out = append(out, r.status())
 	}
-	slices.SortFunc(out, func(a, b *agentapi.RemoteCluster) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *agentapi.RemoteCluster) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
-// remoteServices returns, by cluster, every remote cluster's service
+// RemoteServices returns, by cluster, every remote cluster's service
 // records and pods (its ipcache entries with their identities' labels):
 // what global services merge from. The services component pulls it when
 // it recomputes.
-func (m *clusterMesh) remoteServices() map[string]remoteServices {
+func (m *Mesh) RemoteServices() map[string]svcsync.Remote {
 	m.mu.Lock()
 	rs := make(map[string]*remoteCluster, len(m.remotes))
 	for name, r := range m.remotes {
 		rs[name] = r
 	}
 	m.mu.Unlock()
-	out := make(map[string]remoteServices, len(rs))
+	out := make(map[string]svcsync.Remote, len(rs))
 	for name, r := range rs {
-		out[name] = remoteServices{services: r.serviceList(), pods: r.pods()}
+		out[name] = svcsync.Remote{Services: r.serviceList(), Pods: r.pods()}
 	}
 	return out
 }
 
-func (m *clusterMesh) servicesChanged() {
+// OnServicesChanged sets the hook called after a remote cluster's services
+// or pods changed; call it before Run.
+func (m *Mesh) OnServicesChanged(f func()) { m.onServices = f }
+
+func (m *Mesh) servicesChanged() {
 	if m.onServices != nil {
 		m.onServices()
 	}

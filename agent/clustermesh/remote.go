@@ -1,4 +1,4 @@
-package agent
+package clustermesh
 
 import (
 	"context"
@@ -26,7 +26,7 @@ var remoteKinds = []string{records.KindNodes, records.KindIPCache, records.KindI
 // remoteCluster is the connection to one remote cluster and what was
 // learnt from it.
 type remoteCluster struct {
-	m    *clusterMesh
+	m    *Mesh
 	name string
 	keys records.Keys // of the remote's served store (always kvstore.DefaultPrefix)
 	log  *slog.Logger
@@ -48,7 +48,7 @@ type remoteCluster struct {
 	services  map[string]records.Service
 }
 
-func newRemoteCluster(m *clusterMesh, name string) *remoteCluster {
+func newRemoteCluster(m *Mesh, name string) *remoteCluster {
 	return &remoteCluster{m: m, name: name, keys: records.NewKeys(kvstore.DefaultPrefix), log: m.log.With("remote", name), listed: map[string]bool{},
 		nodes: map[string]records.Node{}, ips: map[netip.Addr]records.IPCacheEntry{}, ids: map[records.ID]records.Labels{},
 		services: map[string]records.Service{}}
@@ -90,7 +90,7 @@ func (r *remoteCluster) stopLocked() {
 
 // loop connects, and reconnects with capped backoff, until ctx ends.
 func (r *remoteCluster) loop(ctx context.Context) {
-	backoff := meshBackoffMin
+	backoff := kvstore.NewBackoff(meshBackoffMin, meshBackoffMax)
 	for {
 		err := r.session(ctx)
 		if ctx.Err() != nil {
@@ -102,15 +102,15 @@ func (r *remoteCluster) loop(ctx context.Context) {
 		complete := len(r.listed) == len(remoteKinds)+1
 		r.mu.Unlock()
 		if complete {
-			backoff = meshBackoffMin
+			backoff.Reset()
 		}
-		r.log.Warn("remote cluster unreachable; keeping its last known state and retrying", "err", err, "retry-in", backoff)
+		delay := backoff.Next()
+		r.log.Warn("remote cluster unreachable; keeping its last known state and retrying", "err", err, "retry-in", delay.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(delay):
 		}
-		backoff = min(2*backoff, meshBackoffMax)
 	}
 }
 
@@ -178,9 +178,9 @@ func (r *remoteCluster) storeConfig(ctx context.Context, rec records.Remote) (kv
 		CertFile: filepath.Join(dir, clustermesh.ClientCert), KeyFile: filepath.Join(dir, clustermesh.ClientKey)}
 	if !exists(cfg.TLS.CAFile) && rec.CA != "" {
 		// The record carries the CA: use it when the directory has none.
-		p := filepath.Join(r.m.stateDir, r.name+"-ca.crt")
-		if err := os.MkdirAll(r.m.stateDir, 0o700); err != nil {
-			return cfg, fmt.Errorf("create %s: %w", r.m.stateDir, err)
+		p := filepath.Join(r.m.cfg.StateDir, r.name+"-ca.crt")
+		if err := os.MkdirAll(r.m.cfg.StateDir, 0o700); err != nil {
+			return cfg, fmt.Errorf("create %s: %w", r.m.cfg.StateDir, err)
 		}
 		if err := clustermesh.WriteFile(p, []byte(rec.CA), 0o644); err != nil {
 			return cfg, err
@@ -193,8 +193,8 @@ func (r *remoteCluster) storeConfig(ctx context.Context, rec records.Remote) (kv
 // credentialsFromStore writes the credentials kept in the local store into
 // <state-dir>/clustermesh/<remote>/ and returns that directory.
 func (r *remoteCluster) credentialsFromStore(ctx context.Context) (string, error) {
-	key := clustermesh.CredentialsKey(r.m.a.store.Prefix(), r.name)
-	kv, err := r.m.a.store.Get(ctx, key)
+	key := clustermesh.CredentialsKey(r.m.store.Prefix(), r.name)
+	kv, err := r.m.store.Get(ctx, key)
 	if err != nil {
 		return "", fmt.Errorf("read %s from the local store: %w (run `weft clustermesh connect` again)", key, err)
 	}
@@ -202,7 +202,7 @@ func (r *remoteCluster) credentialsFromStore(ctx context.Context) (string, error
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(r.m.stateDir, r.name)
+	dir := filepath.Join(r.m.cfg.StateDir, r.name)
 	if err := clustermesh.WritePair(dir, "client", []byte(c.Cert), []byte(c.Key)); err != nil {
 		return "", err
 	}
@@ -230,7 +230,7 @@ func (r *remoteCluster) checkConfig(ctx context.Context, client kvstore.Client) 
 	if err != nil {
 		return records.ClusterConfig{}, fmt.Errorf("remote %s: %w", r.name, err)
 	}
-	local := r.m.a.cluster
+	local := r.m.cfg.Cluster
 	switch {
 	case cc.ID == local.ID:
 		return cc, fmt.Errorf("remote %s has cluster id %d, the id of this cluster %s: cluster ids must be unique in a mesh", r.name, cc.ID, local.Name)

@@ -1,4 +1,4 @@
-package agent
+package services
 
 import (
 	"cmp"
@@ -40,7 +40,7 @@ var frontendTypes = map[string]datapath.ServiceType{
 }
 
 // desired computes every frontend this node serves, and the list view.
-func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceView) {
+func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceView) {
 	byNamespace := map[string][]services.Pod{} // selectors match in their own namespace only
 	for _, p := range s.pods() {
 		byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
@@ -79,9 +79,9 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 	}
 	for _, key := range slices.Sorted(maps.Keys(recs)) {
 		r := recs[key]
-		bes := mergeRemote(r, tag(services.Backends(r, byNamespace[r.Namespace]), s.a.cluster.Name), remote)
+		bes := mergeRemote(r, tag(services.Backends(r, byNamespace[r.Namespace]), s.cfg.Cluster), remote)
 		v := serviceView{number: s.number(key), namespace: r.Namespace, name: r.Name, backends: bes,
-			frontends: services.Frontends(r, []netip.Addr{s.a.nodeIP}), annotations: annotations(r), sessionAffinity: r.SessionAffinity}
+			frontends: services.Frontends(r, []netip.Addr{s.cfg.NodeIP}), annotations: annotations(r), sessionAffinity: r.SessionAffinity}
 		add(v, time.Duration(r.SessionAffinityTimeout)*time.Second)
 	}
 	for _, v := range s.hostPorts() {
@@ -92,7 +92,7 @@ func (s *serviceSync) desired() (map[datapath.ServiceKey]datapath.Service, []ser
 }
 
 // forgetNumbers drops the numbers of services that are gone.
-func (s *serviceSync) forgetNumbers(views []serviceView) {
+func (s *Sync) forgetNumbers(views []serviceView) {
 	live := make(map[uint32]bool, len(views))
 	for _, v := range views {
 		live[v.number] = true
@@ -117,15 +117,15 @@ func tag(bes []records.Backend, cluster string) []clusterBackend {
 // mergeRemote adds the shared backends of the same global service in
 // remote clusters (fed through SetRemoteServices): affinity "local" uses
 // them only when no local backend is ready, "remote" prefers them.
-func mergeRemote(r records.Service, local []clusterBackend, remote map[string]remoteServices) []clusterBackend {
+func mergeRemote(r records.Service, local []clusterBackend, remote map[string]Remote) []clusterBackend {
 	if !r.Global {
 		return local
 	}
 	var far []clusterBackend
 	for _, c := range slices.Sorted(maps.Keys(remote)) {
-		for _, o := range remote[c].services {
+		for _, o := range remote[c].Services {
 			if o.Global && o.IsShared() && o.Namespace == r.Namespace && o.Name == r.Name {
-				far = append(far, tag(services.Backends(o, remote[c].pods), c)...)
+				far = append(far, tag(services.Backends(o, remote[c].Pods), c)...)
 			}
 		}
 	}
@@ -157,22 +157,22 @@ func annotations(r records.Service) map[string]string {
 
 // hostPorts turns local endpoints' port mappings into HostPort frontends:
 // node IP (or the mapping's host IP):hostPort → pod:containerPort.
-func (s *serviceSync) hostPorts() []serviceView {
+func (s *Sync) hostPorts() []serviceView {
 	var out []serviceView
-	for _, ep := range s.a.endpoints.list() {
+	for _, ep := range s.endpoints.List() {
 		if len(ep.PortMappings) == 0 {
 			continue
 		}
 		v := serviceView{number: s.number(fmt.Sprintf("hostport/%d", ep.ID)), namespace: ep.Namespace, name: ep.Pod}
 		for _, pm := range ep.PortMappings {
-			host := s.a.nodeIP
+			host := s.cfg.NodeIP
 			if ip, err := netip.ParseAddr(pm.HostIP); err == nil && !ip.IsUnspecified() && ip.Is4() {
 				host = ip
 			}
 			name := strconv.Itoa(int(pm.HostPort))
 			v.frontends = append(v.frontends, services.Frontend{Addr: netip.AddrPortFrom(host, pm.HostPort), Protocol: pm.Protocol, Kind: services.KindHostPort, PortName: name})
-			v.backends = append(v.backends, clusterBackend{Cluster: s.a.cluster.Name, Backend: records.Backend{
-				IP: ep.IP, Port: pm.ContainerPort, Protocol: pm.Protocol, PortName: name, Node: s.a.cfg.NodeName, Ready: true}})
+			v.backends = append(v.backends, clusterBackend{Cluster: s.cfg.Cluster, Backend: records.Backend{
+				IP: ep.IP, Port: pm.ContainerPort, Protocol: pm.Protocol, PortName: name, Node: s.cfg.Node, Ready: true}})
 		}
 		out = append(out, v)
 	}
@@ -181,7 +181,7 @@ func (s *serviceSync) hostPorts() []serviceView {
 }
 
 // number is the stable number `weft service list` shows for a service.
-func (s *serviceSync) number(key string) uint32 {
+func (s *Sync) number(key string) uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.numbers[key]

@@ -1,11 +1,10 @@
-package agent
+package services
 
 import (
 	"net/netip"
 	"slices"
 	"testing"
 
-	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/services"
 	"github.com/weftnet/weft/state/records"
 )
@@ -16,13 +15,13 @@ func backend(ip string, ready bool) records.Backend {
 
 func TestMergeRemote(t *testing.T) {
 	no := false
-	remote := map[string]remoteServices{
-		"c2": {services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.2.0.1", true)}}}},
-		"c3": {services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Shared: &no, Backends: []records.Backend{backend("10.3.0.1", true)}}}},
-		"c4": {services: []records.Service{{Namespace: "ns", Name: "other", Global: true, Backends: []records.Backend{backend("10.4.0.1", true)}}}},
-		"c5": {services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Selector: map[string]string{"app": "web"},
+	remote := map[string]Remote{
+		"c2": {Services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.2.0.1", true)}}}},
+		"c3": {Services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Shared: &no, Backends: []records.Backend{backend("10.3.0.1", true)}}}},
+		"c4": {Services: []records.Service{{Namespace: "ns", Name: "other", Global: true, Backends: []records.Backend{backend("10.4.0.1", true)}}}},
+		"c5": {Services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Selector: map[string]string{"app": "web"},
 			Ports: []records.ServicePort{{Port: 80, TargetPort: 80, Protocol: "TCP"}}}},
-			pods: []services.Pod{
+			Pods: []services.Pod{
 				{IP: netip.MustParseAddr("10.5.0.1"), Namespace: "ns", Labels: records.MustParseLabels("k8s:app=web")},
 				{IP: netip.MustParseAddr("10.5.0.2"), Namespace: "ns", Labels: records.MustParseLabels("k8s:app=db")},
 			}},
@@ -53,19 +52,5 @@ func TestMergeRemote(t *testing.T) {
 				t.Fatalf("backends %v, want %v", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestPortMappings(t *testing.T) {
-	got := portMappings([]*agentapi.PortMapping{
-		{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"},
-		{HostPort: 53, ContainerPort: 53, Protocol: "UDP", HostIp: "10.0.0.1"},
-		{HostPort: 0, ContainerPort: 80},
-		{HostPort: 70000, ContainerPort: 80},
-		{HostPort: 9, ContainerPort: 9, Protocol: "sctp"},
-	})
-	want := []portMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}, {HostPort: 53, ContainerPort: 53, Protocol: "UDP", HostIP: "10.0.0.1"}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("port mappings %+v, want %+v", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package services
 
 import (
 	"cmp"
@@ -15,12 +15,15 @@ import (
 	"github.com/weftnet/weft/services"
 )
 
-// serviceAPI implements agentapi.ServicesServer: service definitions are
+// API implements agentapi.ServicesServer: service definitions are
 // written through the agent, which validates and allocates them.
-type serviceAPI struct {
+type API struct {
 	agentapi.UnimplementedServicesServer
-	s *serviceSync
+	s *Sync
 }
+
+// NewAPI serves service writes through s's allocator.
+func NewAPI(s *Sync) *API { return &API{s: s} }
 
 var applyModes = map[agentapi.ApplyMode]services.Mode{
 	agentapi.ApplyMode_APPLY_MODE_CREATE_OR_UPDATE: services.CreateOrUpdate,
@@ -28,7 +31,7 @@ var applyModes = map[agentapi.ApplyMode]services.Mode{
 	agentapi.ApplyMode_APPLY_MODE_UPDATE:           services.UpdateOnly,
 }
 
-func (api *serviceAPI) Apply(ctx context.Context, req *agentapi.ApplyServicesRequest) (*agentapi.ApplyServicesResponse, error) {
+func (api *API) Apply(ctx context.Context, req *agentapi.ApplyServicesRequest) (*agentapi.ApplyServicesResponse, error) {
 	mode, ok := applyModes[req.GetMode()]
 	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "mode %v: accepted are CREATE_OR_UPDATE, CREATE and UPDATE", req.GetMode())
@@ -55,7 +58,7 @@ func (api *serviceAPI) Apply(ctx context.Context, req *agentapi.ApplyServicesReq
 	return resp, nil
 }
 
-func (api *serviceAPI) Delete(ctx context.Context, req *agentapi.DeleteServiceRequest) (*agentapi.DeleteServiceResponse, error) {
+func (api *API) Delete(ctx context.Context, req *agentapi.DeleteServiceRequest) (*agentapi.DeleteServiceResponse, error) {
 	ns, err := serviceName(req.GetNamespace(), req.GetName())
 	if err != nil {
 		return nil, err
@@ -67,7 +70,7 @@ func (api *serviceAPI) Delete(ctx context.Context, req *agentapi.DeleteServiceRe
 	return &agentapi.DeleteServiceResponse{Existed: existed}, nil
 }
 
-func (api *serviceAPI) Get(ctx context.Context, req *agentapi.GetServiceRequest) (*agentapi.ServiceSpec, error) {
+func (api *API) Get(ctx context.Context, req *agentapi.GetServiceRequest) (*agentapi.ServiceSpec, error) {
 	ns, err := serviceName(req.GetNamespace(), req.GetName())
 	if err != nil {
 		return nil, err
@@ -106,9 +109,9 @@ func serviceError(err error) error {
 	return status.Error(codes.Unavailable, err.Error())
 }
 
-// listServices answers ListServices from the last computation: every
+// List answers ListServices from the last computation: every
 // frontend with its type, the numbered backends.
-func (s *serviceSync) listServices() *agentapi.ListServicesResponse {
+func (s *Sync) List() *agentapi.ListServicesResponse {
 	s.mu.Lock()
 	views := slices.Clone(s.view)
 	s.mu.Unlock()
@@ -136,8 +139,8 @@ func (s *serviceSync) listServices() *agentapi.ListServicesResponse {
 	return resp
 }
 
-// count is the number of services this node has programmed.
-func (s *serviceSync) count() int {
+// Count is the number of services this node has programmed.
+func (s *Sync) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.view)

@@ -1,4 +1,4 @@
-package agent
+package policy
 
 import (
 	"context"
@@ -12,20 +12,33 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/state/records"
 )
 
-// policyAPI implements agentapi.PolicyServer.
-type policyAPI struct {
+// FlowSource opens the node's flow events (*datapath.Datapath).
+type FlowSource interface {
+	Flows() (*datapath.FlowReader, error)
+}
+
+// API implements agentapi.PolicyServer: policy writes go to the store, views
+// come from the engine.
+type API struct {
 	agentapi.UnimplementedPolicyServer
-	a *Agent
+	e          *Engine
+	flowSource FlowSource
 	// flows admits one flow reader at a time: events go to one consumer.
 	flows sync.Mutex
 }
 
-func (s *policyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {
+// NewAPI serves e's node; flows come from flowSource.
+func NewAPI(e *Engine, flowSource FlowSource) *API {
+	return &API{e: e, flowSource: flowSource}
+}
+
+func (s *API) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {
 	docs := policy.ParseDocuments(req.Documents)
 	if len(docs) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "import policies: the input holds no YAML document")
@@ -46,7 +59,7 @@ func (s *policyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyReques
 		resp.Documents = append(resp.Documents, r)
 	}
 	if len(errs) == 0 {
-		for i, err := range s.a.policy.checkEnforceable(ps) {
+		for i, err := range s.e.checkEnforceable(ps) {
 			if err != nil {
 				msg := fmt.Sprintf("document %d (%s %s): %v", i+1, ps[i].Kind, ps[i].ID(), err)
 				resp.Documents[i].Error = msg
@@ -81,8 +94,8 @@ func (s *policyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyReques
 
 // store writes every policy (a few at a time); if a write fails, the
 // policies are put back as they were, so an import is never half-applied.
-func (s *policyAPI) store(ctx context.Context, ps []*policy.Policy, source string) error {
-	kvs, err := s.a.store.List(ctx, s.a.keys.PoliciesPrefix())
+func (s *API) store(ctx context.Context, ps []*policy.Policy, source string) error {
+	kvs, err := s.e.store.List(ctx, s.e.keys.PoliciesPrefix())
 	if err != nil {
 		return fmt.Errorf("read stored policies: %w (nothing was stored)", err)
 	}
@@ -93,7 +106,7 @@ func (s *policyAPI) store(ctx context.Context, ps []*policy.Policy, source strin
 	keys := make([]string, len(ps))
 	values := make([][]byte, len(ps))
 	for i, p := range ps {
-		keys[i] = s.a.keys.Policy(p.StoreNamespace(), p.Name)
+		keys[i] = s.e.keys.Policy(p.StoreNamespace(), p.Name)
 		values[i], err = records.Encode(keys[i], &records.PolicyRef{
 			Namespace: p.StoreNamespace(), Name: p.Name, Format: p.Format(), Source: source, Document: p.Document,
 		})
@@ -105,7 +118,7 @@ func (s *policyAPI) store(ctx context.Context, ps []*policy.Policy, source strin
 	g.SetLimit(8)
 	for i := range ps {
 		g.Go(func() error {
-			if _, err := s.a.store.Update(gctx, keys[i], values[i]); err != nil {
+			if _, err := s.e.store.Update(gctx, keys[i], values[i]); err != nil {
 				return fmt.Errorf("store policy %s: %w", ps[i].ID(), err)
 			}
 			return nil
@@ -115,9 +128,9 @@ func (s *policyAPI) store(ctx context.Context, ps []*policy.Policy, source strin
 		uctx := context.WithoutCancel(ctx)
 		for _, k := range keys {
 			if v, ok := old[k]; ok {
-				s.a.store.Update(uctx, k, v)
+				s.e.store.Update(uctx, k, v)
 			} else {
-				s.a.store.Delete(uctx, k)
+				s.e.store.Delete(uctx, k)
 			}
 		}
 		return fmt.Errorf("%w (the policies were put back as they were)", err)
@@ -133,17 +146,17 @@ func policyKey(ns string) string {
 	return ns
 }
 
-func (s *policyAPI) Delete(ctx context.Context, req *agentapi.DeletePolicyRequest) (*agentapi.DeletePolicyResponse, error) {
+func (s *API) Delete(ctx context.Context, req *agentapi.DeletePolicyRequest) (*agentapi.DeletePolicyResponse, error) {
 	if req.Name == "" {
 		return nil, status.Error(codes.InvalidArgument, "delete policy: name is empty")
 	}
-	key := s.a.keys.Policy(policyKey(req.Namespace), req.Name)
-	_, err := s.a.store.Get(ctx, key)
+	key := s.e.keys.Policy(policyKey(req.Namespace), req.Name)
+	_, err := s.e.store.Get(ctx, key)
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return &agentapi.DeletePolicyResponse{}, nil
 	}
 	if err == nil {
-		err = s.a.store.Delete(ctx, key)
+		err = s.e.store.Delete(ctx, key)
 	}
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "delete policy %s: %v", key, err)
@@ -151,16 +164,16 @@ func (s *policyAPI) Delete(ctx context.Context, req *agentapi.DeletePolicyReques
 	return &agentapi.DeletePolicyResponse{Existed: true}, nil
 }
 
-func (s *policyAPI) List(ctx context.Context, _ *agentapi.ListPoliciesRequest) (*agentapi.ListPoliciesResponse, error) {
+func (s *API) List(ctx context.Context, _ *agentapi.ListPoliciesRequest) (*agentapi.ListPoliciesResponse, error) {
 	resp := &agentapi.ListPoliciesResponse{}
-	for _, d := range s.a.policy.details() {
+	for _, d := range s.e.details() {
 		resp.Policies = append(resp.Policies, d.Summary)
 	}
 	return resp, nil
 }
 
-func (s *policyAPI) Get(ctx context.Context, req *agentapi.GetPolicyRequest) (*agentapi.PolicyDetail, error) {
-	for _, d := range s.a.policy.details() {
+func (s *API) Get(ctx context.Context, req *agentapi.GetPolicyRequest) (*agentapi.PolicyDetail, error) {
+	for _, d := range s.e.details() {
 		if d.Summary.Namespace == req.Namespace && d.Summary.Name == req.Name {
 			return d, nil
 		}
@@ -172,12 +185,12 @@ func (s *policyAPI) Get(ctx context.Context, req *agentapi.GetPolicyRequest) (*a
 	return nil, status.Errorf(codes.NotFound, "no policy %s in the store (see weft policy list)", name)
 }
 
-func (s *policyAPI) Flows(req *agentapi.FlowsRequest, stream agentapi.Policy_FlowsServer) error {
+func (s *API) Flows(req *agentapi.FlowsRequest, stream agentapi.Policy_FlowsServer) error {
 	if !s.flows.TryLock() {
 		return status.Error(codes.ResourceExhausted, "another client reads this node's flows; one reader at a time")
 	}
 	defer s.flows.Unlock()
-	rd, err := s.a.dp.Flows()
+	rd, err := s.flowSource.Flows()
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
@@ -197,7 +210,7 @@ func (s *policyAPI) Flows(req *agentapi.FlowsRequest, stream agentapi.Policy_Flo
 		err = stream.Send(&agentapi.FlowEvent{
 			TimeNs: uint64(f.Time), Source: f.Source.String(), Destination: f.Destination.String(), Protocol: uint32(f.Proto),
 			SourceIdentity: f.SourceIdentity, DestinationIdentity: f.DestinationIdentity, Dropped: f.Dropped,
-			ReasonCode: uint32(f.Reason), Reason: f.Reason.String(), Point: f.Point.String(), Node: s.a.cfg.NodeName,
+			ReasonCode: uint32(f.Reason), Reason: f.Reason.String(), Point: f.Point.String(), Node: s.e.node,
 		})
 		if err != nil {
 			return err

@@ -1,8 +1,9 @@
-package agent
+package policy
 
 import (
 	"context"
 	"fmt"
+	"github.com/weftnet/weft/agent/endpoints"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -47,13 +48,13 @@ type fakePrefixes struct {
 	m  map[netip.Prefix]uint32
 }
 
-func (f *fakePrefixes) setPrefix(_ context.Context, p netip.Prefix, id uint32) {
+func (f *fakePrefixes) SetPrefix(_ context.Context, p netip.Prefix, id uint32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[p] = id
 }
 
-func (f *fakePrefixes) deletePrefix(_ context.Context, p netip.Prefix) {
+func (f *fakePrefixes) DeletePrefix(_ context.Context, p netip.Prefix) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.m, p)
@@ -70,13 +71,13 @@ func (f *fakePrefixes) get(p netip.Prefix) uint32 {
 type policyRig struct {
 	store    kvstore.Client
 	keys     records.Keys
-	engine   *policyEngine
-	api      *policyAPI
+	engine   *Engine
+	api      *API
 	dp       *fakePolicyDatapath
 	prefixes *fakePrefixes
 
 	mu  sync.Mutex
-	eps []*endpointState
+	eps []*endpoints.Endpoint
 }
 
 func newPolicyRig(t testing.TB, srv kvstoretest.Server) *policyRig {
@@ -89,13 +90,13 @@ func newPolicyRigLog(t testing.TB, srv kvstoretest.Server, log *slog.Logger) *po
 	r := &policyRig{dp: &fakePolicyDatapath{got: map[uint16]datapath.Policy{}}, prefixes: &fakePrefixes{m: map[netip.Prefix]uint32{}}}
 	r.store = srv.NewClient(t, statetest.Unlimited)
 	r.keys = records.NewKeys(r.store.Prefix())
-	r.engine = newPolicyEngine(r.store, r.keys, "n1", r.dp, r.prefixes, r.endpoints, log)
-	r.api = &policyAPI{a: &Agent{store: r.store, keys: r.keys, policy: r.engine, cfg: Config{NodeName: "n1"}}}
-	statetest.Go(t, r.engine.run)
+	r.engine = New(r.store, r.keys, "n1", r.dp, r.prefixes, r.endpoints, log)
+	r.api = NewAPI(r.engine, nil)
+	statetest.Go(t, r.engine.Run)
 	return r
 }
 
-func (r *policyRig) endpoints() []*endpointState {
+func (r *policyRig) endpoints() []*endpoints.Endpoint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.eps)
@@ -103,12 +104,12 @@ func (r *policyRig) endpoints() []*endpointState {
 
 // addEndpoint adds a local endpoint and applies its policy as
 // CreateEndpoint does.
-func (r *policyRig) addEndpoint(t testing.TB, id uint16, identity records.ID, ls records.Labels) *endpointState {
-	ep := &endpointState{ID: id, Identity: identity, Namespace: "default", Pod: fmt.Sprintf("pod-%d", id), identityLabels: ls}
+func (r *policyRig) addEndpoint(t testing.TB, id uint16, identity records.ID, ls records.Labels) *endpoints.Endpoint {
+	ep := &endpoints.Endpoint{ID: id, Identity: identity, Namespace: "default", Pod: fmt.Sprintf("pod-%d", id), IdentityLabels: ls}
 	r.mu.Lock()
 	r.eps = append(r.eps, ep)
 	r.mu.Unlock()
-	if err := r.engine.endpointChanged(context.Background(), ep); err != nil {
+	if err := r.engine.EndpointChanged(context.Background(), ep); err != nil {
 		t.Fatal(err)
 	}
 	return ep
@@ -126,7 +127,7 @@ func (r *policyRig) putIdentity(t testing.TB, id records.ID, ls records.Labels) 
 }
 
 func (r *policyRig) importFile(t testing.TB, file string) {
-	b, err := os.ReadFile("../policy/testdata/" + file)
+	b, err := os.ReadFile("../../policy/testdata/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestPolicyEngineFollowsPoliciesAndIdentities(t *testing.T) {
 		return nil
 	})
 
-	ap := r.engine.endpointPolicy(ep)
+	ap := r.engine.EndpointPolicy(ep)
 	if ap == nil || !ap.IngressEnforced || len(ap.Rules) != 3 || ap.Rules[0].Identity != 1 || ap.Rules[2].Port != 80 || ap.Rules[2].Protocol != "TCP" ||
 		!slices.Contains(ap.Rules[2].Labels, "k8s:class=tiefighter") {
 		t.Errorf("effective policy of the endpoint: %v", ap)
@@ -210,7 +211,7 @@ func TestPolicyEngineFollowsPoliciesAndIdentities(t *testing.T) {
 		}
 		return nil
 	})
-	if r.engine.endpointPolicy(ep) != nil {
+	if r.engine.EndpointPolicy(ep) != nil {
 		t.Error("an endpoint no policy selects shows an effective policy")
 	}
 }
@@ -255,7 +256,7 @@ func TestPolicyImportAllOrNothing(t *testing.T) {
 	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
 	r.importFile(t, "team-isolation.yaml")
 	before := r.storedPolicies(t)
-	valid, err := os.ReadFile("../policy/testdata/deathstar.yaml")
+	valid, err := os.ReadFile("../../policy/testdata/deathstar.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
-package agent
+package policy
 
 import (
 	"cmp"
 	"fmt"
+	"github.com/weftnet/weft/agent/endpoints"
 	"slices"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 // node's endpoints: an endpoint that would need more entries than fit, or
 // a node whose policy map would overflow, makes the policies selecting it
 // unenforceable. The result has one entry per policy (nil: fine).
-func (e *policyEngine) checkEnforceable(ps []*policy.Policy) []error {
+func (e *Engine) checkEnforceable(ps []*policy.Policy) []error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	errs := make([]error, len(ps))
@@ -26,7 +27,7 @@ func (e *policyEngine) checkEnforceable(ps []*policy.Policy) []error {
 	}
 	total := 0
 	for _, ep := range e.endpoints() {
-		res := repo.Compute(ep.identityLabels, e.universe)
+		res := repo.Compute(ep.IdentityLabels, e.universe)
 		total += res.Entries()
 		if res.Entries() <= policy.MaxRulesPerEndpoint {
 			continue
@@ -52,7 +53,7 @@ func (e *policyEngine) checkEnforceable(ps []*policy.Policy) []error {
 
 // details describes every stored policy: rules and the local endpoints
 // each selects.
-func (e *policyEngine) details() []*agentapi.PolicyDetail {
+func (e *Engine) details() []*agentapi.PolicyDetail {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	eps := e.endpoints()
@@ -88,7 +89,7 @@ func (e *policyEngine) details() []*agentapi.PolicyDetail {
 				rd.Egress = append(rd.Egress, pr.String())
 			}
 			for _, ep := range eps {
-				if r.Subject.Matches(ep.identityLabels) {
+				if r.Subject.Matches(ep.IdentityLabels) {
 					selected[ep.ID] = true
 					rd.Endpoints = append(rd.Endpoints, &agentapi.SelectedEndpoint{Id: uint64(ep.ID), Pod: ep.Namespace + "/" + ep.Pod,
 						Ipv4: ep.IP.String(), Identity: uint32(ep.Identity)})
@@ -103,7 +104,7 @@ func (e *policyEngine) details() []*agentapi.PolicyDetail {
 
 // endpointPolicy is the effective policy of ep for the API, nil when no
 // policy selects it. Consecutive ports of one identity are shown as a range.
-func (e *policyEngine) endpointPolicy(ep *endpointState) *agentapi.EndpointPolicy {
+func (e *Engine) EndpointPolicy(ep *endpoints.Endpoint) *agentapi.EndpointPolicy {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	res, ok := e.applied[ep.ID]
@@ -167,7 +168,7 @@ func protoName(p uint8) string {
 }
 
 // describeIdentity is the label list shown with an identity.
-func (e *policyEngine) describeIdentity(id uint32) []string {
+func (e *Engine) describeIdentity(id uint32) []string {
 	if id == 0 {
 		return []string{"any"}
 	}

@@ -1,4 +1,4 @@
-package agent
+package policy
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // store must not have changed; when it succeeds, every document is stored.
 func FuzzPolicyImport(f *testing.F) {
 	for _, name := range []string{"deathstar.yaml", "team-isolation.yaml", "team-isolation-k8s.yaml", "cidr-entities.yaml"} {
-		b, err := os.ReadFile("../policy/testdata/" + name)
+		b, err := os.ReadFile("../../policy/testdata/" + name)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package agent
+package health
 
 import (
 	"context"
@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/weftnet/weft/state/records"
 )
 
-// serveHealth answers GET /healthz on the node address with "ok <node>",
+// Serve answers GET /healthz on the node address with "ok <node>",
 // so other nodes (and pods) can check this node is reachable.
-func serveHealth(ctx context.Context, ip netip.Addr, port int, node string) error {
+func Serve(ctx context.Context, ip netip.Addr, port int, node string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "ok %s\n", node)
@@ -37,8 +39,8 @@ func serveHealth(ctx context.Context, ip netip.Addr, port int, node string) erro
 	return nil
 }
 
-// healthResult is the last probe of one node.
-type healthResult struct {
+// Result is the last probe of one node.
+type Result struct {
 	Node, Cluster string
 	IP            netip.Addr
 	Reachable     bool
@@ -46,28 +48,35 @@ type healthResult struct {
 	Err           string
 }
 
-// prober probes every other node's health endpoint periodically.
-type prober struct {
+// Nodes lists the nodes to probe (*agent/nodes.Table).
+type Nodes interface {
+	List() []records.Node
+}
+
+// Prober probes every other node's health endpoint periodically.
+type Prober struct {
 	self     string
 	interval time.Duration
 	log      *slog.Logger
 	client   *http.Client
 
 	mu      sync.Mutex
-	results map[string]healthResult // by node name
+	results map[string]Result // by node name
 	port    int
 }
 
-func newProber(self string, interval time.Duration, log *slog.Logger) *prober {
-	return &prober{
-		self: self, interval: interval, log: log.With("component", "health"),
+// NewProber probes, every interval, the health endpoint on port of every
+// node but self.
+func NewProber(self string, port int, interval time.Duration, log *slog.Logger) *Prober {
+	return &Prober{
+		self: self, port: port, interval: interval, log: log.With("component", "health"),
 		client:  &http.Client{Timeout: 2 * time.Second},
-		results: map[string]healthResult{},
+		results: map[string]Result{},
 	}
 }
 
-func (p *prober) run(ctx context.Context, nodes *nodeTable) error {
-	p.port = nodes.a.cfg.HealthPort
+// Run probes until ctx ends.
+func (p *Prober) Run(ctx context.Context, nodes Nodes) error {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
 	for {
@@ -80,10 +89,10 @@ func (p *prober) run(ctx context.Context, nodes *nodeTable) error {
 	}
 }
 
-func (p *prober) probeAll(ctx context.Context, nodes *nodeTable) {
+func (p *Prober) probeAll(ctx context.Context, nodes Nodes) {
 	seen := map[string]bool{}
 	var wg sync.WaitGroup
-	for _, n := range nodes.list() {
+	for _, n := range nodes.List() {
 		if n.Name == p.self || len(n.Underlay) == 0 {
 			continue
 		}
@@ -111,8 +120,8 @@ func (p *prober) probeAll(ctx context.Context, nodes *nodeTable) {
 	p.mu.Unlock()
 }
 
-func (p *prober) probe(ctx context.Context, ip netip.Addr) healthResult {
-	r := healthResult{IP: ip}
+func (p *Prober) probe(ctx context.Context, ip netip.Addr) Result {
+	r := Result{IP: ip}
 	url := "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(p.port)) + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -135,10 +144,11 @@ func (p *prober) probe(ctx context.Context, ip netip.Addr) healthResult {
 	return r
 }
 
-func (p *prober) snapshot() []healthResult {
+// Snapshot returns the last result of every probed node.
+func (p *Prober) Snapshot() []Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]healthResult, 0, len(p.results))
+	out := make([]Result, 0, len(p.results))
 	for _, r := range p.results {
 		out = append(out, r)
 	}

@@ -1,4 +1,4 @@
-package agent
+package clustermesh
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/state/ipcache"
 	"github.com/weftnet/weft/state/records"
 )
@@ -27,7 +27,7 @@ type remoteState struct {
 	Nodes  map[string]records.Node `json:"nodes"` // by remote store key
 }
 
-func (r *remoteCluster) statePath() string { return filepath.Join(r.m.stateDir, r.name+".json") }
+func (r *remoteCluster) statePath() string { return filepath.Join(r.m.cfg.StateDir, r.name+".json") }
 
 // persist writes the remote's config and nodes (small; nodes change rarely).
 func (r *remoteCluster) persist() {
@@ -42,7 +42,7 @@ func (r *remoteCluster) persist() {
 	}
 	raw, err := json.Marshal(st)
 	if err == nil {
-		if err = os.MkdirAll(r.m.stateDir, 0o700); err == nil {
+		if err = os.MkdirAll(r.m.cfg.StateDir, 0o700); err == nil {
 			err = clustermesh.WriteFile(r.statePath(), raw, 0o600)
 		}
 	}
@@ -51,12 +51,12 @@ func (r *remoteCluster) persist() {
 	}
 }
 
-// restore brings back, before anything is pruned, what the last run knew
+// Restore brings back, before anything is pruned, what the last run knew
 // about every remote: nodes from the state files, pod entries from the
 // pinned BPF ipcache. They stay until the remote is listed again, or are
 // drained if its record is gone.
-func (m *clusterMesh) restore(ctx context.Context) error {
-	files, err := os.ReadDir(m.stateDir)
+func (m *Mesh) Restore(ctx context.Context) error {
+	files, err := os.ReadDir(m.cfg.StateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -69,7 +69,7 @@ func (m *clusterMesh) restore(ctx context.Context) error {
 		if !ok || records.ValidateClusterName(name) != nil {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join(m.stateDir, f.Name()))
+		raw, err := os.ReadFile(filepath.Join(m.cfg.StateDir, f.Name()))
 		var st remoteState
 		if err == nil {
 			err = json.Unmarshal(raw, &st)
@@ -82,7 +82,7 @@ func (m *clusterMesh) restore(ctx context.Context) error {
 		r.cfg = st.Config
 		for key, n := range st.Nodes {
 			r.nodes[key] = n
-			m.a.nodes.upsert(ctx, key, n)
+			m.nodes.Upsert(ctx, key, n)
 		}
 		m.remotes[name] = r
 		byID[st.Config.ID] = r
@@ -94,7 +94,7 @@ func (m *clusterMesh) restore(ctx context.Context) error {
 		k bpf.IPCacheKey
 		v bpf.IPCacheValue
 	)
-	it := m.a.dp.Objects().WeftIpcache.Iterate()
+	it := m.dp.Objects().WeftIpcache.Iterate()
 	restored := 0
 	for it.Next(&k, &v) {
 		p := k.Prefix()
@@ -107,7 +107,7 @@ func (m *clusterMesh) restore(ctx context.Context) error {
 			e.HostIP = bpf.AddrFrom16(v.TunnelFamily, v.TunnelEndpoint)
 		}
 		r.ips[e.IP] = e
-		m.a.ipcache.onChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
+		m.ipcache.OnChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
 		restored++
 	}
 	if err := it.Err(); err != nil {
@@ -119,7 +119,6 @@ func (m *clusterMesh) restore(ctx context.Context) error {
 
 // drain removes everything learnt from the remote, and its state file.
 func (r *remoteCluster) drain(ctx context.Context) {
-	a := r.m.a
 	r.mu.Lock()
 	nodes, ips, ids := r.nodes, r.ips, r.ids
 	r.nodes, r.ips, r.ids = map[string]records.Node{}, map[netip.Addr]records.IPCacheEntry{}, map[records.ID]records.Labels{}
@@ -127,13 +126,13 @@ func (r *remoteCluster) drain(ctx context.Context) {
 	r.services = map[string]records.Service{}
 	r.mu.Unlock()
 	for ip := range ips {
-		a.ipcache.onChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
+		r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
 	}
 	for key := range nodes {
-		a.nodes.remove(ctx, key)
+		r.m.nodes.Remove(ctx, key)
 	}
 	for id := range ids {
-		a.policy.deleteRemoteIdentity(id)
+		r.m.policy.DeleteRemoteIdentity(id)
 	}
 	if hadServices {
 		r.m.servicesChanged()
@@ -141,7 +140,7 @@ func (r *remoteCluster) drain(ctx context.Context) {
 	if err := os.Remove(r.statePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		r.log.Warn("remove remote cluster state", "err", err)
 	}
-	if err := os.RemoveAll(filepath.Join(r.m.stateDir, r.name)); err != nil {
+	if err := os.RemoveAll(filepath.Join(r.m.cfg.StateDir, r.name)); err != nil {
 		r.log.Warn("remove remote cluster credentials", "err", err)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package clustermesh
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 )
 
 func (r *remoteCluster) identityKind() kindHandler {
-	a := r.m.a
 	keyID := func(key string) (records.ID, bool) {
 		id, err := r.keys.ParseIdentityKey(key)
 		return id, err == nil
@@ -23,7 +22,7 @@ func (r *remoteCluster) identityKind() kindHandler {
 		delete(r.ids, id)
 		r.mu.Unlock()
 		if had {
-			a.policy.deleteRemoteIdentity(id)
+			r.m.policy.DeleteRemoteIdentity(id)
 		}
 	}
 	return kindHandler{
@@ -38,7 +37,7 @@ func (r *remoteCluster) identityKind() kindHandler {
 			r.mu.Lock()
 			r.ids[ident.ID] = ident.Labels
 			r.mu.Unlock()
-			a.policy.upsertRemoteIdentity(ident.ID, ident.Labels)
+			r.m.policy.UpsertRemoteIdentity(ident.ID, ident.Labels)
 			r.m.servicesChanged() // labels select global services' remote backends
 			return nil
 		},
@@ -64,7 +63,7 @@ func (r *remoteCluster) identityKind() kindHandler {
 }
 
 // serviceKind keeps the remote's service records for global services
-// (clusterMesh.remoteServices); nothing else consumes them yet.
+// (Mesh.remoteServices); nothing else consumes them yet.
 func (r *remoteCluster) serviceKind() kindHandler {
 	return kindHandler{
 		upsert: func(ctx context.Context, key string, value []byte) error {
@@ -141,25 +140,4 @@ func (r *remoteCluster) pods() []services.Pod {
 	}
 	slices.SortFunc(out, func(a, b services.Pod) int { return a.IP.Compare(b.IP) })
 	return out
-}
-
-// clustermesh: remote clusters' identities join the policy engine's
-// universe (policies may select pods of other clusters by their labels).
-
-func (e *policyEngine) upsertRemoteIdentity(id records.ID, ls records.Labels) {
-	e.mu.Lock()
-	changed := e.universe.Upsert(id, ls)
-	e.mu.Unlock()
-	if changed {
-		e.kick()
-	}
-}
-
-func (e *policyEngine) deleteRemoteIdentity(id records.ID) {
-	e.mu.Lock()
-	changed := e.universe.Delete(id)
-	e.mu.Unlock()
-	if changed {
-		e.kick()
-	}
 }
