@@ -22,7 +22,7 @@ import (
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/internal/testgate"
-	"github.com/weftnet/weft/metrics"
+	"github.com/weftnet/weft/agent/metrics"
 )
 
 // counters stands for the BPF map (the datapath tests read the real one).
@@ -150,7 +150,7 @@ func TestConfigValidate(t *testing.T) {
 
 // Every metric the Grafana dashboard queries is one the agent exports.
 func TestDashboardQueriesExportedMetrics(t *testing.T) {
-	raw, err := os.ReadFile("../deploy/grafana/weft-agent.json")
+	raw, err := os.ReadFile("../../deploy/grafana/weft-agent.json")
 	if err != nil {
 		t.Fatal(err)
 	}
