@@ -16,11 +16,17 @@ type Observer struct {
 	agentapi.UnimplementedObserverServer
 	ring *Ring
 	node string
+	// heartbeat is how long a following reader waits without a flow before
+	// it is sent a Heartbeat.
+	heartbeat time.Duration
 }
+
+// HeartbeatInterval is how often an idle following reader gets a Heartbeat.
+const HeartbeatInterval = 50 * time.Millisecond
 
 // NewObserver serves ring, the flows node observes.
 func NewObserver(ring *Ring, node string) *Observer {
-	return &Observer{ring: ring, node: node}
+	return &Observer{ring: ring, node: node, heartbeat: HeartbeatInterval}
 }
 
 // GetFlows implements agentapi.ObserverServer.
@@ -85,8 +91,17 @@ func (o *Observer) Stream(ctx context.Context, req *agentapi.GetFlowsRequest, se
 			if !req.GetFollow() {
 				return nil
 			}
-			if err := o.ring.Wait(ctx, seq); err != nil {
+			wctx, cancel := context.WithTimeout(ctx, o.heartbeat)
+			err := o.ring.Wait(wctx, seq)
+			cancel()
+			if ctx.Err() != nil {
 				return nil
+			}
+			if err != nil { // idle: say so, with the time up to which all was sent
+				hb := &agentapi.Heartbeat{Node: o.node, TimeNs: time.Now().UnixNano()}
+				if err := send(&agentapi.GetFlowsResponse{Response: &agentapi.GetFlowsResponse_Heartbeat{Heartbeat: hb}}); err != nil {
+					return err
+				}
 			}
 			continue
 		}

@@ -837,6 +837,61 @@ func (x *NodeStatus) GetError() string {
 	return ""
 }
 
+// Heartbeat is sent by a following observer that has had nothing to send
+// for a while: it has sent every flow it recorded before time_ns. A relay
+// uses it to order flows without waiting for quiet agents.
+type Heartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	TimeNs        int64                  `protobuf:"varint,2,opt,name=time_ns,json=timeNs,proto3" json:"time_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_observer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_observer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_observer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Heartbeat) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetTimeNs() int64 {
+	if x != nil {
+		return x.TimeNs
+	}
+	return 0
+}
+
 type GetFlowsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Response:
@@ -844,6 +899,7 @@ type GetFlowsResponse struct {
 	//	*GetFlowsResponse_Flow
 	//	*GetFlowsResponse_Lost
 	//	*GetFlowsResponse_NodeStatus
+	//	*GetFlowsResponse_Heartbeat
 	Response      isGetFlowsResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -851,7 +907,7 @@ type GetFlowsResponse struct {
 
 func (x *GetFlowsResponse) Reset() {
 	*x = GetFlowsResponse{}
-	mi := &file_observer_proto_msgTypes[7]
+	mi := &file_observer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +919,7 @@ func (x *GetFlowsResponse) String() string {
 func (*GetFlowsResponse) ProtoMessage() {}
 
 func (x *GetFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[7]
+	mi := &file_observer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +932,7 @@ func (x *GetFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowsResponse.ProtoReflect.Descriptor instead.
 func (*GetFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{7}
+	return file_observer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetFlowsResponse) GetResponse() isGetFlowsResponse_Response {
@@ -913,6 +969,15 @@ func (x *GetFlowsResponse) GetNodeStatus() *NodeStatus {
 	return nil
 }
 
+func (x *GetFlowsResponse) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Response.(*GetFlowsResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
 type isGetFlowsResponse_Response interface {
 	isGetFlowsResponse_Response()
 }
@@ -929,11 +994,17 @@ type GetFlowsResponse_NodeStatus struct {
 	NodeStatus *NodeStatus `protobuf:"bytes,3,opt,name=node_status,json=nodeStatus,proto3,oneof"`
 }
 
+type GetFlowsResponse_Heartbeat struct {
+	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
+}
+
 func (*GetFlowsResponse_Flow) isGetFlowsResponse_Response() {}
 
 func (*GetFlowsResponse_Lost) isGetFlowsResponse_Response() {}
 
 func (*GetFlowsResponse_NodeStatus) isGetFlowsResponse_Response() {}
+
+func (*GetFlowsResponse_Heartbeat) isGetFlowsResponse_Response() {}
 
 type ServerStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -943,7 +1014,7 @@ type ServerStatusRequest struct {
 
 func (x *ServerStatusRequest) Reset() {
 	*x = ServerStatusRequest{}
-	mi := &file_observer_proto_msgTypes[8]
+	mi := &file_observer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1026,7 @@ func (x *ServerStatusRequest) String() string {
 func (*ServerStatusRequest) ProtoMessage() {}
 
 func (x *ServerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[8]
+	mi := &file_observer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1039,7 @@ func (x *ServerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ServerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{8}
+	return file_observer_proto_rawDescGZIP(), []int{9}
 }
 
 type ServerStatusResponse struct {
@@ -986,7 +1057,7 @@ type ServerStatusResponse struct {
 
 func (x *ServerStatusResponse) Reset() {
 	*x = ServerStatusResponse{}
-	mi := &file_observer_proto_msgTypes[9]
+	mi := &file_observer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1069,7 @@ func (x *ServerStatusResponse) String() string {
 func (*ServerStatusResponse) ProtoMessage() {}
 
 func (x *ServerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[9]
+	mi := &file_observer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1082,7 @@ func (x *ServerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ServerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{9}
+	return file_observer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ServerStatusResponse) GetNumFlows() uint64 {
@@ -1137,12 +1208,16 @@ const file_observer_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
 	"\tconnected\x18\x03 \x01(\bR\tconnected\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"\xb7\x01\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"8\n" +
+	"\tHeartbeat\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x17\n" +
+	"\atime_ns\x18\x02 \x01(\x03R\x06timeNs\"\xf1\x01\n" +
 	"\x10GetFlowsResponse\x12)\n" +
 	"\x04flow\x18\x01 \x01(\v2\x13.weft.agent.v1.FlowH\x00R\x04flow\x12.\n" +
 	"\x04lost\x18\x02 \x01(\v2\x18.weft.agent.v1.LostFlowsH\x00R\x04lost\x12<\n" +
 	"\vnode_status\x18\x03 \x01(\v2\x19.weft.agent.v1.NodeStatusH\x00R\n" +
-	"nodeStatusB\n" +
+	"nodeStatus\x128\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x18.weft.agent.v1.HeartbeatH\x00R\theartbeatB\n" +
 	"\n" +
 	"\bresponse\"\x15\n" +
 	"\x13ServerStatusRequest\"\x86\x02\n" +
@@ -1184,7 +1259,7 @@ func file_observer_proto_rawDescGZIP() []byte {
 }
 
 var file_observer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_observer_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_observer_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_observer_proto_goTypes = []any{
 	(Verdict)(0),                 // 0: weft.agent.v1.Verdict
 	(Direction)(0),               // 1: weft.agent.v1.Direction
@@ -1195,9 +1270,10 @@ var file_observer_proto_goTypes = []any{
 	(*GetFlowsRequest)(nil),      // 6: weft.agent.v1.GetFlowsRequest
 	(*LostFlows)(nil),            // 7: weft.agent.v1.LostFlows
 	(*NodeStatus)(nil),           // 8: weft.agent.v1.NodeStatus
-	(*GetFlowsResponse)(nil),     // 9: weft.agent.v1.GetFlowsResponse
-	(*ServerStatusRequest)(nil),  // 10: weft.agent.v1.ServerStatusRequest
-	(*ServerStatusResponse)(nil), // 11: weft.agent.v1.ServerStatusResponse
+	(*Heartbeat)(nil),            // 9: weft.agent.v1.Heartbeat
+	(*GetFlowsResponse)(nil),     // 10: weft.agent.v1.GetFlowsResponse
+	(*ServerStatusRequest)(nil),  // 11: weft.agent.v1.ServerStatusRequest
+	(*ServerStatusResponse)(nil), // 12: weft.agent.v1.ServerStatusResponse
 }
 var file_observer_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.Flow.source:type_name -> weft.agent.v1.FlowEndpoint
@@ -1211,16 +1287,17 @@ var file_observer_proto_depIdxs = []int32{
 	4,  // 8: weft.agent.v1.GetFlowsResponse.flow:type_name -> weft.agent.v1.Flow
 	7,  // 9: weft.agent.v1.GetFlowsResponse.lost:type_name -> weft.agent.v1.LostFlows
 	8,  // 10: weft.agent.v1.GetFlowsResponse.node_status:type_name -> weft.agent.v1.NodeStatus
-	8,  // 11: weft.agent.v1.ServerStatusResponse.nodes:type_name -> weft.agent.v1.NodeStatus
-	6,  // 12: weft.agent.v1.Observer.GetFlows:input_type -> weft.agent.v1.GetFlowsRequest
-	10, // 13: weft.agent.v1.Observer.ServerStatus:input_type -> weft.agent.v1.ServerStatusRequest
-	9,  // 14: weft.agent.v1.Observer.GetFlows:output_type -> weft.agent.v1.GetFlowsResponse
-	11, // 15: weft.agent.v1.Observer.ServerStatus:output_type -> weft.agent.v1.ServerStatusResponse
-	14, // [14:16] is the sub-list for method output_type
-	12, // [12:14] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 11: weft.agent.v1.GetFlowsResponse.heartbeat:type_name -> weft.agent.v1.Heartbeat
+	8,  // 12: weft.agent.v1.ServerStatusResponse.nodes:type_name -> weft.agent.v1.NodeStatus
+	6,  // 13: weft.agent.v1.Observer.GetFlows:input_type -> weft.agent.v1.GetFlowsRequest
+	11, // 14: weft.agent.v1.Observer.ServerStatus:input_type -> weft.agent.v1.ServerStatusRequest
+	10, // 15: weft.agent.v1.Observer.GetFlows:output_type -> weft.agent.v1.GetFlowsResponse
+	12, // 16: weft.agent.v1.Observer.ServerStatus:output_type -> weft.agent.v1.ServerStatusResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_observer_proto_init() }
@@ -1228,10 +1305,11 @@ func file_observer_proto_init() {
 	if File_observer_proto != nil {
 		return
 	}
-	file_observer_proto_msgTypes[7].OneofWrappers = []any{
+	file_observer_proto_msgTypes[8].OneofWrappers = []any{
 		(*GetFlowsResponse_Flow)(nil),
 		(*GetFlowsResponse_Lost)(nil),
 		(*GetFlowsResponse_NodeStatus)(nil),
+		(*GetFlowsResponse_Heartbeat)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1239,7 +1317,7 @@ func file_observer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_observer_proto_rawDesc), len(file_observer_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
