@@ -11,16 +11,20 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/agent/clustermesh"
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/flows"
 	"github.com/weftnet/weft/agent/health"
 	bpfipcache "github.com/weftnet/weft/agent/ipcache"
+	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/nodes"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
 	"github.com/weftnet/weft/state/identity"
@@ -54,6 +58,9 @@ type Agent struct {
 	policy    *policy.Engine
 	mesh      *clustermesh.Mesh
 	services  *services.Sync
+	flows     *flows.Component
+	registry  *prometheus.Registry
+	metrics   *metrics.Agent
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -145,7 +152,51 @@ func (a *Agent) setup(ctx context.Context) error {
 	if err := a.mesh.Restore(ctx); err != nil {       // before anything prunes
 		return err
 	}
-	return nil
+	return a.setupObservability()
+}
+
+// setupObservability builds the flow component and the metrics registry.
+func (a *Agent) setupObservability() error {
+	a.registry = metrics.NewRegistry()
+	var err error
+	if a.metrics, err = metrics.NewAgent(a.registry); err != nil {
+		return err
+	}
+	a.metrics.OnScrape(a.refreshMetrics)
+	if err := a.registry.Register(datapath.NewCollector(a.dp, a.log.With("component", "metrics"))); err != nil {
+		return err
+	}
+	enricher := &flow.Enricher{
+		Node: a.cfg.NodeName, Cluster: a.cluster.Name,
+		Endpoints:  flows.Endpoints(a.ipc, a.cfg.NodeName, a.nodeIP),
+		Identities: flows.Identities(a.ids),
+		Services:   flows.Services(a.services),
+	}
+	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)
+	return err
+}
+
+// refreshMetrics sets the gauges of what the agent holds, at scrape time.
+func (a *Agent) refreshMetrics(m *metrics.Agent) {
+	m.Endpoints.Set(float64(a.endpoints.Count()))
+	m.IPCacheEntries.WithLabelValues(a.cluster.Name).Set(float64(a.ipc.Len()))
+	m.Services.Set(float64(a.services.Count()))
+	backends := 0
+	for _, svc := range a.services.List().GetServices() {
+		backends += len(svc.GetBackends())
+	}
+	m.ServiceBackends.Set(float64(backends))
+	m.Identities.WithLabelValues("local").Set(float64(len(a.services.Identities().Snapshot())))
+	for _, h := range a.health.Snapshot() {
+		if h.Reachable {
+			m.HealthProbe.WithLabelValues(h.Node).Set(h.Latency.Seconds())
+		}
+	}
+	for _, rc := range a.mesh.Status() {
+		m.SetRemote(rc.GetName(), rc.GetConnected() && rc.GetSynced(), time.Time{})
+		m.RemoteEntries.WithLabelValues(rc.GetName(), "nodes").Set(float64(rc.GetNodes()))
+		m.RemoteEntries.WithLabelValues(rc.GetName(), "endpoints").Set(float64(rc.GetEndpoints()))
+	}
 }
 
 // ensureClusterConfig reads cluster-config/<cluster>, creating it from the
@@ -211,6 +262,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.policy.Run(ctx) })
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
 	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
+	g.Go(func() error { return a.flows.Run(ctx) })
+	g.Go(func() error { return metrics.ListenAndServe(ctx, a.cfg.Metrics, a.registry) })
 	g.Go(func() error {
 		if err := a.register(ctx); err != nil {
 			return err

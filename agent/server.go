@@ -41,7 +41,8 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
-	agentapi.RegisterPolicyServer(srv, policy.NewAPI(a.policy, a.dp))
+	agentapi.RegisterPolicyServer(srv, policy.NewAPI(a.policy, a.flows.Observer()))
+	agentapi.RegisterObserverServer(srv, a.flows.Observer())
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()

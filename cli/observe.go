@@ -115,7 +115,7 @@ var filterHelp = map[string]string{
 	"protocol":    "flows of `protocol`: tcp, udp, icmp, icmpv6, sctp",
 	"verdict":     "flows with `verdict`: FORWARDED, DROPPED, REDIRECTED",
 	"drop-reason": "drops for `reason` (e.g. policy-denied)",
-	"node":        "flows observed by `node`",
+	"node-name":   "flows observed by node `name` (--node picks the agent asked)",
 	"cluster":     "flows observed in `cluster`",
 	"service":     "flows to backends of service `[namespace/]name`",
 }

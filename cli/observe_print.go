@@ -107,7 +107,8 @@ func (p *flowPrinter) compact(f *agentapi.Flow) string {
 	if p.nodeName {
 		fmt.Fprintf(&b, " [%s]", f.GetNode())
 	}
-	fmt.Fprintf(&b, ": %s -> %s", p.paint(ansiCyan, endpointString(f.GetSource())), p.paint(ansiCyan, endpointString(f.GetDestination())))
+	src, dst := endpointString(f.GetSource(), hasPorts(f)), endpointString(f.GetDestination(), hasPorts(f))
+	fmt.Fprintf(&b, ": %s -> %s", p.paint(ansiCyan, src), p.paint(ansiCyan, dst))
 	if svc := serviceString(f.GetDestinationService()); svc != "" {
 		fmt.Fprintf(&b, " (service %s)", svc)
 	}
@@ -146,8 +147,8 @@ func (p *flowPrinter) dict(f *agentapi.Flow) error {
 	}
 	add("TIMESTAMP", p.timestamp(f))
 	add("NODE", f.GetNode())
-	add("SOURCE", endpointDetail(f.GetSource()))
-	add("DESTINATION", endpointDetail(f.GetDestination()))
+	add("SOURCE", endpointDetail(f.GetSource(), hasPorts(f)))
+	add("DESTINATION", endpointDetail(f.GetDestination(), hasPorts(f)))
 	add("SERVICE", serviceString(f.GetDestinationService()))
 	add("TYPE", f.GetObservationPoint())
 	add("DIRECTION", strings.ToLower(strings.TrimPrefix(f.GetDirection().String(), "DIRECTION_")))
@@ -165,13 +166,13 @@ func (p *flowPrinter) dict(f *agentapi.Flow) error {
 
 // endpointString is "namespace/pod:port" for a pod, "ip:port" otherwise,
 // followed by a reserved identity's name ("(world)").
-func endpointString(ep *agentapi.FlowEndpoint) string {
+func endpointString(ep *agentapi.FlowEndpoint, ports bool) string {
 	host := ep.GetIp()
 	if ep.GetPodName() != "" {
 		host = podName(ep.GetNamespace(), ep.GetPodName())
 	}
 	s := host
-	if ep.GetPort() != 0 {
+	if ports && ep.GetPort() != 0 {
 		if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
 			s = netip.AddrPortFrom(a, uint16(ep.GetPort())).String()
 		} else {
@@ -190,8 +191,14 @@ func endpointString(ep *agentapi.FlowEndpoint) string {
 	return s
 }
 
-func endpointDetail(ep *agentapi.FlowEndpoint) string {
-	s := endpointString(ep)
+// hasPorts: ICMP carries an echo id where ports would be; not shown.
+func hasPorts(f *agentapi.Flow) bool {
+	n := f.GetProtocolNumber()
+	return n != flow.ProtoICMP && n != flow.ProtoICMPv6
+}
+
+func endpointDetail(ep *agentapi.FlowEndpoint, ports bool) string {
+	s := endpointString(ep, ports)
 	if ep.GetIdentity() != 0 {
 		s += " (identity " + strconv.FormatUint(uint64(ep.GetIdentity()), 10) + ")"
 	}

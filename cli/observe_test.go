@@ -110,7 +110,7 @@ func TestObserveFilters(t *testing.T) {
 		{"--service dev/web", []string{"dev/web-1:8080"}},
 		{"--last 1", []string{"192.0.2.1:53 (world)"}},
 		{"--from-label k8s:app=client --protocol udp", []string{"192.0.2.1:53 (world)"}},
-		{"--node c1-n1 --ip 10.1.2.0/24", []string{"dev/web-1:8080"}},
+		{"--node-name c1-n1 --ip 10.1.2.0/24", []string{"dev/web-1:8080"}},
 		{"--since 59s", []string{"dev/web-1:8080", "192.0.2.1:53 (world)"}},
 		{"--until 59s", []string{"dev/nginx-dev:80", "dev/nginx-dev:8080"}},
 	} {

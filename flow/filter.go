@@ -77,7 +77,7 @@ func compile(f *agentapi.FlowFilter) (Matcher, error) {
 			r, _ := canonicalReason(v)
 			return fl.GetVerdict() == agentapi.Verdict_DROPPED && fl.GetDropReason() == r
 		}},
-		{"node", f.Node, func(fl *agentapi.Flow, v string) bool { return fl.GetNode() == v }},
+		{"node-name", f.Node, func(fl *agentapi.Flow, v string) bool { return fl.GetNode() == v }},
 		{"cluster", f.Cluster, func(fl *agentapi.Flow, v string) bool { return fl.GetCluster() == v }},
 		{"service", f.Service, serviceMatch},
 	}

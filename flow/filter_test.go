@@ -84,7 +84,7 @@ func TestFiltersMatch(t *testing.T) {
 		{"protocol any case", [][2]string{{"protocol", "TCP"}}, true},
 		{"verdict AND port", [][2]string{{"verdict", "dropped"}, {"port", "443"}}, false},
 		{"drop reason with dashes", [][2]string{{"drop-reason", "policy-denied"}}, true},
-		{"node", [][2]string{{"node", "c1-n2"}}, false},
+		{"node", [][2]string{{"node-name", "c1-n2"}}, false},
 		{"cluster", [][2]string{{"cluster", "c1"}}, true},
 		{"service", [][2]string{{"service", "dev/nginx"}}, true},
 		{"not forwarded", [][2]string{{"!verdict", "FORWARDED"}}, true},

@@ -14,7 +14,7 @@ func FuzzAddFilter(f *testing.F) {
 	for _, s := range [][2]string{
 		{"pod", "dev/client"}, {"label", "k8s:app=web,tier!=db"}, {"ip", "10.0.0.0/8"}, {"port", "70000"},
 		{"verdict", "MAYBE"}, {"identity", "world"}, {"drop-reason", "policy-denied"}, {"service", "dev/"},
-		{"protocol", "udp"}, {"from-label", "a"}, {"namespace", "kube-system"}, {"node", "c1-n1"},
+		{"protocol", "udp"}, {"from-label", "a"}, {"namespace", "kube-system"}, {"node-name", "c1-n1"},
 	} {
 		f.Add(s[0], s[1])
 	}

@@ -82,7 +82,7 @@ func (o *Observer) Stream(ctx context.Context, req *agentapi.GetFlowsRequest, se
 	case req.GetFollow():
 		seq = o.ring.Next()
 	default:
-		seq = o.ring.Since(time.Time{})
+		seq = o.ring.Oldest()
 	}
 	var sent uint64
 	for {

@@ -17,7 +17,7 @@ import (
 // flags of `weft observe`.
 func FilterKinds() []string {
 	return []string{"pod", "from-pod", "to-pod", "namespace", "label", "from-label", "to-label",
-		"identity", "ip", "port", "protocol", "verdict", "drop-reason", "node", "cluster", "service"}
+		"identity", "ip", "port", "protocol", "verdict", "drop-reason", "node-name", "cluster", "service"}
 }
 
 // AddFilter checks value as a filter of the given kind and adds it to f.
@@ -76,7 +76,7 @@ func AddFilter(f *agentapi.FlowFilter, kind, value string) error {
 			return bad(quoteAll(DropReasons()))
 		}
 		f.DropReason = append(f.DropReason, r)
-	case "node":
+	case "node-name":
 		if !nodeName.MatchString(value) {
 			return bad("a node name (letters, digits, '-', '.', '_')")
 		}

@@ -51,6 +51,13 @@ func (r *Ring) Next() uint64 {
 	return r.next
 }
 
+// Oldest is the sequence number of the oldest flow held.
+func (r *Ring) Oldest() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.oldest()
+}
+
 // oldest is the sequence number of the oldest flow held; r.mu held.
 func (r *Ring) oldest() uint64 {
 	return r.next - min(r.next, uint64(len(r.buf)))

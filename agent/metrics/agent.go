@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,11 @@ type Agent struct {
 	RemoteEntries  *prometheus.GaugeVec // remote, kind: nodes, identities, ipcache, services
 
 	HealthProbe *prometheus.GaugeVec // node: last probe's round trip in seconds
+
+	all []prometheus.Collector
+
+	mu      sync.Mutex
+	refresh func(*Agent)
 }
 
 // NewAgent registers the agent-level metrics with reg. They carry no node
@@ -62,14 +68,40 @@ func NewAgent(reg prometheus.Registerer) (*Agent, error) {
 		RemoteEntries:  gv("clustermesh_remote_entries", "Entries received from the remote cluster, by kind.", "remote", "kind"),
 		HealthProbe:    gv("health_probe_latency_seconds", "Round trip of the last health probe to each node.", "node"),
 	}
-	for _, c := range []prometheus.Collector{a.Endpoints, a.Identities, a.IPCacheEntries, a.Services, a.ServiceBackends,
+	a.all = []prometheus.Collector{a.Endpoints, a.Identities, a.IPCacheEntries, a.Services, a.ServiceBackends,
 		a.PolicyImports, a.PolicyRecompute, a.StoreOps, a.StoreErrors, a.LeaseLosses,
-		a.RemoteReady, a.RemoteLastSync, a.RemoteEntries, a.HealthProbe} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+		a.RemoteReady, a.RemoteLastSync, a.RemoteEntries, a.HealthProbe}
+	if err := reg.Register(a); err != nil {
+		return nil, err
 	}
 	return a, nil
+}
+
+// OnScrape sets a function called before every scrape, to set the gauges
+// of what the agent holds from its components' current state.
+func (a *Agent) OnScrape(fn func(*Agent)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refresh = fn
+}
+
+// Describe implements prometheus.Collector.
+func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range a.all {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector: refresh, then every metric.
+func (a *Agent) Collect(ch chan<- prometheus.Metric) {
+	a.mu.Lock()
+	if a.refresh != nil {
+		a.refresh(a)
+	}
+	a.mu.Unlock()
+	for _, c := range a.all {
+		c.Collect(ch)
+	}
 }
 
 // ObserveStoreOp records one store operation's latency and outcome.

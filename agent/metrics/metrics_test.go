@@ -18,11 +18,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/internal/testgate"
-	"github.com/weftnet/weft/agent/metrics"
 )
 
 // counters stands for the BPF map (the datapath tests read the real one).
@@ -68,7 +68,7 @@ func agentRegistry(t *testing.T) *prometheus.Registry {
 	}, slog.New(slog.DiscardHandler)))
 
 	// Every metric gets a value, as in a running agent.
-	a.Endpoints.Set(3)
+	a.OnScrape(func(a *metrics.Agent) { a.Endpoints.Set(3) })
 	a.Identities.WithLabelValues("local").Set(5)
 	a.IPCacheEntries.WithLabelValues("c1").Set(8)
 	a.Services.Set(2)
