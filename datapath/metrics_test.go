@@ -83,3 +83,25 @@ func TestCollectorCountsEveryDeniedPacket(t *testing.T) {
 		t.Fatalf("policy-denied packets rose by %v after %d datagrams to a denied port, want exactly %d (%v)", got, sent, sent, err)
 	}
 }
+
+// A flow event of TCP carries the packet's flags: a denied connection
+// attempt is a SYN, an allowed one's first packet too.
+func TestFlowEventsCarryTCPFlags(t *testing.T) {
+	testgate.Root(t)
+	lab := datapathtest.New(t, datapath.ModeTunnel, 1)
+	n := lab.Nodes[0]
+	client, server := n.AddPod("client", 1001), n.AddPod("server", 1002)
+	lab.Wire()
+	server.ServeName(80)
+	flows := flowReader(t, n)
+	mustReach(t, client, server)
+	const syn = 0x02
+	readFlow(t, flows, func(f datapath.Flow) bool {
+		return !f.Dropped && f.Destination == server.Addr(80) && f.Point.String() == "to-endpoint" && f.TCPFlags == syn
+	})
+	setPolicy(t, n, server, datapath.Policy{IngressEnforced: true})
+	mustNotReach(t, client, server)
+	readFlow(t, flows, func(f datapath.Flow) bool {
+		return f.Dropped && f.Reason == datapath.ReasonPolicyDenied && f.Destination == server.Addr(80) && f.TCPFlags == syn
+	})
+}

@@ -81,7 +81,7 @@ spec:
 			out := weftCLI(t, e, n2, "", "observe", "--verdict", "DROPPED", "--to-pod", "dev/nginx-dev", "--port", "8080", "--last", "5")
 			for _, line := range strings.Split(out, "\n") {
 				if strings.Contains(line, "dev/client-1:") && strings.Contains(line, "-> dev/nginx-dev:8080 ") &&
-					strings.Contains(line, " to-endpoint DROPPED policy denied") {
+					strings.Contains(line, " to-endpoint DROPPED policy denied (TCP Flags: SYN)") {
 					t.Logf("weft observe: %s", line)
 					return nil
 				}

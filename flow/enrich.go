@@ -65,6 +65,7 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 		Protocol:         ProtocolName(f.Proto),
 		ProtocolNumber:   uint32(f.Proto),
 		Direction:        DirectionOf(point),
+		TcpFlags:         uint32(f.TCPFlags),
 	}
 	if e.Clock != nil {
 		r.TimeNs = e.Clock.Wall(f.Time).UnixNano()

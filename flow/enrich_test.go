@@ -55,12 +55,13 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 	got := e.Enrich(datapath.Flow{
 		Source: netip.AddrPortFrom(client, 44805), Destination: netip.AddrPortFrom(web, 8080), Proto: ProtoTCP,
 		DestinationIdentity: 301, Dropped: true, Reason: datapath.ReasonPolicyDenied, Point: 1, // to-endpoint
+		TCPFlags: TCPSyn,
 	})
 	want := &agentapi.Flow{
 		Node: "c1-n2", Cluster: "c1", ObservationPoint: "to-endpoint", Verdict: agentapi.Verdict_DROPPED,
 		DropReasonCode: uint32(datapath.ReasonPolicyDenied), DropReason: "policy denied", Protocol: "TCP", ProtocolNumber: 6,
-		Direction: agentapi.Direction_INGRESS,
-		Source:    &agentapi.FlowEndpoint{Ip: "10.1.0.5", Port: 44805, Identity: 300, Namespace: "dev", PodName: "client-1", Node: "c1-n1"},
+		Direction: agentapi.Direction_INGRESS, TcpFlags: TCPSyn,
+		Source: &agentapi.FlowEndpoint{Ip: "10.1.0.5", Port: 44805, Identity: 300, Namespace: "dev", PodName: "client-1", Node: "c1-n1"},
 		Destination: &agentapi.FlowEndpoint{Ip: "10.1.1.7", Port: 8080, Identity: 301, Namespace: "dev", PodName: "web-1", Node: "c1-n2",
 			Labels: []string{"k8s:app=web", ClusterLabel + "=c1"}, Cluster: "c1"},
 		DestinationService: &agentapi.FlowService{Namespace: "dev", Name: "web", Frontend: "10.96.0.10:80"},
