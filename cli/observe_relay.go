@@ -52,7 +52,7 @@ func (oo *observeOptions) fromRelay(cmd *cobra.Command, req *agentapi.GetFlowsRe
 	if err != nil {
 		return err
 	}
-	client, closeConn, err := agentapi.DialObserverTCP(oo.relay.address, cfg)
+	client, closeConn, err := agentapi.DialObserverTCP(oo.relay.address, cfg, nil)
 	if err != nil {
 		return err
 	}

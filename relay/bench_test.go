@@ -30,7 +30,7 @@ func benchSetup(b *testing.B, n int) (agents []*agent, viaRelay, direct agentapi
 	go func() { done <- flow.Serve(ctx, l, p.server, r) }()
 	b.Cleanup(func() { cancel(); <-done })
 	dial := func(addr string) agentapi.ObserverClient {
-		c, closeConn, err := agentapi.DialObserverTCP(addr, p.client.Clone())
+		c, closeConn, err := agentapi.DialObserverTCP(addr, p.client.Clone(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

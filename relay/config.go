@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type Config struct {
 	MaxDelay time.Duration
 	// Retry is the pause between attempts to reach an agent that is down.
 	Retry time.Duration
+	// Dial opens the TCP connection to an agent (nil: a plain dialer),
+	// e.g. to dial from another network namespace.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // DefaultConfig waits at most 200 ms for ordering and retries every 2 s.

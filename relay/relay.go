@@ -57,7 +57,7 @@ func (r *Relay) SetPeers(peers []Peer) error {
 		} else if ok {
 			old.close()
 		}
-		client, closeConn, err := agentapi.DialObserverTCP(p.Address, r.cfg.TLS.Clone())
+		client, closeConn, err := agentapi.DialObserverTCP(p.Address, r.cfg.TLS.Clone(), r.cfg.Dial)
 		if err != nil {
 			return fmt.Errorf("relay peer %s: %w", p.Node, err)
 		}

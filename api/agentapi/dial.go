@@ -37,10 +37,15 @@ func DialObserver(ctx context.Context, socket string) (ObserverClient, func() er
 }
 
 // DialObserverTCP connects to a flow observer served on TCP with mutual
-// TLS (an agent's --flows-listen-address, or weft-relay).
-func DialObserverTCP(addr string, tlsCfg *tls.Config) (ObserverClient, func() error, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second}))
+// TLS (an agent's --flows-listen-address, or weft-relay). dial opens the
+// TCP connection; nil: a plain dialer.
+func DialObserverTCP(addr string, tlsCfg *tls.Config, dial func(ctx context.Context, addr string) (net.Conn, error)) (ObserverClient, func() error, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second})}
+	if dial != nil {
+		opts = append(opts, grpc.WithContextDialer(dial))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reach flow observer at %s: %w", addr, err)
 	}
