@@ -176,6 +176,20 @@ func (a *Agent) setupObservability() error {
 	return err
 }
 
+// countLeaseLosses counts the store leases lost until ctx ends.
+func (a *Agent) countLeaseLosses(ctx context.Context) {
+	lost := a.store.LeaseLost()
+	for {
+		select {
+		case <-lost:
+			lost = a.store.LeaseLost() // the next lease's
+			a.metrics.LeaseLosses.Inc()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // refreshMetrics sets the gauges of what the agent holds, at scrape time.
 func (a *Agent) refreshMetrics(m *metrics.Agent) {
 	m.Endpoints.Set(float64(a.endpoints.Count()))
@@ -263,6 +277,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
 	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
 	g.Go(func() error { return a.flows.Run(ctx) })
+	g.Go(func() error { a.countLeaseLosses(ctx); return nil })
 	g.Go(func() error { return metrics.ListenAndServe(ctx, a.cfg.Metrics, a.registry) })
 	g.Go(func() error {
 		if err := a.register(ctx); err != nil {

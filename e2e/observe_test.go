@@ -99,6 +99,13 @@ spec:
 		}
 	})
 
+	t.Run("status", func(t *testing.T) {
+		out := weftCLI(t, e, n2, "", "status", "-o", "json")
+		if !strings.Contains(out, `"max_flows": "4095"`) || !strings.Contains(out, `"enabled": true`) {
+			t.Errorf("weft status -o json lacks the flow ring (enabled, 4095 flows at most):\n%s", out)
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		text := scrapeMetrics(t, e, n2)
 		if problems := promtoolCheck(t, text); problems != "" {

@@ -41,6 +41,9 @@ func (o *Observer) GetFlows(req *agentapi.GetFlowsRequest, stream agentapi.Obser
 	return err
 }
 
+// Status reports the ring's fill level and rates.
+func (o *Observer) Status() *agentapi.ServerStatusResponse { return o.ring.Status() }
+
 // ServerStatus implements agentapi.ObserverServer.
 func (o *Observer) ServerStatus(context.Context, *agentapi.ServerStatusRequest) (*agentapi.ServerStatusResponse, error) {
 	st := o.ring.Status()
