@@ -10,7 +10,9 @@ import (
 
 type services []*agentapi.Service
 
-func (s services) List() *agentapi.ListServicesResponse { return &agentapi.ListServicesResponse{Services: s} }
+func (s services) List() *agentapi.ListServicesResponse {
+	return &agentapi.ListServicesResponse{Services: s}
+}
 
 func TestServicesFindTheServiceOfABackend(t *testing.T) {
 	l := Services(services{
