@@ -24,8 +24,10 @@ const metricsPort = 9962
 
 // TestObserve: a connection a policy denies shows up in `weft observe
 // --verdict DROPPED` with both pods, the reason and the observation point;
-// an agent's /metrics passes promtool and its policy-denied counter rises
-// by exactly the packets sent to a denied port.
+// a connection to a ClusterIP shows the service and the backend reached;
+// weft status carries the flow ring; an agent's /metrics passes promtool
+// and its policy-denied counter rises by exactly the packets sent to a
+// denied port.
 func TestObserve(t *testing.T) {
 	spec := testenv.DefaultSpec()
 	spec.Nodes = 2
@@ -97,6 +99,27 @@ spec:
 				t.Errorf("weft observe -o json lacks %s:\n%s", want, out)
 			}
 		}
+	})
+
+	t.Run("service-backend", func(t *testing.T) {
+		const clusterIP = "10.96.0.80"
+		weftCLI(t, e, n1, "", "service", "create", "dev/nginx", "--port", "80", "--selector", "app=nginx", "--cluster-ip", clusterIP)
+		tgt := mustTarget(t, e, "pod/client-1")
+		// Each attempt is a new connection (a new flow) through the ClusterIP.
+		eventually(t, 30*time.Second, "a connection to the ClusterIP shows the service", func() error {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			out, err := tgt.Output(cctx, "bash", "-c", "exec 3<>/dev/tcp/"+clusterIP+"/80 && head -n1 <&3")
+			if err != nil || strings.TrimSpace(string(out)) != "ok" {
+				return fmt.Errorf("connect to %s:80: %q %v", clusterIP, out, err)
+			}
+			obs := weftCLI(t, e, n2, "", "observe", "--service", "dev/nginx", "--last", "5")
+			want := "-> dev/nginx-dev:80 (service dev/nginx " + clusterIP + ":80) to-endpoint FORWARDED"
+			if !strings.Contains(obs, want) {
+				return fmt.Errorf("no %q in\n%s", want, obs)
+			}
+			return nil
+		})
 	})
 
 	t.Run("status", func(t *testing.T) {
