@@ -115,10 +115,13 @@ spec:
 			}
 			obs := weftCLI(t, e, n2, "", "observe", "--service", "dev/nginx", "--last", "5")
 			want := "-> dev/nginx-dev:80 (service dev/nginx " + clusterIP + ":80) to-endpoint FORWARDED"
-			if !strings.Contains(obs, want) {
-				return fmt.Errorf("no %q in\n%s", want, obs)
+			for _, line := range strings.Split(obs, "\n") {
+				if strings.Contains(line, want) {
+					t.Logf("weft observe: %s", line)
+					return nil
+				}
 			}
-			return nil
+			return fmt.Errorf("no %q in\n%s", want, obs)
 		})
 	})
 
