@@ -34,13 +34,30 @@ type Program struct {
 	Run func(ctx context.Context, log *slog.Logger) error
 }
 
+// ExitError ends a daemon with Code, printing Err (when set) to stderr as
+// it is, without the logger's decoration: what a refused start returns.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
 // Main runs p with the process's arguments and environment and exits.
 func Main(p Program) {
 	os.Exit(p.Main(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
 // Main runs p and returns the exit code: 0 after a clean stop, --help or
-// --version; 1 when the daemon failed; 2 for bad flags or configuration.
+// --version; 1 when the daemon failed; 2 for bad flags or configuration;
+// an ExitError's code.
 func (p Program) Main(args, environ []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(p.Name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -65,7 +82,15 @@ func (p Program) Main(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := p.Run(ctx, log); err != nil {
+	err = p.Run(ctx, log)
+	var exit *ExitError
+	switch {
+	case errors.As(err, &exit):
+		if exit.Err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", p.Name, exit.Err)
+		}
+		return exit.Code
+	case err != nil:
 		log.Error(p.Name+" failed", "err", err)
 		return 1
 	}
