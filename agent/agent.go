@@ -74,10 +74,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	if a.nodeIP, a.underlay, err = resolveUnderlay(cfg.NodeIP, cfg.UnderlayDevice); err != nil {
 		return nil, err
 	}
+	a.registry = metrics.NewRegistry()
+	if a.metrics, err = metrics.NewAgent(a.registry); err != nil {
+		return nil, err
+	}
 	a.log.Info("connecting to the store", "backend", cfg.KVStore.Backend, "endpoints", cfg.KVStore.Endpoints)
 	if a.store, err = dial.Open(ctx, cfg.KVStore, log); err != nil {
 		return nil, err
 	}
+	a.store = a.metrics.InstrumentStore(a.store)
 	if err := a.setup(ctx); err != nil {
 		a.store.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -155,13 +160,9 @@ func (a *Agent) setup(ctx context.Context) error {
 	return a.setupObservability()
 }
 
-// setupObservability builds the flow component and the metrics registry.
+// setupObservability builds the flow component and registers the
+// datapath's counters.
 func (a *Agent) setupObservability() error {
-	a.registry = metrics.NewRegistry()
-	var err error
-	if a.metrics, err = metrics.NewAgent(a.registry); err != nil {
-		return err
-	}
 	a.metrics.OnScrape(a.refreshMetrics)
 	if err := a.registry.Register(datapath.NewCollector(a.dp, a.log.With("component", "metrics"))); err != nil {
 		return err
@@ -172,6 +173,7 @@ func (a *Agent) setupObservability() error {
 		Identities: flows.Identities(a.ids),
 		Services:   flows.Services(a.services),
 	}
+	var err error
 	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)
 	return err
 }

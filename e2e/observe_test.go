@@ -137,7 +137,13 @@ spec:
 		if problems := promtoolCheck(t, text); problems != "" {
 			t.Errorf("promtool check metrics on %s's /metrics:\n%s", n2, problems)
 		}
-		before := deniedCounter(t, text)
+		for _, want := range []string{`weft_kvstore_operation_duration_seconds_count{operation="update_if_different",outcome="ok"}`,
+			`weft_flows_processed_total{observation_point="to-endpoint",verdict="dropped"}`, `weft_endpoints 1`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s's /metrics lacks %s", n2, want)
+			}
+		}
+				before := deniedCounter(t, text)
 		const sent = 5
 		err := mustTarget(t, e, "pod/client-1").Do(func() error {
 			c, err := net.Dial("udp4", netip.AddrPortFrom(server.Addr(), 9999).String())
