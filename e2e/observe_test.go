@@ -143,7 +143,7 @@ spec:
 				t.Errorf("%s's /metrics lacks %s", n2, want)
 			}
 		}
-				before := deniedCounter(t, text)
+		before := deniedCounter(t, text)
 		const sent = 5
 		err := mustTarget(t, e, "pod/client-1").Do(func() error {
 			c, err := net.Dial("udp4", netip.AddrPortFrom(server.Addr(), 9999).String())
