@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/weftnet/weft/agent/metrics"
+	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
@@ -37,6 +39,10 @@ type Config struct {
 	// ServiceCIDR is where ClusterIPs are allocated from (services).
 	ServiceCIDR string
 	KVStore     kvstore.Config
+	// Flows is flow recording and serving (weft observe, weft-relay).
+	Flows flow.Config
+	// Metrics is the Prometheus endpoint (off by default).
+	Metrics metrics.Config
 }
 
 // DefaultConfig is a standalone node of cluster "default" in tunnel mode.
@@ -57,6 +63,8 @@ func DefaultConfig() Config {
 		HealthInterval:  5 * time.Second,
 		ServiceCIDR:     "10.96.0.0/16",
 		KVStore:         kvstore.DefaultConfig(),
+		Flows:           flow.DefaultConfig(),
+		Metrics:         metrics.DefaultConfig(),
 	}
 }
 
@@ -78,6 +86,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HealthInterval, "health-interval", c.HealthInterval, "how often other nodes' health endpoints are probed")
 	fs.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "IPv4 prefix ClusterIPs are allocated from; give every agent of a cluster the same") // services
 	c.KVStore.RegisterFlags(fs)
+	c.Flows.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Validate checks every field and says what would be accepted.
@@ -116,6 +126,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--service-cidr %q: want a masked IPv4 prefix of at most /30, such as 10.96.0.0/16", c.ServiceCIDR))
 	}
 	if err := c.KVStore.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Flows.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Metrics.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

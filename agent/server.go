@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/api/agentapi"
@@ -41,7 +42,8 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
-	agentapi.RegisterPolicyServer(srv, policy.NewAPI(a.policy, a.dp))
+	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics})
+	agentapi.RegisterObserverServer(srv, a.flows.Observer())
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()
@@ -52,6 +54,25 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	}
 	os.Remove(a.cfg.Socket)
 	return nil
+}
+
+// countedPolicyAPI counts policy imports by outcome.
+type countedPolicyAPI struct {
+	*policy.API
+	m *metrics.Agent
+}
+
+func (c countedPolicyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {
+	resp, err := c.API.Import(ctx, req)
+	outcome := "refused"
+	switch {
+	case err == nil && resp.GetStored():
+		outcome = "stored"
+	case err == nil && req.GetDryRun():
+		outcome = "dry_run"
+	}
+	c.m.PolicyImports.WithLabelValues(outcome).Inc()
+	return resp, err
 }
 
 // api implements agentapi.AgentServer.
@@ -176,6 +197,9 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	}
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
 	resp.RemoteClusters = a.mesh.Status()
+	fs := a.flows.Observer().Status()
+	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),
+		FlowsPerSecond: fs.GetFlowsPerSecond(), LostFlows: fs.GetLostFlows()}
 	return resp, nil
 }
 
