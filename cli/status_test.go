@@ -15,6 +15,7 @@ func TestStatusHealthy(t *testing.T) {
 	socket := filepath.Join(dir, "agent.sock")
 	fa := testAgent("c1-n1")
 	fa.status.RemoteClusters = []*agentapi.RemoteCluster{{Name: "c2", Connected: true, Synced: true, Nodes: 2, Endpoints: 4}}
+	fa.status.Flows = &agentapi.FlowStatus{Enabled: true, NumFlows: 37, MaxFlows: 4095, FlowsPerSecond: 2.5}
 	serve(t, socket, fa)
 
 	tests := []struct {
@@ -35,6 +36,7 @@ Identities:       9
 Nodes:            2
 IPCache:          5 entries
 Services:         1
+Flows:            37/4095, 2.5 flows/s
 Node health:      2/2 reachable
                   c1-n1  192.168.7.2  reachable  0.05 ms
                   c1-n2  192.168.7.3  reachable  0.31 ms
@@ -58,6 +60,7 @@ Identities:       9
 Nodes:            2
 IPCache:          5 entries
 Services:         1
+Flows:            37/4095, 2.5 flows/s
 Node health:      2/2 reachable
                   c1-n1  192.168.7.2  reachable  0.05 ms
                   c1-n2  192.168.7.3  reachable  0.31 ms
@@ -144,5 +147,19 @@ func TestStatusUnhealthy(t *testing.T) {
 				t.Errorf("summary lacks line %q:\n%s", tc.wantLine, r.stdout)
 			}
 		})
+	}
+}
+
+func TestFlowsLine(t *testing.T) {
+	for _, tc := range []struct {
+		fl   *agentapi.FlowStatus
+		want string
+	}{
+		{&agentapi.FlowStatus{}, "disabled (--flows=false)"},
+		{&agentapi.FlowStatus{Enabled: true, NumFlows: 4095, MaxFlows: 4095, FlowsPerSecond: 812.25, LostFlows: 17}, "4095/4095, 812.2 flows/s, 17 lost by slow readers"},
+	} {
+		if got := flowsLine(tc.fl); got != tc.want {
+			t.Errorf("flowsLine(%v) = %q, want %q", tc.fl, got, tc.want)
+		}
 	}
 }

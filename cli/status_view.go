@@ -46,6 +46,9 @@ func (v statusView) write(w io.Writer) error {
 	f.add("Nodes", itoa(st.GetNodes()))
 	f.add("IPCache", itoa(st.GetIpcacheEntries())+" entries")
 	f.add("Services", itoa(st.GetServices()))
+	if fl := st.GetFlows(); fl != nil {
+		f.add("Flows", flowsLine(fl))
+	}
 	f.add("Node health", v.health())
 	if len(st.GetRemoteClusters()) > 0 {
 		f.add("Remote clusters", v.remotes())
@@ -182,4 +185,17 @@ func aligned(rows [][]string) string {
 		lines = append(lines, strings.TrimRight(line, " \n"))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// flowsLine is the ring of recent flows as cilium status shows Hubble's:
+// held/capacity and the rate, and what slow readers lost.
+func flowsLine(fl *agentapi.FlowStatus) string {
+	if !fl.GetEnabled() {
+		return "disabled (--flows=false)"
+	}
+	out := fmt.Sprintf("%d/%d, %.1f flows/s", fl.GetNumFlows(), fl.GetMaxFlows(), fl.GetFlowsPerSecond())
+	if fl.GetLostFlows() > 0 {
+		out += fmt.Sprintf(", %d lost by slow readers", fl.GetLostFlows())
+	}
+	return out
 }
