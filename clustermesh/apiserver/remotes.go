@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/api/adminapi"
+	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
@@ -127,6 +127,7 @@ func (s *Server) removeRemote(ctx context.Context, cluster string) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	s.front.Revoke(cluster)
 	if existed || had {
 		s.log.Info("remote cluster removed", "remote", cluster)
 	}
