@@ -151,7 +151,7 @@ func (a *admin) ListRemotes(ctx context.Context, _ *adminapi.ListRemotesRequest)
 }
 
 func checkRemoteName(name, self string) error {
-	if err := records.ValidateClusterName(name); err != nil {
+	if err := records.ValidateMeshClusterName(name); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if name == self {
