@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/api/adminapi"
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
-	"github.com/weftnet/weft/api/adminapi"
 )
 
 // meshState is what the clusters' apiservers report: their remotes and
