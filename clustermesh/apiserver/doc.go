@@ -19,9 +19,10 @@
 // It also publishes cluster-config/<cluster>, refreshes the heartbeat,
 // serves the admin gRPC API (clustermesh/adminapi: cluster info, signing
 // remote clusters' client certificates, adding and removing remotes), runs
-// the identity collector, frees pod CIDRs of nodes gone for longer than a
-// grace period, and serves Prometheus metrics.
+// the cluster's collector (clustermesh/gc: identities, pod CIDRs of nodes
+// gone for longer than a grace period) while it holds the collector lock,
+// and serves Prometheus metrics.
 //
-// It depends on kvstore, kvstore/etcdserver, state/records, state/identity,
-// state/podcidr, clustermesh and clustermesh/readproxy.
+// It depends on kvstore, kvstore/etcdserver, state/records, clustermesh,
+// clustermesh/gc and clustermesh/readproxy.
 package apiserver
