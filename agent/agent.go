@@ -20,6 +20,7 @@ import (
 	"github.com/weftnet/weft/agent/nodes"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
+	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
@@ -54,6 +55,7 @@ type Agent struct {
 	policy    *policy.Engine
 	mesh      *clustermesh.Mesh
 	services  *services.Sync
+	collector *gc.Collector // runs while this agent holds the cluster's collector lock
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -145,6 +147,10 @@ func (a *Agent) setup(ctx context.Context) error {
 	if err := a.mesh.Restore(ctx); err != nil {       // before anything prunes
 		return err
 	}
+	gcCfg := gc.Config{Runner: "agent " + a.cfg.NodeName, Interval: a.cfg.GCInterval, IdentityGrace: a.cfg.IdentityGCGrace, NodeGrace: a.cfg.NodeGCGrace}
+	if a.collector, err = gc.New(a.store, a.cluster, gcCfg, a.log); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -207,6 +213,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.nodes.Run(ctx) })
 	g.Go(func() error { return a.mesh.Run(ctx) })
+	g.Go(func() error { return a.collector.Run(ctx) })
 	g.Go(func() error { return a.services.Run(ctx) })
 	g.Go(func() error { return a.policy.Run(ctx) })
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
