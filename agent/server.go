@@ -149,7 +149,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 		Datapath: &agentapi.DatapathStatus{AttachMode: a.dp.AttachMode(), BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName),
 			Counters: map[string]uint64{}},
 		Endpoints: uint32(a.endpoints.Count()), Nodes: uint32(len(a.nodes.List())), Services: uint32(a.services.Count()),
-		IpcacheEntries: uint32(a.ipc.Len()), Uptime: time.Since(a.started).Round(time.Second).String(),
+		IpcacheEntries: uint32(a.ipc.Len() + a.mesh.IPCacheLen()), Uptime: time.Since(a.started).Round(time.Second).String(),
 	}
 	if !st.Heartbeat.IsZero() {
 		resp.Store.Heartbeat = st.Heartbeat.Format(time.RFC3339)
@@ -261,14 +261,13 @@ func (s *api) GetIdentity(ctx context.Context, req *agentapi.GetIdentityRequest)
 func (s *api) ListIPCache(ctx context.Context, _ *agentapi.ListIPCacheRequest) (*agentapi.ListIPCacheResponse, error) {
 	resp := &agentapi.ListIPCacheResponse{}
 	for ip, e := range s.a.ipc.Snapshot() {
-		entry := &agentapi.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()).String(), Identity: uint32(e.Identity),
-			Namespace: e.Namespace, Pod: e.Pod, Cluster: s.a.cluster.Name}
-		if e.HostIP.IsValid() {
-			entry.HostIp = e.HostIP.String()
-		}
-		resp.Entries = append(resp.Entries, entry)
+		e.IP = ip
+		resp.Entries = append(resp.Entries, ipcacheEntry(s.a.cluster.Name, e))
 	}
 	sort.Slice(resp.Entries, func(i, j int) bool { return resp.Entries[i].Prefix < resp.Entries[j].Prefix })
+	for _, e := range s.a.mesh.IPCache() { // connected clusters' entries, after the local ones
+		resp.Entries = append(resp.Entries, ipcacheEntry(e.Cluster, e.IPCacheEntry))
+	}
 	return resp, nil
 }
 
@@ -282,4 +281,13 @@ func (s *api) DumpBPF(ctx context.Context, req *agentapi.DumpBPFRequest) (*agent
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return t, nil
+}
+
+func ipcacheEntry(cluster string, e records.IPCacheEntry) *agentapi.IPCacheEntry {
+	out := &agentapi.IPCacheEntry{Prefix: netip.PrefixFrom(e.IP, e.IP.BitLen()).String(), Identity: uint32(e.Identity),
+		Namespace: e.Namespace, Pod: e.Pod, Cluster: cluster}
+	if e.HostIP.IsValid() {
+		out.HostIp = e.HostIP.String()
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/testenv"
 )
@@ -39,6 +41,7 @@ func TestFaultsMesh(t *testing.T) {
 	pb := addPod(t, e, "mb", "c2-n1")
 	waitReachable(t, e, pa, pb)
 	waitReachable(t, e, pb, pa)
+	meshIPCacheListed(t, e, "c1-n1", pb, "c2")
 	f := startFlow(t, e, pa, pb, 7202, 90*time.Second)
 	f.advance(t, 10, time.Minute, "cross-cluster flow before the faults")
 	synced := func(t0 time.Time) time.Duration { waitMeshSynced(t, e, both); return time.Since(t0) }
@@ -146,4 +149,40 @@ func dialFrom(e *testenv.Env, src testenv.Pod, ip string, timeout time.Duration)
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// meshIPCacheListed: `weft ipcache list` on node shows the remote pod p
+// with its cluster, and `weft status` counts it.
+func meshIPCacheListed(t *testing.T, e *testenv.Env, node string, p testenv.Pod, cluster string) {
+	t.Helper()
+	var listed int
+	eventually(t, time.Minute, "weft ipcache list on "+node+" shows "+p.Name+" of "+cluster, func() error {
+		out := weftCLI(t, e, node, "", "ipcache", "list")
+		listed = 0
+		found := false
+		for _, line := range strings.Split(out, "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			listed++
+			found = found || (f[0] == p.IP+"/32" && len(f) >= 4 && f[3] == cluster)
+		}
+		if !found {
+			return fmt.Errorf("no line for %s/32 with cluster %s in:\n%s", p.IP, cluster, out)
+		}
+		return nil
+	})
+	a, closeFn, err := e.Agent(context.Background(), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	st, err := a.Status(context.Background(), &agentapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(st.IpcacheEntries) < listed-1 || int(st.IpcacheEntries) > listed+1 {
+		t.Errorf("%s: status counts %d ipcache entries, ipcache list shows %d", node, st.IpcacheEntries, listed)
+	}
 }
