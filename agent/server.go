@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/state/records"
 )
@@ -176,6 +178,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	}
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
 	resp.RemoteClusters = a.mesh.Status()
+	resp.Collection = a.lastCollection(ctx)
 	return resp, nil
 }
 
@@ -288,6 +291,31 @@ func ipcacheEntry(cluster string, e records.IPCacheEntry) *agentapi.IPCacheEntry
 		Namespace: e.Namespace, Pod: e.Pod, Cluster: cluster}
 	if e.HostIP.IsValid() {
 		out.HostIp = e.HostIP.String()
+	}
+	return out
+}
+
+// lastCollection reads the cluster's last garbage collection from the store
+// (whoever ran it); nil before the first or when the store does not answer.
+func (a *Agent) lastCollection(ctx context.Context) *agentapi.Collection {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	rec, err := gc.Last(ctx, a.store, a.store.Prefix(), a.cluster.Name)
+	if err != nil {
+		return nil
+	}
+	out := &agentapi.Collection{By: rec.By, Time: rec.Time.UTC().Format(time.RFC3339), Error: rec.Error}
+	if f := rec.Freed; !f.Empty() {
+		out.FreedTime = f.Time.UTC().Format(time.RFC3339)
+		for _, id := range f.Identities {
+			out.FreedIdentities = append(out.FreedIdentities, uint32(id))
+		}
+		for node, cidrs := range f.CIDRs {
+			for _, c := range cidrs {
+				out.FreedCidrs = append(out.FreedCidrs, node+" "+c.String())
+			}
+		}
+		slices.Sort(out.FreedCidrs)
 	}
 	return out
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -82,6 +84,20 @@ func TestFaultsNodeDeathGC(t *testing.T) {
 	if _, err := store.Get(ctx, k.IPAM("c1", mustPodCIDR(t, e, "c1-n1"))); err != nil {
 		t.Errorf("the live node's pod CIDR: %v", err)
 	}
+	// weft status on the survivor shows the collection and what it freed.
+	out, _ := weftStatus(ctx, e, "c1-n1")
+	for _, want := range []string{"Collection:", "by agent c1-n1", fmt.Sprintf("pod CIDRs of dead nodes (c1-n2 %s)", cidr)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("weft status on c1-n1 lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// weftStatus runs `weft status` against node and returns its output and
+// exit error.
+func weftStatus(ctx context.Context, e *testenv.Env, node string) (string, error) {
+	out, err := exec.CommandContext(ctx, e.Bin.Weft, "--name", e.Name, "--node", node, "status").CombinedOutput()
+	return string(out), err
 }
 
 func mustPodCIDR(t *testing.T, e *testenv.Env, node string) netip.Prefix {

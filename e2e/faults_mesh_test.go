@@ -83,7 +83,13 @@ func TestFaultsMesh(t *testing.T) {
 	if err := dialFrom(e, pa, pb.IP, 2*time.Second); err == nil || !isTimeout(err) {
 		t.Fatalf("a new connection across the partition: %v, want a timeout (the partition does not drop)", err)
 	}
-	time.Sleep(30*time.Second - time.Since(cut)) // the fault's duration, not a synchronisation
+	time.Sleep(25*time.Second - time.Since(cut)) // the fault's duration, not a synchronisation
+	// The remote's fault is not this node's health: weft status exits 0
+	// and shows it on the remote's lines.
+	if out, err := weftStatus(ctx, e, "c1-n1"); err != nil || !strings.Contains(out, "c2-n1") || !strings.Contains(out, "unreachable") {
+		t.Errorf("weft status on c1-n1 during the partition: %v, want exit 0 with c2-n1 unreachable:\n%s", err, out)
+	}
+	time.Sleep(30*time.Second - time.Since(cut))
 	if _, err := f.state(); err != nil {
 		t.Fatalf("the established cross-cluster flow broke during the partition: %v", err)
 	}
