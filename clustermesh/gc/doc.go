@@ -7,8 +7,8 @@
 // collects at a time, and a cluster without an apiserver still does.
 //
 // Each pass is recorded in the store at gc/v1/<cluster> (JSON, v1; not in
-// DESIGN.md's table yet): who collected, when, and what the last pass that
-// freed something freed, so any node's status can show it.
+// DESIGN.md's table yet): who collected, when, and the identities and pod
+// CIDRs last freed, so any node's status can show it.
 //
 // It depends on kvstore, state/records, state/identity and state/podcidr.
 package gc

@@ -113,7 +113,18 @@ func (c *Collector) Pass(ctx context.Context) (Freed, error) {
 	f.CIDRs = cidrs
 	err = errors.Join(err, nerr)
 	if !f.Empty() {
-		c.freed = &f
+		// The record keeps the last identities and the last CIDRs freed,
+		// each from the last pass that freed some.
+		if c.freed == nil {
+			c.freed = &Freed{}
+		}
+		c.freed.Time = now
+		if len(f.Identities) > 0 {
+			c.freed.Identities = f.Identities
+		}
+		if len(f.CIDRs) > 0 {
+			c.freed.CIDRs = f.CIDRs
+		}
 		c.log.Info("freed what dead nodes left", "identities", f.Identities, "cidrs", f.CIDRs)
 	}
 	rec := Record{Version: 1, Cluster: c.cc.Name, By: c.cfg.Runner, Time: time.Now(), Freed: c.freed}

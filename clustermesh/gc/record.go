@@ -23,7 +23,9 @@ type Record struct {
 	By      string    `json:"by"`   // the runner of the last pass
 	Time    time.Time `json:"time"` // when the last pass ended
 	Error   string    `json:"error,omitempty"`
-	// Freed is what the last pass that freed anything freed, and when.
+	// Freed is what was last freed: the identities of the last pass that
+	// freed identities, the CIDRs of the last pass that freed CIDRs, and
+	// when the latest of them ran.
 	Freed *Freed `json:"freed,omitempty"`
 }
 
