@@ -23,6 +23,7 @@ import (
 	"github.com/weftnet/weft/agent/nodes"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
+	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/kvstore"
@@ -58,6 +59,7 @@ type Agent struct {
 	policy    *policy.Engine
 	mesh      *clustermesh.Mesh
 	services  *services.Sync
+	collector *gc.Collector // runs while this agent holds the cluster's collector lock
 	flows     *flows.Component
 	registry  *prometheus.Registry
 	metrics   *metrics.Agent
@@ -155,6 +157,10 @@ func (a *Agent) setup(ctx context.Context) error {
 	a.mesh.OnServicesChanged(a.services.Changed)      // global services: remote services and pods
 	a.services.SetRemoteSource(a.mesh.RemoteServices) // are pulled on every recompute
 	if err := a.mesh.Restore(ctx); err != nil {       // before anything prunes
+		return err
+	}
+	gcCfg := gc.Config{Runner: "agent " + a.cfg.NodeName, Interval: a.cfg.GCInterval, IdentityGrace: a.cfg.IdentityGCGrace, NodeGrace: a.cfg.NodeGCGrace}
+	if a.collector, err = gc.New(a.store, a.cluster, gcCfg, a.log); err != nil {
 		return err
 	}
 	return a.setupObservability()
@@ -274,6 +280,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.nodes.Run(ctx) })
 	g.Go(func() error { return a.mesh.Run(ctx) })
+	g.Go(func() error { return a.collector.Run(ctx) })
 	g.Go(func() error { return a.services.Run(ctx) })
 	g.Go(func() error { return a.policy.Run(ctx) })
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
