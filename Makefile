@@ -32,7 +32,7 @@ deps:
 
 ## tools: external programs built from the Go module proxy, cached by version.
 tools:
-	$(GO) run ./hack/tools consul cnitool
+	$(GO) run ./hack/tools consul cnitool etcd kube-apiserver kubectl
 
 GENERATED := ./datapath/bpf/... ./api/...
 generate: deps
