@@ -18,6 +18,12 @@
 // the identity collector, frees pod CIDRs of nodes gone for longer than a
 // grace period, and serves Prometheus metrics.
 //
-// It depends on kvstore, kvstore/etcdserver, state/records, state/identity,
+// With --kubernetes (in-cluster config) or --kubeconfig it also runs the
+// Kubernetes source (package k8s), which mirrors the Kubernetes cluster's
+// objects into the cluster store; the services canary then waits for the
+// source's first full list of Services. The admin API's KubernetesStatus
+// reports the source.
+//
+// It depends on kvstore, k8s, kvstore/etcdserver, state/records, state/identity,
 // state/podcidr and clustermesh.
 package apiserver
