@@ -2,7 +2,6 @@ package k8s
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 
@@ -41,8 +40,9 @@ func serviceRecord(cluster string, svc *corev1.Service, eps []*discoveryv1.Endpo
 	return r, nil
 }
 
-// serviceSpec converts what services.Spec models and validates it as
-// `weft service apply` would (annotation values included).
+// serviceSpec converts a Service as `weft service apply -f` would (the
+// annotation values validated alike), leniently about fields Weft does
+// not implement; headless and ExternalName services are skipped.
 func serviceSpec(svc *corev1.Service) (services.Spec, error) {
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
@@ -50,56 +50,7 @@ func serviceSpec(svc *corev1.Service) (services.Spec, error) {
 	case svc.Spec.ClusterIP == corev1.ClusterIPNone || svc.Spec.ClusterIP == "":
 		return services.Spec{}, errSkip{"a headless service has no virtual address"}
 	}
-	s := services.Spec{
-		Namespace: svc.Namespace, Name: svc.Name, Type: string(svc.Spec.Type), Selector: svc.Spec.Selector,
-		SessionAffinity: string(svc.Spec.SessionAffinity),
-	}
-	var err error
-	if s.ClusterIP, err = netip.ParseAddr(svc.Spec.ClusterIP); err != nil {
-		return services.Spec{}, fmt.Errorf("spec.clusterIP %q: not an IP address", svc.Spec.ClusterIP)
-	}
-	if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
-		s.AffinityTimeout = uint32(*c.ClientIP.TimeoutSeconds)
-	}
-	for _, p := range svc.Spec.Ports {
-		port := services.Port{Name: p.Name, Port: uint16(p.Port), NodePort: uint16(p.NodePort), Protocol: string(p.Protocol)}
-		// A named target port is resolved by the EndpointSlices; the
-		// record's target port then only matters without them.
-		if p.TargetPort.IntVal > 0 {
-			port.TargetPort = uint16(p.TargetPort.IntVal)
-		}
-		s.Ports = append(s.Ports, port)
-	}
-	for _, ip := range svc.Spec.ExternalIPs {
-		a, err := netip.ParseAddr(ip)
-		if err != nil {
-			return services.Spec{}, fmt.Errorf("spec.externalIPs %q: not an IP address", ip)
-		}
-		s.ExternalIPs = append(s.ExternalIPs, a)
-	}
-	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
-		lbs := []string{svc.Spec.LoadBalancerIP}
-		for _, in := range svc.Status.LoadBalancer.Ingress {
-			lbs = append(lbs, in.IP)
-		}
-		for _, ip := range lbs {
-			if a, err := netip.ParseAddr(ip); err == nil && !slices.Contains(s.LoadBalancerIPs, a) {
-				s.LoadBalancerIPs = append(s.LoadBalancerIPs, a)
-			}
-		}
-	}
-	for _, k := range []string{services.AnnotationGlobal, services.AnnotationShared, services.AnnotationAffinity} {
-		if v, ok := svc.Annotations[k]; ok {
-			if s.Annotations == nil {
-				s.Annotations = map[string]string{}
-			}
-			s.Annotations[k] = v
-		}
-	}
-	if err := s.Validate(); err != nil {
-		return services.Spec{}, err
-	}
-	return s, nil
+	return services.FromService(svc, services.FromServiceOptions{Mirrored: true})
 }
 
 // sliceBackends lists every IPv4 endpoint of the slices on every slice
