@@ -105,6 +105,13 @@ func (s *status) clear(kind, ns, name string) {
 	delete(s.problems, problemKey{kind, ns, name})
 }
 
+// clearProblems forgets every problem (a new term re-reports them).
+func (s *status) clearProblems() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.problems = map[problemKey]string{}
+}
+
 // problemReporter turns problems into status entries and Warning Events.
 type problemReporter struct {
 	st       *status

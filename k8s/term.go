@@ -68,6 +68,7 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		sliceProblems: map[item][]string{},
 	}
 	defer t.queue.ShutDown()
+	s.st.clearProblems() // this term's first pass reports them again
 	factory := informers.NewSharedInformerFactory(s.client, 0)
 	defer factory.Shutdown()
 	t.namespaces = factory.Core().V1().Namespaces().Lister()
