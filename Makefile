@@ -7,13 +7,13 @@ export PATH := $(dir $(GO)):$(PATH)
 # Debian packages the build and the privileged tests use. clang/llvm are
 # Debian bookworm's clang 14 (bpf2go output is reproducible with it).
 CLANG_VERSION := 14
-DEB_PACKAGES := clang llvm libbpf-dev protobuf-compiler iproute2 iptables iperf3 iputils-ping
+DEB_PACKAGES := clang llvm libbpf-dev protobuf-compiler iproute2 iptables iperf3 iputils-ping systemd util-linux
 TEST_TIMEOUT ?= 40m
 TEST_FLAGS ?= -race -count=1
 PKGS ?= ./...
 REQUIRE_ALL := $(if $(CI),-require-all,$(if $(filter 1,$(WEFT_REQUIRE_ALL)),-require-all,))
 
-.PHONY: all build test deps tools generate verify-generate lint bench demo clean
+.PHONY: all build test deps tools generate verify-generate lint bench demo clean install uninstall
 
 all: build
 
@@ -70,7 +70,7 @@ DEMO_FLAGS ?=
 demo: deps build
 	@rc=0; \
 	./bin/weft testenv up --name $(DEMO_NAME) --clusters 2 --nodes 2 --replace $(DEMO_FLAGS) || rc=$$?; \
-	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait 1m || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait --wait-duration 1m || rc=$$?; fi; \
 	if [ $$rc -eq 0 ]; then echo; ./bin/weft connectivity test --name $(DEMO_NAME) || rc=$$?; fi; \
 	if [ $$rc -eq 0 ] || [ -d /var/run/weft/testenv/$(DEMO_NAME) ]; then \
 		echo; ./bin/weft --name $(DEMO_NAME) status || rc=$$((rc ? rc : $$?)); \
@@ -79,6 +79,27 @@ demo: deps build
 		echo; echo "KEEP=1: environment $(DEMO_NAME) kept; remove it with: ./bin/weft testenv down --name $(DEMO_NAME)"; \
 	else echo; ./bin/weft testenv down --name $(DEMO_NAME) || rc=$$((rc ? rc : $$?)); fi; \
 	exit $$rc
+
+## install: binaries to $(BINDIR), weft-cni to $(CNI_BIN_DIR), the systemd
+## units to $(UNIT_DIR), and, unless they exist (FORCE=1 replaces them), the
+## CNI conflist to $(CNI_CONF_DIR) and config examples to $(CONF_DIR); all
+## under $(DESTDIR). uninstall removes exactly what install wrote (a config
+## file only while unchanged). See docs/deploy-hosts.md.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATA_DIR ?= $(PREFIX)/share/weft
+CNI_BIN_DIR ?= /opt/cni/bin
+CNI_CONF_DIR ?= /etc/cni/net.d
+UNIT_DIR ?= /etc/systemd/system
+CONF_DIR ?= /etc/weft
+INSTALL_VARS = DESTDIR="$(DESTDIR)" FORCE="$(FORCE)" SRC=deploy BIN=bin BINDIR="$(BINDIR)" DATA_DIR="$(DATA_DIR)" \
+	CNI_BIN_DIR="$(CNI_BIN_DIR)" CNI_CONF_DIR="$(CNI_CONF_DIR)" UNIT_DIR="$(UNIT_DIR)" CONF_DIR="$(CONF_DIR)"
+install: build
+	$(INSTALL_VARS) sh deploy/install.sh install
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+uninstall:
+	$(INSTALL_VARS) sh deploy/install.sh uninstall
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin test-report.json

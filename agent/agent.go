@@ -13,6 +13,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/weftnet/weft/agent/clustermesh"
+	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/health"
+	bpfipcache "github.com/weftnet/weft/agent/ipcache"
+	"github.com/weftnet/weft/agent/nodes"
+	"github.com/weftnet/weft/agent/policy"
+	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
@@ -22,9 +29,6 @@ import (
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/syncstore"
 )
-
-// Version is set by the binaries at link time.
-var Version = "dev"
 
 // Agent is one node's weft-agent.
 type Agent struct {
@@ -43,13 +47,13 @@ type Agent struct {
 	ids       *identity.Allocator
 	publisher *ipcache.Publisher
 	ipc       *ipcache.Watcher
-	endpoints *endpoints
-	nodes     *nodeTable
-	ipcache   *ipcacheSync
-	health    *prober
-	policy    *policyEngine // policy: agent/policy.go
-	mesh      *clusterMesh  // clustermesh: agent/clustermesh.go
-	services  *serviceSync  // services: agent/services.go
+	endpoints *endpoints.Manager
+	nodes     *nodes.Table
+	ipcache   *bpfipcache.Sync
+	health    *health.Prober
+	policy    *policy.Engine
+	mesh      *clustermesh.Mesh
+	services  *services.Sync
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -116,23 +120,29 @@ func (a *Agent) setup(ctx context.Context) error {
 	if a.publisher, err = ipcache.NewPublisher(a.owned, a.store.Prefix(), a.cluster.Name); err != nil {
 		return err
 	}
-	a.ipcache = newIPCacheSync(a.dp, a.nodeIP, a.log)
-	onIPCache := func(c ipcache.Change) { a.ipcache.onChange(c); a.services.changed() } // services: recompute backends
+	a.ipcache = bpfipcache.New(a.dp, a.nodeIP, a.log)
+	onIPCache := func(c ipcache.Change) { a.ipcache.OnChange(c); a.services.Changed() } // services recompute backends
 	if a.ipc, err = ipcache.NewWatcher(a.store, a.cluster.Name, onIPCache, a.log); err != nil {
 		return err
 	}
-	a.nodes = newNodeTable(a, a.log)
-	a.health = newProber(a.cfg.NodeName, a.cfg.HealthInterval, a.log)
-	a.endpoints = newEndpoints(a, filepath.Join(a.cfg.StateDir, "endpoints"))
-	a.policy = newPolicyEngine(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.list, a.log) // policy: agent/policy.go
-	svcCIDR, _ := netip.ParsePrefix(a.cfg.ServiceCIDR)                                                    // services: checked by Config.Validate
-	if a.services, err = newServiceSync(a, svcCIDR); err != nil {                                         // services
+	a.nodes = nodes.New(a.store, a.keys, a.cfg.NodeName, a.cluster.Name, a.dp, a.ipcache, a.log)
+	a.health = health.NewProber(a.cfg.NodeName, a.cfg.HealthPort, a.cfg.HealthInterval, a.log)
+	a.endpoints = endpoints.New(endpoints.Config{
+		Dir: filepath.Join(a.cfg.StateDir, "endpoints"), Node: a.cfg.NodeName, Cluster: a.cluster.Name,
+		NodeIP: a.nodeIP, PodCIDR: a.podCIDR,
+	}, a.ids, a.dp, a.publisher, a.log)
+	a.policy = policy.New(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.List, a.log)
+	svcCIDR, _ := netip.ParsePrefix(a.cfg.ServiceCIDR) // checked by Config.Validate
+	svcCfg := services.Config{Node: a.cfg.NodeName, Cluster: a.cluster.Name, NodeIP: a.nodeIP, ServiceCIDR: svcCIDR}
+	if a.services, err = services.New(a.store, a.keys, svcCfg, a.dp, a.ipc, a.nodes, a.endpoints, a.log); err != nil {
 		return err
 	}
-	a.mesh = newClusterMesh(a, filepath.Join(a.cfg.StateDir, "clustermesh"), a.log) // clustermesh: agent/clustermesh.go
-	a.mesh.onServices = a.services.changed                                          // global services: remote services and pods
-	a.services.setRemoteSource(a.mesh.remoteServices)                               // are pulled on every recompute
-	if err := a.mesh.restore(ctx); err != nil {                                     // clustermesh: before anything prunes
+	a.endpoints.SetHooks(a.policy, a.services.Changed) // HostPorts are services
+	meshCfg := clustermesh.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, Cluster: a.cluster, StateDir: filepath.Join(a.cfg.StateDir, "clustermesh")}
+	a.mesh = clustermesh.New(a.store, a.keys, meshCfg, a.nodes, a.ipcache, a.policy, a.dp, a.log)
+	a.mesh.OnServicesChanged(a.services.Changed)      // global services: remote services and pods
+	a.services.SetRemoteSource(a.mesh.RemoteServices) // are pulled on every recompute
+	if err := a.mesh.Restore(ctx); err != nil {       // before anything prunes
 		return err
 	}
 	return nil
@@ -190,17 +200,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error {
 		select {
 		case <-a.ipc.Synced():
-			a.ipcache.podsSynced(ctx)
+			a.ipcache.PodsSynced(ctx)
 		case <-ctx.Done():
 		}
 		return nil
 	})
-	g.Go(func() error { return a.nodes.run(ctx) })
-	g.Go(func() error { return a.mesh.run(ctx) })     // clustermesh: agent/clustermesh.go
-	g.Go(func() error { return a.services.run(ctx) }) // services
-	g.Go(func() error { return a.policy.run(ctx) })   // policy: agent/policy.go
-	g.Go(func() error { return a.health.run(ctx, a.nodes) })
-	g.Go(func() error { return serveHealth(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
+	g.Go(func() error { return a.nodes.Run(ctx) })
+	g.Go(func() error { return a.mesh.Run(ctx) })
+	g.Go(func() error { return a.services.Run(ctx) })
+	g.Go(func() error { return a.policy.Run(ctx) })
+	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
+	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
 	g.Go(func() error {
 		if err := a.register(ctx); err != nil {
 			return err
@@ -227,7 +237,7 @@ func (a *Agent) register(ctx context.Context) error {
 		return err
 	}
 	a.owned.Upsert(key, value)
-	if err := a.endpoints.restore(ctx); err != nil {
+	if err := a.endpoints.Restore(ctx); err != nil {
 		return fmt.Errorf("restore endpoints: %w", err)
 	}
 	if err := a.publisher.MarkSynced(time.Now()); err != nil {
@@ -236,7 +246,7 @@ func (a *Agent) register(ctx context.Context) error {
 	if err := a.owned.WaitSynced(ctx); err != nil {
 		return fmt.Errorf("publish node and endpoints: %w", err)
 	}
-	a.log.Info("node registered", "endpoints", a.endpoints.count())
+	a.log.Info("node registered", "endpoints", a.endpoints.Count())
 	return nil
 }
 

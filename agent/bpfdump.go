@@ -9,8 +9,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/weftnet/weft/api/agentapi"
-	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // bpfMaps are the maps `weft bpf <name> list` reads.

@@ -16,6 +16,9 @@ import (
 
 // Config is everything weft-agent is told at start.
 type Config struct {
+	// Version is the binary's, shown by weft status (not a flag).
+	Version string
+
 	NodeName        string
 	ClusterName     string
 	ClusterID       uint32

@@ -1,18 +1,22 @@
-// Package agent is weft-agent, one per node. It registers the node and its
-// pod CIDR in the store, creates and deletes endpoints for weft-cni
-// (IP, identity, datapath attachment, ipcache publication), consumes nodes,
-// identities, the ipcache, services and policies of its cluster (and of
-// connected remote clusters) from the store and drives the datapath
-// reconcilers with them, probes the other nodes' health endpoints, and
-// serves the gRPC APIs of package agentapi (Agent, Services, Policy) on a
-// unix socket.
+// Package agent is weft-agent's composition root, one agent per node. New
+// connects to the store, checks the cluster's configuration, takes the
+// node's pod CIDR and loads the datapath, then builds one component per
+// concept and wires them; Run runs them together (errgroup), registers the
+// node and only then serves the gRPC API of package api/agentapi on a unix
+// socket.
 //
-// Files by concept: agent.go (lifecycle), endpoints.go, nodes.go,
-// ipcachesync.go, health.go, server.go and bpfdump.go (the Agent API),
-// services*.go, policy*.go, clustermesh*.go.
+// Components, each a package of its own with a Run(ctx):
+//   - agent/endpoints: the node's pods (address, identity, datapath, ipcache)
+//   - agent/nodes: the node table (routes, node addresses in the ipcache)
+//   - agent/ipcache: the node's BPF ipcache, fed by the store's ipcache,
+//     the node table and policy CIDRs
+//   - agent/policy: policy documents → every local endpoint's policy map
+//   - agent/services: service records → the LB maps; the Services API
+//   - agent/clustermesh: connections to remote clusters' stores
+//   - agent/health: node-to-node health probes
 //
-// It depends on kvstore (the store), state/... (records, identities, pod
-// CIDRs, ipcache, sync store), services, policy, clustermesh and datapath
-// (BPF maps, devices, routes). It never talks to Kubernetes: the store is
-// its only source.
+// Files here: agent.go (lifecycle and wiring), config.go, underlay.go,
+// server.go (the Agent API), bpfdump.go (weft bpf … list).
+//
+// It never talks to Kubernetes: the store is its only source.
 package agent

@@ -16,6 +16,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/policy"
+	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/state/records"
@@ -37,8 +40,8 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	}
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
-	agentapi.RegisterServicesServer(srv, &serviceAPI{s: a.services}) // services
-	agentapi.RegisterPolicyServer(srv, &policyAPI{a: a})             // policy: agent/policy_api.go
+	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
+	agentapi.RegisterPolicyServer(srv, policy.NewAPI(a.policy, a.dp))
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()
@@ -58,13 +61,13 @@ type api struct {
 }
 
 func (s *api) CreateEndpoint(ctx context.Context, req *agentapi.CreateEndpointRequest) (*agentapi.Endpoint, error) {
-	ep, err := s.a.endpoints.create(ctx, req)
+	ep, err := s.a.endpoints.Create(ctx, req)
 	switch {
-	case errors.Is(err, errInvalidRequest):
+	case errors.Is(err, endpoints.ErrInvalidRequest):
 		return nil, status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, errExhausted):
+	case errors.Is(err, endpoints.ErrExhausted):
 		return nil, status.Error(codes.ResourceExhausted, err.Error())
-	case errors.Is(err, errUnavailable):
+	case errors.Is(err, endpoints.ErrUnavailable):
 		return nil, status.Error(codes.Unavailable, err.Error())
 	case err != nil:
 		return nil, status.Error(codes.Internal, err.Error())
@@ -76,7 +79,7 @@ func (s *api) DeleteEndpoint(ctx context.Context, req *agentapi.DeleteEndpointRe
 	if req.ContainerId == "" {
 		return nil, status.Error(codes.InvalidArgument, "container_id is empty")
 	}
-	existed, err := s.a.endpoints.delete(ctx, req.ContainerId, req.Ifname)
+	existed, err := s.a.endpoints.Delete(ctx, req.ContainerId, req.Ifname)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -85,7 +88,7 @@ func (s *api) DeleteEndpoint(ctx context.Context, req *agentapi.DeleteEndpointRe
 
 func (s *api) GetEndpoint(ctx context.Context, req *agentapi.GetEndpointRequest) (*agentapi.Endpoint, error) {
 	ip, _ := netip.ParseAddr(req.Ip)
-	ep := s.a.endpoints.find(func(ep *endpointState) bool {
+	ep := s.a.endpoints.Find(func(ep *endpoints.Endpoint) bool {
 		switch {
 		case req.Id != 0:
 			return uint32(ep.ID) == req.Id
@@ -106,7 +109,7 @@ func (s *api) GetEndpoint(ctx context.Context, req *agentapi.GetEndpointRequest)
 
 func (s *api) ListEndpoints(ctx context.Context, _ *agentapi.ListEndpointsRequest) (*agentapi.ListEndpointsResponse, error) {
 	resp := &agentapi.ListEndpointsResponse{}
-	for _, ep := range s.a.endpoints.list() {
+	for _, ep := range s.a.endpoints.List() {
 		e, err := s.toAPI(ep)
 		if err != nil {
 			return nil, err
@@ -116,7 +119,7 @@ func (s *api) ListEndpoints(ctx context.Context, _ *agentapi.ListEndpointsReques
 	return resp, nil
 }
 
-func (s *api) toAPI(ep *endpointState) (*agentapi.Endpoint, error) {
+func (s *api) toAPI(ep *endpoints.Endpoint) (*agentapi.Endpoint, error) {
 	mtu, err := s.a.dp.PodMTU()
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -128,11 +131,11 @@ func (s *api) toAPI(ep *endpointState) (*agentapi.Endpoint, error) {
 	return &agentapi.Endpoint{
 		Id: uint32(ep.ID), ContainerId: ep.ContainerID, Netns: ep.NetNS, Ifname: ep.IfName,
 		HostIfname: ep.HostIfName, Namespace: ep.Namespace, PodName: ep.Pod,
-		Ipv4: netip.PrefixFrom(ep.IP, 32).String(), GatewayIpv4: gateway.String(), GatewayMac: gwMAC,
-		Mtu: uint32(mtu), Routes: []*agentapi.Route{{Dst: "0.0.0.0/0", Gw: gateway.String()}},
-		Identity: uint32(ep.Identity), Labels: sortedLabels(ep.identityLabels), State: "ready",
+		Ipv4: netip.PrefixFrom(ep.IP, 32).String(), GatewayIpv4: endpoints.Gateway.String(), GatewayMac: gwMAC,
+		Mtu: uint32(mtu), Routes: []*agentapi.Route{{Dst: "0.0.0.0/0", Gw: endpoints.Gateway.String()}},
+		Identity: uint32(ep.Identity), Labels: endpoints.SortedLabels(ep.IdentityLabels), State: "ready",
 		Node:   s.a.cfg.NodeName,
-		Policy: s.a.policy.endpointPolicy(ep), // policy: agent/policy_view.go
+		Policy: s.a.policy.EndpointPolicy(ep),
 	}, nil
 }
 
@@ -140,12 +143,12 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	a := s.a
 	st := a.store.Status(ctx)
 	resp := &agentapi.StatusResponse{
-		Node: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterId: a.cluster.ID, Version: Version,
+		Node: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterId: a.cluster.ID, Version: a.cfg.Version,
 		RoutingMode: a.cluster.Routing, NodeIpv4: a.nodeIP.String(), PodCidrs: []string{a.podCIDR.String()},
 		Store: &agentapi.StoreStatus{Backend: st.Backend, Endpoints: st.Endpoints, Quorum: st.Quorum, Synced: a.synced()},
 		Datapath: &agentapi.DatapathStatus{AttachMode: a.dp.AttachMode(), BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName),
 			Counters: map[string]uint64{}},
-		Endpoints: uint32(a.endpoints.count()), Nodes: uint32(len(a.nodes.list())), Services: uint32(a.services.count()),
+		Endpoints: uint32(a.endpoints.Count()), Nodes: uint32(len(a.nodes.List())), Services: uint32(a.services.Count()),
 		IpcacheEntries: uint32(a.ipc.Len()), Uptime: time.Since(a.started).Round(time.Second).String(),
 	}
 	if !st.Heartbeat.IsZero() {
@@ -166,13 +169,13 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	if ids, err := s.identities(ctx); err == nil {
 		resp.Identities = uint32(len(ids))
 	}
-	for _, h := range a.health.snapshot() {
+	for _, h := range a.health.Snapshot() {
 		nh := &agentapi.NodeHealth{Node: h.Node, Cluster: h.Cluster, Ip: h.IP.String(), Reachable: h.Reachable,
 			LatencyMs: float64(h.Latency.Microseconds()) / 1000, Error: h.Err}
 		resp.Health = append(resp.Health, nh)
 	}
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
-	resp.RemoteClusters = a.mesh.status() // clustermesh: agent/clustermesh.go
+	resp.RemoteClusters = a.mesh.Status()
 	return resp, nil
 }
 
@@ -187,7 +190,7 @@ func (a *Agent) synced() bool {
 
 func (s *api) ListNodes(ctx context.Context, _ *agentapi.ListNodesRequest) (*agentapi.ListNodesResponse, error) {
 	resp := &agentapi.ListNodesResponse{}
-	for _, n := range s.a.nodes.list() {
+	for _, n := range s.a.nodes.List() {
 		node := &agentapi.Node{Name: n.Name, Cluster: n.Cluster, BootId: n.BootID, Local: n.Name == s.a.cfg.NodeName && n.Cluster == s.a.cluster.Name}
 		if len(n.Underlay) > 0 {
 			node.Ipv4 = n.Underlay[0].String()
@@ -210,26 +213,26 @@ func (s *api) identities(ctx context.Context) ([]*agentapi.Identity, error) {
 	var out []*agentapi.Identity
 	for _, id := range []records.ID{records.IDHost, records.IDWorld, records.IDUnmanaged, records.IDHealth, records.IDRemoteNode} {
 		if ls, ok := records.ReservedLabels(id); ok {
-			out = append(out, &agentapi.Identity{Id: uint32(id), Labels: sortedLabels(ls), Reserved: true})
+			out = append(out, &agentapi.Identity{Id: uint32(id), Labels: endpoints.SortedLabels(ls), Reserved: true})
 		}
 	}
 	select {
-	case <-s.a.services.ids.Synced():
+	case <-s.a.services.Identities().Synced():
 	default:
 		return nil, errors.New("the agent has not listed the cluster's identities yet; try again in a moment")
 	}
 	local := map[records.ID]uint32{}
-	for _, ep := range s.a.endpoints.list() {
+	for _, ep := range s.a.endpoints.List() {
 		local[ep.Identity]++
 	}
-	mirror := s.a.services.ids.Snapshot()
+	mirror := s.a.services.Identities().Snapshot()
 	ids := make([]records.Identity, 0, len(mirror))
 	for _, ident := range mirror {
 		ids = append(ids, ident)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].ID < ids[j].ID })
 	for _, ident := range ids {
-		out = append(out, &agentapi.Identity{Id: uint32(ident.ID), Labels: sortedLabels(ident.Labels), LocalRefs: local[ident.ID]})
+		out = append(out, &agentapi.Identity{Id: uint32(ident.ID), Labels: endpoints.SortedLabels(ident.Labels), LocalRefs: local[ident.ID]})
 	}
 	return out, nil
 }
@@ -270,7 +273,7 @@ func (s *api) ListIPCache(ctx context.Context, _ *agentapi.ListIPCacheRequest) (
 }
 
 func (s *api) ListServices(ctx context.Context, _ *agentapi.ListServicesRequest) (*agentapi.ListServicesResponse, error) {
-	return s.a.services.listServices(), nil // services
+	return s.a.services.List(), nil
 }
 
 func (s *api) DumpBPF(ctx context.Context, req *agentapi.DumpBPFRequest) (*agentapi.Table, error) {

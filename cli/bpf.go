@@ -47,9 +47,10 @@ pinned maps and answers with a table; columns depend on the map.`,
 
 func newBPFListCommand(o *options, name, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   short,
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       short,
 		Long: short + `.
 
 The agent reads the pinned map and answers with a table; the columns are

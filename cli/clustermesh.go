@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/weftnet/weft/clustermesh/apiserver"
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/clustermesh/apiserver"
 	"github.com/weftnet/weft/testenv"
 )
 

@@ -25,7 +25,7 @@ type meshClusterStatus struct {
 	Name      string   `json:"name"`
 	ID        uint32   `json:"id,omitempty"`
 	Routing   string   `json:"routing,omitempty"`
-	PodCIDRs  []string `json:"podCIDRs,omitempty"`
+	PodCIDRs  []string `json:"pod_cidrs,omitempty"`
 	Endpoints []string `json:"endpoints,omitempty"`
 	Remotes   []string `json:"remotes"`
 	Readers   []string `json:"readers"`
@@ -40,18 +40,24 @@ type meshNodeStatus struct {
 }
 
 func newMeshStatusCommand(m *meshOptions) *cobra.Command {
-	var wait time.Duration
+	var (
+		wait         bool
+		waitDuration time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "status [cluster...]",
-		Short: "Show each cluster's remotes and, per node, which are connected and synced",
+		Use:         "status [cluster...]",
+		Annotations: structuredOutput,
+		Short:       "Show each cluster's remotes and, per node, which are connected and synced",
 		Long: `Show, for each cluster (default: every cluster with a clustermesh directory),
 what its apiserver serves and which remote clusters it connects to; then,
 for each node (every node of the testenv environment with --name, else the
 agent of this host), which remote clusters its agent is connected to and
 synced with, how many nodes and endpoints it learnt, and errors with hints.
-Fails when something is not connected or synced; --wait polls until it is.`,
+Fails when something is not connected or synced; --wait polls until it is,
+for at most --wait-duration. JSON field names are snake_case, as in every
+other -o json output.`,
 		Example: `  weft --name mesh clustermesh status
-  weft --name mesh clustermesh status c1 --wait 1m -o json`,
+  weft --name mesh clustermesh status c1 --wait --wait-duration 1m -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			clusters := args
 			if len(clusters) == 0 {
@@ -63,7 +69,13 @@ Fails when something is not connected or synced; --wait polls until it is.`,
 			if _, err := m.targets(clusters); err != nil {
 				return err
 			}
-			deadline := time.Now().Add(wait)
+			if waitDuration <= 0 {
+				return fmt.Errorf("--wait-duration %v: give a positive duration, e.g. 2m", waitDuration)
+			}
+			deadline := time.Now()
+			if wait {
+				deadline = deadline.Add(waitDuration)
+			}
 			for {
 				st := m.collect(cmd, clusters)
 				if len(st.Problems) == 0 || time.Now().After(deadline) {
@@ -83,7 +95,8 @@ Fails when something is not connected or synced; --wait polls until it is.`,
 			}
 		},
 	}
-	cmd.Flags().DurationVar(&wait, "wait", 0, "poll until every node is connected to and synced with every remote, up to this long")
+	cmd.Flags().BoolVar(&wait, "wait", false, "poll until every node is connected to and synced with every remote (at most --wait-duration)")
+	cmd.Flags().DurationVar(&waitDuration, "wait-duration", 5*time.Minute, "how long --wait polls before it fails")
 	return cmd
 }
 

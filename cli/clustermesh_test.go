@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/api/adminapi"
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
-	"github.com/weftnet/weft/api/adminapi"
 )
 
 // meshState is what the clusters' apiservers report: their remotes and
@@ -96,6 +96,7 @@ func TestClusterMeshCommands(t *testing.T) {
 		{"disconnect unknown", []string{"disconnect", "c1", "nope"}, "no clustermesh directory"},
 		{"status unknown", []string{"status", "nope"}, "no clustermesh directory"},
 		{"status bad name", []string{"status", "x-"}, "lowercase DNS label"},
+		{"status bad wait duration", []string{"status", "c1", "--wait", "--wait-duration", "0s"}, "--wait-duration 0s: give a positive duration"},
 		{"enable bad name", []string{"enable", "Bad_Name"}, "lowercase DNS label"},
 		{"enable id 0", []string{"enable", "c9", "--cluster-id", "0"}, "accepted is 1 to 255"},
 		{"enable id 256", []string{"enable", "c9", "--cluster-id", "256"}, "accepted is 1 to 255"},
@@ -126,9 +127,24 @@ func TestClusterMeshCommands(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	if r := mesh("status", "c1", "-o", "json"); r.err != nil || !strings.Contains(r.stdout, `"pod_cidrs": [`) || strings.Contains(r.stdout, "podCIDRs") {
+		t.Errorf("status -o json uses snake_case names like every other command: %v\n%s", r.err, r.stdout)
+	}
 	agent.status.RemoteClusters[0].Connected, agent.status.RemoteClusters[0].Error = false, "dial tcp: connection refused"
 	if r := mesh("status", "c1"); r.err == nil || !strings.Contains(r.stdout, "hint:") {
 		t.Errorf("status with a disconnected remote: %v\n%s", r.err, r.stdout)
+	}
+	// --wait polls (here for 1.5 s, in vain) before it fails; a remote that
+	// comes back while it polls makes it succeed.
+	start := time.Now()
+	if r := mesh("status", "c1", "--wait", "--wait-duration", "1500ms"); r.err == nil || time.Since(start) < 1500*time.Millisecond {
+		t.Errorf("status --wait with a disconnected remote: %v after %v", r.err, time.Since(start))
+	}
+	agent.mu.Lock()
+	agent.reconnectAt = agent.statusCalls + 3 // the remote is back on the third poll
+	agent.mu.Unlock()
+	if r := mesh("status", "c1", "--wait", "--wait-duration", "1m"); r.err != nil {
+		t.Errorf("status --wait with a remote that reconnects: %v\n%s", r.err, r.stdout)
 	}
 
 	if r := mesh("disconnect", "c1", "c2"); r.err != nil || !strings.Contains(r.stdout, "c1: disconnected from c2") {

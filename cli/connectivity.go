@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"regexp"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/weftnet/weft/e2e/connectivity"
 	"github.com/weftnet/weft/testenv"
@@ -16,11 +18,15 @@ func newConnectivityCommand(o *options) *cobra.Command {
 		Use:   "connectivity",
 		Short: "Check that traffic flows in a testenv environment",
 	}
-	var opts connectivity.Options
-	var filter string
+	var (
+		opts      connectivity.Options
+		patterns  []string
+		junitFile string
+	)
 	test := &cobra.Command{
-		Use:   "test",
-		Short: "Run the connectivity scenarios against a testenv environment",
+		Use:         "test",
+		Annotations: structuredOutput,
+		Short:       "Run the connectivity scenarios against a testenv environment",
 		Long: `Run named traffic scenarios against a testenv environment (--name, default
 "weft"): pod to pod on one node and across nodes (ICMP, TCP, UDP), pod to
 host and host to pod, pod to every node's health endpoint, and packets at the
@@ -30,26 +36,40 @@ echo servers in pods and nodes itself.
 
 It prints one line per scenario, then "✅ N/N tests successful" or
 "❌ k/N tests failed" with what was sent, from where, to where and what
-happened for each failure. The exit code is 1 when a scenario failed.`,
+happened for each failure. The exit code is 1 when a scenario failed.
+
+--test takes Go regular expressions matched against scenario names,
+repeatable; one with "!" in front excludes. -o json prints one JSON object
+per scenario on standard output (progress goes to standard error);
+--junit-file writes JUnit XML for CI systems; --repeat runs the selection
+several times to hunt flakes.`,
 		Example: `  weft connectivity test
-  weft connectivity test --name e2e --test 'cross-node'
+  weft connectivity test --name e2e --test 'cross-node' --test '!udp'
+  weft connectivity test --repeat 5 --junit-file results.xml
+  weft connectivity test -o json | jq 'select(.result == "failure")'
   weft connectivity test --timeout-per-probe 5s --delete-pods`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if filter != "" {
-				re, err := regexp.Compile(filter)
-				if err != nil {
-					return fmt.Errorf("parse --test %q: %w: accepted is a Go regular expression such as 'cross-node|mtu'", filter, err)
-				}
-				opts.Filter = re
+			var err error
+			if opts.Select, err = connectivity.ParseSelection(patterns); err != nil {
+				return err
+			}
+			if opts.Repeat < 1 {
+				return fmt.Errorf("--repeat %d: give 1 or more", opts.Repeat)
 			}
 			e, err := testenv.Load(o.envName(), cmd.ErrOrStderr(), cliLogger(cmd))
 			if err != nil {
 				return err
 			}
 			opts.Progress, opts.Log = cmd.OutOrStdout(), cliLogger(cmd)
+			if o.output != formatTable {
+				opts.Progress = cmd.ErrOrStderr() // stdout carries only the results
+			}
 			rep, err := connectivity.Run(cmd.Context(), e, opts)
 			if err != nil {
+				return err
+			}
+			if err := writeConnectivityResults(cmd, o.output, junitFile, e.Name, rep); err != nil {
 				return err
 			}
 			if n := len(rep.Failed()); n > 0 {
@@ -59,10 +79,47 @@ happened for each failure. The exit code is 1 when a scenario failed.`,
 		},
 	}
 	f := test.Flags()
-	f.StringVar(&filter, "test", "", "run only scenarios whose name matches this regular expression")
+	f.StringArrayVar(&patterns, "test", nil, "run only scenarios whose name matches this regular expression (repeatable; '!' in front excludes)")
+	f.IntVar(&opts.Repeat, "repeat", 1, "run the selected scenarios this many times")
+	f.StringVar(&junitFile, "junit-file", "", "also write the results as JUnit XML to this file")
 	f.DurationVar(&opts.Timeout, "timeout-per-probe", 3*time.Second, "how long one probe waits for an answer")
 	f.DurationVar(&opts.PropagationTimeout, "propagation-timeout", time.Minute, "how long to wait for every agent to learn the test pods")
 	f.BoolVar(&opts.DeletePods, "delete-pods", false, "delete the test pods afterwards")
 	cmd.AddCommand(test)
 	return cmd
+}
+
+// writeConnectivityResults prints the results as JSON or YAML lines when
+// asked, and writes the JUnit file.
+func writeConnectivityResults(cmd *cobra.Command, output, junitFile, env string, rep connectivity.Report) error {
+	switch output {
+	case formatJSON:
+		if err := rep.WriteJSON(cmd.OutOrStdout()); err != nil {
+			return err
+		}
+	case formatYAML:
+		var b strings.Builder
+		if err := rep.WriteJSON(&b); err != nil {
+			return err
+		}
+		for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			y, err := yaml.JSONToYAML([]byte(line))
+			if err != nil {
+				return fmt.Errorf("convert results to YAML: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "---\n%s", y)
+		}
+	}
+	if junitFile == "" {
+		return nil
+	}
+	f, err := os.Create(junitFile)
+	if err != nil {
+		return fmt.Errorf("write --junit-file: %w", err)
+	}
+	if err := rep.WriteJUnit(f, "weft connectivity test "+env); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

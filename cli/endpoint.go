@@ -27,9 +27,10 @@ func newEndpointCommand(o *options) *cobra.Command {
 
 func newEndpointListCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List the endpoints of the node",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       "List the endpoints of the node",
 		Long: `List the node's endpoints: one per pod interface, with its address,
 security identity, whether policy is enforced in each direction, its state
 and its identity labels.`,
@@ -64,8 +65,9 @@ func endpointTable(resp *agentapi.ListEndpointsResponse) *table {
 
 func newEndpointGetCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get <id|container-id|ip|namespace/pod>",
-		Short: "Show one endpoint and its effective policy",
+		Use:         "get <id|container-id|ip|namespace/pod>",
+		Annotations: structuredOutput,
+		Short:       "Show one endpoint and its effective policy",
 		Long: `Show one endpoint, found by its numeric id, its container id, its IP
 address or its pod (namespace/name), with the policy in effect on it. A
 number is taken as an endpoint id, a value with a slash as a pod (unless it

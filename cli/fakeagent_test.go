@@ -36,6 +36,10 @@ type fakeAgent struct {
 	listErr error
 
 	mu          sync.Mutex
+	statusCalls int
+	// reconnectAt, when set, makes every remote cluster connected from the
+	// reconnectAt-th Status call on (a remote that comes back).
+	reconnectAt int
 	lastStatus  *agentapi.StatusRequest
 	lastGetByEP *agentapi.GetEndpointRequest
 }
@@ -43,12 +47,19 @@ type fakeAgent struct {
 func (f *fakeAgent) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentapi.StatusResponse, error) {
 	f.mu.Lock()
 	f.lastStatus = req
+	f.statusCalls++
+	if f.reconnectAt > 0 && f.statusCalls >= f.reconnectAt {
+		for _, r := range f.status.RemoteClusters {
+			r.Connected, r.Error = true, ""
+		}
+	}
+	resp := proto.Clone(f.status).(*agentapi.StatusResponse)
 	f.mu.Unlock()
 	if f.hang {
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
-	return f.status, nil
+	return resp, nil
 }
 
 func (f *fakeAgent) statusRequest() *agentapi.StatusRequest {

@@ -27,9 +27,10 @@ func newIdentityCommand(o *options) *cobra.Command {
 
 func newIdentityListCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List the identities the agent knows",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       "List the identities the agent knows",
 		Long: `List the security identities the agent knows, reserved ones (host,
 world, health, ...) included. REFS counts this node's endpoints using it.`,
 		Example: `  $ weft identity list
@@ -61,8 +62,9 @@ func identityTable(ids ...*agentapi.Identity) *table {
 
 func newIdentityGetCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get <id>",
-		Short: "Show one identity and its labels",
+		Use:         "get <id>",
+		Annotations: structuredOutput,
+		Short:       "Show one identity and its labels",
 		Example: `  $ weft identity get 65792
   ID:        65792
   Reserved:  no

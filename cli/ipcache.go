@@ -17,9 +17,10 @@ func newIPCacheCommand(o *options) *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List IP prefixes with their identity and tunnel endpoint",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       "List IP prefixes with their identity and tunnel endpoint",
 		Long: `List the agent's ipcache: every known pod IP (of this cluster and of
 connected clusters) and prefix, with its security identity and the node
 (tunnel endpoint) it lives on. This is the store's view; "weft bpf ipcache

@@ -23,8 +23,9 @@ func newNodeCommand(o *options) *cobra.Command {
 
 func newNodeListCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
-		Short: "List the nodes of the cluster and of connected clusters",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Short:       "List the nodes of the cluster and of connected clusters",
 		Long: `List the nodes the agent has learnt from the store: its own cluster's
 and those of connected clusters. LOCAL marks the node the agent runs on.`,
 		Example: `  $ weft node list

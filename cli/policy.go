@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -75,6 +76,30 @@ func parsePolicyName(arg string) (ns, name string, err error) {
 	return ns, name, nil
 }
 
+// noPolicyToDelete is the error of a delete that found nothing: it names
+// the policies of that name in other namespaces (a plain name means a
+// clusterwide policy, which `import` of a namespaced one never printed).
+func noPolicyToDelete(ctx context.Context, p agentapi.PolicyClient, ns, name string) error {
+	msg := fmt.Sprintf("no policy %s in the store: nothing deleted", policyID(ns, name))
+	if ns == "" {
+		msg = fmt.Sprintf("no clusterwide policy %s in the store: nothing deleted (a name without a namespace is a clusterwide policy)", name)
+	}
+	list, err := p.List(ctx, &agentapi.ListPoliciesRequest{})
+	if err != nil {
+		return errors.New(msg)
+	}
+	var matches []string
+	for _, s := range list.GetPolicies() {
+		if s.GetName() == name && s.GetNamespace() != ns {
+			matches = append(matches, policyID(s.GetNamespace(), s.GetName()))
+		}
+	}
+	if len(matches) > 0 {
+		return fmt.Errorf("%s; did you mean %s? (weft policy delete %s)", msg, strings.Join(matches, " or "), matches[0])
+	}
+	return fmt.Errorf("%s; see weft policy list", msg)
+}
+
 func policyID(ns, name string) string {
 	if ns == "" {
 		return name
@@ -88,8 +113,9 @@ func newPolicyImportCommand(o *options) *cobra.Command {
 		dryRun bool
 	)
 	cmd := &cobra.Command{
-		Use:   "import -f FILE",
-		Short: "Store the policies of a YAML file (all of them, or none)",
+		Use:         "import -f FILE",
+		Annotations: structuredOutput,
+		Short:       "Store the policies of a YAML file (all of them, or none)",
 		Long: `Read one or more policy documents (separated by "---" lines) from FILE,
 or from standard input with -f -, and store them. Every document is checked
 first; if any is invalid or cannot be enforced, nothing is stored and each
@@ -153,8 +179,9 @@ problem is printed with the document and field it concerns.`,
 
 func newPolicyDeleteCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete <namespace>/<name> | <name>",
-		Short: "Remove a policy from the store (every agent stops enforcing it)",
+		Use:         "delete <namespace>/<name> | <name>",
+		Annotations: structuredOutput,
+		Short:       "Remove a policy from the store (every agent stops enforcing it)",
 		Example: `  $ weft policy delete default/deathstar
   deleted policy default/deathstar`,
 		Args: cobra.ExactArgs(1),
@@ -168,11 +195,10 @@ func newPolicyDeleteCommand(o *options) *cobra.Command {
 				if err != nil {
 					return t.rpcError("delete policy "+args[0], err)
 				}
+				if !resp.GetExisted() {
+					return noPolicyToDelete(ctx, p, ns, name)
+				}
 				return o.printer(cmd).print(resp, func(w io.Writer) error {
-					if !resp.GetExisted() {
-						_, err := fmt.Fprintf(w, "no policy %s: nothing to delete\n", policyID(ns, name))
-						return err
-					}
 					_, err := fmt.Fprintf(w, "deleted policy %s\n", policyID(ns, name))
 					return err
 				})
@@ -183,9 +209,10 @@ func newPolicyDeleteCommand(o *options) *cobra.Command {
 
 func newPolicyListCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List the policies in the store",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       "List the policies in the store",
 		Long: `List the policies in the store. ENDPOINTS counts the endpoints of the
 asked node that some rule of the policy selects. A policy whose stored
 document cannot be enforced shows its error.`,

@@ -13,8 +13,9 @@ import (
 
 func newPolicyGetCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get <namespace>/<name> | <name>",
-		Short: "Show a policy's rules and the endpoints each selects",
+		Use:         "get <namespace>/<name> | <name>",
+		Annotations: structuredOutput,
+		Short:       "Show a policy's rules and the endpoints each selects",
 		Long: `Show a policy: each rule's endpoint selector (in canonical form, with the
 namespace a namespaced policy implies), what it allows or denies in each
 direction, and the endpoints of the asked node it selects.`,

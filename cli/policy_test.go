@@ -43,7 +43,7 @@ func (f *fakePolicy) Delete(_ context.Context, req *agentapi.DeletePolicyRequest
 	f.mu.Lock()
 	f.lastDelete = req
 	f.mu.Unlock()
-	return &agentapi.DeletePolicyResponse{Existed: req.GetName() == "deathstar"}, nil
+	return &agentapi.DeletePolicyResponse{Existed: req.GetNamespace() == "default" && req.GetName() == "deathstar"}, nil
 }
 
 var deathstarDetail = &agentapi.PolicyDetail{
@@ -102,7 +102,12 @@ valid cilium.io/v2 CiliumClusterwideNetworkPolicy egress-limits
 `},
 		{name: "import without file", args: []string{"policy", "import"}, wantErr: "give the file with -f FILE"},
 		{name: "delete", args: []string{"policy", "delete", "default/deathstar"}, want: "deleted policy default/deathstar\n"},
-		{name: "delete missing clusterwide", args: []string{"policy", "delete", "gone"}, want: "no policy gone: nothing to delete\n"},
+		{name: "delete missing clusterwide", args: []string{"policy", "delete", "gone"},
+			wantErr: "no clusterwide policy gone in the store: nothing deleted (a name without a namespace is a clusterwide policy); see weft policy list"},
+		{name: "delete namespaced by plain name", args: []string{"policy", "delete", "deathstar"},
+			wantErr: "did you mean default/deathstar? (weft policy delete default/deathstar)"},
+		{name: "delete missing namespaced", args: []string{"policy", "delete", "prod/deathstar"},
+			wantErr: "no policy prod/deathstar in the store: nothing deleted; did you mean default/deathstar?"},
 		{name: "bad name", args: []string{"policy", "get", "/x"}, wantErr: `policy "/x": name it <namespace>/<name>`},
 		{name: "get missing", args: []string{"policy", "get", "deathstar"}, wantErr: "get policy deathstar: no such policy on " + socket + " (see weft policy list; a namespaced policy is named <namespace>/<name>)"},
 		{name: "list", args: []string{"policy", "list"}, want: `NAME                KIND                                  RULES   ENDPOINTS   SOURCE

@@ -35,7 +35,10 @@ their proto field names, for scripts.`,
 		// Subcommands must not set PersistentPreRunE: it would replace this
 		// one, which applies WEFT_* variables and checks the shared flags.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return o.complete(cmd.Root().PersistentFlags())
+			if err := o.complete(cmd.Root().PersistentFlags()); err != nil {
+				return err
+			}
+			return checkOutput(cmd, o.output)
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
@@ -59,7 +62,9 @@ their proto field names, for scripts.`,
 	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
 	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
 	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
+	root.AddCommand(newPreflightCommand(o))    // cli/preflight.go
 	// ---- end of other engineers' commands.
 
+	rejectUnknownSubcommands(root) // after every AddCommand
 	return root
 }

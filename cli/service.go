@@ -24,9 +24,10 @@ func newServiceCommand(o *options) *cobra.Command {
 	}
 	cmd.AddCommand(serviceWriteCommands(o)...) // cli/service_write.go
 	cmd.AddCommand(&cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List services: frontends and their numbered backends",
+		Use:         "list",
+		Annotations: structuredOutput,
+		Aliases:     []string{"ls"},
+		Short:       "List services: frontends and their numbered backends",
 		Long: `List the services the node load-balances, in the layout of
 "cilium service list": one row per frontend (a service with a ClusterIP and
 a NodePort has two rows under the same ID), its type, and its backends

@@ -17,8 +17,9 @@ import (
 func newServiceApplyCommand(o *options) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
-		Short: "Create or update services from a Kubernetes Service manifest",
+		Use:         "apply -f FILE",
+		Annotations: structuredOutput,
+		Short:       "Create or update services from a Kubernetes Service manifest",
 		Long: `Read Kubernetes Services (apiVersion v1, kind Service; YAML or JSON, several
 documents separated by ---), the same files kubectl takes, and create or
 update them through the node's agent. Every document is checked before
@@ -77,9 +78,10 @@ func readManifest(cmd *cobra.Command, file string) ([]byte, error) {
 
 func newServiceDeleteCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete [NAMESPACE/]NAME",
-		Aliases: []string{"rm"},
-		Short:   "Delete a service (a missing one is not an error)",
+		Use:         "delete [NAMESPACE/]NAME",
+		Annotations: structuredOutput,
+		Aliases:     []string{"rm"},
+		Short:       "Delete a service (a missing one is not an error)",
 		Example: `  weft service delete web
   weft service delete shop/web`,
 		Args: cobra.ExactArgs(1),
@@ -108,8 +110,9 @@ func newServiceDeleteCommand(o *options) *cobra.Command {
 
 func newServiceGetCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get [NAMESPACE/]NAME",
-		Short: "Show a service's definition",
+		Use:         "get [NAMESPACE/]NAME",
+		Annotations: structuredOutput,
+		Short:       "Show a service's definition",
 		Example: `  weft service get web
   weft service get shop/web -o yaml`,
 		Args: cobra.ExactArgs(1),

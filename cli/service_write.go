@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,8 +71,9 @@ func parseServiceName(arg string) (ns, name string, err error) {
 func newServiceDefineCommand(o *options, verb string, mode agentapi.ApplyMode) *cobra.Command {
 	var f services.Flags
 	cmd := &cobra.Command{
-		Use:   verb + " [NAMESPACE/]NAME",
-		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a service from flags",
+		Use:         verb + " [NAMESPACE/]NAME",
+		Annotations: structuredOutput,
+		Short:       strings.ToUpper(verb[:1]) + verb[1:] + " a service from flags",
 		Long: `Define a service through the node's agent, which checks every field,
 allocates a ClusterIP from its --service-cidr and NodePorts from 30000-32767
 (for NodePort and LoadBalancer services), and writes it to the cluster's
@@ -97,7 +100,12 @@ names. update changes only the flags given and keeps the allocations.`,
 					if err != nil {
 						return t.rpcError("update service "+ns+"/"+name, err)
 					}
-					given = mergeFlags(flagsOf(old), f, cmd)
+					if given, err = mergeFlags(flagsOf(old), f, cmd); err != nil {
+						return err
+					}
+					for _, c := range annotationChanges(old.GetAnnotations(), given.Annotations) {
+						fmt.Fprintln(cmd.ErrOrStderr(), c)
+					}
 				}
 				spec, err := services.ParseFlags(given)
 				if err != nil {
@@ -145,7 +153,8 @@ func flagsOf(s *agentapi.ServiceSpec) services.Flags {
 }
 
 // mergeFlags overrides old with the flags given on the command line.
-func mergeFlags(old, given services.Flags, cmd *cobra.Command) services.Flags {
+// Annotations are merged key by key: k=v sets one, k- removes one.
+func mergeFlags(old, given services.Flags, cmd *cobra.Command) (services.Flags, error) {
 	ch := cmd.Flags().Changed
 	set := func(flag string, dst *[]string, v []string) {
 		if ch(flag) {
@@ -161,7 +170,13 @@ func mergeFlags(old, given services.Flags, cmd *cobra.Command) services.Flags {
 	set("port", &old.Ports, given.Ports)
 	set("external-ip", &old.ExternalIPs, given.ExternalIPs)
 	set("lb-ip", &old.LoadBalancerIPs, given.LoadBalancerIPs)
-	set("annotation", &old.Annotations, given.Annotations)
+	if ch("annotation") {
+		merged, err := mergeAnnotations(old.Annotations, given.Annotations)
+		if err != nil {
+			return old, err
+		}
+		old.Annotations = merged
+	}
 	if ch("selector") {
 		old.Selector, old.Backends = given.Selector, nil
 	}
@@ -174,7 +189,61 @@ func mergeFlags(old, given services.Flags, cmd *cobra.Command) services.Flags {
 	if ch("affinity-timeout") {
 		old.AffinityTimeout = given.AffinityTimeout
 	}
-	return old
+	return old, nil
+}
+
+// mergeAnnotations applies edits (k=v sets k, k- removes it) to the k=v
+// pairs of old, keeping every key not named; the result is sorted.
+func mergeAnnotations(old, edits []string) ([]string, error) {
+	m := map[string]string{}
+	for _, kv := range old {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	for _, e := range edits {
+		if k, ok := strings.CutSuffix(e, "-"); ok && !strings.Contains(e, "=") {
+			if _, had := m[k]; !had {
+				return nil, fmt.Errorf("--annotation %s: the service has no annotation %q to remove", e, k)
+			}
+			delete(m, k)
+			continue
+		}
+		k, v, ok := strings.Cut(e, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--annotation %q: give key=value to set one, or key- to remove one", e)
+		}
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return out, nil
+}
+
+// annotationChanges says, one line per key, how an update changes the
+// annotations: set, changed or removed.
+func annotationChanges(old map[string]string, merged []string) []string {
+	now := map[string]string{}
+	for _, kv := range merged {
+		k, v, _ := strings.Cut(kv, "=")
+		now[k] = v
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(now)) {
+		switch was, had := old[k]; {
+		case !had:
+			out = append(out, fmt.Sprintf("annotation %s: set to %q", k, now[k]))
+		case was != now[k]:
+			out = append(out, fmt.Sprintf("annotation %s: %q -> %q", k, was, now[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(old)) {
+		if _, ok := now[k]; !ok {
+			out = append(out, fmt.Sprintf("annotation %s: removed (was %q)", k, old[k]))
+		}
+	}
+	return out
 }
 
 func formatPort(p *agentapi.ServicePortSpec) string {

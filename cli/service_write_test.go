@@ -110,6 +110,32 @@ func TestServiceWrite(t *testing.T) {
 		t.Fatalf("update sent %v", got[1])
 	}
 
+	// One annotation changes; the others stay (shared=false on a global
+	// service must not make it local), and the change is said.
+	r = run("service", "update", "shop/web", "--annotation", "service.cilium.io/shared=false")
+	if r.err != nil {
+		t.Fatalf("update annotation: %v", r.err)
+	}
+	if u := f.applies()[2].Services[0]; u.Annotations["service.cilium.io/global"] != "true" || u.Annotations["service.cilium.io/shared"] != "false" {
+		t.Fatalf("update of one annotation sent %v", u.Annotations)
+	}
+	if !strings.Contains(r.stderr, `annotation service.cilium.io/shared: set to "false"`) {
+		t.Fatalf("update did not say what changed: %q", r.stderr)
+	}
+	r = run("service", "update", "shop/web", "--annotation", "service.cilium.io/shared-")
+	if u := f.applies()[3].Services[0]; r.err != nil || u.Annotations["service.cilium.io/global"] != "true" || len(u.Annotations) != 1 {
+		t.Fatalf("remove one annotation: %v, sent %v", r.err, u.Annotations)
+	}
+	if !strings.Contains(r.stderr, `annotation service.cilium.io/shared: removed (was "false")`) {
+		t.Fatalf("removal not said: %q", r.stderr)
+	}
+	if r := run("service", "update", "shop/web", "--annotation", "nosuch-"); r.err == nil || !strings.Contains(r.err.Error(), `has no annotation "nosuch" to remove`) {
+		t.Fatalf("removing a missing annotation: %v", r.err)
+	}
+	if n := len(f.applies()); n != 4 {
+		t.Fatalf("a refused update reached the agent: %d applies", n)
+	}
+
 	for _, tc := range []struct{ name, want string }{
 		{"bad protocol", `protocol "SCTP" is not TCP or UDP`},
 		{"bad name", `name it [namespace/]name`},
@@ -128,7 +154,7 @@ func TestServiceWrite(t *testing.T) {
 	if r := run("service", "apply", "-f", manifest); r.err == nil || !strings.Contains(r.err.Error(), `document 2`) || !strings.Contains(r.err.Error(), `unknown field "colour"`) {
 		t.Fatalf("apply of a bad manifest: %v", r.err)
 	}
-	if n := len(f.applies()); n != 2 {
+	if n := len(f.applies()); n != 4 {
 		t.Fatalf("a bad manifest reached the agent: %d applies", n)
 	}
 	os.WriteFile(manifest, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: api}\nspec:\n  ports: [{port: 443}]\n"), 0o600)

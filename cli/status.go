@@ -13,8 +13,9 @@ import (
 func newStatusCommand(o *options) *cobra.Command {
 	var verbose bool
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the health of a node's agent, its store, datapath and peers",
+		Use:         "status",
+		Annotations: structuredOutput,
+		Short:       "Show the health of a node's agent, its store, datapath and peers",
 		Long: `Show a summary of one node's agent: its store (backend, quorum,
 heartbeat), cluster and routing mode, pod CIDRs, how many endpoints,
 identities, nodes, ipcache entries and services it holds, the datapath's

@@ -21,8 +21,9 @@ type versionInfo struct {
 
 func newVersionCommand(o *options, version string) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the CLI's version and, if reachable, the agent's",
+		Use:         "version",
+		Annotations: structuredOutput,
+		Short:       "Print the CLI's version and, if reachable, the agent's",
 		Long: `Print the version of this weft CLI and, when the agent answers, the
 version of that agent. An unreachable agent is not an error here: the CLI's
 version is always printed.`,

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath/datapathtest"
 	"github.com/weftnet/weft/internal/testgate"
 )

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,7 +17,8 @@ import (
 // TestDownAfterCrash: with env.json gone (as after a crash of `testenv
 // up`), Down still ends every marked process (agents, stores, a process
 // left in a pod) and removes namespaces, BPF pins, cgroups and state; a
-// second Down is a no-op; Up refuses an existing name.
+// second Down is a no-op that says there is no such environment; Up
+// refuses an existing name.
 func TestDownAfterCrash(t *testing.T) {
 	spec := testenv.DefaultSpec()
 	spec.KVStore = testenv.StoreConsul // the store with a child process
@@ -70,7 +72,12 @@ func TestDownAfterCrash(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("left behind after Down:\n%s", strings.Join(left, "\n"))
 	}
-	if err := testenv.Down(ctx, e.Name, testWriter{t}, nil); err != nil {
+	// A second Down finds nothing, and says so truthfully.
+	var out strings.Builder
+	if err := testenv.Down(ctx, e.Name, &out, nil); err != nil {
 		t.Errorf("second Down: %v", err)
+	}
+	if want := "there is no environment " + strconv.Quote(e.Name); !strings.Contains(out.String(), want) || strings.Contains(out.String(), "is down") {
+		t.Errorf("second Down printed %q, want a line containing %q", out.String(), want)
 	}
 }

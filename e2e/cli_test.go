@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,6 +71,7 @@ func TestCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &eps); err != nil {
 		t.Errorf("weft endpoint list -o json: %v", err)
 	}
+	checkConnectivityJSON(t, ctx, bin.Weft, name)
 	if out := must("connectivity", "test", "--test", "pod-to-pod", "--delete-pods"); !strings.Contains(out, "tests successful") {
 		t.Errorf("weft connectivity test printed no success summary:\n%s", out)
 	}
@@ -77,5 +79,56 @@ func TestCLI(t *testing.T) {
 	must("testenv", "down")
 	if _, err := os.Stat(testenv.Dir(name)); err == nil {
 		t.Errorf("%s still exists after weft testenv down", testenv.Dir(name))
+	}
+}
+
+// checkConnectivityJSON runs `weft connectivity test` with an include and an
+// exclude pattern, twice over, with -o json and --junit-file, and checks
+// what a CI job would read: one JSON result per scenario and run on
+// standard output, the same in the JUnit file.
+func checkConnectivityJSON(t *testing.T, ctx context.Context, weft, env string) {
+	t.Helper()
+	junit := filepath.Join(t.TempDir(), "results.xml")
+	cmd := exec.CommandContext(ctx, weft, "--name", env, "connectivity", "test", "--test", "pod-to-pod", "--test", "!udp",
+		"--repeat", "2", "-o", "json", "--junit-file", junit)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("$ weft connectivity test --test pod-to-pod --test '!udp' --repeat 2 -o json --junit-file %s\n%s%s", junit, stderr.String(), out)
+	if err != nil {
+		t.Fatalf("weft connectivity test -o json: %v", err)
+	}
+	runs := map[string][]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r struct {
+			Name, Result string
+			Run          int
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("stdout line %q is not one JSON result: %v", line, err)
+		}
+		if !strings.Contains(r.Name, "pod-to-pod") || strings.Contains(r.Name, "udp") || r.Result != "success" {
+			t.Errorf("result %+v: want only successful pod-to-pod scenarios without udp", r)
+		}
+		runs[r.Name] = append(runs[r.Name], r.Run)
+	}
+	if len(runs) == 0 {
+		t.Fatal("no scenario selected")
+	}
+	for name, rs := range runs {
+		if len(rs) != 2 || rs[0] != 1 || rs[1] != 2 {
+			t.Errorf("scenario %s ran %v, want runs [1 2]", name, rs)
+		}
+	}
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || doc.Tests != 2*len(runs) || doc.Failures != 0 {
+		t.Errorf("JUnit file: %v, %d tests and %d failures; want %d tests, 0 failures:\n%s", err, doc.Tests, doc.Failures, 2*len(runs), b)
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/cilium/ebpf"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/etcd"
 	"github.com/weftnet/weft/state/records"

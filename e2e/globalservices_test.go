@@ -59,14 +59,14 @@ func globalServices(t *testing.T, routing string) {
 		sx.waitServed(t, "client-c2", ipC2, []string{"web-c1", "web-c2"})
 	})
 	t.Run("shared-false-keeps-backends-home", func(t *testing.T) {
-		define("c2-n1", "update", global, notShared)
+		define("c2-n1", "update", notShared) // one annotation changes; global=true stays
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1"})
 		sx.waitServed(t, "client-c2", ipC2, []string{"web-c1", "web-c2"}) // c1's are still shared
-		define("c2-n1", "update", global)
+		define("c2-n1", "update", "service.cilium.io/shared-") // removes the one key
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1", "web-c2"})
 	})
 	t.Run("affinity-local-fails-over-and-back", func(t *testing.T) {
-		define("c1-n1", "update", global, "service.cilium.io/affinity=local")
+		define("c1-n1", "update", "service.cilium.io/affinity=local")
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1"})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -78,7 +78,7 @@ func globalServices(t *testing.T, routing string) {
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1"}) // fail-back
 	})
 	t.Run("affinity-remote-prefers-other-cluster", func(t *testing.T) {
-		define("c1-n1", "update", global, "service.cilium.io/affinity=remote")
+		define("c1-n1", "update", "service.cilium.io/affinity=remote")
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c2"})
 	})
 }

@@ -39,7 +39,10 @@ type Policy struct {
 	Name      string
 	// Document is the original YAML of this document.
 	Document string
-	Rules    []Rule
+	// Description is the document's top-level description, if any: it
+	// documents the policy and changes nothing it enforces.
+	Description string
+	Rules       []Rule
 }
 
 // Clusterwide reports whether p is a CiliumClusterwideNetworkPolicy.

@@ -89,7 +89,9 @@ func parseDocument(doc string) (*Policy, error) {
 		return nil, err
 	}
 	d := &decoder{}
-	top := d.object("", tree, "apiVersion", "kind", "metadata", "spec", "specs", "status")
+	// A top-level description (Cilium's older guides put one there, beside
+	// metadata) documents the policy and changes no enforcement.
+	top := d.object("", tree, "apiVersion", "kind", "metadata", "spec", "specs", "status", "description")
 	if top == nil {
 		if err := d.err(); err != nil {
 			return nil, err
@@ -107,6 +109,9 @@ func parseDocument(doc string) (*Policy, error) {
 			p.APIVersion, p.Kind, APIVersionCilium, KindCilium, APIVersionCilium, KindCiliumClusterwide, APIVersionKubernetes, KindKubernetes)
 	}
 	d.metadata(p, top["metadata"])
+	if v, ok := top["description"]; ok {
+		p.Description, _ = d.str("description", v)
+	}
 	if p.Kind == KindKubernetes {
 		if _, ok := top["specs"]; ok {
 			d.fail("specs", "unknown field for %s; accepted is spec", KindKubernetes)

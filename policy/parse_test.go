@@ -156,6 +156,51 @@ func TestParseDocumentsReportsEach(t *testing.T) {
 
 // TestCiliumDocsVerbatim parses the namespace isolation examples as the
 // Cilium documentation writes them (matchLabels: {} and quoted names).
+// TestTopLevelDescription: the older form of Cilium's getting-started
+// rule, with description beside metadata, imports verbatim and enforces
+// the same as the form with spec.description.
+func TestTopLevelDescription(t *testing.T) {
+	ps, err := Parse([]byte(`apiVersion: "cilium.io/v2"
+kind: CiliumNetworkPolicy
+description: "L3-L4 policy to restrict deathstar access to empire ships only"
+metadata:
+  name: "rule1"
+spec:
+  endpointSelector:
+    matchLabels:
+      org: empire
+      class: deathstar
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        org: empire
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Description != "L3-L4 policy to restrict deathstar access to empire ships only" {
+		t.Errorf("description %q", ps[0].Description)
+	}
+	u := NewUniverse()
+	tie, xwing, deathstar := pod("default", "org=empire", "class=tiefighter"), pod("default", "org=alliance", "class=xwing"), pod("default", "org=empire", "class=deathstar")
+	u.Upsert(300, tie)
+	u.Upsert(301, xwing)
+	u.Upsert(302, deathstar)
+	repo := NewRepository()
+	repo.Upsert(ps[0])
+	got := repo.Compute(deathstar, u).Policy
+	if want := fmt.Sprint([]datapath.Rule{allow(records.IDHost, 0, 0), allow(300, 80, 6), allow(302, 80, 6)}); fmt.Sprint(got.Ingress) != want || !got.IngressEnforced {
+		t.Errorf("rule1 with a top-level description: ingress %v, want %v (org=empire on 80/TCP: the tiefighter and the deathstar, not the xwing)", got.Ingress, want)
+	}
+	if _, err := Parse([]byte("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\ndescription: [not, text]\nmetadata: {name: x}\nspec: {endpointSelector: {}}\n")); err == nil {
+		t.Error("a description that is not text was accepted")
+	}
+}
+
 func TestCiliumDocsVerbatim(t *testing.T) {
 	ps, err := Parse([]byte(`apiVersion: "cilium.io/v2"
 kind: CiliumNetworkPolicy

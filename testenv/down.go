@@ -33,6 +33,12 @@ func Down(ctx context.Context, name string, progress io.Writer, log *slog.Logger
 		e = &Env{Name: name, Dir: Dir(name)}
 		e.setOutput(progress, log)
 	}
+	pins := filepath.Join(BPFRoot, "weft-testenv-"+name)
+	cg := filepath.Join(CgroupRoot(), "weft-testenv-"+name)
+	if !e.anythingLeft(pins, cg) {
+		e.step("there is no environment %q (no state, namespaces, processes, BPF pins or cgroup): nothing to remove", name)
+		return nil
+	}
 	var errs []error
 	if err := e.endProcesses(); err != nil {
 		errs = append(errs, err)
@@ -40,11 +46,9 @@ func Down(ctx context.Context, name string, progress io.Writer, log *slog.Logger
 	if err := e.deleteNamespaces(); err != nil {
 		errs = append(errs, err)
 	}
-	pins := filepath.Join(BPFRoot, "weft-testenv-"+name)
 	if err := os.RemoveAll(pins); err != nil {
 		errs = append(errs, fmt.Errorf("remove BPF pins %s: %w", pins, err))
 	}
-	cg := filepath.Join(CgroupRoot(), "weft-testenv-"+name)
 	if err := removeCgroup(cg); err != nil {
 		errs = append(errs, err)
 	}
@@ -56,6 +60,20 @@ func Down(ctx context.Context, name string, progress io.Writer, log *slog.Logger
 	}
 	e.step("environment %q is down", name)
 	return nil
+}
+
+// anythingLeft reports whether the environment left anything on this host:
+// its state directory, BPF pins, cgroup, a namespace or a marked process.
+func (e *Env) anythingLeft(pins, cgroup string) bool {
+	for _, p := range []string{e.Dir, pins, cgroup} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	if ns, err := listNetNS("weft-" + e.Name + "-"); err != nil || len(ns) > 0 {
+		return true // when in doubt, tear down
+	}
+	return len(markedPIDs(e.Name)) > 0
 }
 
 // endProcesses stops agents first (SIGTERM, so they release their leases

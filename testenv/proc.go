@@ -27,6 +27,17 @@ type process struct {
 	files   []*os.File
 }
 
+// StartDaemon starts args in the named network namespace (empty: the
+// caller's), detached, with stdout and stderr appended to logFile and its
+// pid written to pidFile, marked with the environment so Down ends it. It
+// returns the pid and does not wait.
+func (e *Env) StartDaemon(args []string, netns, logFile, pidFile string) (int, error) {
+	if len(args) == 0 {
+		return 0, fmt.Errorf("start daemon in environment %q: no command given", e.Name)
+	}
+	return e.startDetached(process{args: args, netns: netns, log: logFile, pidFile: pidFile})
+}
+
 // startDetached starts p in its own session, detached from the caller's
 // terminal, and returns its pid. The caller need not wait for it: a
 // goroutine reaps it when it exits while the caller still lives.

@@ -37,6 +37,10 @@ type Spec struct {
 	Bin Binaries
 	// AgentArgs are appended to every agent's command line.
 	AgentArgs []string
+	// NoAgents builds the node namespaces but starts no agent: the caller
+	// starts its own with StartDaemon (e.g. from a systemd unit's command
+	// line), using each node's Socket, Dir, Log and PIDFile.
+	NoAgents bool
 
 	// Progress receives one line per step as it happens; nil discards.
 	Progress io.Writer

@@ -8,19 +8,23 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // CgroupRoot is the cgroup v2 mount: /sys/fs/cgroup/unified where cgroup2
-// is mounted there (hybrid hosts), else /sys/fs/cgroup.
+// is mounted there (hybrid hosts), else /sys/fs/cgroup. Up mounts one at
+// /sys/fs/cgroup/unified when the host has none.
 func CgroupRoot() string {
-	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
-		return "/sys/fs/cgroup/unified"
+	if p := bpf.FindCgroup2(); p != "" {
+		return p
 	}
 	return "/sys/fs/cgroup"
 }
 
-// BPFRoot is the bpffs mount the environments pin under.
-const BPFRoot = "/sys/fs/bpf"
+// BPFRoot is the bpffs mount the environments pin under; Up mounts bpffs
+// there when the host has not (bpf.EnsureFS).
+const BPFRoot = bpf.DefaultFS
 
 // ErrExists: an environment of that name already exists.
 var ErrExists = errors.New("environment already exists")
@@ -42,6 +46,9 @@ func Up(ctx context.Context, spec Spec) (*Env, error) {
 	}
 	if err := spec.Bin.check(ctx, spec.KVStore, spec.progress()); err != nil {
 		return nil, err
+	}
+	if _, err := bpf.EnsureCgroup2(); err != nil {
+		return nil, fmt.Errorf("bring up environment %q: %w", spec.Name, err)
 	}
 	e := newEnv(spec)
 	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
@@ -128,7 +135,7 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 	if err := e.buildUnderlay(len(e.Clusters)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(e.BPFFS, 0o755); err != nil {
+	if err := bpf.EnsureFS(e.BPFFS); err != nil {
 		return fmt.Errorf("create BPF pin directory %s: %w", e.BPFFS, err)
 	}
 	if err := os.MkdirAll(e.Cgroup, 0o755); err != nil {
@@ -150,6 +157,22 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
+	if !spec.NoAgents {
+		if err := e.startAgents(ctx); err != nil {
+			return err
+		}
+	}
+	if len(e.Clusters) > 1 { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
+		if err := e.ConnectMesh(ctx); err != nil {
+			return err
+		}
+	}
+	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
+	return nil
+}
+
+// startAgents starts every node's agent and waits until all answer.
+func (e *Env) startAgents(ctx context.Context) error {
 	for _, n := range e.Nodes {
 		if err := e.StartAgent(ctx, n.Name); err != nil {
 			return err
@@ -160,12 +183,6 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	if len(e.Clusters) > 1 { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
-		if err := e.ConnectMesh(ctx); err != nil {
-			return err
-		}
-	}
-	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
 	return nil
 }
 

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/api/adminapi"
+	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/state/records"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/etcd"
 	"github.com/weftnet/weft/kvstore/kvstoretest"

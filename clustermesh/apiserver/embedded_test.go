@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/clustermesh/apiserver"
 	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
-	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
 )

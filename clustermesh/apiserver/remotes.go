@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/api/adminapi"
+	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )

@@ -21,9 +21,6 @@ import (
 	"github.com/weftnet/weft/state/records"
 )
 
-// Version is set by the binary at link time.
-var Version = "dev"
-
 // Server is a running weft-apiserver.
 type Server struct {
 	cfg Config

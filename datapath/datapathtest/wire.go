@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/bpf"
 )
 
 // Wire runs every reconciler of every node with the lab's full state:

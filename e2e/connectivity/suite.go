@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ type Scenario struct {
 // Result is the outcome of one scenario.
 type Result struct {
 	Name     string
+	Run      int // 1..Options.Repeat
 	Err      error
 	Duration time.Duration
 }
@@ -45,8 +45,11 @@ func (r Report) Failed() []Result {
 
 // Options tune a run.
 type Options struct {
-	// Filter keeps only scenarios whose name matches; nil runs all.
-	Filter *regexp.Regexp
+	// Select keeps only the scenarios it matches; the zero Selection runs all.
+	Select Selection
+	// Repeat runs the selected scenarios this many times (flake hunting;
+	// default 1).
+	Repeat int
 	// Timeout bounds one probe (default 3s).
 	Timeout time.Duration
 	// PropagationTimeout bounds waiting for every agent to know every test
@@ -61,6 +64,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Repeat <= 0 {
+		o.Repeat = 1
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
 	}
@@ -87,27 +93,30 @@ func Run(ctx context.Context, env *testenv.Env, opts Options) (Report, error) {
 	defer fx.close(ctx)
 	var scenarios []Scenario
 	for _, s := range fx.scenarios() {
-		if opts.Filter == nil || opts.Filter.MatchString(s.Name) {
+		if opts.Select.Match(s.Name) {
 			scenarios = append(scenarios, s)
 		}
 	}
 	if len(scenarios) == 0 {
-		return Report{}, fmt.Errorf("run connectivity test: no scenario matches %q", opts.Filter)
+		return Report{}, fmt.Errorf("run connectivity test: no scenario matches --test %s", opts.Select)
 	}
 	var rep Report
 	w := opts.Progress
-	for i, s := range scenarios {
-		start := time.Now()
-		err := s.Run(ctx)
-		res := Result{Name: s.Name, Err: err, Duration: time.Since(start)}
-		rep.Results = append(rep.Results, res)
-		mark := "✅"
-		if err != nil {
-			mark = "❌"
-		}
-		fmt.Fprintf(w, "[%2d/%d] %s %s (%v)\n", i+1, len(scenarios), mark, s.Name, res.Duration.Round(time.Millisecond))
-		if ctx.Err() != nil {
-			break
+	total := len(scenarios) * opts.Repeat
+	for run := 1; run <= opts.Repeat && ctx.Err() == nil; run++ {
+		for _, s := range scenarios {
+			start := time.Now()
+			err := s.Run(ctx)
+			res := Result{Name: s.Name, Run: run, Err: err, Duration: time.Since(start)}
+			rep.Results = append(rep.Results, res)
+			mark := "✅"
+			if err != nil {
+				mark = "❌"
+			}
+			fmt.Fprintf(w, "[%2d/%d] %s %s (%v)\n", len(rep.Results), total, mark, s.Name, res.Duration.Round(time.Millisecond))
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	rep.PrintSummary(w)
@@ -125,6 +134,10 @@ func (r Report) PrintSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "❌ %d/%d tests failed\n", len(failed), len(r.Results))
 	for _, f := range failed {
-		fmt.Fprintf(w, "  ❌ %s:\n     %s\n", f.Name, strings.ReplaceAll(f.Err.Error(), "\n", "\n     "))
+		name := f.Name
+		if f.Run > 1 {
+			name = fmt.Sprintf("%s (run %d)", f.Name, f.Run)
+		}
+		fmt.Fprintf(w, "  ❌ %s:\n     %s\n", name, strings.ReplaceAll(f.Err.Error(), "\n", "\n     "))
 	}
 }

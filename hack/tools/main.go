@@ -1,6 +1,9 @@
-// Command tools builds (once) and prints the path of a cached external tool:
+// Command tools builds (once) and prints the paths of cached external tools:
 //
-//	go run ./hack/tools consul
+//	go run ./hack/tools consul cnitool
+//
+// The tools named are built concurrently: downloading one tool's modules
+// overlaps compiling another's, which shortens a cold CI run.
 package main
 
 import (
@@ -8,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/internal/toolcache"
 )
@@ -19,17 +24,30 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	for _, name := range os.Args[1:] {
+	names := os.Args[1:]
+	tools := make([]toolcache.Tool, len(names))
+	for i, name := range names {
 		t, err := toolcache.Lookup(name)
-		if err == nil {
-			var path string
-			path, err = toolcache.Ensure(ctx, t, os.Stderr)
-			if err == nil {
-				fmt.Println(path)
-				continue
-			}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tools:", err)
+			os.Exit(2)
 		}
+		tools[i] = t
+	}
+	paths := make([]string, len(tools))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, t := range tools {
+		g.Go(func() error {
+			path, err := toolcache.Ensure(gctx, t, os.Stderr)
+			paths[i] = path
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		fmt.Fprintln(os.Stderr, "tools:", err)
 		os.Exit(1)
+	}
+	for _, p := range paths {
+		fmt.Println(p)
 	}
 }

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftnet/weft/clustermesh/apiserver"
-	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/api/adminapi"
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/clustermesh/apiserver"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/etcdserver"
 	"github.com/weftnet/weft/kvstore/kvstoretest"

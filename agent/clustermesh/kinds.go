@@ -1,0 +1,223 @@
+package clustermesh
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/state/ipcache"
+	"github.com/weftnet/weft/state/records"
+)
+
+// kindHandler applies one kind of a remote's records.
+type kindHandler struct {
+	upsert func(ctx context.Context, key string, value []byte) error // error: rejected
+	remove func(ctx context.Context, key string)
+	// prune removes what the first complete listing did not confirm
+	// (state kept from an earlier session or restored after a restart).
+	prune func(ctx context.Context, seen map[string]struct{})
+}
+
+// watch follows prefix of the remote. The first listing of a session
+// prunes what it did not confirm; later re-lists (after a reconnect of the
+// same client) emit deletes themselves.
+func (r *remoteCluster) watch(ctx context.Context, client kvstore.Client, prefix, kind string, h kindHandler) error {
+	seen := map[string]struct{}{}
+	start := time.Now()
+	for ev := range client.ListAndWatch(ctx, prefix) {
+		switch ev.Type {
+		case kvstore.EventUpsert:
+			if seen != nil {
+				seen[ev.Key] = struct{}{}
+			}
+			if err := h.upsert(ctx, ev.Key, ev.Value); err != nil {
+				r.reject(ctx, ev.Key, err, h)
+			}
+		case kvstore.EventDelete:
+			h.remove(ctx, ev.Key)
+		case kvstore.EventListDone:
+			if seen != nil {
+				h.prune(ctx, seen)
+				r.mu.Lock()
+				r.listed[kind] = true
+				r.mu.Unlock()
+				if kind == records.KindNodes {
+					r.persist()
+				}
+				r.log.Info("remote records listed", "kind", kind, "records", len(seen), "took", time.Since(start).Round(time.Millisecond))
+				seen = nil
+			}
+		}
+	}
+	return nil
+}
+
+// reject counts and logs a record the remote may not announce, and drops
+// what an earlier version of it brought.
+func (r *remoteCluster) reject(ctx context.Context, key string, err error, h kindHandler) {
+	r.mu.Lock()
+	r.rejected++
+	n := r.rejected
+	r.mu.Unlock()
+	if n <= 10 || n%1000 == 0 {
+		r.log.Warn("rejected a record of the remote cluster", "key", key, "err", err, "rejected", n)
+	}
+	h.remove(ctx, key)
+}
+
+func (r *remoteCluster) nodeKind() kindHandler {
+	return kindHandler{
+		upsert: func(ctx context.Context, key string, value []byte) error {
+			n, err := r.keys.DecodeNode(key, value)
+			if err != nil {
+				return err
+			}
+			cc := r.config()
+			if n.ClusterID != cc.ID {
+				return fmt.Errorf("node %s claims cluster id %d, the remote is %d", n.Name, n.ClusterID, cc.ID)
+			}
+			for _, p := range n.PodCIDRs {
+				if !inPool(cc.PodCIDRs, p) {
+					return fmt.Errorf("node %s: pod CIDR %v is outside the remote's pool %v", n.Name, p, cc.PodCIDRs)
+				}
+			}
+			for _, ip := range n.Underlay {
+				if owner := r.m.localNodeWith(ip); owner != "" {
+					return fmt.Errorf("node %s: underlay address %v is that of local node %s", n.Name, ip, owner)
+				}
+			}
+			r.mu.Lock()
+			r.nodes[key] = n
+			r.mu.Unlock()
+			r.m.nodes.Upsert(ctx, key, n)
+			r.persist()
+			return nil
+		},
+		remove: func(ctx context.Context, key string) {
+			r.mu.Lock()
+			_, had := r.nodes[key]
+			delete(r.nodes, key)
+			r.mu.Unlock()
+			if had {
+				r.m.nodes.Remove(ctx, key)
+				r.persist()
+			}
+		},
+		prune: func(ctx context.Context, seen map[string]struct{}) {
+			r.mu.Lock()
+			var stale []string
+			for key := range r.nodes {
+				if _, ok := seen[key]; !ok {
+					stale = append(stale, key)
+				}
+			}
+			for _, key := range stale {
+				delete(r.nodes, key)
+			}
+			r.mu.Unlock()
+			for _, key := range stale {
+				r.m.nodes.Remove(ctx, key)
+			}
+		},
+	}
+}
+
+func (r *remoteCluster) ipKind() kindHandler {
+	keyIP := func(key string) (netip.Addr, bool) {
+		cluster, ip, err := r.keys.ParseIPCacheKey(key)
+		return ip, err == nil && cluster == r.name
+	}
+	drop := func(ip netip.Addr) {
+		r.mu.Lock()
+		_, had := r.ips[ip]
+		delete(r.ips, ip)
+		r.mu.Unlock()
+		if had {
+			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
+			r.m.servicesChanged()
+		}
+	}
+	return kindHandler{
+		upsert: func(ctx context.Context, key string, value []byte) error {
+			e, err := r.keys.DecodeIPCacheEntry(key, value)
+			if err != nil {
+				return err
+			}
+			if ip, ok := keyIP(key); !ok || ip != e.IP {
+				return fmt.Errorf("ipcache key %s is not under %s's prefix", key, r.name)
+			}
+			cc := r.config()
+			if !clustermesh.AcceptIdentity(cc.ID, e.Identity) {
+				return fmt.Errorf("identity %d of %s is outside the range of %s (id %d)", e.Identity, e.IP, r.name, cc.ID)
+			}
+			if inAny(r.m.cfg.Cluster.PodCIDRs, e.IP) {
+				return fmt.Errorf("address %s is in this cluster's pod CIDR pool %v", e.IP, r.m.cfg.Cluster.PodCIDRs)
+			}
+			r.mu.Lock()
+			r.ips[e.IP] = e
+			r.mu.Unlock()
+			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
+			r.m.servicesChanged() // remote pods are global services' backends
+			return nil
+		},
+		remove: func(ctx context.Context, key string) {
+			if ip, ok := keyIP(key); ok {
+				drop(ip)
+			}
+		},
+		prune: func(ctx context.Context, seen map[string]struct{}) {
+			r.mu.Lock()
+			var stale []netip.Addr
+			for ip := range r.ips {
+				if _, ok := seen[r.keys.IPCache(r.name, ip)]; !ok {
+					stale = append(stale, ip)
+				}
+			}
+			r.mu.Unlock()
+			for _, ip := range stale {
+				drop(ip)
+			}
+		},
+	}
+}
+
+// localNodeWith names the node of this cluster with underlay address ip.
+func (m *Mesh) localNodeWith(ip netip.Addr) string {
+	if ip == m.cfg.NodeIP {
+		return m.cfg.Node
+	}
+	for _, n := range m.nodes.List() {
+		if n.Cluster == m.cfg.Cluster.Name && slices.Contains(n.Underlay, ip) {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+func inPool(pool []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range pool {
+		if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func inAny(pool []netip.Prefix, ip netip.Addr) bool {
+	for _, q := range pool {
+		if q.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *remoteCluster) config() records.ClusterConfig {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}

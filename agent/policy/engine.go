@@ -1,0 +1,315 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"github.com/weftnet/weft/agent/endpoints"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/policy"
+	"github.com/weftnet/weft/state/records"
+)
+
+// policyDebounce gathers bursts of policy and identity changes into one
+// recomputation (the first change after a quiet spell is applied at once);
+// well within the 100 ms target for a new identity.
+const policyDebounce = 5 * time.Millisecond
+
+// policyRetry is when a round that failed to write some endpoint's
+// policy is tried again.
+const policyRetry = time.Second
+
+// policySyncWait bounds how long a new endpoint waits for the first
+// listing of policies and identities before it is answered without policy
+// (the listing then applies it).
+const policySyncWait = 5 * time.Second
+
+// Datapath is where endpoint policies go (*datapath.Datapath).
+type Datapath interface {
+	SetPolicy(ctx context.Context, id uint16, p datapath.Policy) error
+}
+
+// Prefixes is where CIDR identities go (*agent/ipcache.Sync).
+type Prefixes interface {
+	SetPrefix(ctx context.Context, p netip.Prefix, identity uint32)
+	DeletePrefix(ctx context.Context, p netip.Prefix)
+}
+
+// Engine keeps every local endpoint's datapath policy equal to what
+// the store's policies compute over the cluster's identities.
+type Engine struct {
+	store     kvstore.Client
+	keys      records.Keys
+	node      string
+	dp        Datapath
+	prefixes  Prefixes
+	endpoints func() []*endpoints.Endpoint
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	repo     *policy.Repository
+	stored   map[string]storedPolicy // by key
+	universe *policy.Universe
+	cidrs    *policy.CIDRIdentities
+	applied  map[uint16]policy.Result
+	deleting map[uint16]bool // endpoints being deleted: not written to
+	listed   [2]bool         // policies, identities
+	synced   chan struct{}
+	// waited is set once an endpoint waited policySyncWait in vain: the
+	// next ones (a restore of many) do not wait again.
+	waited atomic.Bool
+
+	dirty chan struct{}
+}
+
+// storedPolicy is a store record and what parsing it gave.
+type storedPolicy struct {
+	ref    records.PolicyRef
+	policy *policy.Policy
+	err    error
+}
+
+func New(store kvstore.Client, keys records.Keys, node string, dp Datapath, prefixes Prefixes,
+	endpoints func() []*endpoints.Endpoint, log *slog.Logger) *Engine {
+	return &Engine{
+		store: store, keys: keys, node: node, dp: dp, prefixes: prefixes, endpoints: endpoints,
+		log:  log.With("component", "policy"),
+		repo: policy.NewRepository(), stored: map[string]storedPolicy{}, universe: policy.NewUniverse(),
+		cidrs: policy.NewCIDRIdentities(), applied: map[uint16]policy.Result{}, deleting: map[uint16]bool{},
+		synced: make(chan struct{}), dirty: make(chan struct{}, 1),
+	}
+}
+
+// run watches policies and identities and recomputes on every change.
+// Run watches policies and identities until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return e.watch(ctx, e.keys.PoliciesPrefix(), 0, e.onPolicy) })
+	g.Go(func() error { return e.watch(ctx, e.keys.IdentitiesPrefix(), 1, e.onIdentity) })
+	g.Go(func() error { return e.reconcile(ctx) })
+	return g.Wait()
+}
+
+func (e *Engine) watch(ctx context.Context, prefix string, which int, on func(kvstore.Event) bool) error {
+	for ev := range e.store.ListAndWatch(ctx, prefix) {
+		changed := false
+		e.mu.Lock()
+		if ev.Type == kvstore.EventListDone {
+			changed, e.listed[which] = !e.listed[which], true
+		} else {
+			changed = on(ev)
+		}
+		e.mu.Unlock()
+		if changed {
+			e.kick()
+		}
+	}
+	return ctx.Err()
+}
+
+func (e *Engine) kick() {
+	select {
+	case e.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// onPolicy applies a policy record change; e.mu is held.
+func (e *Engine) onPolicy(ev kvstore.Event) bool {
+	if ev.Type == kvstore.EventDelete {
+		sp, ok := e.stored[ev.Key]
+		if !ok {
+			return false
+		}
+		delete(e.stored, ev.Key)
+		e.repo.Delete(sp.ref.Namespace, sp.ref.Name)
+		return true
+	}
+	ref, err := e.keys.DecodePolicyRef(ev.Key, ev.Value)
+	if err != nil {
+		e.log.Warn("ignoring a policy record", "key", ev.Key, "err", err)
+		return false
+	}
+	sp := storedPolicy{ref: ref}
+	ps, err := policy.Parse([]byte(ref.Document))
+	switch {
+	case err != nil:
+		sp.err = err
+	case len(ps) != 1 || ps[0].StoreNamespace() != ref.Namespace || ps[0].Name != ref.Name:
+		sp.err = fmt.Errorf("the record %s does not hold exactly the policy %s/%s", ev.Key, ref.Namespace, ref.Name)
+	default:
+		sp.policy = ps[0]
+	}
+	e.stored[ev.Key] = sp
+	if sp.err != nil {
+		// Not enforceable (written by an older or foreign writer): keep
+		// enforcing nothing of it, and say so in weft policy list.
+		e.log.Error("policy in the store cannot be enforced", "key", ev.Key, "err", sp.err)
+		e.repo.Delete(ref.Namespace, ref.Name)
+	} else {
+		e.repo.Upsert(sp.policy)
+	}
+	return true
+}
+
+// onIdentity applies an identity change; e.mu is held.
+func (e *Engine) onIdentity(ev kvstore.Event) bool {
+	id, err := e.keys.ParseIdentityKey(ev.Key)
+	if err != nil {
+		return false
+	}
+	if ev.Type == kvstore.EventDelete {
+		return e.universe.Delete(id)
+	}
+	ident, err := e.keys.DecodeIdentity(ev.Key, ev.Value)
+	if err != nil {
+		e.log.Warn("ignoring an identity record", "key", ev.Key, "err", err)
+		return false
+	}
+	return e.universe.Upsert(ident.ID, ident.Labels)
+}
+
+// reconcile recomputes after changes, once both prefixes have been listed.
+func (e *Engine) reconcile(ctx context.Context) error {
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.dirty:
+		}
+		// Debounce: the first change after a quiet spell is applied at
+		// once; during a burst, changes are gathered for policyDebounce.
+		if time.Since(last) < policyDebounce {
+			t := time.NewTimer(policyDebounce)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		last = time.Now()
+		e.mu.Lock()
+		ready := e.listed[0] && e.listed[1]
+		npol, nid := e.repo.Len(), e.universe.Len()
+		if ready {
+			added := e.syncPrefixes(ctx)
+			failed := false
+			for _, ep := range e.endpoints() {
+				if err := e.applyLocked(ctx, ep); err != nil {
+					e.log.Error("apply policy", "endpoint", ep.ID, "err", err)
+					failed = true
+				}
+			}
+			if failed {
+				time.AfterFunc(policyRetry, e.kick) // try again even if nothing changes
+			}
+			for p, id := range added {
+				e.prefixes.SetPrefix(ctx, p, uint32(id))
+			}
+			e.universe.PruneSelectors()
+		}
+		e.mu.Unlock()
+		if ready {
+			select {
+			case <-e.synced:
+			default:
+				close(e.synced)
+				e.log.Info("policies enforced", "policies", npol, "identities", nid)
+			}
+		}
+	}
+}
+
+// syncPrefixes gives the policies' CIDR prefixes their identities and
+// removes the prefixes no policy needs from the ipcache; e.mu is held. It
+// returns the new prefixes, which go into the ipcache once the endpoints'
+// policies admit their identities (so no flow is dropped in between).
+func (e *Engine) syncPrefixes(ctx context.Context) map[netip.Prefix]records.ID {
+	added, removed := e.cidrs.Sync(e.repo.Prefixes())
+	for p := range removed {
+		e.prefixes.DeletePrefix(ctx, p)
+	}
+	e.universe.SetCIDRs(e.cidrs.All())
+	return added
+}
+
+// applyLocked computes and writes one endpoint's policy if it changed.
+func (e *Engine) applyLocked(ctx context.Context, ep *endpoints.Endpoint) error {
+	if e.deleting[ep.ID] {
+		return nil
+	}
+	// A local endpoint's identity is of the local cluster: the entity
+	// "cluster" is that cluster's identities (not clustermesh remotes').
+	e.universe.SetLocalCluster(ep.Identity.ClusterID())
+	res := e.repo.Compute(ep.IdentityLabels, e.universe)
+	if res.Entries() > policy.MaxRulesPerEndpoint {
+		return fmt.Errorf("endpoint %d needs %d policy entries; at most %d fit: keeping its previous policy", ep.ID, res.Entries(), policy.MaxRulesPerEndpoint)
+	}
+	if old, ok := e.applied[ep.ID]; ok && samePolicy(old.Policy, res.Policy) {
+		e.applied[ep.ID] = res
+		return nil
+	}
+	if err := e.dp.SetPolicy(ctx, ep.ID, res.Policy); err != nil {
+		return err
+	}
+	e.applied[ep.ID] = res
+	return nil
+}
+
+func samePolicy(a, b datapath.Policy) bool {
+	return a.IngressEnforced == b.IngressEnforced && a.EgressEnforced == b.EgressEnforced &&
+		slices.Equal(a.Ingress, b.Ingress) && slices.Equal(a.Egress, b.Egress)
+}
+
+// EndpointChanged writes a new or restored endpoint's policy before it is
+// published. It waits (bounded) for the first listing of policies.
+func (e *Engine) EndpointChanged(ctx context.Context, ep *endpoints.Endpoint) error {
+	wait := policySyncWait
+	if e.waited.Load() {
+		wait = 0
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-e.synced:
+	default:
+		select {
+		case <-e.synced:
+		case <-t.C:
+			e.waited.Store(true)
+			e.log.Warn("policies not listed yet; the endpoint gets its policy once they are", "endpoint", ep.ID)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.applied, ep.ID)
+	delete(e.deleting, ep.ID)
+	if err := e.applyLocked(ctx, ep); err != nil {
+		return fmt.Errorf("apply policy to endpoint %d: %w", ep.ID, err)
+	}
+	return nil
+}
+
+// EndpointDeleted is called before an endpoint is removed from the
+// datapath (which drops its policy entries): no policy is written for it
+// until its id is used again.
+func (e *Engine) EndpointDeleted(id uint16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.applied, id)
+	e.deleting[id] = true
+}

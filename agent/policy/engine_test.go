@@ -1,0 +1,307 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"github.com/weftnet/weft/agent/endpoints"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/kvstore/kvstoretest"
+	"github.com/weftnet/weft/state/records"
+	"github.com/weftnet/weft/state/statetest"
+)
+
+// fakePolicyDatapath records the policies the engine writes.
+type fakePolicyDatapath struct {
+	mu  sync.Mutex
+	got map[uint16]datapath.Policy
+}
+
+func (f *fakePolicyDatapath) SetPolicy(_ context.Context, id uint16, p datapath.Policy) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got[id] = p
+	return nil
+}
+
+func (f *fakePolicyDatapath) policy(id uint16) datapath.Policy {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.got[id]
+}
+
+type fakePrefixes struct {
+	mu sync.Mutex
+	m  map[netip.Prefix]uint32
+}
+
+func (f *fakePrefixes) SetPrefix(_ context.Context, p netip.Prefix, id uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[p] = id
+}
+
+func (f *fakePrefixes) DeletePrefix(_ context.Context, p netip.Prefix) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, p)
+}
+
+func (f *fakePrefixes) get(p netip.Prefix) uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[p]
+}
+
+// policyRig is a policy engine on a real (embedded) etcd with a fake
+// datapath, and the Policy API in front of it.
+type policyRig struct {
+	store    kvstore.Client
+	keys     records.Keys
+	engine   *Engine
+	api      *API
+	dp       *fakePolicyDatapath
+	prefixes *fakePrefixes
+
+	mu  sync.Mutex
+	eps []*endpoints.Endpoint
+}
+
+func newPolicyRig(t testing.TB, srv kvstoretest.Server) *policyRig {
+	return newPolicyRigLog(t, srv, statetest.Logger(t))
+}
+
+// newPolicyRigLog is newPolicyRig with its own logger (fuzz targets must
+// not log through testing.F).
+func newPolicyRigLog(t testing.TB, srv kvstoretest.Server, log *slog.Logger) *policyRig {
+	r := &policyRig{dp: &fakePolicyDatapath{got: map[uint16]datapath.Policy{}}, prefixes: &fakePrefixes{m: map[netip.Prefix]uint32{}}}
+	r.store = srv.NewClient(t, statetest.Unlimited)
+	r.keys = records.NewKeys(r.store.Prefix())
+	r.engine = New(r.store, r.keys, "n1", r.dp, r.prefixes, r.endpoints, log)
+	r.api = NewAPI(r.engine, nil)
+	statetest.Go(t, r.engine.Run)
+	return r
+}
+
+func (r *policyRig) endpoints() []*endpoints.Endpoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.eps)
+}
+
+// addEndpoint adds a local endpoint and applies its policy as
+// CreateEndpoint does.
+func (r *policyRig) addEndpoint(t testing.TB, id uint16, identity records.ID, ls records.Labels) *endpoints.Endpoint {
+	ep := &endpoints.Endpoint{ID: id, Identity: identity, Namespace: "default", Pod: fmt.Sprintf("pod-%d", id), IdentityLabels: ls}
+	r.mu.Lock()
+	r.eps = append(r.eps, ep)
+	r.mu.Unlock()
+	if err := r.engine.EndpointChanged(context.Background(), ep); err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
+func (r *policyRig) putIdentity(t testing.TB, id records.ID, ls records.Labels) {
+	key := r.keys.Identity(id)
+	v, err := records.Encode(key, &records.Identity{ID: id, Labels: ls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.Update(context.Background(), key, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *policyRig) importFile(t testing.TB, file string) {
+	b, err := os.ReadFile("../../policy/testdata/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.api.Import(context.Background(), &agentapi.ImportPolicyRequest{Documents: b}); err != nil {
+		t.Fatalf("import %s: %v", file, err)
+	}
+}
+
+func podLabels(ns string, kv ...string) records.Labels {
+	ls := []string{"k8s:io.kubernetes.pod.namespace=" + ns, "k8s:io.cilium.k8s.policy.cluster=c1"}
+	for _, l := range kv {
+		ls = append(ls, "k8s:"+l)
+	}
+	return records.MustParseLabels(ls...)
+}
+
+func allows(p datapath.Policy, id records.ID, port uint16) bool {
+	return slices.Contains(p.Ingress, datapath.Rule{Identity: uint32(id), Port: port, Proto: datapath.ProtoTCP})
+}
+
+func TestPolicyEngineFollowsPoliciesAndIdentities(t *testing.T) {
+	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
+	star, fighter, xwing := records.ClusterIdentity(1, 256), records.ClusterIdentity(1, 257), records.ClusterIdentity(1, 258)
+	starLabels := podLabels("default", "org=empire", "class=deathstar")
+	r.putIdentity(t, star, starLabels)
+	r.putIdentity(t, fighter, podLabels("default", "org=empire", "class=tiefighter"))
+	r.putIdentity(t, xwing, podLabels("default", "org=alliance", "class=xwing"))
+	ep := r.addEndpoint(t, 7, star, starLabels)
+	if p := r.dp.policy(7); p.IngressEnforced {
+		t.Fatalf("enforced before any policy: %+v", p)
+	}
+
+	r.importFile(t, "deathstar.yaml")
+	statetest.Eventually(t, 10*time.Second, "deathstar admits the tiefighter on 80/TCP only", func() error {
+		p := r.dp.policy(7)
+		if !p.IngressEnforced || !allows(p, fighter, 80) || allows(p, xwing, 80) || p.EgressEnforced {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+
+	late := records.ClusterIdentity(1, 300)
+	r.putIdentity(t, late, podLabels("default", "org=empire", "class=shuttle"))
+	statetest.Eventually(t, 10*time.Second, "a new empire identity is admitted", func() error {
+		if p := r.dp.policy(7); !allows(p, late, 80) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+	if err := r.store.Delete(context.Background(), r.keys.Identity(late)); err != nil {
+		t.Fatal(err)
+	}
+	statetest.Eventually(t, 10*time.Second, "a vanished identity is no longer admitted", func() error {
+		if p := r.dp.policy(7); allows(p, late, 80) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+
+	ap := r.engine.EndpointPolicy(ep)
+	if ap == nil || !ap.IngressEnforced || len(ap.Rules) != 3 || ap.Rules[0].Identity != 1 || ap.Rules[2].Port != 80 || ap.Rules[2].Protocol != "TCP" ||
+		!slices.Contains(ap.Rules[2].Labels, "k8s:class=tiefighter") {
+		t.Errorf("effective policy of the endpoint: %v", ap)
+	}
+
+	d, err := r.api.Get(context.Background(), &agentapi.GetPolicyRequest{Namespace: "default", Name: "deathstar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Rules) != 1 || len(d.Rules[0].Endpoints) != 1 || d.Rules[0].Endpoints[0].Id != 7 || d.Summary.SelectedEndpoints != 1 {
+		t.Errorf("get deathstar: %v", d)
+	}
+
+	del, err := r.api.Delete(context.Background(), &agentapi.DeletePolicyRequest{Namespace: "default", Name: "deathstar"})
+	if err != nil || !del.Existed {
+		t.Fatalf("delete: %v %v", del, err)
+	}
+	statetest.Eventually(t, 10*time.Second, "deleting the policy lifts enforcement", func() error {
+		if p := r.dp.policy(7); p.IngressEnforced || len(p.Ingress) > 0 {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+	if r.engine.EndpointPolicy(ep) != nil {
+		t.Error("an endpoint no policy selects shows an effective policy")
+	}
+}
+
+func TestPolicyEngineCIDRAndClusterwide(t *testing.T) {
+	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
+	client := records.ClusterIdentity(1, 256)
+	ls := podLabels("default", "role=client")
+	r.putIdentity(t, client, ls)
+	r.addEndpoint(t, 3, client, ls)
+	r.importFile(t, "cidr-entities.yaml")
+	in, out := netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("192.0.2.128/25")
+	statetest.Eventually(t, 10*time.Second, "CIDR identities written and allowed", func() error {
+		idIn, idOut := r.prefixes.get(in), r.prefixes.get(out)
+		if idIn == 0 || idOut == 0 || idIn == idOut {
+			return fmt.Errorf("prefix identities %d, %d", idIn, idOut)
+		}
+		p := r.dp.policy(3)
+		if !p.EgressEnforced || !slices.Contains(p.Egress, datapath.Rule{Identity: idIn}) || slices.Contains(p.Egress, datapath.Rule{Identity: idOut}) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+	l, err := r.api.List(context.Background(), &agentapi.ListPoliciesRequest{})
+	if err != nil || len(l.Policies) != 1 || l.Policies[0].Namespace != "" || l.Policies[0].Kind != "CiliumClusterwideNetworkPolicy" {
+		t.Fatalf("list: %v %v", l, err)
+	}
+	if _, err := r.api.Delete(context.Background(), &agentapi.DeletePolicyRequest{Name: "egress-limits"}); err != nil {
+		t.Fatal(err)
+	}
+	statetest.Eventually(t, 10*time.Second, "CIDR identities removed with the policy", func() error {
+		if id := r.prefixes.get(in); id != 0 {
+			return fmt.Errorf("prefix %s still has identity %d", in, id)
+		}
+		return nil
+	})
+}
+
+// TestPolicyImportAllOrNothing imports inputs holding an invalid document
+// and checks the store did not change.
+func TestPolicyImportAllOrNothing(t *testing.T) {
+	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
+	r.importFile(t, "team-isolation.yaml")
+	before := r.storedPolicies(t)
+	valid, err := os.ReadFile("../../policy/testdata/deathstar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, input, want string }{
+		{"valid then invalid", string(valid) + "---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n        protocol: SCTP\n",
+			`document 2 (CiliumNetworkPolicy default/x): spec.ingress[0].toPorts[0].ports[0].protocol: "SCTP" is not supported`},
+		{"L7", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - method: GET\n",
+			"L7 HTTP rules are not supported yet"},
+		{"replacing a stored policy with garbage", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: isolate-team-a\n  namespace: team-a\nspec:\n  endpointSelector: {}\n  egress: 5\n", "spec.egress: expected a list"},
+		{"empty", "# nothing\n", "no YAML document"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.api.Import(context.Background(), &agentapi.ImportPolicyRequest{Documents: []byte(tc.input)})
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want InvalidArgument containing %q", err, tc.want)
+			}
+			if docs := importDetail(err); tc.name != "empty" && !slices.ContainsFunc(docs, func(d *agentapi.ImportedDocument) bool { return strings.Contains(d.Error, tc.want) }) {
+				t.Errorf("the per-document results %v do not hold the error", docs)
+			}
+			if after := r.storedPolicies(t); !slices.Equal(before, after) {
+				t.Errorf("the store changed: before %q, after %q", before, after)
+			}
+		})
+	}
+}
+
+// importDetail returns the per-document results an Import error carries.
+func importDetail(err error) []*agentapi.ImportedDocument {
+	for _, d := range status.Convert(err).Details() {
+		if r, ok := d.(*agentapi.ImportPolicyResponse); ok {
+			return r.Documents
+		}
+	}
+	return nil
+}
+
+// storedPolicies lists the policy keys and values in the store.
+func (r *policyRig) storedPolicies(t testing.TB) []string {
+	kvs, err := r.store.List(context.Background(), r.keys.PoliciesPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range kvs {
+		out = append(out, kv.Key+"="+string(kv.Value))
+	}
+	return out
+}
