@@ -50,6 +50,9 @@ type term struct {
 	sliceProblems map[item][]string // service item → slices reported for it
 }
 
+// initialParallelism bounds the concurrent store writes of a first listing.
+const initialParallelism = 16
+
 // kindsInOrder are reconciled in this order on every term's first pass.
 var kindsInOrder = []string{records.KindK8sNamespaces, records.KindK8sPods, records.KindK8sServices, records.KindK8sPolicies}
 
@@ -199,22 +202,30 @@ func (t *term) initialOnce(ctx context.Context, kind string, w *writer) error {
 		return err
 	}
 	seen := map[item]bool{}
-	keep := map[string]bool{}
-	var errs []error
+	// Reconcile in parallel: the first listing of a large cluster is
+	// bounded by store round trips, not by conversion.
+	var (
+		mu   sync.Mutex
+		keep = map[string]bool{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(initialParallelism)
 	for _, it := range its {
 		if seen[it] {
 			continue
 		}
 		seen[it] = true
-		key, err := t.reconcile(ctx, it)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if key != "" {
-			keep[key] = true
-		}
+		g.Go(func() error {
+			key, err := t.reconcile(gctx, it)
+			if key != "" {
+				mu.Lock()
+				keep[key] = true
+				mu.Unlock()
+			}
+			return err
+		})
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	return w.prune(ctx, keep)
