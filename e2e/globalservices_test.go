@@ -62,7 +62,7 @@ func globalServices(t *testing.T, routing string) {
 		define("c2-n1", "update", notShared) // one annotation changes; global=true stays
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1"})
 		sx.waitServed(t, "client-c2", ipC2, []string{"web-c1", "web-c2"}) // c1's are still shared
-		define("c2-n1", "update", "service.cilium.io/shared-") // removes the one key
+		define("c2-n1", "update", "service.cilium.io/shared-")            // removes the one key
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1", "web-c2"})
 	})
 	t.Run("affinity-local-fails-over-and-back", func(t *testing.T) {
