@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/weftnet/weft/k8s/k8stest"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
@@ -38,7 +39,7 @@ func TestRestartPrunes(t *testing.T) {
 	ctx := statetest.Context(t, 5*time.Minute)
 	cs := c.Client
 	cliSvc := keys.Service(cluster, "default", "from-cli")
-	put(t, store, cliSvc, &records.Service{Cluster: cluster, Namespace: "default", Name: "from-cli", Type: records.ServiceClusterIP,
+	k8stest.Put(t, store, cliSvc, &records.Service{Cluster: cluster, Namespace: "default", Name: "from-cli", Type: records.ServiceClusterIP,
 		Frontends: nil, Ports: []records.ServicePort{{Port: 80, TargetPort: 80, Protocol: "TCP"}}, Source: "cli"})
 
 	start := time.Now()
@@ -147,54 +148,4 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRecord(t, store, keys.Pod(cluster, "dev", "p2"), records.Keys.DecodePod, func(records.Pod) error { return nil })
-}
-
-func put(t *testing.T, store kvstore.Client, key string, rec records.Record) {
-	t.Helper()
-	val, err := records.Encode(key, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Update(context.Background(), key, val); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestAPIServerOutage: while kube-apiserver is down the source stops
-// mirroring and the store keeps every record; once it is back the source
-// leads again and mirrors what changed.
-func TestAPIServerOutage(t *testing.T) {
-	c, store := setup(t)
-	ctx := statetest.Context(t, 5*time.Minute)
-	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod("default", "p1", map[string]string{"app": "web"}), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	src := startSource(t, c, store, "a").src
-	waitSynced(t, store, start)
-	before := mirrored(t, store)
-
-	c.StopAPIServer()
-	statetest.Eventually(t, timeout, "leadership lost", func() error {
-		if src.Status().Leader {
-			return fmt.Errorf("still leading")
-		}
-		return nil
-	})
-	if after := mirrored(t, store); !maps.Equal(before, after) {
-		t.Errorf("records changed during the outage:\nbefore %v\nafter  %v", before, after)
-	}
-	if src.Status().LastError == "" {
-		t.Errorf("status shows no error during the outage: %+v", src.Status())
-	}
-	if err := c.StartAPIServer(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod("default", "p2", nil), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitRecord(t, store, keys.Pod(cluster, "default", "p2"), records.Keys.DecodePod, func(records.Pod) error { return nil })
-	if !src.Status().Leader {
-		t.Errorf("not leading after the outage: %+v", src.Status())
-	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/weftnet/weft/internal/testgate"
 	"github.com/weftnet/weft/internal/toolcache"
 	"github.com/weftnet/weft/k8s/kubeserver"
+	"github.com/weftnet/weft/kvstore"
+	"github.com/weftnet/weft/state/records"
 )
 
 // startTimeout bounds finding (or building, the first time on a machine:
@@ -77,4 +79,17 @@ func tail(path string) string {
 		b = b[len(b)-8<<10:]
 	}
 	return string(b)
+}
+
+// Put encodes rec and writes it under key, failing t on error: the
+// records a Kubernetes source (or a test standing in for it) writes.
+func Put(t testing.TB, store kvstore.Writer, key string, rec records.Record) {
+	t.Helper()
+	val, err := records.Encode(key, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(context.Background(), key, val); err != nil {
+		t.Fatalf("write %s: %v", key, err)
+	}
 }

@@ -17,6 +17,11 @@ const NamespaceLabelPrefix = "io.cilium.k8s.namespace.labels."
 // ErrNotMirrored: the pod has no record in the store (yet).
 var ErrNotMirrored = errors.New("pod not mirrored")
 
+// ErrNotKubernetes: the cluster has no Kubernetes source (its
+// synced/<cluster>/k8s-pods marker was never written): pods keep the
+// labels the CNI plugin passes.
+var ErrNotKubernetes = errors.New("the cluster is not in Kubernetes mode")
+
 // Resolver looks pods up in one cluster's mirrored records.
 type Resolver struct {
 	store   kvstore.Reader
@@ -31,13 +36,19 @@ func New(store kvstore.Client, cluster string) *Resolver {
 	return &Resolver{store: store, keys: records.NewKeys(store.Prefix()), cluster: cluster, Poll: 200 * time.Millisecond}
 }
 
-// Labels waits up to wait for the pod's record and returns its labels
+// Labels returns ErrNotKubernetes at once in a cluster without a
+// Kubernetes source. Otherwise it waits up to wait for the pod's record and returns its labels
 // with the namespace's (a namespace without a record adds none). The
 // result leaves room for the two labels the agent adds (namespace and
 // cluster); more labels than an identity holds is an error naming the pod.
 func (r *Resolver) Labels(ctx context.Context, namespace, name string, wait time.Duration) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	if _, err := r.store.Get(ctx, r.keys.Synced(r.cluster, records.KindK8sPods)); errors.Is(err, kvstore.ErrNotFound) {
+		return nil, ErrNotKubernetes
+	} else if err != nil {
+		return nil, fmt.Errorf("read the Kubernetes mirror's pods marker: %w", err)
+	}
 	key := r.keys.Pod(r.cluster, namespace, name)
 	var pod records.Pod
 	for {
