@@ -11,16 +11,21 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/agent/clustermesh"
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/flows"
 	"github.com/weftnet/weft/agent/health"
 	bpfipcache "github.com/weftnet/weft/agent/ipcache"
+	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/nodes"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
+	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/k8s/podlabels"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
@@ -59,6 +64,10 @@ type Agent struct {
 	policy    *policy.Engine
 	mesh      *clustermesh.Mesh
 	services  *services.Sync
+	collector *gc.Collector // runs while this agent holds the cluster's collector lock
+	flows     *flows.Component
+	registry  *prometheus.Registry
+	metrics   *metrics.Agent
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -72,10 +81,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	if a.nodeIP, a.underlay, err = resolveUnderlay(cfg.NodeIP, cfg.UnderlayDevice); err != nil {
 		return nil, err
 	}
+	a.registry = metrics.NewRegistry()
+	if a.metrics, err = metrics.NewAgent(a.registry); err != nil {
+		return nil, err
+	}
 	a.log.Info("connecting to the store", "backend", cfg.KVStore.Backend, "endpoints", cfg.KVStore.Endpoints)
 	if a.store, err = dial.Open(ctx, cfg.KVStore, log); err != nil {
 		return nil, err
 	}
+	a.store = a.metrics.InstrumentStore(a.store)
 	if err := a.setup(ctx); err != nil {
 		a.store.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -151,7 +165,66 @@ func (a *Agent) setup(ctx context.Context) error {
 	if err := a.mesh.Restore(ctx); err != nil {       // before anything prunes
 		return err
 	}
-	return nil
+	gcCfg := gc.Config{Runner: "agent " + a.cfg.NodeName, Interval: a.cfg.GCInterval, IdentityGrace: a.cfg.IdentityGCGrace, NodeGrace: a.cfg.NodeGCGrace}
+	if a.collector, err = gc.New(a.store, a.cluster, gcCfg, a.log); err != nil {
+		return err
+	}
+	return a.setupObservability()
+}
+
+// setupObservability builds the flow component and registers the
+// datapath's counters.
+func (a *Agent) setupObservability() error {
+	a.metrics.OnScrape(a.refreshMetrics)
+	if err := a.registry.Register(datapath.NewCollector(a.dp, a.log.With("component", "metrics"))); err != nil {
+		return err
+	}
+	enricher := &flow.Enricher{
+		Node: a.cfg.NodeName, Cluster: a.cluster.Name,
+		Endpoints:  flows.Endpoints(a.ipc, a.cfg.NodeName, a.nodeIP),
+		Identities: flows.Identities(a.ids),
+		Services:   flows.Services(a.services),
+	}
+	var err error
+	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)
+	return err
+}
+
+// countLeaseLosses counts the store leases lost until ctx ends.
+func (a *Agent) countLeaseLosses(ctx context.Context) {
+	lost := a.store.LeaseLost()
+	for {
+		select {
+		case <-lost:
+			lost = a.store.LeaseLost() // the next lease's
+			a.metrics.LeaseLosses.Inc()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// refreshMetrics sets the gauges of what the agent holds, at scrape time.
+func (a *Agent) refreshMetrics(m *metrics.Agent) {
+	m.Endpoints.Set(float64(a.endpoints.Count()))
+	m.IPCacheEntries.WithLabelValues(a.cluster.Name).Set(float64(a.ipc.Len()))
+	m.Services.Set(float64(a.services.Count()))
+	backends := 0
+	for _, svc := range a.services.List().GetServices() {
+		backends += len(svc.GetBackends())
+	}
+	m.ServiceBackends.Set(float64(backends))
+	m.Identities.WithLabelValues("local").Set(float64(len(a.services.Identities().Snapshot())))
+	for _, h := range a.health.Snapshot() {
+		if h.Reachable {
+			m.HealthProbe.WithLabelValues(h.Node).Set(h.Latency.Seconds())
+		}
+	}
+	for _, rc := range a.mesh.Status() {
+		m.SetRemote(rc.GetName(), rc.GetConnected() && rc.GetSynced(), time.Time{})
+		m.RemoteEntries.WithLabelValues(rc.GetName(), "nodes").Set(float64(rc.GetNodes()))
+		m.RemoteEntries.WithLabelValues(rc.GetName(), "endpoints").Set(float64(rc.GetEndpoints()))
+	}
 }
 
 // ensureClusterConfig reads cluster-config/<cluster>, creating it from the
@@ -213,10 +286,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.nodes.Run(ctx) })
 	g.Go(func() error { return a.mesh.Run(ctx) })
+	g.Go(func() error { return a.collector.Run(ctx) })
 	g.Go(func() error { return a.services.Run(ctx) })
 	g.Go(func() error { return a.policy.Run(ctx) })
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
 	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
+	g.Go(func() error { return a.flows.Run(ctx) })
+	g.Go(func() error { a.countLeaseLosses(ctx); return nil })
+	g.Go(func() error { return metrics.ListenAndServe(ctx, a.cfg.Metrics, a.registry) })
 	g.Go(func() error {
 		if err := a.register(ctx); err != nil {
 			return err

@@ -10,6 +10,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/weftnet/weft/agent/metrics"
+	"github.com/weftnet/weft/clustermesh/gc"
+	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
@@ -36,7 +39,16 @@ type Config struct {
 	HealthInterval time.Duration
 	// ServiceCIDR is where ClusterIPs are allocated from (services).
 	ServiceCIDR string
-	KVStore     kvstore.Config
+	// GCInterval, IdentityGCGrace and NodeGCGrace configure the cluster's
+	// collector (clustermesh/gc) when this agent holds its lock.
+	GCInterval      time.Duration
+	IdentityGCGrace time.Duration
+	NodeGCGrace     time.Duration
+	KVStore         kvstore.Config
+	// Flows is flow recording and serving (weft observe, weft-relay).
+	Flows flow.Config
+	// Metrics is the Prometheus endpoint (off by default).
+	Metrics metrics.Config
 }
 
 // DefaultConfig is a standalone node of cluster "default" in tunnel mode.
@@ -56,7 +68,12 @@ func DefaultConfig() Config {
 		HealthPort:      4240,
 		HealthInterval:  5 * time.Second,
 		ServiceCIDR:     "10.96.0.0/16",
+		GCInterval:      gc.DefaultConfig().Interval,
+		IdentityGCGrace: gc.DefaultConfig().IdentityGrace,
+		NodeGCGrace:     gc.DefaultConfig().NodeGrace,
 		KVStore:         kvstore.DefaultConfig(),
+		Flows:           flow.DefaultConfig(),
+		Metrics:         metrics.DefaultConfig(),
 	}
 }
 
@@ -77,7 +94,12 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.HealthPort, "health-port", c.HealthPort, "TCP port of the health endpoint on --node-ip")
 	fs.DurationVar(&c.HealthInterval, "health-interval", c.HealthInterval, "how often other nodes' health endpoints are probed")
 	fs.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "IPv4 prefix ClusterIPs are allocated from; give every agent of a cluster the same") // services
+	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often the cluster's collector runs while this agent holds its lock (one agent or apiserver per cluster does)")
+	fs.DurationVar(&c.IdentityGCGrace, "identity-gc-grace", c.IdentityGCGrace, "how long an identity stays unreferenced before it is deleted")
+	fs.DurationVar(&c.NodeGCGrace, "node-gc-grace", c.NodeGCGrace, "how long a pod CIDR outlives its node's record before it is freed")
 	c.KVStore.RegisterFlags(fs)
+	c.Flows.RegisterFlags(fs)
+	c.Metrics.RegisterFlags(fs)
 }
 
 // Validate checks every field and says what would be accepted.
@@ -112,10 +134,21 @@ func (c *Config) Validate() error {
 	if c.HealthInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--health-interval %v: must be positive", c.HealthInterval))
 	}
+	for name, d := range map[string]time.Duration{"gc-interval": c.GCInterval, "identity-gc-grace": c.IdentityGCGrace, "node-gc-grace": c.NodeGCGrace} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %v: must be positive", name, d))
+		}
+	}
 	if p, err := netip.ParsePrefix(c.ServiceCIDR); err != nil || !p.Addr().Is4() || p != p.Masked() || p.Bits() > 30 { // services
 		errs = append(errs, fmt.Errorf("--service-cidr %q: want a masked IPv4 prefix of at most /30, such as 10.96.0.0/16", c.ServiceCIDR))
 	}
 	if err := c.KVStore.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Flows.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Metrics.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,9 +18,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/state/records"
 )
@@ -41,7 +44,8 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
-	agentapi.RegisterPolicyServer(srv, policy.NewAPI(a.policy, a.dp))
+	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics})
+	agentapi.RegisterObserverServer(srv, a.flows.Observer())
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()
@@ -52,6 +56,25 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	}
 	os.Remove(a.cfg.Socket)
 	return nil
+}
+
+// countedPolicyAPI counts policy imports by outcome.
+type countedPolicyAPI struct {
+	*policy.API
+	m *metrics.Agent
+}
+
+func (c countedPolicyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {
+	resp, err := c.API.Import(ctx, req)
+	outcome := "refused"
+	switch {
+	case err == nil && resp.GetStored():
+		outcome = "stored"
+	case err == nil && req.GetDryRun():
+		outcome = "dry_run"
+	}
+	c.m.PolicyImports.WithLabelValues(outcome).Inc()
+	return resp, err
 }
 
 // api implements agentapi.AgentServer.
@@ -149,7 +172,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 		Datapath: &agentapi.DatapathStatus{AttachMode: a.dp.AttachMode(), BpfRoot: filepath.Join(a.cfg.BPFFS, "weft", a.cfg.NodeName),
 			Counters: map[string]uint64{}},
 		Endpoints: uint32(a.endpoints.Count()), Nodes: uint32(len(a.nodes.List())), Services: uint32(a.services.Count()),
-		IpcacheEntries: uint32(a.ipc.Len()), Uptime: time.Since(a.started).Round(time.Second).String(),
+		IpcacheEntries: uint32(a.ipc.Len() + a.mesh.IPCacheLen()), Uptime: time.Since(a.started).Round(time.Second).String(),
 	}
 	if !st.Heartbeat.IsZero() {
 		resp.Store.Heartbeat = st.Heartbeat.Format(time.RFC3339)
@@ -176,6 +199,10 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	}
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
 	resp.RemoteClusters = a.mesh.Status()
+	resp.Collection = a.lastCollection(ctx)
+	fs := a.flows.Observer().Status()
+	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),
+		FlowsPerSecond: fs.GetFlowsPerSecond(), LostFlows: fs.GetLostFlows()}
 	return resp, nil
 }
 
@@ -261,14 +288,13 @@ func (s *api) GetIdentity(ctx context.Context, req *agentapi.GetIdentityRequest)
 func (s *api) ListIPCache(ctx context.Context, _ *agentapi.ListIPCacheRequest) (*agentapi.ListIPCacheResponse, error) {
 	resp := &agentapi.ListIPCacheResponse{}
 	for ip, e := range s.a.ipc.Snapshot() {
-		entry := &agentapi.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()).String(), Identity: uint32(e.Identity),
-			Namespace: e.Namespace, Pod: e.Pod, Cluster: s.a.cluster.Name}
-		if e.HostIP.IsValid() {
-			entry.HostIp = e.HostIP.String()
-		}
-		resp.Entries = append(resp.Entries, entry)
+		e.IP = ip
+		resp.Entries = append(resp.Entries, ipcacheEntry(s.a.cluster.Name, e))
 	}
 	sort.Slice(resp.Entries, func(i, j int) bool { return resp.Entries[i].Prefix < resp.Entries[j].Prefix })
+	for _, e := range s.a.mesh.IPCache() { // connected clusters' entries, after the local ones
+		resp.Entries = append(resp.Entries, ipcacheEntry(e.Cluster, e.IPCacheEntry))
+	}
 	return resp, nil
 }
 
@@ -282,4 +308,38 @@ func (s *api) DumpBPF(ctx context.Context, req *agentapi.DumpBPFRequest) (*agent
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return t, nil
+}
+
+func ipcacheEntry(cluster string, e records.IPCacheEntry) *agentapi.IPCacheEntry {
+	out := &agentapi.IPCacheEntry{Prefix: netip.PrefixFrom(e.IP, e.IP.BitLen()).String(), Identity: uint32(e.Identity),
+		Namespace: e.Namespace, Pod: e.Pod, Cluster: cluster}
+	if e.HostIP.IsValid() {
+		out.HostIp = e.HostIP.String()
+	}
+	return out
+}
+
+// lastCollection reads the cluster's last garbage collection from the store
+// (whoever ran it); nil before the first or when the store does not answer.
+func (a *Agent) lastCollection(ctx context.Context) *agentapi.Collection {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	rec, err := gc.Last(ctx, a.store, a.store.Prefix(), a.cluster.Name)
+	if err != nil {
+		return nil
+	}
+	out := &agentapi.Collection{By: rec.By, Time: rec.Time.UTC().Format(time.RFC3339), Error: rec.Error}
+	if f := rec.Freed; !f.Empty() {
+		out.FreedTime = f.Time.UTC().Format(time.RFC3339)
+		for _, id := range f.Identities {
+			out.FreedIdentities = append(out.FreedIdentities, uint32(id))
+		}
+		for node, cidrs := range f.CIDRs {
+			for _, c := range cidrs {
+				out.FreedCidrs = append(out.FreedCidrs, node+" "+c.String())
+			}
+		}
+		slices.Sort(out.FreedCidrs)
+	}
+	return out
 }

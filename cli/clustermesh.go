@@ -121,7 +121,7 @@ environment, and the cluster's weft-apiserver is started too.`,
 			}
 			return clustermesh.Enable(clustermesh.EnableOptions{
 				Dir: clustermesh.Dir(cfg.Dir), Cluster: cfg.ClusterName, ID: cfg.ClusterID,
-				Hosts: append(listenHosts(cfg.StoreListen, cfg.StoreAdvertise), hosts...), Config: enableConfig(cmd, cfg), Step: step(cmd),
+				Hosts: append(listenHosts(cfg.StoreListen, cfg.StoreAdvertise, cfg.RemoteListen, cfg.RemoteAdvertise), hosts...), Config: enableConfig(cmd, cfg), Step: step(cmd),
 			})
 		},
 	}
@@ -131,7 +131,9 @@ environment, and the cluster's weft-apiserver is started too.`,
 	f.StringSliceVar(&cfg.PodCIDRPool, "pod-cidr-pool", cfg.PodCIDRPool, "the cluster's pod CIDR pool")
 	f.IntVar(&cfg.PodCIDRMaskSize, "pod-cidr-mask-size", cfg.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
 	f.StringSliceVar(&cfg.StoreListen, "store-listen", cfg.StoreListen, "https URLs the apiserver's etcd listens on")
-	f.StringSliceVar(&cfg.StoreAdvertise, "store-advertise", cfg.StoreAdvertise, "URLs remote clusters reach it at (default: --store-listen)")
+	f.StringSliceVar(&cfg.StoreAdvertise, "store-advertise", cfg.StoreAdvertise, "deprecated: remote clusters are told these URLs with the port + 3 unless --remote-advertise is given")
+	f.StringSliceVar(&cfg.RemoteListen, "remote-listen", cfg.RemoteListen, "https URLs of the read-only front remote clusters read through (default: each --store-listen URL with the port + 3)")
+	f.StringSliceVar(&cfg.RemoteAdvertise, "remote-advertise", cfg.RemoteAdvertise, "URLs remote clusters are told to read at (default: --remote-listen)")
 	f.StringSliceVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "admin API addresses (default also unix://<dir>/<cluster>/admin.sock)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "host:port of /metrics")
 	f.BoolVar(&cfg.EmbeddedStore, "embedded-store", cfg.EmbeddedStore, "the apiserver's etcd is the cluster's store")
@@ -150,8 +152,10 @@ func enableConfig(cmd *cobra.Command, cfg apiserver.Config) map[string]any {
 		"store-listen": cfg.StoreListen, "admin-listen": cfg.AdminListen, "metrics-listen": cfg.MetricsListen,
 		"kvstore": cfg.KVStore.Backend, "kvstore-endpoints": cfg.KVStore.Endpoints, "kvstore-prefix": cfg.KVStore.Prefix,
 	}
-	if len(cfg.StoreAdvertise) > 0 {
-		out["store-advertise"] = cfg.StoreAdvertise
+	for k, v := range map[string][]string{"store-advertise": cfg.StoreAdvertise, "remote-listen": cfg.RemoteListen, "remote-advertise": cfg.RemoteAdvertise} {
+		if len(v) > 0 {
+			out[k] = v
+		}
 	}
 	if cfg.EmbeddedStore {
 		out["embedded-store"] = true

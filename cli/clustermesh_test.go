@@ -98,6 +98,8 @@ func TestClusterMeshCommands(t *testing.T) {
 		{"status bad name", []string{"status", "x-"}, "lowercase DNS label"},
 		{"status bad wait duration", []string{"status", "c1", "--wait", "--wait-duration", "0s"}, "--wait-duration 0s: give a positive duration"},
 		{"enable bad name", []string{"enable", "Bad_Name"}, "lowercase DNS label"},
+		{"enable default", []string{"enable", "default"}, `cluster name "default": invalid record: reserved for a cluster outside any mesh`},
+		{"connect default", []string{"connect", "c1", "default"}, `cluster name "default": invalid record: reserved`},
 		{"enable id 0", []string{"enable", "c9", "--cluster-id", "0"}, "accepted is 1 to 255"},
 		{"enable id 256", []string{"enable", "c9", "--cluster-id", "256"}, "accepted is 1 to 255"},
 		{"enable routing", []string{"enable", "c9", "--cluster-id", "9", "--routing-mode", "bgp"}, `routing mode "bgp"`},

@@ -63,6 +63,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
 	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
 	root.AddCommand(newPreflightCommand(o))    // cli/preflight.go
+	root.AddCommand(newObserveCommand(o))      // cli/observe.go
 	// ---- end of other engineers' commands.
 
 	rejectUnknownSubcommands(root) // after every AddCommand

@@ -46,11 +46,50 @@ func (v statusView) write(w io.Writer) error {
 	f.add("Nodes", itoa(st.GetNodes()))
 	f.add("IPCache", itoa(st.GetIpcacheEntries())+" entries")
 	f.add("Services", itoa(st.GetServices()))
+	if fl := st.GetFlows(); fl != nil {
+		f.add("Flows", flowsLine(fl))
+	}
 	f.add("Node health", v.health())
 	if len(st.GetRemoteClusters()) > 0 {
 		f.add("Remote clusters", v.remotes())
 	}
+	f.add("Collection", v.collection())
 	return f.write(w)
+}
+
+// collection is the cluster's last garbage collection: who ran it, when,
+// and what the last pass that freed something freed.
+func (v statusView) collection() string {
+	c := v.st.GetCollection()
+	if c == nil {
+		return "none yet (run by weft-apiserver or one agent of the cluster)"
+	}
+	out := fmt.Sprintf("by %s, %s", c.GetBy(), v.ago(c.GetTime()))
+	if c.GetError() != "" {
+		out += ", WARN " + c.GetError()
+	}
+	if c.GetFreedTime() == "" {
+		return out + "; nothing freed yet"
+	}
+	var what []string
+	if ids := c.GetFreedIdentities(); len(ids) == 1 {
+		what = append(what, fmt.Sprintf("identity %d", ids[0]))
+	} else if len(ids) > 1 {
+		what = append(what, fmt.Sprintf("%d identities %v", len(ids), ids))
+	}
+	if cidrs := c.GetFreedCidrs(); len(cidrs) > 0 {
+		what = append(what, fmt.Sprintf("pod CIDRs of dead nodes (%s)", strings.Join(cidrs, ", ")))
+	}
+	return out + "; last freed " + strings.Join(what, " and ") + ", " + v.ago(c.GetFreedTime())
+}
+
+// ago says how long before now an RFC 3339 time was.
+func (v statusView) ago(ts string) string {
+	t, err := time.Parse(time.RFC3339, ts)
+	if err != nil {
+		return "at " + orDash(ts)
+	}
+	return fmt.Sprintf("%v ago", v.now.Sub(t).Round(time.Second))
 }
 
 func (v statusView) store() string {
@@ -161,8 +200,12 @@ func (v statusView) remotes() string {
 			state += ", not synced"
 		}
 		row := []string{rc.GetName(), state, fmt.Sprintf("%d nodes, %d endpoints", rc.GetNodes(), rc.GetEndpoints())}
-		if rc.GetError() != "" {
-			row = append(row, rc.GetError())
+		// The remote's faults are warnings on its line, not the node's health.
+		switch {
+		case rc.GetError() != "":
+			row = append(row, "WARN  "+rc.GetError())
+		case !rc.GetConnected():
+			row = append(row, "WARN  not connected (check its weft-apiserver and the clustermesh connection)")
 		}
 		rows = append(rows, row)
 	}
@@ -182,4 +225,17 @@ func aligned(rows [][]string) string {
 		lines = append(lines, strings.TrimRight(line, " \n"))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// flowsLine is the ring of recent flows as cilium status shows Hubble's:
+// held/capacity and the rate, and what slow readers lost.
+func flowsLine(fl *agentapi.FlowStatus) string {
+	if !fl.GetEnabled() {
+		return "disabled (--flows=false)"
+	}
+	out := fmt.Sprintf("%d/%d, %.1f flows/s", fl.GetNumFlows(), fl.GetMaxFlows(), fl.GetFlowsPerSecond())
+	if fl.GetLostFlows() > 0 {
+		out += fmt.Sprintf(", %d lost by slow readers", fl.GetLostFlows())
+	}
+	return out
 }

@@ -47,7 +47,8 @@ State: /var/run/weft/testenv/<name>/ (env.json, agent and store logs).`,
   weft testenv down`,
 	}
 	cmd.AddCommand(newTestenvUpCommand(o), newTestenvDownCommand(o), newTestenvStatusCommand(o),
-		newTestenvExecCommand(o), newTestenvPodCommand(o), newTestenvRunStoreCommand())
+		newTestenvExecCommand(o), newTestenvPodCommand(o), newTestenvRunStoreCommand(),
+		newTestenvRestartAgentCommand(o))
 	return cmd
 }
 

@@ -34,7 +34,16 @@ type CA struct {
 }
 
 // NewCA creates a self-signed CA for cluster.
-func NewCA(cluster string) (*CA, error) {
+func NewCA(cluster string) (*CA, error) { return newCA("weft-clustermesh-ca-" + cluster) }
+
+// NewRemoteCA creates the CA that signs only the certificates remote
+// clusters read this cluster with. The served etcd does not trust it, so
+// those certificates reach the store through the read-only front alone.
+func NewRemoteCA(cluster string) (*CA, error) {
+	return newCA("weft-clustermesh-remote-ca-" + cluster)
+}
+
+func newCA(cn string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate CA key: %w", err)
@@ -46,7 +55,7 @@ func NewCA(cluster string) (*CA, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "weft-clustermesh-ca-" + cluster, Organization: []string{"weft"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"weft"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(CALifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -66,12 +75,17 @@ func NewCA(cluster string) (*CA, error) {
 }
 
 // LoadCA reads ca.crt and ca.key from dir.
-func LoadCA(dir string) (*CA, error) {
-	certPEM, err := os.ReadFile(filepath.Join(dir, CAFile))
+func LoadCA(dir string) (*CA, error) { return loadCA(dir, "ca") }
+
+// LoadRemoteCA reads remote-ca.crt and remote-ca.key from dir.
+func LoadRemoteCA(dir string) (*CA, error) { return loadCA(dir, RemoteCAName) }
+
+func loadCA(dir, name string) (*CA, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, name+".crt"))
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate: %w", err)
 	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, CAKeyFile))
+	keyPEM, err := os.ReadFile(filepath.Join(dir, name+".key"))
 	if err != nil {
 		return nil, fmt.Errorf("read CA key: %w", err)
 	}
@@ -88,19 +102,22 @@ func LoadCA(dir string) (*CA, error) {
 		return nil, fmt.Errorf("parse CA certificate in %s: %w", dir, err)
 	}
 	if !cert.IsCA {
-		return nil, fmt.Errorf("load CA from %s: %s is not a CA certificate", dir, CAFile)
+		return nil, fmt.Errorf("load CA from %s: %s.crt is not a CA certificate", dir, name)
 	}
 	return &CA{Cert: cert, Key: key, CertPEM: certPEM}, nil
 }
 
 // Save writes ca.crt (0644) and ca.key (0600) into dir.
-func (ca *CA) Save(dir string) error {
+func (ca *CA) Save(dir string) error { return ca.SaveAs(dir, "ca") }
+
+// SaveAs writes <name>.crt (0644) and <name>.key (0600) into dir.
+func (ca *CA) SaveAs(dir, name string) error {
 	der, err := x509.MarshalECPrivateKey(ca.Key)
 	if err != nil {
 		return fmt.Errorf("encode CA key: %w", err)
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-	return WritePair(dir, "ca", ca.CertPEM, keyPEM)
+	return WritePair(dir, name, ca.CertPEM, keyPEM)
 }
 
 // Issue signs a certificate for cn. A server certificate carries hosts

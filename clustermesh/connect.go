@@ -26,7 +26,7 @@ type Target struct {
 // `weft clustermesh enable`), and its admin address in apiserver.json
 // (a unix socket first).
 func LoadTarget(root, name string) (Target, error) {
-	if err := records.ValidateClusterName(name); err != nil {
+	if err := records.ValidateMeshClusterName(name); err != nil {
 		return Target{}, err
 	}
 	d := Dir(filepath.Join(root, name))

@@ -34,7 +34,7 @@ type StoredCredentials struct {
 // EncodeCredentials encodes c for CredentialsKey.
 func EncodeCredentials(c StoredCredentials) ([]byte, error) {
 	c.Version = 1
-	if err := records.ValidateClusterName(c.Cluster); err != nil {
+	if err := records.ValidateMeshClusterName(c.Cluster); err != nil {
 		return nil, err
 	}
 	return json.Marshal(c)

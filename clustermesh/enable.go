@@ -58,6 +58,11 @@ func Enable(o EnableOptions) error {
 	default:
 		return err
 	}
+	if _, created, err := EnsureRemoteCA(o.Dir, o.Cluster); err != nil {
+		return err
+	} else if created {
+		step("remote CA of %s: created %s (signs only remote clusters' read-only certificates)", o.Cluster, o.Dir.Cert(RemoteCAName))
+	}
 	hosts := append([]string{"localhost", "127.0.0.1"}, o.Hosts...)
 	slices.Sort(hosts)
 	hosts = slices.Compact(hosts)
@@ -138,4 +143,20 @@ func sameHosts(path string, hosts []string) bool {
 		return false
 	}
 	return slices.Equal(have, hosts)
+}
+
+// EnsureRemoteCA loads the remote CA of d, creating it when the directory
+// has none (one made before the read-only front existed).
+func EnsureRemoteCA(d Dir, cluster string) (ca *CA, created bool, err error) {
+	ca, err = LoadRemoteCA(string(d))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return ca, false, err
+	}
+	if ca, err = NewRemoteCA(cluster); err != nil {
+		return nil, false, err
+	}
+	if err := ca.SaveAs(string(d), RemoteCAName); err != nil {
+		return nil, false, err
+	}
+	return ca, true, nil
 }

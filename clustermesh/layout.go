@@ -8,6 +8,9 @@ import (
 // `weft clustermesh enable` and used by its weft-apiserver:
 //
 //	ca.crt, ca.key             the cluster's CA
+//	remote-ca.crt, .key        the CA of remote clusters' read-only
+//	                           certificates (trusted by the read-only
+//	                           front only, never by the served etcd)
 //	server.crt, server.key     serving certificate of the store and admin API
 //	root.crt, root.key         the apiserver's own store client (etcd user root)
 //	admin.crt, admin.key       the CLI's client for the admin API (CN admin)
@@ -26,6 +29,8 @@ const (
 	ClientKey     = "client.key"
 	EtcdDataDir   = "etcd"
 	RemotesSubdir = "remotes"
+	// RemoteCAName is the file name (without .crt/.key) of the remote CA.
+	RemoteCAName = "remote-ca"
 )
 
 // Certificate names (files <name>.crt/.key) and the etcd users they stand for.

@@ -23,7 +23,7 @@ type Info struct {
 
 // Validate checks the name, id and routing mode of one cluster.
 func (i Info) Validate() error {
-	if err := records.ValidateClusterName(i.Name); err != nil {
+	if err := records.ValidateMeshClusterName(i.Name); err != nil {
 		return err
 	}
 	if err := records.ValidateClusterID(i.ID); err != nil {

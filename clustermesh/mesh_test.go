@@ -119,4 +119,20 @@ func TestEnable(t *testing.T) {
 	if err := Enable(bad); err == nil {
 		t.Fatal("enable with a bad name succeeded")
 	}
+	dflt := o
+	dflt.Dir, dflt.Cluster = Dir(t.TempDir()+"/default"), "default"
+	if err := Enable(dflt); err == nil || !strings.Contains(err.Error(), "reserved for a cluster outside any mesh") {
+		t.Fatalf("enable default: %v, want refused as reserved", err)
+	}
+	if _, err := os.Stat(dflt.Dir.Path(CAFile)); err == nil {
+		t.Fatal("enable default created a CA")
+	}
+	// The remote CA exists, is kept, and is not the cluster's CA.
+	rca, err := LoadRemoteCA(string(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rca.CertPEM) == string(ca1) {
+		t.Fatal("the remote CA is the cluster's CA")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,11 @@ func TestBinaryErrors(t *testing.T) {
 	agent := startStandIn(t)
 	tool := newCNITool(t)
 	plugin := filepath.Join(tool.binDir, "weft-cni")
+	notNS := filepath.Join(t.TempDir(), "not-a-netns")
+	if err := os.WriteFile(notNS, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := `{"cniVersion": "1.1.0", "name": "weft", "agentSocket": "` + agent.socket + `"}`
 	for _, tc := range []struct {
 		name string
 		conf string
@@ -38,6 +44,9 @@ func TestBinaryErrors(t *testing.T) {
 		{name: "no agentSocket", conf: `{"cniVersion": "1.1.0", "name": "weft"}`, code: types.ErrInvalidNetworkConfig, want: "network config has no agentSocket"},
 		{name: "bad label", conf: `{"cniVersion": "1.0.0", "name": "weft", "agentSocket": "` + agent.socket + `"}`,
 			env: "CNI_ARGS=WEFT_LABELS=app=Web!", code: types.ErrInvalidEnvironmentVariables, want: `label \"app\" value \"Web!\"`},
+		{name: "missing netns", conf: good, env: "CNI_NETNS=/var/run/netns/weft-no-such-pod", code: types.ErrUnknownContainer,
+			want: `pod netns \"/var/run/netns/weft-no-such-pod\" does not exist`},
+		{name: "netns not a namespace", conf: good, env: "CNI_NETNS=" + notNS, code: types.ErrUnknownContainer, want: "is not a network namespace"},
 		{name: "agent not running", conf: `{"cniVersion": "1.1.0", "name": "weft", "agentSocket": "/nonexistent/agent.sock"}`, code: types.ErrTryAgainLater, want: "/nonexistent/agent.sock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,7 +65,7 @@ func TestBinaryErrors(t *testing.T) {
 			if err := json.Unmarshal([]byte(stdout), &e); err != nil {
 				t.Fatalf("stdout %q is not a CNI error: %v", stdout, err)
 			}
-			if e.Code != tc.code || !strings.Contains(stdout, tc.want) {
+			if e.Code != tc.code || !strings.Contains(stdout, tc.want) || strings.Contains(stdout, "magic") {
 				t.Errorf("CNI error = %s, want code %d containing %q", stdout, tc.code, tc.want)
 			}
 			assertNothingLeft(t, hostNS, podNS, agent)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -106,8 +107,9 @@ func TestAddRejectsBeforeCreating(t *testing.T) {
 		{name: "unknown CNI_ARGS key", conf: good, cniArgs: "FOO=bar", code: types.ErrInvalidEnvironmentVariables, want: `unknown key "FOO"`},
 		{name: "bad namespace", conf: good, cniArgs: "K8S_POD_NAMESPACE=Shop", code: types.ErrInvalidEnvironmentVariables, want: "accepted is a DNS label"},
 		{name: "interface name too long", conf: good, ifname: "eth0123456789abc", code: types.ErrInvalidEnvironmentVariables, want: `CNI_IFNAME "eth0123456789abc": interface name is too long`},
-		{name: "missing netns", conf: good, netns: "missing", code: types.ErrInvalidNetNS, want: "open pod netns"},
-		{name: "the node's own netns", conf: good, netns: "host", code: types.ErrInvalidNetNS, want: "is the node's own network namespace"},
+		{name: "missing netns", conf: good, netns: "missing", code: types.ErrUnknownContainer, want: "does not exist: accepted is the path of an existing network namespace"},
+		{name: "netns not a namespace", conf: good, netns: "file", code: types.ErrUnknownContainer, want: "is not a network namespace: accepted is the path of an existing network namespace"},
+		{name: "the node's own netns", conf: good, netns: "host", code: types.ErrInvalidEnvironmentVariables, want: "is the node's own network namespace"},
 		{name: "no agent socket", conf: bad(map[string]any{"agentSocket": "/nonexistent/weft/agent.sock"}), code: types.ErrTryAgainLater, want: "is the agent running on this node?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,9 +124,17 @@ func TestAddRejectsBeforeCreating(t *testing.T) {
 				args.Netns = hostNS.Path()
 			case "missing":
 				args.Netns = filepath.Join(t.TempDir(), "no-such-netns")
+			case "file":
+				args.Netns = filepath.Join(t.TempDir(), "not-a-netns")
+				if err := os.WriteFile(args.Netns, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, err := inNS(t, hostNS, func() (*current.Result, error) { return add(t.Context(), args) })
 			wantCode(t, err, tc.code, tc.want)
+			if err != nil && strings.Contains(strings.ToLower(err.Error()), "magic") {
+				t.Errorf("the message quotes the filesystem magic: %v", err)
+			}
 			assertNothingLeft(t, hostNS, podNS, agent)
 			if got := agent.called("CreateEndpoint " + args.ContainerID + "/" + ifname); got != 0 {
 				t.Errorf("CreateEndpoint called %d times, want 0", got)

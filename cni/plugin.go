@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -155,11 +156,13 @@ func openLog(conf *NetConf) (*slog.Logger, func()) {
 
 // openPodNS opens the pod's namespace and refuses the node's own: the plugin
 // would otherwise put the pod's interface and default route on the node.
+// A missing path, or one that is not a network namespace, is an unknown
+// container (3), the spec's code for a sandbox that does not exist; the
+// node's own namespace is an invalid CNI_NETNS (4).
 func openPodNS(path string) (ns.NetNS, error) {
 	podNS, err := ns.GetNS(path)
 	if err != nil {
-		return nil, newError(types.ErrInvalidNetNS,
-			"open pod netns %q: %v: accepted is the path of an existing network namespace, e.g. /var/run/netns/<name>", path, err)
+		return nil, netnsError(path, err)
 	}
 	cur, err := ns.GetCurrentNS()
 	if err != nil {
@@ -170,7 +173,7 @@ func openPodNS(path string) (ns.NetNS, error) {
 	var a, b unix.Stat_t
 	if err := unix.Fstat(int(podNS.Fd()), &a); err != nil {
 		podNS.Close()
-		return nil, newError(types.ErrInvalidNetNS, "stat pod netns %q: %v", path, err)
+		return nil, newError(types.ErrIOFailure, "stat pod netns %q: %v", path, err)
 	}
 	if err := unix.Fstat(int(cur.Fd()), &b); err != nil {
 		podNS.Close()
@@ -178,8 +181,23 @@ func openPodNS(path string) (ns.NetNS, error) {
 	}
 	if a.Dev == b.Dev && a.Ino == b.Ino {
 		podNS.Close()
-		return nil, newError(types.ErrInvalidNetNS,
-			"pod netns %q is the node's own network namespace: accepted is the pod's namespace", path)
+		return nil, newError(types.ErrInvalidEnvironmentVariables,
+			"CNI_NETNS %q is the node's own network namespace: accepted is the pod's namespace", path)
 	}
 	return podNS, nil
+}
+
+// netnsError is the CNI error for a pod netns path ns.GetNS refused, in
+// words rather than the library's (which quote the filesystem magic).
+func netnsError(path string, err error) *types.Error {
+	const accepted = "accepted is the path of an existing network namespace, e.g. /var/run/netns/<name>"
+	var notExist ns.NSPathNotExistErr
+	var notNS ns.NSPathNotNSErr
+	switch {
+	case errors.As(err, &notExist):
+		return newError(types.ErrUnknownContainer, "pod netns %q does not exist: %s", path, accepted)
+	case errors.As(err, &notNS):
+		return newError(types.ErrUnknownContainer, "pod netns %q is not a network namespace: %s", path, accepted)
+	}
+	return newError(types.ErrIOFailure, "open pod netns %q: %v: %s", path, err, accepted)
 }

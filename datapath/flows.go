@@ -75,6 +75,9 @@ type Flow struct {
 	Reason              Reason
 	Point               Point
 	Ifindex             uint32
+	// TCPFlags is the TCP header's flags byte (FIN 0x01 ... CWR 0x80), 0
+	// for other protocols.
+	TCPFlags uint8
 }
 
 func (f Flow) String() string {
@@ -138,6 +141,7 @@ func flowOf(ev bpf.FlowEvent) Flow {
 		Reason:              Reason(ev.Reason),
 		Point:               Point(ev.ObsPoint),
 		Ifindex:             ev.Ifindex,
+		TCPFlags:            ev.TcpFlags,
 	}
 }
 

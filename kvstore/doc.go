@@ -2,7 +2,9 @@
 // store that agents share state through.
 //
 // It owns the small interfaces every consumer codes against (Reader, Writer,
-// Watcher, Locker, and Client, which combines them), the sentinel errors,
+// Watcher, Locker, and Client, which combines them; Transactor, the
+// multi-key atomic transaction both backends also implement, for callers
+// that type-assert it), the sentinel errors,
 // the client configuration, key and value validation, and the client-side
 // rate limiter. It depends on no backend: kvstore/etcd and kvstore/consul
 // implement Client, kvstore/dial picks one from a Config, and

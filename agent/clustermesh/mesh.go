@@ -189,12 +189,7 @@ func (m *Mesh) idInUse(name string, id uint32) string {
 
 // Status reports every remote for StatusResponse.remote_clusters.
 func (m *Mesh) Status() []*agentapi.RemoteCluster {
-	m.mu.Lock()
-	rs := make([]*remoteCluster, 0, len(m.remotes))
-	for _, r := range m.remotes {
-		rs = append(rs, r)
-	}
-	m.mu.Unlock()
+	rs := m.remoteList()
 	out := make([]*agentapi.RemoteCluster, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, r.status())
@@ -229,4 +224,50 @@ func (m *Mesh) servicesChanged() {
 	if m.onServices != nil {
 		m.onServices()
 	}
+}
+
+// RemoteEntry is one ipcache entry of a connected cluster.
+type RemoteEntry struct {
+	Cluster string
+	records.IPCacheEntry
+}
+
+// IPCache returns every connected cluster's ipcache entries (what `weft
+// ipcache list` shows next to the local cluster's), sorted by cluster and
+// address.
+func (m *Mesh) IPCache() []RemoteEntry {
+	var out []RemoteEntry
+	for _, r := range m.remoteList() {
+		r.mu.Lock()
+		for _, e := range r.ips {
+			out = append(out, RemoteEntry{Cluster: r.name, IPCacheEntry: e})
+		}
+		r.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b RemoteEntry) int {
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), a.IP.Compare(b.IP))
+	})
+	return out
+}
+
+// IPCacheLen is how many ipcache entries the connected clusters have.
+func (m *Mesh) IPCacheLen() int {
+	n := 0
+	for _, r := range m.remoteList() {
+		r.mu.Lock()
+		n += len(r.ips)
+		r.mu.Unlock()
+	}
+	return n
+}
+
+// remoteList is the remotes known now.
+func (m *Mesh) remoteList() []*remoteCluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rs := make([]*remoteCluster, 0, len(m.remotes))
+	for _, r := range m.remotes {
+		rs = append(rs, r)
+	}
+	return rs
 }

@@ -41,6 +41,7 @@ type remoteCluster struct {
 	connected bool
 	listed    map[string]bool // kinds listed completely (in this or an earlier session)
 	lastErr   string
+	since     time.Time // when connected last changed (or the first attempt began)
 	rejected  uint64
 	nodes     map[string]records.Node // by remote store key
 	ips       map[netip.Addr]records.IPCacheEntry
@@ -97,6 +98,9 @@ func (r *remoteCluster) loop(ctx context.Context) {
 			return
 		}
 		r.mu.Lock()
+		if r.connected || r.since.IsZero() {
+			r.since = time.Now()
+		}
 		r.connected = false
 		r.lastErr = err.Error()
 		complete := len(r.listed) == len(remoteKinds)+1
@@ -141,7 +145,7 @@ func (r *remoteCluster) session(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
-	r.connected, r.lastErr = true, ""
+	r.connected, r.lastErr, r.since = true, "", time.Now()
 	r.mu.Unlock()
 	r.log.Info("connected to remote cluster", "id", cc.ID, "endpoints", rec.Endpoints)
 	keys := records.NewKeys(client.Prefix())

@@ -2,6 +2,8 @@ package clustermesh
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/state/records"
@@ -27,18 +29,35 @@ func (r *remoteCluster) clusterID() uint32 {
 	return r.cfg.ID
 }
 
+// status reports the remote; its Error says, with their age, why it is not
+// connected or not synced, and how many records it sent that were refused.
+// They are the remote's faults: `weft status` shows them as warnings on the
+// remote's line, not as the node's health.
 func (r *remoteCluster) status() *agentapi.RemoteCluster {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := &agentapi.RemoteCluster{Name: r.name, Connected: r.connected, Synced: len(r.listed) == len(remoteKinds)+1,
-		Nodes: uint32(len(r.nodes)), Endpoints: uint32(len(r.ips)), Error: r.lastErr}
-	if r.rejected > 0 {
-		note := fmt.Sprintf("rejected %d records outside its prefix or identity range", r.rejected)
-		if st.Error != "" {
-			note = st.Error + "; " + note
-		}
-		st.Error = note
+	synced := len(r.listed) == len(remoteKinds)+1
+	st := &agentapi.RemoteCluster{Name: r.name, Connected: r.connected, Synced: synced,
+		Nodes: uint32(len(r.nodes)), Endpoints: uint32(len(r.ips))}
+	var notes []string
+	age := "a moment"
+	if !r.since.IsZero() {
+		age = time.Since(r.since).Round(time.Second).String()
 	}
+	switch {
+	case !r.connected && r.lastErr != "":
+		notes = append(notes, fmt.Sprintf("unreachable for %s: %s", age, r.lastErr))
+	case !r.connected:
+		notes = append(notes, "connecting")
+	case !synced:
+		notes = append(notes, fmt.Sprintf("connected %s ago, not synced yet", age))
+	case r.lastErr != "":
+		notes = append(notes, r.lastErr)
+	}
+	if r.rejected > 0 {
+		notes = append(notes, fmt.Sprintf("rejected %d records outside its prefix or identity range", r.rejected))
+	}
+	st.Error = strings.Join(notes, "; ")
 	return st
 }
 

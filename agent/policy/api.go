@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
@@ -18,9 +18,9 @@ import (
 	"github.com/weftnet/weft/state/records"
 )
 
-// FlowSource opens the node's flow events (*datapath.Datapath).
+// FlowSource streams the node's flow records (*flow.Observer).
 type FlowSource interface {
-	Flows() (*datapath.FlowReader, error)
+	Stream(ctx context.Context, req *agentapi.GetFlowsRequest, send func(*agentapi.GetFlowsResponse) error) error
 }
 
 // API implements agentapi.PolicyServer: policy writes go to the store, views
@@ -29,8 +29,6 @@ type API struct {
 	agentapi.UnimplementedPolicyServer
 	e          *Engine
 	flowSource FlowSource
-	// flows admits one flow reader at a time: events go to one consumer.
-	flows sync.Mutex
 }
 
 // NewAPI serves e's node; flows come from flowSource.
@@ -185,35 +183,42 @@ func (s *API) Get(ctx context.Context, req *agentapi.GetPolicyRequest) (*agentap
 	return nil, status.Errorf(codes.NotFound, "no policy %s in the store (see weft policy list)", name)
 }
 
+// Flows streams the node's new flows in the v1 FlowEvent form, read from
+// the node's flow ring (any number of readers; Observer.GetFlows has the
+// full records and filters). time_ns is now the wall clock.
 func (s *API) Flows(req *agentapi.FlowsRequest, stream agentapi.Policy_FlowsServer) error {
-	if !s.flows.TryLock() {
-		return status.Error(codes.ResourceExhausted, "another client reads this node's flows; one reader at a time")
+	get := &agentapi.GetFlowsRequest{Follow: true}
+	if req.DroppedOnly {
+		get.Whitelist = []*agentapi.FlowFilter{{Verdict: []agentapi.Verdict{agentapi.Verdict_DROPPED}}}
 	}
-	defer s.flows.Unlock()
-	rd, err := s.flowSource.Flows()
-	if err != nil {
+	ctx := stream.Context()
+	err := s.flowSource.Stream(ctx, get, func(resp *agentapi.GetFlowsResponse) error {
+		f := resp.GetFlow()
+		if f == nil {
+			return nil
+		}
+		src, dst := f.GetSource(), f.GetDestination()
+		reason := f.GetDropReason()
+		if reason == "" {
+			reason = datapath.ReasonForwarded.String()
+		}
+		return stream.Send(&agentapi.FlowEvent{
+			TimeNs: uint64(f.GetTimeNs()), Source: hostPort(src), Destination: hostPort(dst), Protocol: f.GetProtocolNumber(),
+			SourceIdentity: src.GetIdentity(), DestinationIdentity: dst.GetIdentity(),
+			Dropped: f.GetVerdict() == agentapi.Verdict_DROPPED, ReasonCode: f.GetDropReasonCode(), Reason: reason,
+			Point: f.GetObservationPoint(), Node: f.GetNode(),
+		})
+	})
+	if err != nil && ctx.Err() == nil {
 		return status.Error(codes.Internal, err.Error())
 	}
-	defer rd.Close()
-	ctx := stream.Context()
-	for {
-		f, err := rd.Read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return status.Error(codes.Internal, err.Error())
-		}
-		if req.DroppedOnly && !f.Dropped {
-			continue
-		}
-		err = stream.Send(&agentapi.FlowEvent{
-			TimeNs: uint64(f.Time), Source: f.Source.String(), Destination: f.Destination.String(), Protocol: uint32(f.Proto),
-			SourceIdentity: f.SourceIdentity, DestinationIdentity: f.DestinationIdentity, Dropped: f.Dropped,
-			ReasonCode: uint32(f.Reason), Reason: f.Reason.String(), Point: f.Point.String(), Node: s.e.node,
-		})
-		if err != nil {
-			return err
-		}
+	return nil
+}
+
+func hostPort(ep *agentapi.FlowEndpoint) string {
+	a, err := netip.ParseAddr(ep.GetIp())
+	if err != nil {
+		return ep.GetIp()
 	}
+	return netip.AddrPortFrom(a, uint16(ep.GetPort())).String()
 }

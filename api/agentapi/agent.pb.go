@@ -888,6 +888,8 @@ type StatusResponse struct {
 	Health         []*NodeHealth          `protobuf:"bytes,15,rep,name=health,proto3" json:"health,omitempty"`
 	RemoteClusters []*RemoteCluster       `protobuf:"bytes,16,rep,name=remote_clusters,json=remoteClusters,proto3" json:"remote_clusters,omitempty"`
 	Uptime         string                 `protobuf:"bytes,17,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	Collection     *Collection            `protobuf:"bytes,18,opt,name=collection,proto3" json:"collection,omitempty"` // the cluster's last garbage collection; unset before the first
+	Flows          *FlowStatus            `protobuf:"bytes,19,opt,name=flows,proto3" json:"flows,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1041,6 +1043,183 @@ func (x *StatusResponse) GetUptime() string {
 	return ""
 }
 
+func (x *StatusResponse) GetCollection() *Collection {
+	if x != nil {
+		return x.Collection
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetFlows() *FlowStatus {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+// Collection is the cluster's last garbage collection (clustermesh/gc):
+// run by whichever apiserver or agent holds the cluster's collector lock.
+type Collection struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	By              string                 `protobuf:"bytes,1,opt,name=by,proto3" json:"by,omitempty"`                                // "agent <node>" or "apiserver <name>"
+	Time            string                 `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`                            // RFC 3339, end of the last pass
+	Error           string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`                          // of the last pass
+	FreedTime       string                 `protobuf:"bytes,4,opt,name=freed_time,json=freedTime,proto3" json:"freed_time,omitempty"` // RFC 3339 of the last pass that freed something; empty if none did
+	FreedIdentities []uint32               `protobuf:"varint,5,rep,packed,name=freed_identities,json=freedIdentities,proto3" json:"freed_identities,omitempty"`
+	FreedCidrs      []string               `protobuf:"bytes,6,rep,name=freed_cidrs,json=freedCidrs,proto3" json:"freed_cidrs,omitempty"` // "<node> <cidr>"
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Collection) Reset() {
+	*x = Collection{}
+	mi := &file_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Collection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Collection) ProtoMessage() {}
+
+func (x *Collection) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Collection.ProtoReflect.Descriptor instead.
+func (*Collection) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Collection) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *Collection) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *Collection) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Collection) GetFreedTime() string {
+	if x != nil {
+		return x.FreedTime
+	}
+	return ""
+}
+
+func (x *Collection) GetFreedIdentities() []uint32 {
+	if x != nil {
+		return x.FreedIdentities
+	}
+	return nil
+}
+
+func (x *Collection) GetFreedCidrs() []string {
+	if x != nil {
+		return x.FreedCidrs
+	}
+	return nil
+}
+
+// FlowStatus is the node's ring of recent flows (weft observe).
+type FlowStatus struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Enabled        bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	NumFlows       uint64                 `protobuf:"varint,2,opt,name=num_flows,json=numFlows,proto3" json:"num_flows,omitempty"` // held now
+	MaxFlows       uint64                 `protobuf:"varint,3,opt,name=max_flows,json=maxFlows,proto3" json:"max_flows,omitempty"` // ring capacity
+	FlowsPerSecond float64                `protobuf:"fixed64,4,opt,name=flows_per_second,json=flowsPerSecond,proto3" json:"flows_per_second,omitempty"`
+	LostFlows      uint64                 `protobuf:"varint,5,opt,name=lost_flows,json=lostFlows,proto3" json:"lost_flows,omitempty"` // flows slow readers missed
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FlowStatus) Reset() {
+	*x = FlowStatus{}
+	mi := &file_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowStatus) ProtoMessage() {}
+
+func (x *FlowStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowStatus.ProtoReflect.Descriptor instead.
+func (*FlowStatus) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *FlowStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *FlowStatus) GetNumFlows() uint64 {
+	if x != nil {
+		return x.NumFlows
+	}
+	return 0
+}
+
+func (x *FlowStatus) GetMaxFlows() uint64 {
+	if x != nil {
+		return x.MaxFlows
+	}
+	return 0
+}
+
+func (x *FlowStatus) GetFlowsPerSecond() float64 {
+	if x != nil {
+		return x.FlowsPerSecond
+	}
+	return 0
+}
+
+func (x *FlowStatus) GetLostFlows() uint64 {
+	if x != nil {
+		return x.LostFlows
+	}
+	return 0
+}
+
 type StoreStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Backend       string                 `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
@@ -1055,7 +1234,7 @@ type StoreStatus struct {
 
 func (x *StoreStatus) Reset() {
 	*x = StoreStatus{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1246,7 @@ func (x *StoreStatus) String() string {
 func (*StoreStatus) ProtoMessage() {}
 
 func (x *StoreStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1259,7 @@ func (x *StoreStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStatus.ProtoReflect.Descriptor instead.
 func (*StoreStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoreStatus) GetBackend() string {
@@ -1137,7 +1316,7 @@ type DatapathStatus struct {
 
 func (x *DatapathStatus) Reset() {
 	*x = DatapathStatus{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1328,7 @@ func (x *DatapathStatus) String() string {
 func (*DatapathStatus) ProtoMessage() {}
 
 func (x *DatapathStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1341,7 @@ func (x *DatapathStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatapathStatus.ProtoReflect.Descriptor instead.
 func (*DatapathStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DatapathStatus) GetAttachMode() string {
@@ -1207,7 +1386,7 @@ type NodeHealth struct {
 
 func (x *NodeHealth) Reset() {
 	*x = NodeHealth{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1398,7 @@ func (x *NodeHealth) String() string {
 func (*NodeHealth) ProtoMessage() {}
 
 func (x *NodeHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1411,7 @@ func (x *NodeHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealth.ProtoReflect.Descriptor instead.
 func (*NodeHealth) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeHealth) GetNode() string {
@@ -1291,7 +1470,7 @@ type RemoteCluster struct {
 
 func (x *RemoteCluster) Reset() {
 	*x = RemoteCluster{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1482,7 @@ func (x *RemoteCluster) String() string {
 func (*RemoteCluster) ProtoMessage() {}
 
 func (x *RemoteCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1495,7 @@ func (x *RemoteCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteCluster.ProtoReflect.Descriptor instead.
 func (*RemoteCluster) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoteCluster) GetName() string {
@@ -1369,7 +1548,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1560,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1573,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 type Node struct {
@@ -1412,7 +1591,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1603,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1616,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Node) GetName() string {
@@ -1498,7 +1677,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1689,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1702,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1545,7 +1724,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1736,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1749,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Identity) GetId() uint32 {
@@ -1609,7 +1788,7 @@ type ListIdentitiesRequest struct {
 
 func (x *ListIdentitiesRequest) Reset() {
 	*x = ListIdentitiesRequest{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1800,7 @@ func (x *ListIdentitiesRequest) String() string {
 func (*ListIdentitiesRequest) ProtoMessage() {}
 
 func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1813,7 @@ func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{23}
 }
 
 type ListIdentitiesResponse struct {
@@ -1646,7 +1825,7 @@ type ListIdentitiesResponse struct {
 
 func (x *ListIdentitiesResponse) Reset() {
 	*x = ListIdentitiesResponse{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1837,7 @@ func (x *ListIdentitiesResponse) String() string {
 func (*ListIdentitiesResponse) ProtoMessage() {}
 
 func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1850,7 @@ func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListIdentitiesResponse) GetIdentities() []*Identity {
@@ -1690,7 +1869,7 @@ type GetIdentityRequest struct {
 
 func (x *GetIdentityRequest) Reset() {
 	*x = GetIdentityRequest{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1881,7 @@ func (x *GetIdentityRequest) String() string {
 func (*GetIdentityRequest) ProtoMessage() {}
 
 func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1894,7 @@ func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentityRequest.ProtoReflect.Descriptor instead.
 func (*GetIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetIdentityRequest) GetId() uint32 {
@@ -1733,7 +1912,7 @@ type ListIPCacheRequest struct {
 
 func (x *ListIPCacheRequest) Reset() {
 	*x = ListIPCacheRequest{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1924,7 @@ func (x *ListIPCacheRequest) String() string {
 func (*ListIPCacheRequest) ProtoMessage() {}
 
 func (x *ListIPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1937,7 @@ func (x *ListIPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListIPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 type IPCacheEntry struct {
@@ -1775,7 +1954,7 @@ type IPCacheEntry struct {
 
 func (x *IPCacheEntry) Reset() {
 	*x = IPCacheEntry{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1966,7 @@ func (x *IPCacheEntry) String() string {
 func (*IPCacheEntry) ProtoMessage() {}
 
 func (x *IPCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1979,7 @@ func (x *IPCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IPCacheEntry.ProtoReflect.Descriptor instead.
 func (*IPCacheEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *IPCacheEntry) GetPrefix() string {
@@ -1854,7 +2033,7 @@ type ListIPCacheResponse struct {
 
 func (x *ListIPCacheResponse) Reset() {
 	*x = ListIPCacheResponse{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2045,7 @@ func (x *ListIPCacheResponse) String() string {
 func (*ListIPCacheResponse) ProtoMessage() {}
 
 func (x *ListIPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2058,7 @@ func (x *ListIPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListIPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListIPCacheResponse) GetEntries() []*IPCacheEntry {
@@ -1897,7 +2076,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2088,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2101,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 type Frontend struct {
@@ -1935,7 +2114,7 @@ type Frontend struct {
 
 func (x *Frontend) Reset() {
 	*x = Frontend{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2126,7 @@ func (x *Frontend) String() string {
 func (*Frontend) ProtoMessage() {}
 
 func (x *Frontend) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2139,7 @@ func (x *Frontend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frontend.ProtoReflect.Descriptor instead.
 func (*Frontend) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Frontend) GetAddress() string {
@@ -1989,7 +2168,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2180,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2193,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Backend) GetAddress() string {
@@ -2060,7 +2239,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2251,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2264,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Service) GetId() uint32 {
@@ -2146,7 +2325,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2337,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2350,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -2191,7 +2370,7 @@ type DumpBPFRequest struct {
 
 func (x *DumpBPFRequest) Reset() {
 	*x = DumpBPFRequest{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2382,7 @@ func (x *DumpBPFRequest) String() string {
 func (*DumpBPFRequest) ProtoMessage() {}
 
 func (x *DumpBPFRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2395,7 @@ func (x *DumpBPFRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpBPFRequest.ProtoReflect.Descriptor instead.
 func (*DumpBPFRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DumpBPFRequest) GetMap() string {
@@ -2237,7 +2416,7 @@ type Table struct {
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2428,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2441,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Table) GetColumns() []string {
@@ -2288,7 +2467,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2479,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2492,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Row) GetCells() []string {
@@ -2398,7 +2577,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x15ListEndpointsResponse\x125\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x17.weft.agent.v1.EndpointR\tendpoints\")\n" +
 	"\rStatusRequest\x12\x18\n" +
-	"\averbose\x18\x01 \x01(\bR\averbose\"\xec\x04\n" +
+	"\averbose\x18\x01 \x01(\bR\averbose\"\xd8\x05\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1d\n" +
@@ -2420,7 +2599,29 @@ const file_agent_proto_rawDesc = "" +
 	"\bservices\x18\x0e \x01(\rR\bservices\x121\n" +
 	"\x06health\x18\x0f \x03(\v2\x19.weft.agent.v1.NodeHealthR\x06health\x12E\n" +
 	"\x0fremote_clusters\x18\x10 \x03(\v2\x1c.weft.agent.v1.RemoteClusterR\x0eremoteClusters\x12\x16\n" +
-	"\x06uptime\x18\x11 \x01(\tR\x06uptime\"\xa9\x01\n" +
+	"\x06uptime\x18\x11 \x01(\tR\x06uptime\x129\n" +
+	"\n" +
+	"collection\x18\x12 \x01(\v2\x19.weft.agent.v1.CollectionR\n" +
+	"collection\x12/\n" +
+	"\x05flows\x18\x13 \x01(\v2\x19.weft.agent.v1.FlowStatusR\x05flows\"\xb1\x01\n" +
+	"\n" +
+	"Collection\x12\x0e\n" +
+	"\x02by\x18\x01 \x01(\tR\x02by\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\tR\x04time\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"freed_time\x18\x04 \x01(\tR\tfreedTime\x12)\n" +
+	"\x10freed_identities\x18\x05 \x03(\rR\x0ffreedIdentities\x12\x1f\n" +
+	"\vfreed_cidrs\x18\x06 \x03(\tR\n" +
+	"freedCidrs\"\xa9\x01\n" +
+	"\n" +
+	"FlowStatus\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1b\n" +
+	"\tnum_flows\x18\x02 \x01(\x04R\bnumFlows\x12\x1b\n" +
+	"\tmax_flows\x18\x03 \x01(\x04R\bmaxFlows\x12(\n" +
+	"\x10flows_per_second\x18\x04 \x01(\x01R\x0eflowsPerSecond\x12\x1d\n" +
+	"\n" +
+	"lost_flows\x18\x05 \x01(\x04R\tlostFlows\"\xa9\x01\n" +
 	"\vStoreStatus\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x1c\n" +
 	"\tendpoints\x18\x02 \x03(\tR\tendpoints\x12\x16\n" +
@@ -2542,7 +2743,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_agent_proto_goTypes = []any{
 	(*CreateEndpointRequest)(nil),  // 0: weft.agent.v1.CreateEndpointRequest
 	(*PortMapping)(nil),            // 1: weft.agent.v1.PortMapping
@@ -2557,79 +2758,83 @@ var file_agent_proto_goTypes = []any{
 	(*ListEndpointsResponse)(nil),  // 10: weft.agent.v1.ListEndpointsResponse
 	(*StatusRequest)(nil),          // 11: weft.agent.v1.StatusRequest
 	(*StatusResponse)(nil),         // 12: weft.agent.v1.StatusResponse
-	(*StoreStatus)(nil),            // 13: weft.agent.v1.StoreStatus
-	(*DatapathStatus)(nil),         // 14: weft.agent.v1.DatapathStatus
-	(*NodeHealth)(nil),             // 15: weft.agent.v1.NodeHealth
-	(*RemoteCluster)(nil),          // 16: weft.agent.v1.RemoteCluster
-	(*ListNodesRequest)(nil),       // 17: weft.agent.v1.ListNodesRequest
-	(*Node)(nil),                   // 18: weft.agent.v1.Node
-	(*ListNodesResponse)(nil),      // 19: weft.agent.v1.ListNodesResponse
-	(*Identity)(nil),               // 20: weft.agent.v1.Identity
-	(*ListIdentitiesRequest)(nil),  // 21: weft.agent.v1.ListIdentitiesRequest
-	(*ListIdentitiesResponse)(nil), // 22: weft.agent.v1.ListIdentitiesResponse
-	(*GetIdentityRequest)(nil),     // 23: weft.agent.v1.GetIdentityRequest
-	(*ListIPCacheRequest)(nil),     // 24: weft.agent.v1.ListIPCacheRequest
-	(*IPCacheEntry)(nil),           // 25: weft.agent.v1.IPCacheEntry
-	(*ListIPCacheResponse)(nil),    // 26: weft.agent.v1.ListIPCacheResponse
-	(*ListServicesRequest)(nil),    // 27: weft.agent.v1.ListServicesRequest
-	(*Frontend)(nil),               // 28: weft.agent.v1.Frontend
-	(*Backend)(nil),                // 29: weft.agent.v1.Backend
-	(*Service)(nil),                // 30: weft.agent.v1.Service
-	(*ListServicesResponse)(nil),   // 31: weft.agent.v1.ListServicesResponse
-	(*DumpBPFRequest)(nil),         // 32: weft.agent.v1.DumpBPFRequest
-	(*Table)(nil),                  // 33: weft.agent.v1.Table
-	(*Row)(nil),                    // 34: weft.agent.v1.Row
-	nil,                            // 35: weft.agent.v1.CreateEndpointRequest.LabelsEntry
-	nil,                            // 36: weft.agent.v1.DatapathStatus.CountersEntry
-	nil,                            // 37: weft.agent.v1.Service.AnnotationsEntry
+	(*Collection)(nil),             // 13: weft.agent.v1.Collection
+	(*FlowStatus)(nil),             // 14: weft.agent.v1.FlowStatus
+	(*StoreStatus)(nil),            // 15: weft.agent.v1.StoreStatus
+	(*DatapathStatus)(nil),         // 16: weft.agent.v1.DatapathStatus
+	(*NodeHealth)(nil),             // 17: weft.agent.v1.NodeHealth
+	(*RemoteCluster)(nil),          // 18: weft.agent.v1.RemoteCluster
+	(*ListNodesRequest)(nil),       // 19: weft.agent.v1.ListNodesRequest
+	(*Node)(nil),                   // 20: weft.agent.v1.Node
+	(*ListNodesResponse)(nil),      // 21: weft.agent.v1.ListNodesResponse
+	(*Identity)(nil),               // 22: weft.agent.v1.Identity
+	(*ListIdentitiesRequest)(nil),  // 23: weft.agent.v1.ListIdentitiesRequest
+	(*ListIdentitiesResponse)(nil), // 24: weft.agent.v1.ListIdentitiesResponse
+	(*GetIdentityRequest)(nil),     // 25: weft.agent.v1.GetIdentityRequest
+	(*ListIPCacheRequest)(nil),     // 26: weft.agent.v1.ListIPCacheRequest
+	(*IPCacheEntry)(nil),           // 27: weft.agent.v1.IPCacheEntry
+	(*ListIPCacheResponse)(nil),    // 28: weft.agent.v1.ListIPCacheResponse
+	(*ListServicesRequest)(nil),    // 29: weft.agent.v1.ListServicesRequest
+	(*Frontend)(nil),               // 30: weft.agent.v1.Frontend
+	(*Backend)(nil),                // 31: weft.agent.v1.Backend
+	(*Service)(nil),                // 32: weft.agent.v1.Service
+	(*ListServicesResponse)(nil),   // 33: weft.agent.v1.ListServicesResponse
+	(*DumpBPFRequest)(nil),         // 34: weft.agent.v1.DumpBPFRequest
+	(*Table)(nil),                  // 35: weft.agent.v1.Table
+	(*Row)(nil),                    // 36: weft.agent.v1.Row
+	nil,                            // 37: weft.agent.v1.CreateEndpointRequest.LabelsEntry
+	nil,                            // 38: weft.agent.v1.DatapathStatus.CountersEntry
+	nil,                            // 39: weft.agent.v1.Service.AnnotationsEntry
 }
 var file_agent_proto_depIdxs = []int32{
-	35, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
+	37, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
 	1,  // 1: weft.agent.v1.CreateEndpointRequest.port_mappings:type_name -> weft.agent.v1.PortMapping
 	3,  // 2: weft.agent.v1.Endpoint.routes:type_name -> weft.agent.v1.Route
 	4,  // 3: weft.agent.v1.Endpoint.policy:type_name -> weft.agent.v1.EndpointPolicy
 	5,  // 4: weft.agent.v1.EndpointPolicy.rules:type_name -> weft.agent.v1.PolicyRule
 	2,  // 5: weft.agent.v1.ListEndpointsResponse.endpoints:type_name -> weft.agent.v1.Endpoint
-	13, // 6: weft.agent.v1.StatusResponse.store:type_name -> weft.agent.v1.StoreStatus
-	14, // 7: weft.agent.v1.StatusResponse.datapath:type_name -> weft.agent.v1.DatapathStatus
-	15, // 8: weft.agent.v1.StatusResponse.health:type_name -> weft.agent.v1.NodeHealth
-	16, // 9: weft.agent.v1.StatusResponse.remote_clusters:type_name -> weft.agent.v1.RemoteCluster
-	36, // 10: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
-	18, // 11: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
-	20, // 12: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
-	25, // 13: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
-	28, // 14: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
-	29, // 15: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
-	37, // 16: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
-	30, // 17: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
-	34, // 18: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
-	0,  // 19: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
-	6,  // 20: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
-	8,  // 21: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
-	9,  // 22: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
-	11, // 23: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
-	17, // 24: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
-	21, // 25: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
-	23, // 26: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
-	24, // 27: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
-	27, // 28: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
-	32, // 29: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
-	2,  // 30: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
-	7,  // 31: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
-	2,  // 32: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
-	10, // 33: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
-	12, // 34: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
-	19, // 35: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
-	22, // 36: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
-	20, // 37: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
-	26, // 38: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
-	31, // 39: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
-	33, // 40: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	15, // 6: weft.agent.v1.StatusResponse.store:type_name -> weft.agent.v1.StoreStatus
+	16, // 7: weft.agent.v1.StatusResponse.datapath:type_name -> weft.agent.v1.DatapathStatus
+	17, // 8: weft.agent.v1.StatusResponse.health:type_name -> weft.agent.v1.NodeHealth
+	18, // 9: weft.agent.v1.StatusResponse.remote_clusters:type_name -> weft.agent.v1.RemoteCluster
+	13, // 10: weft.agent.v1.StatusResponse.collection:type_name -> weft.agent.v1.Collection
+	14, // 11: weft.agent.v1.StatusResponse.flows:type_name -> weft.agent.v1.FlowStatus
+	38, // 12: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
+	20, // 13: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
+	22, // 14: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
+	27, // 15: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
+	30, // 16: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
+	31, // 17: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
+	39, // 18: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
+	32, // 19: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
+	36, // 20: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
+	0,  // 21: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
+	6,  // 22: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
+	8,  // 23: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
+	9,  // 24: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
+	11, // 25: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
+	19, // 26: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
+	23, // 27: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
+	25, // 28: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
+	26, // 29: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
+	29, // 30: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
+	34, // 31: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
+	2,  // 32: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
+	7,  // 33: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
+	2,  // 34: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
+	10, // 35: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
+	12, // 36: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
+	21, // 37: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
+	24, // 38: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
+	22, // 39: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
+	28, // 40: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
+	33, // 41: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
+	35, // 42: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
+	32, // [32:43] is the sub-list for method output_type
+	21, // [21:32] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2643,7 +2848,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

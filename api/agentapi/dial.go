@@ -2,12 +2,14 @@ package agentapi
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -17,8 +19,42 @@ const DefaultSocket = "/var/run/weft/agent.sock"
 // Dial connects to the agent listening on the unix socket path. It fails at
 // once, naming the socket, when nothing is there.
 func Dial(ctx context.Context, socket string) (AgentClient, func() error, error) {
+	conn, err := dialUnix(socket)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewAgentClient(conn), conn.Close, nil
+}
+
+// DialObserver connects to the flow observer of the agent listening on
+// the unix socket path.
+func DialObserver(ctx context.Context, socket string) (ObserverClient, func() error, error) {
+	conn, err := dialUnix(socket)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewObserverClient(conn), conn.Close, nil
+}
+
+// DialObserverTCP connects to a flow observer served on TCP with mutual
+// TLS (an agent's --flows-listen-address, or weft-relay). dial opens the
+// TCP connection; nil: a plain dialer.
+func DialObserverTCP(addr string, tlsCfg *tls.Config, dial func(ctx context.Context, addr string) (net.Conn, error)) (ObserverClient, func() error, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second})}
+	if dial != nil {
+		opts = append(opts, grpc.WithContextDialer(dial))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reach flow observer at %s: %w", addr, err)
+	}
+	return NewObserverClient(conn), conn.Close, nil
+}
+
+func dialUnix(socket string) (*grpc.ClientConn, error) {
 	if _, err := os.Stat(socket); err != nil {
-		return nil, nil, fmt.Errorf("reach weft-agent at %s: %w (is the agent running on this node?)", socket, err)
+		return nil, fmt.Errorf("reach weft-agent at %s: %w (is the agent running on this node?)", socket, err)
 	}
 	conn, err := grpc.NewClient("unix://"+socket,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -29,7 +65,7 @@ func Dial(ctx context.Context, socket string) (AgentClient, func() error, error)
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second}),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reach weft-agent at %s: %w", socket, err)
+		return nil, fmt.Errorf("reach weft-agent at %s: %w", socket, err)
 	}
-	return NewAgentClient(conn), conn.Close, nil
+	return conn, nil
 }

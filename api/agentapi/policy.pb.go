@@ -825,7 +825,7 @@ func (x *FlowsRequest) GetDroppedOnly() bool {
 
 type FlowEvent struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	TimeNs              uint64                 `protobuf:"varint,1,opt,name=time_ns,json=timeNs,proto3" json:"time_ns,omitempty"` // kernel monotonic clock
+	TimeNs              uint64                 `protobuf:"varint,1,opt,name=time_ns,json=timeNs,proto3" json:"time_ns,omitempty"` // wall clock, Unix nanoseconds (was the kernel's monotonic clock)
 	Source              string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`                // ip:port
 	Destination         string                 `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
 	Protocol            uint32                 `protobuf:"varint,4,opt,name=protocol,proto3" json:"protocol,omitempty"`

@@ -51,8 +51,10 @@ type PolicyClient interface {
 	// rule selects.
 	Get(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*PolicyDetail, error)
 	List(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
-	// Flows streams this node's flow events (every drop, every new forwarded
-	// flow) until the caller cancels. One reader per node at a time.
+	// Flows streams this node's new flow events (every drop, every new
+	// forwarded flow) until the caller cancels. Superseded by
+	// Observer.GetFlows (full records, history, filters); both read the
+	// node's flow ring, so any number of readers may follow.
 	Flows(ctx context.Context, in *FlowsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FlowEvent], error)
 }
 
@@ -142,8 +144,10 @@ type PolicyServer interface {
 	// rule selects.
 	Get(context.Context, *GetPolicyRequest) (*PolicyDetail, error)
 	List(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
-	// Flows streams this node's flow events (every drop, every new forwarded
-	// flow) until the caller cancels. One reader per node at a time.
+	// Flows streams this node's new flow events (every drop, every new
+	// forwarded flow) until the caller cancels. Superseded by
+	// Observer.GetFlows (full records, history, filters); both read the
+	// node's flow ring, so any number of readers may follow.
 	Flows(*FlowsRequest, grpc.ServerStreamingServer[FlowEvent]) error
 	mustEmbedUnimplementedPolicyServer()
 }

@@ -84,7 +84,7 @@ type admin struct {
 
 func (a *admin) Info(ctx context.Context, _ *adminapi.InfoRequest) (*adminapi.ClusterInfo, error) {
 	info := a.s.cfg.info()
-	info.CA = string(a.s.ca.CertPEM)
+	info.CA = a.s.caBundle()
 	return clustermesh.InfoToAPI(info), nil
 }
 
@@ -96,10 +96,11 @@ func (a *admin) SignRemote(ctx context.Context, req *adminapi.SignRemoteRequest)
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	user := clustermesh.RemoteUser(req.Cluster)
-	cert, key, err := a.s.ca.Issue(user, false, nil)
+	cert, key, err := a.s.remoteCA.Issue(user, false, nil)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
+	a.s.front.Allow(req.Cluster)
 	a.s.m.certificatesSign.Inc()
 	a.s.log.Info("signed a certificate for a remote cluster", "remote", req.Cluster, "user", user)
 	return &adminapi.Credentials{User: user, CertPem: string(cert), KeyPem: string(key)}, nil
@@ -150,7 +151,7 @@ func (a *admin) ListRemotes(ctx context.Context, _ *adminapi.ListRemotesRequest)
 }
 
 func checkRemoteName(name, self string) error {
-	if err := records.ValidateClusterName(name); err != nil {
+	if err := records.ValidateMeshClusterName(name); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if name == self {

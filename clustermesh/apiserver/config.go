@@ -6,12 +6,15 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/clustermesh/readproxy"
 	"github.com/weftnet/weft/k8s"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
@@ -28,10 +31,20 @@ type Config struct {
 	// Dir is the cluster's clustermesh directory (clustermesh.Dir): CA,
 	// certificates, the served store's data, remote credentials.
 	Dir string
-	// StoreListen are the https URLs the served etcd listens on;
-	// StoreAdvertise what remote clusters are told (default: StoreListen).
+	// StoreListen are the https URLs the served etcd listens on (for the
+	// apiserver itself and, with EmbeddedStore, the cluster's agents).
+	// StoreAdvertise is kept from before the read-only front: when set
+	// and RemoteAdvertise is not, remote clusters are told its URLs with
+	// the port + 3.
 	StoreListen    []string
 	StoreAdvertise []string
+	// RemoteListen are the https URLs of the read-only front remote
+	// clusters read through (default: each StoreListen URL with the
+	// port + 3); RemoteAdvertise what remote clusters are told (default:
+	// RemoteListen). RemoteLimits bound each remote cluster there.
+	RemoteListen    []string
+	RemoteAdvertise []string
+	RemoteLimits    readproxy.Config
 	// HA: several apiservers of a cluster form one served etcd. StoreName
 	// is this member's name, StoreInitialCluster "name=peerURL" for every
 	// member (empty: a single member whose peer URL is the client port + 1
@@ -66,7 +79,7 @@ type Config struct {
 // DefaultConfig serves on loopback with the usual ports.
 func DefaultConfig() Config {
 	return Config{
-		ClusterName: "default", ClusterID: 1, RoutingMode: records.RoutingTunnel,
+		ClusterName: "", ClusterID: 1, RoutingMode: records.RoutingTunnel,
 		PodCIDRPool: []string{"10.100.0.0/16"}, PodCIDRMaskSize: 24,
 		Dir:               "/var/lib/weft/clustermesh",
 		StoreListen:       []string{"https://127.0.0.1:2381"},
@@ -74,6 +87,7 @@ func DefaultConfig() Config {
 		MetricsListen:     "127.0.0.1:9962",
 		KVStore:           kvstore.DefaultConfig(),
 		StoreHistory:      10000,
+		RemoteLimits:      readproxy.DefaultConfig(),
 		HeartbeatInterval: 5 * time.Second,
 		GCInterval:        time.Minute,
 		NodeGCGrace:       time.Hour,
@@ -91,7 +105,13 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.PodCIDRMaskSize, "pod-cidr-mask-size", c.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
 	fs.StringVar(&c.Dir, "dir", c.Dir, "clustermesh directory: CA, certificates, served store data, remote credentials")
 	fs.StringSliceVar(&c.StoreListen, "store-listen", c.StoreListen, "https URLs the served etcd listens on")
-	fs.StringSliceVar(&c.StoreAdvertise, "store-advertise", c.StoreAdvertise, "URLs remote clusters reach the served etcd at (default: --store-listen)")
+	fs.StringSliceVar(&c.StoreAdvertise, "store-advertise", c.StoreAdvertise, "deprecated: remote clusters are told these URLs with the port + 3 when --remote-advertise is not given")
+	fs.StringSliceVar(&c.RemoteListen, "remote-listen", c.RemoteListen, "https URLs of the read-only front remote clusters read through (default: each --store-listen URL with the port + 3)")
+	fs.StringSliceVar(&c.RemoteAdvertise, "remote-advertise", c.RemoteAdvertise, "URLs remote clusters are told to read at (default: --remote-listen)")
+	fs.IntVar(&c.RemoteLimits.MaxConnections, "remote-max-connections", c.RemoteLimits.MaxConnections, "connections one remote cluster may hold to the front (one per agent)")
+	fs.IntVar(&c.RemoteLimits.MaxWatches, "remote-max-watches", c.RemoteLimits.MaxWatches, "watches one remote cluster may hold (four per agent)")
+	fs.Float64Var(&c.RemoteLimits.RequestRate, "remote-request-rate", c.RemoteLimits.RequestRate, "calls and watch creations per second of one remote cluster")
+	fs.IntVar(&c.RemoteLimits.RequestBurst, "remote-request-burst", c.RemoteLimits.RequestBurst, "burst of calls and watch creations of one remote cluster")
 	fs.StringVar(&c.StoreName, "store-name", c.StoreName, "member name of the served etcd (default weft-apiserver-<cluster>)")
 	fs.StringSliceVar(&c.StoreInitialCluster, "store-initial-cluster", c.StoreInitialCluster, "HA: name=https://peer:port of every apiserver of the cluster (empty: one apiserver)")
 	fs.StringSliceVar(&c.StorePeerListen, "store-peer-listen", c.StorePeerListen, "HA: this member's peer URLs (https)")
@@ -123,10 +143,13 @@ func (c *Config) Validate() error {
 	if len(c.StoreListen) == 0 {
 		errs = append(errs, errors.New("--store-listen: give at least one https URL, e.g. https://10.0.0.1:2381"))
 	}
-	for _, u := range append(append([]string{}, c.StoreListen...), c.StoreAdvertise...) {
+	for _, u := range slices.Concat(c.StoreListen, c.StoreAdvertise, c.RemoteListen, c.RemoteAdvertise) {
 		if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Port() == "" {
 			errs = append(errs, fmt.Errorf("store URL %q: accepted is https://<host>:<port>", u))
 		}
+	}
+	if err := c.RemoteLimits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.StoreHistory < 1 {
 		errs = append(errs, fmt.Errorf("--store-history %d: must be at least 1", c.StoreHistory))
@@ -189,11 +212,46 @@ func (c *Config) kubernetes() k8s.Config {
 
 func (c *Config) info() clustermesh.Info {
 	pool, _ := c.pool()
-	eps := c.StoreAdvertise
-	if len(eps) == 0 {
-		eps = c.StoreListen
+	return clustermesh.Info{Name: c.ClusterName, ID: c.ClusterID, Routing: c.RoutingMode, PodCIDRs: pool, Endpoints: c.remoteAdvertise()}
+}
+
+// remoteFrontPort is how far the front's default port is from the served
+// etcd's (+1 is a single member's peer port).
+const remoteFrontPort = 3
+
+// remoteListen are the front's listen URLs.
+func (c *Config) remoteListen() []string {
+	if len(c.RemoteListen) > 0 {
+		return c.RemoteListen
 	}
-	return clustermesh.Info{Name: c.ClusterName, ID: c.ClusterID, Routing: c.RoutingMode, PodCIDRs: pool, Endpoints: eps}
+	return shiftPorts(c.StoreListen, remoteFrontPort)
+}
+
+// remoteAdvertise are the URLs remote clusters are told.
+func (c *Config) remoteAdvertise() []string {
+	switch {
+	case len(c.RemoteAdvertise) > 0:
+		return c.RemoteAdvertise
+	case len(c.StoreAdvertise) > 0:
+		return shiftPorts(c.StoreAdvertise, remoteFrontPort)
+	}
+	return c.remoteListen()
+}
+
+// shiftPorts adds d to the port of each URL (unparseable ones are kept:
+// Validate reports them).
+func shiftPorts(urls []string, d int) []string {
+	out := make([]string, 0, len(urls))
+	for _, raw := range urls {
+		if u, err := url.Parse(raw); err == nil {
+			if port, err := strconv.Atoi(u.Port()); err == nil {
+				u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(port+d))
+				raw = u.String()
+			}
+		}
+		out = append(out, raw)
+	}
+	return out
 }
 
 func (c *Config) pool() ([]netip.Prefix, error) {

@@ -26,7 +26,7 @@ func TestEmbeddedStore(t *testing.T) {
 		t.Fatalf("cluster-config in the embedded store: %v", err)
 	}
 	cert, key := remoteCreds(t, c, "c2")
-	remote := served(t, c, cert, key)
+	remote := servedWith(t, c.RemoteConfig(cert, key))
 	statetest.Eventually(t, time.Minute, "the remote reads the node and the canaries", func() error {
 		kvs, err := remote.List(ctx, k.NodesPrefix("c1"))
 		if err != nil || len(kvs) != 1 {

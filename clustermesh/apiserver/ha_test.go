@@ -18,7 +18,7 @@ import (
 )
 
 // TestHA: three apiservers of one cluster form one served etcd; a remote
-// reading through all of them keeps reading, and new records keep being
+// reading through the fronts of all of them keeps reading, and new records keep being
 // mirrored, after one of them stops.
 func TestHA(t *testing.T) {
 	ctx := statetest.Context(t, 3*time.Minute)
@@ -29,17 +29,18 @@ func TestHA(t *testing.T) {
 	for i := range cfgs {
 		client, err1 := etcdserver.FreeURL("https")
 		peer, err2 := etcdserver.FreeURL("https")
-		if err := errors.Join(err1, err2); err != nil {
+		front, err3 := etcdserver.FreeURL("https")
+		if err := errors.Join(err1, err2, err3); err != nil {
 			t.Fatal(err)
 		}
 		cfg := base.Cfg
 		cfg.StoreName = fmt.Sprintf("m%d", i)
-		cfg.StoreListen, cfg.StorePeerListen = []string{client}, []string{peer}
+		cfg.StoreListen, cfg.StorePeerListen, cfg.RemoteListen = []string{client}, []string{peer}, []string{front}
 		cfg.StoreDataDir = filepath.Join(t.TempDir(), "etcd")
 		cfg.AdminListen = []string{"unix://" + base.Dir.Path(fmt.Sprintf("admin-%d.sock", i))}
 		cfgs[i] = cfg
 		initial = append(initial, cfg.StoreName+"="+peer)
-		endpoints = append(endpoints, client)
+		endpoints = append(endpoints, front)
 	}
 	servers := make([]*apiserver.Server, n)
 	errs := make([]error, n)
@@ -77,7 +78,7 @@ func TestHA(t *testing.T) {
 	}
 	node("n1")
 	cert, key := remoteCreds(t, &apiservertest.Cluster{Name: "c1", Dir: base.Dir, Cfg: cfgs[1]}, "c2")
-	rcfg := base.ServedConfig(cert, key)
+	rcfg := base.RemoteConfig(cert, key)
 	rcfg.Endpoints = endpoints
 	remote := servedWith(t, rcfg)
 	k := records.NewKeys(remote.Prefix())

@@ -127,6 +127,7 @@ func (s *Server) removeRemote(ctx context.Context, cluster string) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	s.front.Revoke(cluster)
 	if existed || had {
 		s.log.Info("remote cluster removed", "remote", cluster)
 	}

@@ -50,7 +50,7 @@ func TestRemoteUserReadsOnly(t *testing.T) {
 	sk := records.NewKeys(src.Prefix())
 	put(t, src, sk.Node("c1", "n1"), &records.Node{Name: "n1", Cluster: "c1", ClusterID: 1, Underlay: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
 	cert, key := remoteCreds(t, c, "c2")
-	remote := served(t, c, cert, key)
+	remote := servedWith(t, c.RemoteConfig(cert, key))
 	k := records.NewKeys(remote.Prefix())
 	statetest.Eventually(t, time.Minute, "the remote user reads the cluster's nodes", func() error {
 		kvs, err := remote.List(ctx, k.NodesPrefix("c1"))
@@ -131,15 +131,22 @@ func TestRefusedConnections(t *testing.T) {
 		t.Errorf("the agent certificate: %v", err)
 	}
 
-	// A disconnected remote's certificate no longer reads anything.
+	// A remote's certificate reads through the front only, and not at
+	// all once the remote is disconnected.
 	cert, key := remoteCreds(t, c, "c2")
-	if err := open(c.ServedConfig(cert, key)); err != nil {
-		t.Fatalf("remote c2 before removal: %v", err)
+	if err := open(c.RemoteConfig(cert, key)); err != nil {
+		t.Fatalf("remote c2 through the front before removal: %v", err)
+	}
+	if err := open(c.ServedConfig(cert, key)); err == nil {
+		t.Error("remote c2 straight at the served store: connected and listed, want refused")
+	}
+	if err := open(c.RemoteConfig(c.Dir.Cert(clustermesh.UserAgent), c.Dir.Key(clustermesh.UserAgent))); err == nil {
+		t.Error("the agent certificate at the front: connected and listed, want refused")
 	}
 	if _, err := c.Admin(t).RemoveRemote(ctx, &adminapi.RemoveRemoteRequest{Cluster: "c2"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := open(c.ServedConfig(cert, key)); err == nil {
+	if err := open(c.RemoteConfig(cert, key)); err == nil {
 		t.Error("remote c2 after removal: still reads")
 	}
 

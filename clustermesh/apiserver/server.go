@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/clustermesh/readproxy"
 	"github.com/weftnet/weft/k8s"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
@@ -27,8 +28,12 @@ type Server struct {
 	log *slog.Logger
 	dir clustermesh.Dir
 	ca  *clustermesh.CA
-	cc  records.ClusterConfig
-	m   *metrics
+	// remoteCA signs remote clusters' certificates; only front trusts it.
+	remoteCA *clustermesh.CA
+	front    *readproxy.Proxy
+	remoteL  []net.Listener
+	cc       records.ClusterConfig
+	m        *metrics
 
 	etcd   *etcdserver.Server
 	served *etcd.Client   // the served store, as root
@@ -113,7 +118,7 @@ func (s *Server) connect(ctx context.Context) error {
 		}
 		s.admin = append(s.admin, l)
 	}
-	return nil
+	return s.openFront()
 }
 
 // publishClusterConfig creates cluster-config/<cluster>, or checks that the
@@ -170,6 +175,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.heartbeat(ctx) })
 	g.Go(func() error { return s.collect(ctx) })
 	g.Go(func() error { return s.serveAdmin(ctx) })
+	g.Go(func() error { return s.front.Serve(ctx, s.remoteL) })
 	if s.cfg.MetricsListen != "" {
 		g.Go(func() error { return s.m.serve(ctx, s.cfg.MetricsListen) })
 	}
@@ -181,7 +187,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return nil
 		}
 	})
-	s.log.Info("apiserver ready", "store", s.cfg.StoreListen, "admin", s.cfg.AdminListen, "embedded-store", s.cfg.EmbeddedStore)
+	s.log.Info("apiserver ready", "store", s.cfg.StoreListen, "remotes", s.cfg.remoteListen(), "admin", s.cfg.AdminListen, "embedded-store", s.cfg.EmbeddedStore)
 	err := g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
@@ -213,7 +219,7 @@ func (s *Server) heartbeat(ctx context.Context) error {
 func (s *Server) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, l := range s.admin {
+	for _, l := range append(s.admin, s.remoteL...) {
 		l.Close()
 	}
 	if s.source != nil && s.source != kvstore.Client(s.served) {

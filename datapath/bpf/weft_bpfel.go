@@ -83,7 +83,8 @@ type weftFlowEvent struct {
 	Verdict     uint8
 	Reason      uint8
 	ObsPoint    uint8
-	Pad         [3]uint8
+	TcpFlags    uint8
+	Pad         [2]uint8
 }
 
 type weftIpcacheKey struct {

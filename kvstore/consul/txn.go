@@ -24,6 +24,7 @@ type condition struct {
 	verb  api.KVOp // empty: unconditional
 	index uint64   // for check-index
 	err   error
+	also  []api.KVOp // further check verbs that fail with err (Txn)
 }
 
 // put writes key in one transaction: [lock check] [condition] delete, then
@@ -124,7 +125,7 @@ func (c *Client) txn(ctx context.Context, what, key string, ops api.TxnOps, cond
 		switch {
 		case op.Verb == api.KVCheckSession:
 			return nil, fmt.Errorf("%s %s: %w: lock %s is no longer held by this client", what, key, kvstore.ErrLockLost, op.Key)
-		case cond.verb != "" && op.Verb == cond.verb:
+		case cond.verb != "" && (op.Verb == cond.verb || slices.Contains(cond.also, op.Verb)):
 			return nil, fmt.Errorf("%s %s: %w", what, key, cond.err)
 		case op.Verb == api.KVLock && strings.Contains(e.What, "invalid session"):
 			return nil, fmt.Errorf("%s %s: %w", what, key, errSessionGone)

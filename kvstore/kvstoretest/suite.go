@@ -28,6 +28,8 @@ func Run(t *testing.T, s Server) {
 		{"delete", testDelete},
 		{"delete-if-value", testDeleteIfValue},
 		{"bad-input", testBadInput},
+		{"txn-all-or-nothing", testTxnAllOrNothing},
+		{"txn-prefix-compare", testTxnPrefix},
 		{"unreachable", testUnreachable},
 		{"closed-client", testClosedClient},
 		{"close-unreachable-bounded", testCloseUnreachable},

@@ -24,6 +24,9 @@ type Allocator struct {
 	cache  *cache
 	local  kvstore.KeyedMutex // serialises work on one label set in this process
 	lost   <-chan struct{}    // the lease-loss channel current when New ran
+	// tx, when the store's transactions compare prefixes (etcd), makes
+	// allocation lock-free (acquireTxn); else the label set's lock is used.
+	tx kvstore.Transactor
 
 	mu   sync.Mutex
 	held map[string]*held // by Labels.String()
@@ -41,7 +44,12 @@ func New(client kvstore.Client, cfg Config, log *slog.Logger) (*Allocator, error
 		return nil, err
 	}
 	keys := records.NewKeys(client.Prefix())
+	tx, ok := client.(kvstore.Transactor)
+	if ok && !tx.ComparesPrefixes() {
+		tx = nil
+	}
 	return &Allocator{
+		tx:     tx,
 		client: client,
 		keys:   keys,
 		cfg:    cfg,
@@ -173,10 +181,14 @@ func retryable(err error) bool {
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-// acquire finds or creates the identity of labels under the label set's
-// lock and writes this node's leased reference. want, if non-zero, is the
+// acquire finds or creates the identity of labels and writes this node's
+// leased reference: in conditional transactions when the store has them
+// (acquireTxn), else under the label set's lock. want, if non-zero, is the
 // identity to keep (re-creating its master key after a loss).
 func (a *Allocator) acquire(ctx context.Context, labels records.Labels, want records.ID) (records.ID, error) {
+	if a.tx != nil {
+		return a.acquireTxn(ctx, a.tx, labels, want)
+	}
 	lock, err := a.client.Lock(ctx, lockName(a.keys, labels))
 	if err != nil {
 		return 0, err
@@ -210,25 +222,9 @@ func (a *Allocator) acquire(ctx context.Context, labels records.Labels, want rec
 // existing returns the identity that references or a master key already
 // give labels, re-creating its master key if it vanished; 0 if none.
 func (a *Allocator) existing(ctx context.Context, labels records.Labels, want records.ID, guard kvstore.WriteOption) (records.ID, error) {
-	prefix := a.keys.IdentityRefsOf(labels)
-	refs, err := a.client.List(ctx, prefix)
+	candidates, _, err := a.candidates(ctx, labels, want)
 	if err != nil {
-		return 0, fmt.Errorf("list references %s: %w", prefix, err)
-	}
-	candidates := []records.ID{}
-	if want != 0 {
-		candidates = append(candidates, want)
-	}
-	for _, kv := range refs {
-		r, err := a.keys.DecodeIdentityRef(kv.Key, kv.Value)
-		if err != nil {
-			a.log.Warn("ignore malformed identity reference", "err", err)
-			continue
-		}
-		candidates = append(candidates, r.ID)
-	}
-	if id, ok := a.cache.idOf(labels); ok {
-		candidates = append(candidates, id)
+		return 0, err
 	}
 	for _, id := range candidates {
 		if id.ClusterID() != a.cfg.ClusterID {
@@ -258,17 +254,38 @@ func (a *Allocator) ensureMaster(ctx context.Context, id records.ID, labels reco
 	case !errors.Is(err, kvstore.ErrNotFound):
 		return false, fmt.Errorf("read master key %s: %w", key, err)
 	}
-	val, err := records.Encode(key, &records.Identity{ID: id, Labels: labels})
+	ok, err := a.createGuarded(ctx, id, labels, guard)
+	if ok {
+		a.log.Info("re-created missing identity master key", "id", id, "labels", labels.String())
+	}
+	return ok, err
+}
+
+// candidates lists the label set's references and returns the ids that
+// may be its identity, in order of preference: want, the ids references
+// point at, the cache's; and the newest reference's revision (0: none).
+func (a *Allocator) candidates(ctx context.Context, labels records.Labels, want records.ID) ([]records.ID, uint64, error) {
+	prefix := a.keys.IdentityRefsOf(labels)
+	refs, err := a.client.List(ctx, prefix)
 	if err != nil {
-		return false, err
+		return nil, 0, fmt.Errorf("list references %s: %w", prefix, err)
 	}
-	if _, err := a.client.Create(ctx, key, val, guard); err != nil {
-		if errors.Is(err, kvstore.ErrExists) {
-			return false, nil
+	var newest uint64
+	candidates := []records.ID{}
+	if want != 0 {
+		candidates = append(candidates, want)
+	}
+	for _, kv := range refs {
+		newest = max(newest, kv.Revision)
+		r, err := a.keys.DecodeIdentityRef(kv.Key, kv.Value)
+		if err != nil {
+			a.log.Warn("ignore malformed identity reference", "err", err)
+			continue
 		}
-		return false, fmt.Errorf("re-create master key %s: %w", key, err)
+		candidates = append(candidates, r.ID)
 	}
-	a.log.Info("re-created missing identity master key", "id", id, "labels", labels.String())
-	a.cache.put(id, labels)
-	return true, nil
+	if id, ok := a.cache.idOf(labels); ok {
+		candidates = append(candidates, id)
+	}
+	return candidates, newest, nil
 }

@@ -114,7 +114,10 @@ func (c *Collector) Collect(ctx context.Context) ([]records.ID, error) {
 }
 
 // deleteIfUnreferenced deletes a master key under its label set's lock if it
-// is unchanged and still has no reference pointing at it.
+// is unchanged and still has no reference pointing at it. When the store's
+// transactions compare prefixes the delete is also conditional on no
+// reference of the label set having been written since they were read, as
+// lock-free allocators (acquireTxn) do not take the lock.
 func (c *Collector) deleteIfUnreferenced(ctx context.Context, kv kvstore.KeyValue, m records.Identity) (bool, error) {
 	lock, err := c.client.Lock(ctx, lockName(c.keys, m.Labels))
 	if err != nil {
@@ -125,15 +128,37 @@ func (c *Collector) deleteIfUnreferenced(ctx context.Context, kv kvstore.KeyValu
 			c.log.Warn("unlock identity lock", "id", m.ID, "err", err)
 		}
 	}()
-	refs, err := c.client.List(ctx, c.keys.IdentityRefsOf(m.Labels))
+	refsOf := c.keys.IdentityRefsOf(m.Labels)
+	refs, err := c.client.List(ctx, refsOf)
 	if err != nil {
 		return false, fmt.Errorf("list references of identity %d: %w", m.ID, err)
 	}
+	var newest uint64
 	for _, r := range refs {
+		newest = max(newest, r.Revision)
 		if ref, err := c.keys.DecodeIdentityRef(r.Key, r.Value); err == nil && ref.ID == m.ID {
 			return false, nil
 		}
 	}
+	if tx, ok := c.client.(kvstore.Transactor); ok && tx.ComparesPrefixes() {
+		cmps := []kvstore.Compare{kvstore.AtRevision(kv.Key, kv.Revision), kvstore.NothingNewerUnder(refsOf, newest)}
+		_, err := tx.Txn(ctx, cmps, []kvstore.Op{kvstore.DeleteOp(kv.Key)})
+		if errors.Is(err, kvstore.ErrConflict) {
+			return false, nil // rewritten or referenced meanwhile: look again next pass
+		}
+		if err != nil {
+			return false, fmt.Errorf("delete unreferenced %s: %w", kv.Key, err)
+		}
+	} else if ok, err := c.deleteGuarded(ctx, kv, lock); !ok || err != nil {
+		return false, err
+	}
+	c.log.Debug("deleted unreferenced identity", "id", m.ID, "labels", m.Labels.String())
+	return true, nil
+}
+
+// deleteGuarded deletes the master key if its revision is unchanged, while
+// the lock is held.
+func (c *Collector) deleteGuarded(ctx context.Context, kv kvstore.KeyValue, lock kvstore.Lock) (bool, error) {
 	cur, err := c.client.Get(ctx, kv.Key)
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return false, nil
@@ -147,6 +172,5 @@ func (c *Collector) deleteIfUnreferenced(ctx context.Context, kv kvstore.KeyValu
 	if err := c.client.Delete(ctx, kv.Key, kvstore.Guarded(lock)); err != nil {
 		return false, fmt.Errorf("delete unreferenced %s: %w", kv.Key, err)
 	}
-	c.log.Debug("deleted unreferenced identity", "id", m.ID, "labels", m.Labels.String())
 	return true, nil
 }

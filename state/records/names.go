@@ -30,6 +30,23 @@ func ValidateClusterName(name string) error {
 	return nil
 }
 
+// DefaultClusterName is what a cluster is called when it is not given a
+// name: fine for a cluster on its own, refused in a mesh.
+const DefaultClusterName = "default"
+
+// ValidateMeshClusterName accepts the name of a cluster that joins a mesh:
+// a valid cluster name other than "default", which every unnamed cluster
+// shares (Cilium refuses it with a cluster id for the same reason).
+func ValidateMeshClusterName(name string) error {
+	if err := ValidateClusterName(name); err != nil {
+		return err
+	}
+	if name == DefaultClusterName {
+		return fmt.Errorf("cluster name %q: %w: reserved for a cluster outside any mesh (every unnamed cluster is called %q, so two of them would collide); give the cluster its own name, e.g. c1 or west", name, ErrInvalid, DefaultClusterName)
+	}
+	return nil
+}
+
 // ValidateClusterID accepts 1 to 255.
 func ValidateClusterID(id uint32) error {
 	if id < MinClusterID || id > MaxClusterID {

@@ -16,9 +16,10 @@ type Remote struct {
 	ClientRef string   `json:"clientRef,omitempty"` // where the client cert/key live
 }
 
-// Validate checks the cluster name and endpoints.
+// Validate checks the cluster name (a mesh name: not "default") and
+// endpoints.
 func (r *Remote) Validate() error {
-	if err := ValidateClusterName(r.Cluster); err != nil {
+	if err := ValidateMeshClusterName(r.Cluster); err != nil {
 		return err
 	}
 	if len(r.Endpoints) == 0 || len(r.Endpoints) > 16 {

@@ -75,6 +75,11 @@ func Start(t testing.TB, name string, id uint32, o Options) *Cluster {
 	cfg.PodCIDRPool = []string{o.PodCIDR}
 	cfg.Dir = string(c.Dir)
 	cfg.StoreListen = []string{store}
+	front, err := etcdserver.FreeURL("https")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RemoteListen = []string{front}
 	cfg.AdminListen = []string{"unix://" + c.Dir.Path(clustermesh.AdminSocket)}
 	cfg.MetricsListen = ""
 	cfg.KVStore = c.Store.Config()
@@ -85,7 +90,7 @@ func Start(t testing.TB, name string, id uint32, o Options) *Cluster {
 	}
 	c.Cfg = cfg
 	file := map[string]any{"routing-mode": cfg.RoutingMode, "pod-cidr-pool": cfg.PodCIDRPool, "store-listen": cfg.StoreListen,
-		"admin-listen": cfg.AdminListen, "kvstore-endpoints": cfg.KVStore.Endpoints}
+		"remote-listen": cfg.RemoteListen, "admin-listen": cfg.AdminListen, "kvstore-endpoints": cfg.KVStore.Endpoints}
 	if err := clustermesh.Enable(clustermesh.EnableOptions{Dir: c.Dir, Cluster: name, ID: id, Hosts: []string{"127.0.0.1"}, Config: file}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +154,14 @@ func (c *Cluster) Admin(t testing.TB) adminapi.AdminClient {
 	}
 	t.Cleanup(func() { closeFn() })
 	return cl
+}
+
+// RemoteConfig reaches the read-only front, the way a remote cluster
+// does, with the certificate pair certFile/keyFile (signed by SignRemote).
+func (c *Cluster) RemoteConfig(certFile, keyFile string) kvstore.Config {
+	cfg := c.ServedConfig(certFile, keyFile)
+	cfg.Endpoints = c.Cfg.RemoteListen
+	return cfg
 }
 
 // ServedConfig reaches the served store with the certificate pair

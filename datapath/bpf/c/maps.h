@@ -234,7 +234,8 @@ struct flow_event {
 	__u8 verdict;
 	__u8 reason;
 	__u8 obs_point;
-	__u8 pad[3];
+	__u8 tcp_flags; /* TCP header flags byte (FIN 0x01 ... CWR 0x80), 0 otherwise */
+	__u8 pad[2];
 };
 
 struct metric {

@@ -194,6 +194,8 @@ static __always_inline void report(struct __sk_buff *skb, struct pkt *p, __u32 s
 	ev->verdict = reason == REASON_FORWARDED ? VERDICT_FORWARDED : VERDICT_DROPPED;
 	ev->reason = reason;
 	ev->obs_point = obs;
+	if (p->proto == IPPROTO_TCP && p->has_ports)
+		bpf_skb_load_bytes(skb, p->l4_off + 13, &ev->tcp_flags, 1);
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -1,0 +1,132 @@
+package flows
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/flow"
+	"github.com/weftnet/weft/state/records"
+)
+
+// IPCache finds the ipcache entry of an address (ipcache.Watcher).
+type IPCache interface {
+	Get(ip netip.Addr) (records.IPCacheEntry, bool)
+}
+
+type endpointLookup struct {
+	ipc    IPCache
+	node   string
+	nodeIP netip.Addr
+}
+
+// Endpoints looks addresses up in the ipcache; entries whose host is
+// nodeIP (or none: a local endpoint) live on node.
+func Endpoints(ipc IPCache, node string, nodeIP netip.Addr) flow.EndpointLookup {
+	return endpointLookup{ipc: ipc, node: node, nodeIP: nodeIP}
+}
+
+func (l endpointLookup) LookupIP(ip netip.Addr) (flow.Endpoint, bool) {
+	e, ok := l.ipc.Get(ip)
+	if !ok {
+		return flow.Endpoint{}, false
+	}
+	ep := flow.Endpoint{Identity: uint32(e.Identity), Namespace: e.Namespace, Pod: e.Pod}
+	if !e.HostIP.IsValid() || e.HostIP == l.nodeIP {
+		ep.Node = l.node
+	}
+	return ep, true
+}
+
+// IdentityCache returns an identity's labels (identity.Allocator).
+type IdentityCache interface {
+	Lookup(id records.ID) (records.Labels, bool)
+}
+
+type identityLookup struct{ ids IdentityCache }
+
+// Identities reads labels from the identity cache.
+func Identities(ids IdentityCache) flow.IdentityLookup { return identityLookup{ids} }
+
+func (l identityLookup) IdentityLabels(id uint32) ([]string, bool) {
+	ls, ok := l.ids.Lookup(records.ID(id))
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(ls))
+	for i, lb := range ls {
+		out[i] = strings.TrimSuffix(lb.String(), "=")
+	}
+	return out, true
+}
+
+// ServiceLister lists the services the node programmed (services.Sync).
+type ServiceLister interface {
+	List() *agentapi.ListServicesResponse
+}
+
+// serviceIndex maps backends to their service, rebuilt from the lister at
+// most once per refresh (flows come much more often than services change).
+type serviceIndex struct {
+	list    ServiceLister
+	refresh time.Duration
+
+	mu    sync.Mutex
+	built time.Time
+	index map[backendKey]flow.Service
+}
+
+type backendKey struct {
+	addr  netip.AddrPort
+	proto uint8
+}
+
+// Services finds the service of a backend among the programmed ones.
+func Services(l ServiceLister) flow.ServiceLookup {
+	return &serviceIndex{list: l, refresh: time.Second}
+}
+
+func (s *serviceIndex) ServiceOfBackend(backend netip.AddrPort, proto uint8) (flow.Service, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.index == nil || time.Since(s.built) > s.refresh {
+		s.index, s.built = buildIndex(s.list.List()), time.Now()
+	}
+	svc, ok := s.index[backendKey{backend, proto}]
+	return svc, ok
+}
+
+var protoNumbers = map[string]uint8{"TCP": flow.ProtoTCP, "UDP": flow.ProtoUDP, "SCTP": flow.ProtoSCTP}
+
+func buildIndex(resp *agentapi.ListServicesResponse) map[backendKey]flow.Service {
+	index := map[backendKey]flow.Service{}
+	for _, svc := range resp.GetServices() {
+		// The first frontend per protocol (the ClusterIP comes first).
+		frontends := map[uint8]netip.AddrPort{}
+		for _, f := range svc.GetFrontends() {
+			addr, proto, _ := strings.Cut(f.GetAddress(), "/")
+			ap, err := netip.ParseAddrPort(addr)
+			if p, ok := protoNumbers[strings.ToUpper(proto)]; ok && err == nil {
+				if _, seen := frontends[p]; !seen {
+					frontends[p] = ap
+				}
+			}
+		}
+		for _, b := range svc.GetBackends() {
+			addr, proto, found := strings.Cut(b.GetAddress(), "/")
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil {
+				continue
+			}
+			for p, fe := range frontends {
+				if found && protoNumbers[strings.ToUpper(proto)] != p {
+					continue
+				}
+				index[backendKey{ap, p}] = flow.Service{Namespace: svc.GetNamespace(), Name: svc.GetName(), Frontend: fe}
+			}
+		}
+	}
+	return index
+}

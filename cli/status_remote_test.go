@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weftnet/weft/api/agentapi"
+)
+
+// TestStatusRemoteFaultsAreWarnings: a remote cluster that is unreachable,
+// has refused records and whose node does not answer leaves the node
+// healthy (exit 0); the faults show on the remote's lines.
+func TestStatusRemoteFaultsAreWarnings(t *testing.T) {
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "agent.sock")
+	fa := testAgent("c1-n1")
+	fa.status.Health = append(fa.status.Health, &agentapi.NodeHealth{Node: "c2-n1", Cluster: "c2", Ip: "192.168.2.1", Error: "i/o timeout"})
+	fa.status.RemoteClusters = []*agentapi.RemoteCluster{{Name: "c2", Nodes: 1, Endpoints: 3,
+		Error: "unreachable for 25s: heartbeat of c2 unchanged for 21s; rejected 1 records outside its prefix or identity range"}}
+	serve(t, socket, fa)
+	r := runCLI(t, dir, nil, "--socket", socket, "status")
+	if r.err != nil {
+		t.Fatalf("weft status with a faulty remote: %v, want exit 0", r.err)
+	}
+	for _, want := range []string{
+		"c2  not connected, not synced  1 nodes, 3 endpoints  WARN  unreachable for 25s: heartbeat of c2 unchanged for 21s; rejected 1 records",
+		"c2-n1  192.168.2.1  unreachable  i/o timeout",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package flow
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath"
+)
+
+// Endpoint is what the agent knows about an address.
+type Endpoint struct {
+	Identity       uint32
+	Namespace, Pod string // empty when the address is not a pod's
+	Node           string // node the address lives on, when known
+}
+
+// EndpointLookup finds what lives at an address (the agent's ipcache and
+// local endpoints). ok is false for an unknown address.
+type EndpointLookup interface {
+	LookupIP(ip netip.Addr) (ep Endpoint, ok bool)
+}
+
+// IdentityLookup returns the labels of an identity ("source:key=value",
+// sorted); ok is false for an unknown identity.
+type IdentityLookup interface {
+	IdentityLabels(id uint32) (labels []string, ok bool)
+}
+
+// Service names a service and one of its frontends.
+type Service struct {
+	Namespace, Name string
+	Frontend        netip.AddrPort // zero when unknown
+}
+
+// ServiceLookup finds the service an address and port is a backend of
+// (proto is the IP protocol number); ok is false when it backs none.
+type ServiceLookup interface {
+	ServiceOfBackend(backend netip.AddrPort, proto uint8) (svc Service, ok bool)
+}
+
+// ClusterLabel is the label that names an identity's cluster.
+const ClusterLabel = "k8s:io.cilium.k8s.policy.cluster"
+
+// Enricher turns datapath events into records. Every lookup may be nil:
+// the record then only carries what the event holds.
+type Enricher struct {
+	Node, Cluster string // of the observing node
+	Clock         *Clock
+	Endpoints     EndpointLookup
+	Identities    IdentityLookup
+	Services      ServiceLookup
+}
+
+// Enrich returns the record of one datapath event.
+func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
+	point := f.Point.String()
+	r := &agentapi.Flow{
+		Node:             e.Node,
+		Cluster:          e.Cluster,
+		Source:           e.endpoint(f.Source, f.SourceIdentity),
+		Destination:      e.endpoint(f.Destination, f.DestinationIdentity),
+		ObservationPoint: point,
+		Verdict:          agentapi.Verdict_FORWARDED,
+		Protocol:         ProtocolName(f.Proto),
+		ProtocolNumber:   uint32(f.Proto),
+		Direction:        DirectionOf(point),
+		TcpFlags:         uint32(f.TCPFlags),
+	}
+	if e.Clock != nil {
+		r.TimeNs = e.Clock.Wall(f.Time).UnixNano()
+	}
+	if f.Dropped {
+		r.Verdict = agentapi.Verdict_DROPPED
+		r.DropReasonCode = uint32(f.Reason)
+		r.DropReason = f.Reason.String()
+	}
+	if e.Services != nil && f.Destination.IsValid() {
+		if svc, ok := e.Services.ServiceOfBackend(f.Destination, f.Proto); ok {
+			r.DestinationService = &agentapi.FlowService{Namespace: svc.Namespace, Name: svc.Name}
+			if svc.Frontend.IsValid() {
+				r.DestinationService.Frontend = svc.Frontend.String()
+			}
+		}
+	}
+	return r
+}
+
+func (e *Enricher) endpoint(ap netip.AddrPort, id uint32) *agentapi.FlowEndpoint {
+	ep := &agentapi.FlowEndpoint{Port: uint32(ap.Port()), Identity: id}
+	if !ap.Addr().IsValid() {
+		return ep
+	}
+	ep.Ip = ap.Addr().String()
+	if e.Endpoints != nil {
+		if known, ok := e.Endpoints.LookupIP(ap.Addr()); ok {
+			ep.Namespace, ep.PodName, ep.Node = known.Namespace, known.Pod, known.Node
+			if ep.Identity == 0 {
+				ep.Identity = known.Identity
+			}
+		}
+	}
+	if e.Identities != nil && ep.Identity != 0 {
+		if labels, ok := e.Identities.IdentityLabels(ep.Identity); ok {
+			ep.Labels = labels
+			for _, l := range labels {
+				if v, ok := strings.CutPrefix(l, ClusterLabel+"="); ok {
+					ep.Cluster = v
+				}
+			}
+		}
+	}
+	return ep
+}

@@ -1,0 +1,72 @@
+package flow
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath"
+)
+
+type ipTable map[netip.Addr]Endpoint
+
+func (t ipTable) LookupIP(ip netip.Addr) (Endpoint, bool) { e, ok := t[ip]; return e, ok }
+
+type labelTable map[uint32][]string
+
+func (t labelTable) IdentityLabels(id uint32) ([]string, bool) { l, ok := t[id]; return l, ok }
+
+type backends map[netip.AddrPort]Service
+
+func (b backends) ServiceOfBackend(ap netip.AddrPort, _ uint8) (Service, bool) {
+	s, ok := b[ap]
+	return s, ok
+}
+
+func TestClockTurnsMonotonicIntoWall(t *testing.T) {
+	wall := time.Date(2026, 12, 18, 14, 7, 37, 0, time.UTC)
+	mono := 5000 * time.Second
+	c := &Clock{mono: func() time.Duration { return mono }, now: func() time.Time { return wall }, recalibrate: time.Minute}
+	if got := c.Wall(mono - 200*time.Millisecond); !got.Equal(wall.Add(-200 * time.Millisecond)) {
+		t.Errorf("Wall = %v, want %v", got, wall.Add(-200*time.Millisecond))
+	}
+	// The wall clock is stepped by 1 h: the next measurement follows it.
+	wall, mono = wall.Add(time.Hour+2*time.Minute), mono+2*time.Minute
+	if got := c.Wall(mono); !got.Equal(wall) {
+		t.Errorf("after a step, Wall = %v, want %v", got, wall)
+	}
+}
+
+func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
+	client, web := netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("10.1.1.7")
+	e := &Enricher{
+		Node: "c1-n2", Cluster: "c1",
+		Endpoints: ipTable{
+			client: {Identity: 300, Namespace: "dev", Pod: "client-1", Node: "c1-n1"},
+			web:    {Identity: 301, Namespace: "dev", Pod: "web-1", Node: "c1-n2"},
+		},
+		Identities: labelTable{301: {"k8s:app=web", ClusterLabel + "=c1"}},
+		Services: backends{netip.AddrPortFrom(web, 8080): {Namespace: "dev", Name: "web",
+			Frontend: netip.MustParseAddrPort("10.96.0.10:80")}},
+	}
+	got := e.Enrich(datapath.Flow{
+		Source: netip.AddrPortFrom(client, 44805), Destination: netip.AddrPortFrom(web, 8080), Proto: ProtoTCP,
+		DestinationIdentity: 301, Dropped: true, Reason: datapath.ReasonPolicyDenied, Point: 1, // to-endpoint
+		TCPFlags: TCPSyn,
+	})
+	want := &agentapi.Flow{
+		Node: "c1-n2", Cluster: "c1", ObservationPoint: "to-endpoint", Verdict: agentapi.Verdict_DROPPED,
+		DropReasonCode: uint32(datapath.ReasonPolicyDenied), DropReason: "policy denied", Protocol: "TCP", ProtocolNumber: 6,
+		Direction: agentapi.Direction_INGRESS, TcpFlags: TCPSyn,
+		Source: &agentapi.FlowEndpoint{Ip: "10.1.0.5", Port: 44805, Identity: 300, Namespace: "dev", PodName: "client-1", Node: "c1-n1"},
+		Destination: &agentapi.FlowEndpoint{Ip: "10.1.1.7", Port: 8080, Identity: 301, Namespace: "dev", PodName: "web-1", Node: "c1-n2",
+			Labels: []string{"k8s:app=web", ClusterLabel + "=c1"}, Cluster: "c1"},
+		DestinationService: &agentapi.FlowService{Namespace: "dev", Name: "web", Frontend: "10.96.0.10:80"},
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("record =\n%v\nwant\n%v", got, want)
+	}
+}

@@ -1,0 +1,69 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Peer is one agent's flow endpoint.
+type Peer struct {
+	Node    string // node name, as reported in status messages
+	Address string // host:port of the agent's --flows-listen-address
+}
+
+// Config is a relay.
+type Config struct {
+	// Peers are the agents; SetPeers replaces them while running.
+	Peers []Peer
+	// TLS is the client configuration the relay dials agents with: its
+	// certificate and the CA of the agents' certificates.
+	TLS *tls.Config
+	// MaxDelay bounds how long a flow waits for older flows of quieter
+	// agents before it is sent anyway.
+	MaxDelay time.Duration
+	// Retry is the pause between attempts to reach an agent that is down.
+	Retry time.Duration
+	// Dial opens the TCP connection to an agent (nil: a plain dialer),
+	// e.g. to dial from another network namespace.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// DefaultConfig waits at most 200 ms for ordering and retries every 2 s.
+func DefaultConfig() Config {
+	return Config{MaxDelay: 200 * time.Millisecond, Retry: 2 * time.Second}
+}
+
+// Validate checks the peers and timings.
+func (c Config) Validate() error {
+	if c.TLS == nil {
+		return errors.New("relay: no TLS configuration: agents serve flows with mutual TLS only")
+	}
+	if c.MaxDelay <= 0 || c.MaxDelay > time.Minute {
+		return fmt.Errorf("relay max delay %s: accepted: more than 0, at most 1m", c.MaxDelay)
+	}
+	if c.Retry <= 0 {
+		return fmt.Errorf("relay retry interval %s: accepted: a positive duration", c.Retry)
+	}
+	return validatePeers(c.Peers)
+}
+
+func validatePeers(peers []Peer) error {
+	seen := map[string]bool{}
+	for _, p := range peers {
+		if p.Node == "" {
+			return fmt.Errorf("relay peer %q: no node name", p.Address)
+		}
+		if seen[p.Node] {
+			return fmt.Errorf("relay peer %s: listed twice", p.Node)
+		}
+		seen[p.Node] = true
+		if _, _, err := net.SplitHostPort(p.Address); err != nil {
+			return fmt.Errorf("relay peer %s address %q: accepted: host:port", p.Node, p.Address)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weftnet/weft/api/agentapi"
+)
+
+// Relay serves the merged flows of its peers as agentapi.Observer.
+type Relay struct {
+	agentapi.UnimplementedObserverServer
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	peers map[string]*peer // by node
+}
+
+type peer struct {
+	Peer
+	client agentapi.ObserverClient
+	close  func() error
+}
+
+// New returns a relay of cfg.Peers; Close releases its connections.
+func New(cfg Config, log *slog.Logger) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Relay{cfg: cfg, log: log.With("component", "relay"), peers: map[string]*peer{}}
+	if err := r.SetPeers(cfg.Peers); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SetPeers replaces the agents the relay reads; streams already open keep
+// the peers they started with.
+func (r *Relay) SetPeers(peers []Peer) error {
+	if err := validatePeers(peers); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := map[string]bool{}
+	for _, p := range peers {
+		keep[p.Node] = true
+		if old, ok := r.peers[p.Node]; ok && old.Address == p.Address {
+			continue
+		} else if ok {
+			old.close()
+		}
+		client, closeConn, err := agentapi.DialObserverTCP(p.Address, r.cfg.TLS.Clone(), r.cfg.Dial)
+		if err != nil {
+			return fmt.Errorf("relay peer %s: %w", p.Node, err)
+		}
+		r.peers[p.Node] = &peer{Peer: p, client: client, close: closeConn}
+	}
+	for node, p := range r.peers {
+		if !keep[node] {
+			p.close()
+			delete(r.peers, node)
+		}
+	}
+	return nil
+}
+
+// Close closes the connections to every peer.
+func (r *Relay) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for node, p := range r.peers {
+		p.close()
+		delete(r.peers, node)
+	}
+	return nil
+}
+
+func (r *Relay) snapshot() []*peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *peer) int {
+		if a.Node < b.Node {
+			return -1
+		}
+		if a.Node > b.Node {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// ServerStatus sums the peers' ring status and lists each peer's state.
+func (r *Relay) ServerStatus(ctx context.Context, _ *agentapi.ServerStatusRequest) (*agentapi.ServerStatusResponse, error) {
+	peers := r.snapshot()
+	answers := make([]*agentapi.ServerStatusResponse, len(peers))
+	errs := make([]error, len(peers))
+	var g errgroup.Group
+	for i, p := range peers {
+		g.Go(func() error {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			answers[i], errs[i] = p.client.ServerStatus(cctx, &agentapi.ServerStatusRequest{})
+			return nil
+		})
+	}
+	g.Wait()
+	out := &agentapi.ServerStatusResponse{}
+	for i, p := range peers {
+		st := &agentapi.NodeStatus{Node: p.Node, Address: p.Address, Connected: errs[i] == nil}
+		if errs[i] != nil {
+			st.Error = errs[i].Error()
+		} else {
+			a := answers[i]
+			out.NumFlows += a.GetNumFlows()
+			out.MaxFlows += a.GetMaxFlows()
+			out.SeenFlows += a.GetSeenFlows()
+			out.FlowsPerSecond += a.GetFlowsPerSecond()
+			out.LostFlows += a.GetLostFlows()
+			out.UptimeNs = max(out.UptimeNs, a.GetUptimeNs())
+		}
+		out.Nodes = append(out.Nodes, st)
+	}
+	return out, nil
+}
