@@ -40,7 +40,7 @@ func TestKubernetesSource(t *testing.T) {
 		}
 	}
 	cert, key := remoteCreds(t, c, "c2")
-	remote := served(t, c, cert, key)
+	remote := servedWith(t, c.RemoteConfig(cert, key))
 	k := records.NewKeys(remote.Prefix())
 	statetest.Eventually(t, time.Minute, "the remote reads the global service and the services canary", func() error {
 		if _, err := remote.Get(ctx, k.Synced("c1", records.KindServices)); err != nil {
