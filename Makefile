@@ -30,9 +30,10 @@ deps:
 	fi
 	$(GO) mod download
 
-## tools: external programs built from the Go module proxy, cached by version.
+## tools: external programs built from the Go module proxy, cached by version
+## (built concurrently; kubectl is not needed by the tests: `go run ./hack/tools kubectl`).
 tools:
-	$(GO) run ./hack/tools consul cnitool
+	$(GO) run ./hack/tools consul cnitool etcd kube-apiserver
 
 GENERATED := ./datapath/bpf/... ./api/...
 generate: deps

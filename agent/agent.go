@@ -26,6 +26,7 @@ import (
 	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/flow"
+	"github.com/weftnet/weft/k8s/podlabels"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
 	"github.com/weftnet/weft/state/identity"
@@ -34,6 +35,10 @@ import (
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/syncstore"
 )
+
+// podLabelsWait is how long CreateEndpoint waits for a Kubernetes pod's
+// mirrored record before failing (the CNI plugin then says "try again").
+const podLabelsWait = 10 * time.Second
 
 // Agent is one node's weft-agent.
 type Agent struct {
@@ -145,6 +150,7 @@ func (a *Agent) setup(ctx context.Context) error {
 		Dir: filepath.Join(a.cfg.StateDir, "endpoints"), Node: a.cfg.NodeName, Cluster: a.cluster.Name,
 		NodeIP: a.nodeIP, PodCIDR: a.podCIDR,
 	}, a.ids, a.dp, a.publisher, a.log)
+	a.endpoints.SetPodLabels(podlabels.New(a.store, a.cluster.Name), podLabelsWait) // Kubernetes mode only
 	a.policy = policy.New(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.List, a.log)
 	svcCIDR, _ := netip.ParsePrefix(a.cfg.ServiceCIDR) // checked by Config.Validate
 	svcCfg := services.Config{Node: a.cfg.NodeName, Cluster: a.cluster.Name, NodeIP: a.nodeIP, ServiceCIDR: svcCIDR}

@@ -8,7 +8,10 @@
 // Kubernetes EndpointSlice controller would, and Frontends expands a
 // service into the per-node frontends the datapath programs.
 //
-// FromAPI and ToAPI convert to and from the agent API's ServiceSpec.
+// FromService reads a k8s.io/api core/v1 Service, strictly for manifests
+// (ParseManifest decodes into that type) and leniently for Services the
+// apiserver's Kubernetes source mirrors. FromAPI and ToAPI convert to and
+// from the agent API's ServiceSpec.
 // It depends on state/records (the STABLE service record), kvstore and the
 // agentapi messages; it knows nothing about the datapath.
 package services

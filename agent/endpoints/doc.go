@@ -5,6 +5,15 @@
 // policy, and publishes its ipcache entry. After a restart it restores the
 // endpoints whose host veth still exists and cleans up the others.
 //
+// In a cluster whose apiserver mirrors Kubernetes (package k8s), a pod the
+// CNI plugin names (K8S_POD_NAMESPACE/K8S_POD_NAME) gets its labels from
+// the mirrored pod record, with its namespace's labels as
+// io.cilium.k8s.namespace.labels.<key> (k8s/podlabels, set by
+// SetPodLabels); a pod not mirrored within the wait is refused as
+// unavailable (the plugin asks the runtime to retry). Labels are taken at
+// creation: a later change of a pod's Kubernetes labels does not change
+// its identity yet.
+//
 // It depends on state/records and, through small interfaces, on the
 // identity allocator, the ipcache publisher, the datapath and the policy
 // engine (agent/policy), which is told of every endpoint change.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -14,11 +15,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/k8s/podlabels"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -91,6 +94,13 @@ type Policy interface {
 	EndpointDeleted(id uint16)
 }
 
+// PodLabels looks up the Kubernetes labels of a pod the CNI plugin names
+// (*k8s/podlabels.Resolver); podlabels.ErrNotKubernetes means the cluster
+// has no Kubernetes source.
+type PodLabels interface {
+	Labels(ctx context.Context, namespace, name string, wait time.Duration) (map[string]string, error)
+}
+
 // Manager owns this node's endpoints: their addresses, ids, identities,
 // datapath entries and published ipcache entries.
 type Manager struct {
@@ -103,6 +113,9 @@ type Manager struct {
 	// Set by SetHooks before Run.
 	policy   Policy
 	onChange func() // the set of endpoints or their port mappings changed
+	// Set by SetPodLabels before Run; nil: the CNI plugin's labels only.
+	podLabels     PodLabels
+	podLabelsWait time.Duration
 
 	mu   sync.Mutex
 	byID map[uint16]*Endpoint
@@ -119,6 +132,14 @@ func New(cfg Config, ids Identities, dp Datapath, publisher Publisher, log *slog
 // manager because they list its endpoints.
 func (e *Manager) SetHooks(policy Policy, onChange func()) {
 	e.policy, e.onChange = policy, onChange
+}
+
+// SetPodLabels makes Create take the labels of a pod named by the CNI
+// plugin (K8S_POD_NAMESPACE/K8S_POD_NAME) from the Kubernetes mirror,
+// waiting up to wait for its record, in clusters that have a Kubernetes
+// source.
+func (e *Manager) SetPodLabels(p PodLabels, wait time.Duration) {
+	e.podLabels, e.podLabelsWait = p, wait
 }
 
 // Count is the number of endpoints.
@@ -168,6 +189,9 @@ func (e *Manager) Create(ctx context.Context, req *agentapi.CreateEndpointReques
 	}
 	if ep.Namespace == "" {
 		ep.Namespace = "default"
+	}
+	if err := e.kubernetesLabels(ctx, ep); err != nil {
+		return nil, err
 	}
 	var err error
 	if ep.IdentityLabels, err = e.identityLabels(ep); err != nil {
@@ -243,6 +267,31 @@ func (e *Manager) Delete(ctx context.Context, containerID, ifname string) (bool,
 	e.onChange()
 	e.log.Info("endpoint deleted", "id", ep.ID, "ip", ep.IP, "container", short(ep.ContainerID))
 	return true, nil
+}
+
+// kubernetesLabels replaces a named pod's labels with its Kubernetes ones
+// (and its namespace's) when the cluster mirrors Kubernetes; labels the CNI
+// plugin passed that Kubernetes does not set are kept.
+func (e *Manager) kubernetesLabels(ctx context.Context, ep *Endpoint) error {
+	if e.podLabels == nil || ep.Pod == "" {
+		return nil
+	}
+	ls, err := e.podLabels.Labels(ctx, ep.Namespace, ep.Pod, e.podLabelsWait)
+	switch {
+	case errors.Is(err, podlabels.ErrNotKubernetes):
+		return nil
+	case errors.Is(err, podlabels.ErrNotMirrored):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		return fmt.Errorf("%w: labels of pod %s/%s: %w", ErrUnavailable, ep.Namespace, ep.Pod, err)
+	}
+	merged := maps.Clone(ep.Labels)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, ls)
+	ep.Labels = merged
+	return nil
 }
 
 // identityLabels forms the identity's label set from the pod's labels.

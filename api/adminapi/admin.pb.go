@@ -528,6 +528,262 @@ func (x *ListRemotesResponse) GetReaders() []string {
 	return nil
 }
 
+type KubernetesStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesStatusRequest) Reset() {
+	*x = KubernetesStatusRequest{}
+	mi := &file_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesStatusRequest) ProtoMessage() {}
+
+func (x *KubernetesStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesStatusRequest.ProtoReflect.Descriptor instead.
+func (*KubernetesStatusRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{10}
+}
+
+type KubernetesStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enabled       bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Leader        bool                   `protobuf:"varint,2,opt,name=leader,proto3" json:"leader,omitempty"` // this apiserver mirrors
+	Holder        string                 `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`  // identity of the apiserver that mirrors
+	Kinds         []*KubernetesKind      `protobuf:"bytes,4,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Problems      []*KubernetesProblem   `protobuf:"bytes,5,rep,name=problems,proto3" json:"problems,omitempty"`
+	LastError     string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorUnix int64                  `protobuf:"varint,7,opt,name=last_error_unix,json=lastErrorUnix,proto3" json:"last_error_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesStatusResponse) Reset() {
+	*x = KubernetesStatusResponse{}
+	mi := &file_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesStatusResponse) ProtoMessage() {}
+
+func (x *KubernetesStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesStatusResponse.ProtoReflect.Descriptor instead.
+func (*KubernetesStatusResponse) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *KubernetesStatusResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *KubernetesStatusResponse) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *KubernetesStatusResponse) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *KubernetesStatusResponse) GetKinds() []*KubernetesKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *KubernetesStatusResponse) GetProblems() []*KubernetesProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *KubernetesStatusResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *KubernetesStatusResponse) GetLastErrorUnix() int64 {
+	if x != nil {
+		return x.LastErrorUnix
+	}
+	return 0
+}
+
+type KubernetesKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // synced/<cluster>/<kind>, e.g. k8s-services
+	Synced        bool                   `protobuf:"varint,2,opt,name=synced,proto3" json:"synced,omitempty"`
+	Objects       uint32                 `protobuf:"varint,3,opt,name=objects,proto3" json:"objects,omitempty"` // records mirrored
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesKind) Reset() {
+	*x = KubernetesKind{}
+	mi := &file_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesKind) ProtoMessage() {}
+
+func (x *KubernetesKind) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesKind.ProtoReflect.Descriptor instead.
+func (*KubernetesKind) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KubernetesKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *KubernetesKind) GetSynced() bool {
+	if x != nil {
+		return x.Synced
+	}
+	return false
+}
+
+func (x *KubernetesKind) GetObjects() uint32 {
+	if x != nil {
+		return x.Objects
+	}
+	return 0
+}
+
+type KubernetesProblem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // Kubernetes kind, e.g. Service
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesProblem) Reset() {
+	*x = KubernetesProblem{}
+	mi := &file_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesProblem) ProtoMessage() {}
+
+func (x *KubernetesProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesProblem.ProtoReflect.Descriptor instead.
+func (*KubernetesProblem) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KubernetesProblem) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *KubernetesProblem) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *KubernetesProblem) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *KubernetesProblem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -560,14 +816,34 @@ const file_admin_proto_rawDesc = "" +
 	"\x12ListRemotesRequest\"q\n" +
 	"\x13ListRemotesResponse\x12@\n" +
 	"\aremotes\x18\x01 \x03(\v2&.weft.clustermesh.admin.v1.ClusterInfoR\aremotes\x12\x18\n" +
-	"\areaders\x18\x02 \x03(\tR\areaders2\x8a\x04\n" +
+	"\areaders\x18\x02 \x03(\tR\areaders\"\x19\n" +
+	"\x17KubernetesStatusRequest\"\xb6\x02\n" +
+	"\x18KubernetesStatusResponse\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\bR\x06leader\x12\x16\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12?\n" +
+	"\x05kinds\x18\x04 \x03(\v2).weft.clustermesh.admin.v1.KubernetesKindR\x05kinds\x12H\n" +
+	"\bproblems\x18\x05 \x03(\v2,.weft.clustermesh.admin.v1.KubernetesProblemR\bproblems\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12&\n" +
+	"\x0flast_error_unix\x18\a \x01(\x03R\rlastErrorUnix\"V\n" +
+	"\x0eKubernetesKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06synced\x18\x02 \x01(\bR\x06synced\x12\x18\n" +
+	"\aobjects\x18\x03 \x01(\rR\aobjects\"q\n" +
+	"\x11KubernetesProblem\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason2\x87\x05\n" +
 	"\x05Admin\x12V\n" +
 	"\x04Info\x12&.weft.clustermesh.admin.v1.InfoRequest\x1a&.weft.clustermesh.admin.v1.ClusterInfo\x12b\n" +
 	"\n" +
 	"SignRemote\x12,.weft.clustermesh.admin.v1.SignRemoteRequest\x1a&.weft.clustermesh.admin.v1.Credentials\x12f\n" +
 	"\tAddRemote\x12+.weft.clustermesh.admin.v1.AddRemoteRequest\x1a,.weft.clustermesh.admin.v1.AddRemoteResponse\x12o\n" +
 	"\fRemoveRemote\x12..weft.clustermesh.admin.v1.RemoveRemoteRequest\x1a/.weft.clustermesh.admin.v1.RemoveRemoteResponse\x12l\n" +
-	"\vListRemotes\x12-.weft.clustermesh.admin.v1.ListRemotesRequest\x1a..weft.clustermesh.admin.v1.ListRemotesResponseB&Z$github.com/weftnet/weft/api/adminapib\x06proto3"
+	"\vListRemotes\x12-.weft.clustermesh.admin.v1.ListRemotesRequest\x1a..weft.clustermesh.admin.v1.ListRemotesResponse\x12{\n" +
+	"\x10KubernetesStatus\x122.weft.clustermesh.admin.v1.KubernetesStatusRequest\x1a3.weft.clustermesh.admin.v1.KubernetesStatusResponseB&Z$github.com/weftnet/weft/api/adminapib\x06proto3"
 
 var (
 	file_admin_proto_rawDescOnce sync.Once
@@ -581,38 +857,46 @@ func file_admin_proto_rawDescGZIP() []byte {
 	return file_admin_proto_rawDescData
 }
 
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_admin_proto_goTypes = []any{
-	(*InfoRequest)(nil),          // 0: weft.clustermesh.admin.v1.InfoRequest
-	(*ClusterInfo)(nil),          // 1: weft.clustermesh.admin.v1.ClusterInfo
-	(*SignRemoteRequest)(nil),    // 2: weft.clustermesh.admin.v1.SignRemoteRequest
-	(*Credentials)(nil),          // 3: weft.clustermesh.admin.v1.Credentials
-	(*AddRemoteRequest)(nil),     // 4: weft.clustermesh.admin.v1.AddRemoteRequest
-	(*AddRemoteResponse)(nil),    // 5: weft.clustermesh.admin.v1.AddRemoteResponse
-	(*RemoveRemoteRequest)(nil),  // 6: weft.clustermesh.admin.v1.RemoveRemoteRequest
-	(*RemoveRemoteResponse)(nil), // 7: weft.clustermesh.admin.v1.RemoveRemoteResponse
-	(*ListRemotesRequest)(nil),   // 8: weft.clustermesh.admin.v1.ListRemotesRequest
-	(*ListRemotesResponse)(nil),  // 9: weft.clustermesh.admin.v1.ListRemotesResponse
+	(*InfoRequest)(nil),              // 0: weft.clustermesh.admin.v1.InfoRequest
+	(*ClusterInfo)(nil),              // 1: weft.clustermesh.admin.v1.ClusterInfo
+	(*SignRemoteRequest)(nil),        // 2: weft.clustermesh.admin.v1.SignRemoteRequest
+	(*Credentials)(nil),              // 3: weft.clustermesh.admin.v1.Credentials
+	(*AddRemoteRequest)(nil),         // 4: weft.clustermesh.admin.v1.AddRemoteRequest
+	(*AddRemoteResponse)(nil),        // 5: weft.clustermesh.admin.v1.AddRemoteResponse
+	(*RemoveRemoteRequest)(nil),      // 6: weft.clustermesh.admin.v1.RemoveRemoteRequest
+	(*RemoveRemoteResponse)(nil),     // 7: weft.clustermesh.admin.v1.RemoveRemoteResponse
+	(*ListRemotesRequest)(nil),       // 8: weft.clustermesh.admin.v1.ListRemotesRequest
+	(*ListRemotesResponse)(nil),      // 9: weft.clustermesh.admin.v1.ListRemotesResponse
+	(*KubernetesStatusRequest)(nil),  // 10: weft.clustermesh.admin.v1.KubernetesStatusRequest
+	(*KubernetesStatusResponse)(nil), // 11: weft.clustermesh.admin.v1.KubernetesStatusResponse
+	(*KubernetesKind)(nil),           // 12: weft.clustermesh.admin.v1.KubernetesKind
+	(*KubernetesProblem)(nil),        // 13: weft.clustermesh.admin.v1.KubernetesProblem
 }
 var file_admin_proto_depIdxs = []int32{
-	1, // 0: weft.clustermesh.admin.v1.AddRemoteRequest.remote:type_name -> weft.clustermesh.admin.v1.ClusterInfo
-	3, // 1: weft.clustermesh.admin.v1.AddRemoteRequest.credentials:type_name -> weft.clustermesh.admin.v1.Credentials
-	1, // 2: weft.clustermesh.admin.v1.ListRemotesResponse.remotes:type_name -> weft.clustermesh.admin.v1.ClusterInfo
-	0, // 3: weft.clustermesh.admin.v1.Admin.Info:input_type -> weft.clustermesh.admin.v1.InfoRequest
-	2, // 4: weft.clustermesh.admin.v1.Admin.SignRemote:input_type -> weft.clustermesh.admin.v1.SignRemoteRequest
-	4, // 5: weft.clustermesh.admin.v1.Admin.AddRemote:input_type -> weft.clustermesh.admin.v1.AddRemoteRequest
-	6, // 6: weft.clustermesh.admin.v1.Admin.RemoveRemote:input_type -> weft.clustermesh.admin.v1.RemoveRemoteRequest
-	8, // 7: weft.clustermesh.admin.v1.Admin.ListRemotes:input_type -> weft.clustermesh.admin.v1.ListRemotesRequest
-	1, // 8: weft.clustermesh.admin.v1.Admin.Info:output_type -> weft.clustermesh.admin.v1.ClusterInfo
-	3, // 9: weft.clustermesh.admin.v1.Admin.SignRemote:output_type -> weft.clustermesh.admin.v1.Credentials
-	5, // 10: weft.clustermesh.admin.v1.Admin.AddRemote:output_type -> weft.clustermesh.admin.v1.AddRemoteResponse
-	7, // 11: weft.clustermesh.admin.v1.Admin.RemoveRemote:output_type -> weft.clustermesh.admin.v1.RemoveRemoteResponse
-	9, // 12: weft.clustermesh.admin.v1.Admin.ListRemotes:output_type -> weft.clustermesh.admin.v1.ListRemotesResponse
-	8, // [8:13] is the sub-list for method output_type
-	3, // [3:8] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1,  // 0: weft.clustermesh.admin.v1.AddRemoteRequest.remote:type_name -> weft.clustermesh.admin.v1.ClusterInfo
+	3,  // 1: weft.clustermesh.admin.v1.AddRemoteRequest.credentials:type_name -> weft.clustermesh.admin.v1.Credentials
+	1,  // 2: weft.clustermesh.admin.v1.ListRemotesResponse.remotes:type_name -> weft.clustermesh.admin.v1.ClusterInfo
+	12, // 3: weft.clustermesh.admin.v1.KubernetesStatusResponse.kinds:type_name -> weft.clustermesh.admin.v1.KubernetesKind
+	13, // 4: weft.clustermesh.admin.v1.KubernetesStatusResponse.problems:type_name -> weft.clustermesh.admin.v1.KubernetesProblem
+	0,  // 5: weft.clustermesh.admin.v1.Admin.Info:input_type -> weft.clustermesh.admin.v1.InfoRequest
+	2,  // 6: weft.clustermesh.admin.v1.Admin.SignRemote:input_type -> weft.clustermesh.admin.v1.SignRemoteRequest
+	4,  // 7: weft.clustermesh.admin.v1.Admin.AddRemote:input_type -> weft.clustermesh.admin.v1.AddRemoteRequest
+	6,  // 8: weft.clustermesh.admin.v1.Admin.RemoveRemote:input_type -> weft.clustermesh.admin.v1.RemoveRemoteRequest
+	8,  // 9: weft.clustermesh.admin.v1.Admin.ListRemotes:input_type -> weft.clustermesh.admin.v1.ListRemotesRequest
+	10, // 10: weft.clustermesh.admin.v1.Admin.KubernetesStatus:input_type -> weft.clustermesh.admin.v1.KubernetesStatusRequest
+	1,  // 11: weft.clustermesh.admin.v1.Admin.Info:output_type -> weft.clustermesh.admin.v1.ClusterInfo
+	3,  // 12: weft.clustermesh.admin.v1.Admin.SignRemote:output_type -> weft.clustermesh.admin.v1.Credentials
+	5,  // 13: weft.clustermesh.admin.v1.Admin.AddRemote:output_type -> weft.clustermesh.admin.v1.AddRemoteResponse
+	7,  // 14: weft.clustermesh.admin.v1.Admin.RemoveRemote:output_type -> weft.clustermesh.admin.v1.RemoveRemoteResponse
+	9,  // 15: weft.clustermesh.admin.v1.Admin.ListRemotes:output_type -> weft.clustermesh.admin.v1.ListRemotesResponse
+	11, // 16: weft.clustermesh.admin.v1.Admin.KubernetesStatus:output_type -> weft.clustermesh.admin.v1.KubernetesStatusResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -626,7 +910,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

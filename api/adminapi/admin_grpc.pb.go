@@ -22,11 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_Info_FullMethodName         = "/weft.clustermesh.admin.v1.Admin/Info"
-	Admin_SignRemote_FullMethodName   = "/weft.clustermesh.admin.v1.Admin/SignRemote"
-	Admin_AddRemote_FullMethodName    = "/weft.clustermesh.admin.v1.Admin/AddRemote"
-	Admin_RemoveRemote_FullMethodName = "/weft.clustermesh.admin.v1.Admin/RemoveRemote"
-	Admin_ListRemotes_FullMethodName  = "/weft.clustermesh.admin.v1.Admin/ListRemotes"
+	Admin_Info_FullMethodName             = "/weft.clustermesh.admin.v1.Admin/Info"
+	Admin_SignRemote_FullMethodName       = "/weft.clustermesh.admin.v1.Admin/SignRemote"
+	Admin_AddRemote_FullMethodName        = "/weft.clustermesh.admin.v1.Admin/AddRemote"
+	Admin_RemoveRemote_FullMethodName     = "/weft.clustermesh.admin.v1.Admin/RemoveRemote"
+	Admin_ListRemotes_FullMethodName      = "/weft.clustermesh.admin.v1.Admin/ListRemotes"
+	Admin_KubernetesStatus_FullMethodName = "/weft.clustermesh.admin.v1.Admin/KubernetesStatus"
 )
 
 // AdminClient is the client API for Admin service.
@@ -45,6 +46,10 @@ type AdminClient interface {
 	RemoveRemote(ctx context.Context, in *RemoveRemoteRequest, opts ...grpc.CallOption) (*RemoveRemoteResponse, error)
 	// ListRemotes lists the remote clusters this cluster connects to.
 	ListRemotes(ctx context.Context, in *ListRemotesRequest, opts ...grpc.CallOption) (*ListRemotesResponse, error)
+	// KubernetesStatus reports the Kubernetes source: whether it is on,
+	// mirroring (leader) or standing by, which kinds are synced, and the
+	// objects it could not mirror.
+	KubernetesStatus(ctx context.Context, in *KubernetesStatusRequest, opts ...grpc.CallOption) (*KubernetesStatusResponse, error)
 }
 
 type adminClient struct {
@@ -105,6 +110,16 @@ func (c *adminClient) ListRemotes(ctx context.Context, in *ListRemotesRequest, o
 	return out, nil
 }
 
+func (c *adminClient) KubernetesStatus(ctx context.Context, in *KubernetesStatusRequest, opts ...grpc.CallOption) (*KubernetesStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KubernetesStatusResponse)
+	err := c.cc.Invoke(ctx, Admin_KubernetesStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -121,6 +136,10 @@ type AdminServer interface {
 	RemoveRemote(context.Context, *RemoveRemoteRequest) (*RemoveRemoteResponse, error)
 	// ListRemotes lists the remote clusters this cluster connects to.
 	ListRemotes(context.Context, *ListRemotesRequest) (*ListRemotesResponse, error)
+	// KubernetesStatus reports the Kubernetes source: whether it is on,
+	// mirroring (leader) or standing by, which kinds are synced, and the
+	// objects it could not mirror.
+	KubernetesStatus(context.Context, *KubernetesStatusRequest) (*KubernetesStatusResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -145,6 +164,9 @@ func (UnimplementedAdminServer) RemoveRemote(context.Context, *RemoveRemoteReque
 }
 func (UnimplementedAdminServer) ListRemotes(context.Context, *ListRemotesRequest) (*ListRemotesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListRemotes not implemented")
+}
+func (UnimplementedAdminServer) KubernetesStatus(context.Context, *KubernetesStatusRequest) (*KubernetesStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method KubernetesStatus not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -257,6 +279,24 @@ func _Admin_ListRemotes_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_KubernetesStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KubernetesStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).KubernetesStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_KubernetesStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).KubernetesStatus(ctx, req.(*KubernetesStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -283,6 +323,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRemotes",
 			Handler:    _Admin_ListRemotes_Handler,
+		},
+		{
+			MethodName: "KubernetesStatus",
+			Handler:    _Admin_KubernetesStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

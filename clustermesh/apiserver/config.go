@@ -15,6 +15,7 @@ import (
 
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/clustermesh/readproxy"
+	"github.com/weftnet/weft/k8s"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
@@ -69,6 +70,10 @@ type Config struct {
 	GCInterval        time.Duration
 	NodeGCGrace       time.Duration // pod CIDRs of nodes without a record this long are freed
 	IdentityGCGrace   time.Duration
+
+	// Kubernetes is the Kubernetes source (--kubernetes, --kubeconfig):
+	// it mirrors the cluster's Kubernetes objects into the cluster store.
+	Kubernetes k8s.Config
 }
 
 // DefaultConfig serves on loopback with the usual ports.
@@ -87,6 +92,7 @@ func DefaultConfig() Config {
 		GCInterval:        time.Minute,
 		NodeGCGrace:       time.Hour,
 		IdentityGCGrace:   15 * time.Minute,
+		Kubernetes:        k8s.DefaultConfig(),
 	}
 }
 
@@ -119,6 +125,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.NodeGCGrace, "node-gc-grace", c.NodeGCGrace, "how long a pod CIDR outlives its node's record before it is freed")
 	fs.DurationVar(&c.IdentityGCGrace, "identity-gc-grace", c.IdentityGCGrace, "how long an identity stays unreferenced before it is deleted")
 	c.KVStore.RegisterFlags(fs)
+	c.Kubernetes.RegisterFlags(fs)
 }
 
 // Validate checks every field and says what would be accepted.
@@ -187,7 +194,20 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.Kubernetes.On() {
+		kc := c.kubernetes()
+		if err := kc.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// kubernetes is the source's configuration for this cluster.
+func (c *Config) kubernetes() k8s.Config {
+	kc := c.Kubernetes
+	kc.Cluster = c.ClusterName
+	return kc
 }
 
 func (c *Config) info() clustermesh.Info {

@@ -23,6 +23,12 @@
 // gone for longer than a grace period) while it holds the collector lock,
 // and serves Prometheus metrics.
 //
+// With --kubernetes (in-cluster config) or --kubeconfig it also runs the
+// Kubernetes source (package k8s), which mirrors the Kubernetes cluster's
+// objects into the cluster store; the services canary then waits for the
+// source's first full list of Services. The admin API's KubernetesStatus
+// reports the source.
+//
 // It depends on kvstore, kvstore/etcdserver, state/records, clustermesh,
-// clustermesh/gc and clustermesh/readproxy.
+// clustermesh/gc, clustermesh/readproxy and k8s.
 package apiserver

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/clustermesh/readproxy"
+	"github.com/weftnet/weft/k8s"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
 	"github.com/weftnet/weft/kvstore/etcd"
@@ -38,6 +39,7 @@ type Server struct {
 	served *etcd.Client   // the served store, as root
 	source kvstore.Client // the cluster store (= served when embedded)
 	admin  []net.Listener
+	k8s    *k8s.Source // nil unless the Kubernetes source is enabled
 
 	compacted int64 // last compaction revision; only the collect loop uses it
 }
@@ -60,6 +62,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if err := s.connect(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.startKubernetes(); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -89,7 +95,7 @@ func (s *Server) connect(ctx context.Context) error {
 	}
 	if s.cfg.EmbeddedStore {
 		// The store is the truth: every kind is complete by definition.
-		for _, kind := range []string{records.KindNodes, records.KindIdentities, records.KindServices, records.KindIPCache} {
+		for _, kind := range s.canaryKinds() {
 			if err := writeCanary(ctx, s.served.Raw(), records.NewKeys(s.served.Prefix()), s.cc.Name, kind); err != nil {
 				return fmt.Errorf("write synced canary %s: %w", kind, err)
 			}
@@ -153,8 +159,18 @@ func (s *Server) Run(ctx context.Context) error {
 	if !s.cfg.EmbeddedStore {
 		mir := newMirror(s.source, s.served.Raw(), s.served.Prefix(), s.cc, s.m, s.log)
 		for _, k := range mir.kinds {
-			g.Go(func() error { return mir.run(ctx, k) })
+			g.Go(func() error {
+				if k.kind == records.KindServices && s.waitKubernetesSynced(ctx) != nil {
+					return nil
+				}
+				return mir.run(ctx, k)
+			})
 		}
+	} else if s.k8s != nil {
+		g.Go(func() error { return s.embeddedServicesCanary(ctx) })
+	}
+	if s.k8s != nil {
+		g.Go(func() error { return s.k8s.Run(ctx) })
 	}
 	g.Go(func() error { return s.heartbeat(ctx) })
 	g.Go(func() error { return s.collect(ctx) })

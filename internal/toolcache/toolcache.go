@@ -20,6 +20,14 @@ type Tool struct {
 	Get     []string // module@version arguments for `go get`
 	Package string   // import path to build
 	LDFlags string
+	// Group names the cache directory (default Name). Tools of one group are
+	// built together from one throwaway module; Also lists the other
+	// programs of the group (binary name → import path), built next to Name.
+	Group string
+	Also  map[string]string
+	// Files are extra source files of the throwaway module (name → body),
+	// e.g. a tools.go importing what `go mod tidy` must keep.
+	Files map[string]string
 }
 
 // Consul is a real Consul agent. v1.22.7 needs a newer api module than its own
@@ -62,14 +70,21 @@ func CNITool() Tool {
 	}
 }
 
+// All lists every tool Lookup knows.
+func All() []Tool {
+	return []Tool{Consul(), Etcd(), CNITool(), KubeAPIServer(), Kubectl()}
+}
+
 // Lookup returns the tool of that name.
 func Lookup(name string) (Tool, error) {
-	for _, t := range []Tool{Consul(), Etcd(), CNITool()} {
+	var names []string
+	for _, t := range All() {
 		if t.Name == name {
 			return t, nil
 		}
+		names = append(names, t.Name)
 	}
-	return Tool{}, fmt.Errorf("unknown tool %q: accepted are consul, etcd, cnitool", name)
+	return Tool{}, fmt.Errorf("unknown tool %q: accepted are %s", name, strings.Join(names, ", "))
 }
 
 // Dir is the cache root: $WEFT_TOOLS_DIR, else <user cache dir>/weft/tools.
@@ -86,7 +101,15 @@ func Dir() string {
 
 // Path is where the tool's binary lives once built.
 func (t Tool) Path() string {
-	return filepath.Join(Dir(), t.Name+"-"+t.Version, t.Name)
+	return filepath.Join(t.dir(), t.Name)
+}
+
+func (t Tool) dir() string {
+	group := t.Group
+	if group == "" {
+		group = t.Name
+	}
+	return filepath.Join(Dir(), group+"-"+t.Version)
 }
 
 // Ensure returns the path of the cached binary, building it first when it is
@@ -108,13 +131,15 @@ func Ensure(ctx context.Context, t Tool, progress io.Writer) (string, error) {
 	if isExecutable(path) { // built by another process while we waited
 		return path, nil
 	}
-	if err := build(ctx, t, path, progress); err != nil {
+	if err := build(ctx, t, progress); err != nil {
 		return "", fmt.Errorf("build %s %s: %w", t.Name, t.Version, err)
 	}
 	return path, nil
 }
 
-func build(ctx context.Context, t Tool, dst string, progress io.Writer) error {
+// build builds every program of t's group into its cache directory; each
+// binary appears atomically (renamed from a .partial file).
+func build(ctx context.Context, t Tool, progress io.Writer) error {
 	work, err := os.MkdirTemp("", "weft-toolbuild-"+t.Name+"-")
 	if err != nil {
 		return err
@@ -124,7 +149,12 @@ func build(ctx context.Context, t Tool, dst string, progress io.Writer) error {
 	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(progress, "toolcache: building %s %s into %s (first time only)\n", t.Name, t.Version, dst)
+	for name, body := range t.Files {
+		if err := os.WriteFile(filepath.Join(work, name), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(progress, "toolcache: building %s %s into %s (first time only)\n", t.Name, t.Version, t.dir())
 	gobin := goBinary()
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, gobin, args...)
@@ -139,11 +169,29 @@ func build(ctx context.Context, t Tool, dst string, progress io.Writer) error {
 	if err := run(append([]string{"get"}, t.Get...)...); err != nil {
 		return err
 	}
-	tmp := dst + ".partial"
-	if err := run("build", "-trimpath", "-ldflags="+t.LDFlags, "-o", tmp, t.Package); err != nil {
-		return err
+	if len(t.Files) > 0 {
+		if err := run("mod", "tidy"); err != nil {
+			return err
+		}
 	}
-	return os.Rename(tmp, dst)
+	programs := map[string]string{t.Name: t.Package}
+	for name, pkg := range t.Also {
+		programs[name] = pkg
+	}
+	for name, pkg := range programs {
+		dst := filepath.Join(t.dir(), name)
+		if isExecutable(dst) {
+			continue
+		}
+		tmp := dst + ".partial"
+		if err := run("build", "-trimpath", "-ldflags="+t.LDFlags, "-o", tmp, pkg); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func goBinary() string {

@@ -42,6 +42,10 @@ func (r *Remote) version() int        { return r.Version }
 func (r *Remote) setVersion()         { r.Version = SchemaVersion }
 func (r *Synced) version() int        { return r.Version }
 func (r *Synced) setVersion()         { r.Version = SchemaVersion }
+func (r *Pod) version() int           { return r.Version }
+func (r *Pod) setVersion()            { r.Version = SchemaVersion }
+func (r *Namespace) version() int     { return r.Version }
+func (r *Namespace) setVersion()      { r.Version = SchemaVersion }
 
 // Encode stamps the schema version on r, validates it and marshals it; key
 // only names the record in errors.

@@ -15,6 +15,7 @@
 // Unknown JSON fields are ignored, so a newer writer may add optional fields
 // within v1 without breaking older readers.
 //
-// It depends only on the standard library; keys are built from a store
-// prefix (kvstore.Client.Prefix()), never a hard-coded one.
+// It depends only on the standard library and k8s.io/apimachinery's name
+// validation; keys are built from a store prefix (kvstore.Client.Prefix()),
+// never a hard-coded one.
 package records

@@ -108,3 +108,18 @@ func FuzzDecodeRemote(f *testing.F) {
 		{"weft/clustermesh/v1/remotes/c2", `{"v":1,"cluster":"c2","endpoints":["https://10.0.0.2:2379"],"ca":"-----BEGIN CERTIFICATE-----"}`},
 	}, Keys.DecodeRemote)
 }
+
+func FuzzDecodePod(f *testing.F) {
+	fuzzDecoder(f, [][2]string{
+		{"weft/state/pods/v1/c1/default/web-0", `{"v":1,"cluster":"c1","namespace":"default","name":"web-0","labels":{"app":"web"},"node":"n1","ips":["10.100.1.5"],"phase":"Running","ready":true,"source":"kubernetes"}`},
+		{"weft/state/pods/v1/c1/default/web-0", `{"v":1,"cluster":"c1","namespace":"default","name":"web-1"}`},
+		{"weft/state/pods/v1/c1/default/web-0", `{"v":1,"cluster":"c1","namespace":"default","name":"web-0","phase":"Sleeping"}`},
+	}, Keys.DecodePod)
+}
+
+func FuzzDecodeNamespace(f *testing.F) {
+	fuzzDecoder(f, [][2]string{
+		{"weft/state/namespaces/v1/c1/dev", `{"v":1,"cluster":"c1","name":"dev","labels":{"team":"a"},"source":"kubernetes"}`},
+		{"weft/state/namespaces/v1/c1/dev", `{"v":1,"cluster":"c2","name":"dev"}`},
+	}, Keys.DecodeNamespace)
+}

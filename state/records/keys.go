@@ -17,6 +17,8 @@ import (
 //	state/ip/v1/<cluster>/<ip>                   IPCacheEntry, leased by the owning agent
 //	state/services/v1/<cluster>/<ns>/<name>      Service, owned by its source
 //	state/policies/v1/<ns>/<name>                PolicyRef, owned by its source
+//	state/pods/v1/<cluster>/<ns>/<name>          Pod, owned by the Kubernetes source
+//	state/namespaces/v1/<cluster>/<name>         Namespace, owned by the Kubernetes source
 //	ipam/v1/<cluster>/<cidr>                     PodCIDR, taken by compare-and-swap
 //	clustermesh/v1/remotes/<cluster>             Remote
 //	synced/<cluster>/<kind>                      Synced, written after a full list of kind
@@ -34,6 +36,8 @@ const (
 	ipcacheDir       = "state/ip/v1/"
 	servicesDir      = "state/services/v1/"
 	policiesDir      = "state/policies/v1/"
+	podsDir          = "state/pods/v1/"
+	namespacesDir    = "state/namespaces/v1/"
 	ipamDir          = "ipam/v1/"
 	remotesDir       = "clustermesh/v1/remotes/"
 	syncedDir        = "synced/"
@@ -45,6 +49,12 @@ const (
 	KindIdentities = "identities"
 	KindIPCache    = "ip"
 	KindServices   = "services"
+	// Written by the apiserver's Kubernetes source once its first full
+	// list of the Kubernetes kinds behind each prefix is in the store.
+	KindK8sNamespaces = "k8s-namespaces"
+	KindK8sPods       = "k8s-pods"
+	KindK8sServices   = "k8s-services" // Services and EndpointSlices
+	KindK8sPolicies   = "k8s-policies" // NetworkPolicies, Cilium(Clusterwide)NetworkPolicies
 )
 
 // Keys builds and parses keys under one store prefix.
@@ -103,6 +113,20 @@ func (k Keys) PoliciesPrefix() string { return k.prefix + policiesDir }
 
 // Policy is state/policies/v1/<ns>/<name>.
 func (k Keys) Policy(ns, name string) string { return k.PoliciesPrefix() + ns + "/" + name }
+
+// PodsPrefix is state/pods/v1/<cluster>/.
+func (k Keys) PodsPrefix(cluster string) string { return k.prefix + podsDir + cluster + "/" }
+
+// Pod is state/pods/v1/<cluster>/<ns>/<name>.
+func (k Keys) Pod(cluster, ns, name string) string { return k.PodsPrefix(cluster) + ns + "/" + name }
+
+// NamespacesPrefix is state/namespaces/v1/<cluster>/.
+func (k Keys) NamespacesPrefix(cluster string) string {
+	return k.prefix + namespacesDir + cluster + "/"
+}
+
+// Namespace is state/namespaces/v1/<cluster>/<name>.
+func (k Keys) Namespace(cluster, name string) string { return k.NamespacesPrefix(cluster) + name }
 
 // IPAMPrefix is ipam/v1/<cluster>/.
 func (k Keys) IPAMPrefix(cluster string) string { return k.prefix + ipamDir + cluster + "/" }

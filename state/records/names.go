@@ -3,6 +3,9 @@ package records
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // ErrInvalid marks a record or key that is malformed, oversized, of an
@@ -76,31 +79,22 @@ func ValidateObjectName(name string) error {
 	return nil
 }
 
+// isDNSLabel: a lowercase RFC 1123 label (Kubernetes' rule) of at most
+// maxLen characters.
 func isDNSLabel(s string, maxLen int) bool {
-	if len(s) == 0 || len(s) > maxLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
-			return false
-		}
-	}
-	return true
+	return len(s) <= maxLen && len(validation.IsDNS1123Label(s)) == 0
 }
 
+// isDNSSubdomain: a lowercase RFC 1123 subdomain of at most maxLen
+// characters whose every label is a DNS label (≤ 63 characters; Kubernetes'
+// subdomain rule alone would accept longer ones).
 func isDNSSubdomain(s string, maxLen int) bool {
-	if len(s) == 0 || len(s) > maxLen {
+	if len(s) > maxLen || len(validation.IsDNS1123Subdomain(s)) != 0 {
 		return false
 	}
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '.' {
-			if !isDNSLabel(s[start:i], 63) {
-				return false
-			}
-			start = i + 1
+	for label := range strings.SplitSeq(s, ".") {
+		if !isDNSLabel(label, 63) {
+			return false
 		}
 	}
 	return true

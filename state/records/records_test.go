@@ -30,6 +30,9 @@ func TestKeysRoundTrip(t *testing.T) {
 		{"ipam v6", k.IPAM("c1", netip.MustParsePrefix("fd00:1::/64")), "weft/ipam/v1/c1/fd00:1::-64"},
 		{"remote", k.Remote("c2"), "weft/clustermesh/v1/remotes/c2"},
 		{"synced", k.Synced("c1", KindIPCache), "weft/synced/c1/ip"},
+		{"pod", k.Pod("c1", "default", "web-0"), "weft/state/pods/v1/c1/default/web-0"},
+		{"namespace", k.Namespace("c1", "dev"), "weft/state/namespaces/v1/c1/dev"},
+		{"synced k8s pods", k.Synced("c1", KindK8sPods), "weft/synced/c1/k8s-pods"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

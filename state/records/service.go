@@ -75,6 +75,11 @@ type Backend struct {
 	PortName string     `json:"portName,omitempty"`
 	Node     string     `json:"node,omitempty"`
 	Ready    bool       `json:"ready"`
+	// Serving, Terminating and Zone are an EndpointSlice endpoint's
+	// conditions and zone, for backends mirrored from Kubernetes.
+	Serving     bool   `json:"serving,omitempty"`
+	Terminating bool   `json:"terminating,omitempty"`
+	Zone        string `json:"zone,omitempty"`
 }
 
 // IsShared applies the default of the shared annotation (true).
@@ -147,6 +152,9 @@ func (s *Service) Validate() error {
 		}
 		if b.Node != "" && ValidateNodeName(b.Node) != nil {
 			return fmt.Errorf("service %s: %w: backend %v has node %q", id, ErrInvalid, b.IP, b.Node)
+		}
+		if len(b.Zone) > 253 {
+			return fmt.Errorf("service %s: %w: backend %v has a zone longer than 253 bytes", id, ErrInvalid, b.IP)
 		}
 	}
 	switch s.Affinity {
