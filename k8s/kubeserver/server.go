@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/weftnet/weft/internal/childproc"
 	"github.com/weftnet/weft/internal/toolcache"
 )
 
@@ -46,7 +48,7 @@ type Server struct {
 	peerPort          int
 
 	mu        sync.Mutex
-	etcd, api *process
+	etcd, api *childproc.Process
 }
 
 // Start launches etcd, then kube-apiserver, and waits until the API
@@ -105,7 +107,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 func (s *Server) startEtcd() error {
 	peer := "http://127.0.0.1:" + strconv.Itoa(s.peerPort)
 	client := s.EtcdEndpoint()
-	p, err := startProcess(s.opts.EtcdBinary, []string{
+	p, err := childproc.Start(s.opts.EtcdBinary, []string{
 		"--name", "default", "--data-dir", filepath.Join(s.opts.Dir, "etcd"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -156,7 +158,7 @@ func (s *Server) StartAPIServer(ctx context.Context) error {
 	if s.api != nil {
 		return nil
 	}
-	p, err := startProcess(s.opts.APIServerBinary, []string{
+	p, err := childproc.Start(s.opts.APIServerBinary, []string{
 		"--etcd-servers=" + s.EtcdEndpoint(),
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(s.apiPort),
@@ -179,7 +181,7 @@ func (s *Server) StartAPIServer(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer cancel()
 	if err := s.waitReady(wctx, p); err != nil {
-		p.stop(5 * time.Second)
+		p.Stop(syscall.SIGTERM, 5*time.Second)
 		s.api = nil
 		return fmt.Errorf("start kube-apiserver at %s: %w", s.Host(), err)
 	}
@@ -191,11 +193,11 @@ func (s *Server) StartAPIServer(ctx context.Context) error {
 func (s *Server) StopAPIServer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.api.stop(10 * time.Second)
+	s.api.Stop(syscall.SIGTERM, 10*time.Second)
 	s.api = nil
 }
 
-func (s *Server) waitReady(ctx context.Context, p *process) error {
+func (s *Server) waitReady(ctx context.Context, p *childproc.Process) error {
 	cs, err := kubernetes.NewForConfig(s.RESTConfig())
 	if err != nil {
 		return err
@@ -210,8 +212,8 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		}
 		last = fmt.Errorf("%w: %s", err, body)
 		select {
-		case <-p.exited:
-			return fmt.Errorf("kube-apiserver exited: %v", p.err)
+		case <-p.Exited():
+			return fmt.Errorf("kube-apiserver exited: %v", p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %w (last: %v)", ctx.Err(), last)
 		case <-time.After(200 * time.Millisecond):
@@ -223,9 +225,9 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.api.stop(10 * time.Second)
+	s.api.Stop(syscall.SIGTERM, 10*time.Second)
 	s.api = nil
-	s.etcd.stop(10 * time.Second)
+	s.etcd.Stop(syscall.SIGTERM, 10*time.Second)
 	s.etcd = nil
 }
 

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weftnet/weft/internal/childproc"
 	"io"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -40,14 +39,7 @@ type Server struct {
 	ports ports
 
 	mu   sync.Mutex
-	proc *process // nil while stopped
-}
-
-// process is one run of the agent binary.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once Wait returned
-	err    error         // Wait's result, valid after exited
+	proc *childproc.Process // nil while stopped
 }
 
 // Start launches an agent and waits until it has elected itself leader and
@@ -124,37 +116,19 @@ func (s *Server) start(ctx context.Context) error {
 	if s.proc != nil {
 		return fmt.Errorf("start consul agent at %s: already running", s.Endpoint())
 	}
-	// Not CommandContext: the agent outlives ctx, which only bounds the start.
-	cmd := exec.Command(s.opts.Binary, s.args()...)
-	cmd.Dir = s.opts.DataDir
-	cmd.Stdout, cmd.Stderr = s.opts.Log, s.opts.Log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	// PR_SET_PDEATHSIG fires when the forking OS thread exits, not the
-	// process: fork from a locked thread that lives as long as the agent.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start consul agent %s: %w", s.opts.Binary, err)
+	// The agent outlives ctx, which only bounds the start.
+	p, err := childproc.Start(s.opts.Binary, s.args(), s.opts.DataDir, s.opts.Log)
+	if err != nil {
+		return fmt.Errorf("start consul agent: %w", err)
 	}
 	s.proc = p
 
 	wctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer cancel()
-	if err := waitReady(wctx, s.Endpoint(), s.node(), s.opts.Token, p.exited); err != nil {
+	if err := waitReady(wctx, s.Endpoint(), s.node(), s.opts.Token, p.Exited()); err != nil {
 		s.stopLocked(syscall.SIGKILL, 0)
-		if p.err != nil {
-			err = fmt.Errorf("%w (agent exited: %v)", err, p.err)
+		if p.Err() != nil {
+			err = fmt.Errorf("%w (agent exited: %v)", err, p.Err())
 		}
 		return fmt.Errorf("start consul agent at %s: %w", s.Endpoint(), err)
 	}
@@ -191,24 +165,8 @@ func (s *Server) stopLocked(sig syscall.Signal, grace time.Duration) error {
 		return nil
 	}
 	s.proc = nil
-	pid := p.cmd.Process.Pid
-	select {
-	case <-p.exited:
-		return nil // died by itself; nothing to stop
-	default:
+	if killed := p.Stop(sig, grace); !killed {
+		return nil
 	}
-	_ = syscall.Kill(-pid, sig) // the whole process group
-	if sig != syscall.SIGKILL {
-		select {
-		case <-p.exited:
-			return nil
-		case <-time.After(grace):
-		}
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	<-p.exited
-	if sig != syscall.SIGKILL {
-		return fmt.Errorf("stop consul agent at %s: still running %v after SIGTERM, killed", s.Endpoint(), grace)
-	}
-	return nil
+	return fmt.Errorf("stop consul agent at %s: still running %v after SIGTERM, killed", s.Endpoint(), grace)
 }
