@@ -47,15 +47,15 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 	pb := addPod(t, e, "pb", "c2-n2")
 	waitReachable(t, e, pa, pb)
 	waitReachable(t, e, pb, pa)
-	s := startStream(t, e, pa, pb)
-	s.advance(t, 5, "cross-cluster stream before the apiserver restart")
+	s := startFlow(t, e, pa, pb, 7100, 30*time.Second)
+	s.advance(t, 5, time.Minute, "cross-cluster stream before the apiserver restart")
 
 	// kill -9 of c2's apiserver: the stream goes on; after its restart a
 	// new endpoint of c2 reaches c1.
 	if err := e.StopAPIServer(ctx, "c2", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	s.advance(t, 10, "cross-cluster stream while c2's apiserver is down")
+	s.advance(t, 10, time.Minute, "cross-cluster stream while c2's apiserver is down")
 	// kill -9 of pa's agent while c2 is unreachable: the restarted agent
 	// keeps c2's state (restored from its state file and pinned maps).
 	if err := e.StopAgent(ctx, "c1-n1", syscall.SIGKILL); err != nil {
@@ -79,7 +79,7 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 		}
 		return err
 	})
-	s.advance(t, 25, "cross-cluster stream after the agent restarted while c2 is unreachable")
+	s.advance(t, 25, time.Minute, "cross-cluster stream after the agent restarted while c2 is unreachable")
 	if rows, err := bpfIPCache(ctx, e, "c1-n1", pb.IP, "-"); err != nil || len(rows) != 1 {
 		t.Fatalf("c1-n1's BPF ipcache after its restart holds %v for %s (%v), want c2's entry kept", rows, pb.IP, err)
 	}
@@ -92,7 +92,7 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 	pd := addPod(t, e, "pd", "c2-n1")
 	waitReachable(t, e, pa, pd)
 	waitReachable(t, e, pd, pa)
-	s.advance(t, 5, "cross-cluster stream after the apiserver restart")
+	s.advance(t, 5, time.Minute, "cross-cluster stream after the apiserver restart")
 
 	meshPolicy(t, e, pa, pb, addPod(t, e, "pc", "c1-n2"))
 
@@ -203,8 +203,8 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 func meshHungAPIServer(t *testing.T, e *testenv.Env, pa, pd testenv.Pod) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s := startStream(t, e, pa, pd)
-	s.advance(t, 5, "stream to c2 before its apiserver hangs")
+	s := startFlow(t, e, pa, pd, 7100, 30*time.Second)
+	s.advance(t, 5, time.Minute, "stream to c2 before its apiserver hangs")
 	tg := target(t, e, "c2")
 	pid, err := os.ReadFile(tg.Dir.Path("apiserver.pid"))
 	if err != nil {
@@ -240,10 +240,10 @@ func meshHungAPIServer(t *testing.T, e *testenv.Env, pa, pd testenv.Pod) {
 		}
 		return nil
 	})
-	s.advance(t, 10, "stream to c2 while its apiserver hangs")
+	s.advance(t, 10, time.Minute, "stream to c2 while its apiserver hangs")
 	resume()
 	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}})
-	s.advance(t, 5, "stream to c2 after its apiserver answers again")
+	s.advance(t, 5, time.Minute, "stream to c2 after its apiserver answers again")
 }
 
 // meshPolicy: a policy on c1 allowing only pods of cluster c2 into pa
