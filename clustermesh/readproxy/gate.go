@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -100,6 +101,7 @@ func remoteFrom(ctx context.Context) *remote { r, _ := ctx.Value(remoteKey{}).(*
 
 // admit identifies the caller and decides whether method may proceed.
 func (p *Proxy) admit(ctx context.Context, method string) (*remote, error) {
+	arrived := time.Now()
 	pr, ok := peer.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "no peer information")
@@ -114,7 +116,7 @@ func (p *Proxy) admit(ctx context.Context, method string) (*remote, error) {
 	p.mu.Unlock()
 	if !allowed {
 		// Another apiserver of the cluster may have admitted it just now.
-		p.recheck(ctx)
+		p.recheck(ctx, arrived)
 		p.mu.Lock()
 		loaded, allowed = p.loaded, p.allowed[cluster]
 		p.mu.Unlock()

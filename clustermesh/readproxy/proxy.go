@@ -153,13 +153,25 @@ func (p *Proxy) refresh(ctx context.Context) {
 	p.refreshLocked(ctx)
 }
 
-// recheck refreshes unless a refresh has just happened.
-func (p *Proxy) recheck(ctx context.Context) {
+// recheck makes sure the readers were read after since (when a request of
+// an unknown remote arrived): another apiserver of the cluster may have
+// admitted it just before. Refreshes stay at most one per recheckAfter: a
+// request waits for the next one rather than being refused on a list older
+// than itself.
+func (p *Proxy) recheck(ctx context.Context, since time.Time) {
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
-	if time.Since(p.lastRefresh) >= recheckAfter {
-		p.refreshLocked(ctx)
+	if !p.lastRefresh.Before(since) {
+		return // read after the request arrived
 	}
+	if wait := recheckAfter - time.Since(p.lastRefresh); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+	p.refreshLocked(ctx)
 }
 
 func (p *Proxy) refreshLocked(ctx context.Context) {
