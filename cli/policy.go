@@ -109,19 +109,28 @@ func policyID(ns, name string) string {
 
 func newPolicyImportCommand(o *options) *cobra.Command {
 	var (
-		file   string
-		dryRun bool
+		file      string
+		namespace string
+		dryRun    bool
 	)
 	cmd := &cobra.Command{
-		Use:         "import -f FILE",
+		Use:         "import -f FILE [-n NAMESPACE]",
 		Annotations: structuredOutput,
 		Short:       "Store the policies of a YAML file (all of them, or none)",
 		Long: `Read one or more policy documents (separated by "---" lines) from FILE,
 or from standard input with -f -, and store them. Every document is checked
 first; if any is invalid or cannot be enforced, nothing is stored and each
-problem is printed with the document and field it concerns.`,
+problem is printed with the document and field it concerns.
+
+A namespaced policy (CiliumNetworkPolicy, NetworkPolicy) without
+metadata.namespace goes into namespace "default", or into the one given
+with -n, as kubectl apply -n does; a document that names another namespace
+than -n is refused. Clusterwide policies have no namespace.`,
 		Example: `  $ weft policy import -f deathstar.yaml
   imported cilium.io/v2 CiliumNetworkPolicy default/deathstar
+
+  $ weft policy import -f l3-rule.yaml -n dev
+  imported cilium.io/v2 CiliumNetworkPolicy dev/l3-rule
 
   $ kubectl get networkpolicy -A -o yaml | weft policy import -f - --dry-run`,
 		Args: cobra.NoArgs,
@@ -142,7 +151,7 @@ problem is printed with the document and field it concerns.`,
 				return fmt.Errorf("read policies: %w", err)
 			}
 			return o.withPolicy(cmd.Context(), func(ctx context.Context, t target, p agentapi.PolicyClient) error {
-				resp, err := p.Import(ctx, &agentapi.ImportPolicyRequest{Documents: data, Source: "cli", DryRun: dryRun})
+				resp, err := p.Import(ctx, &agentapi.ImportPolicyRequest{Documents: data, Source: "cli", DryRun: dryRun, Namespace: namespace})
 				if s, ok := status.FromError(err); ok && s.Code() == codes.InvalidArgument {
 					return fmt.Errorf("%s", s.Message())
 				}
@@ -173,6 +182,7 @@ problem is printed with the document and field it concerns.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML file of policy documents; - for standard input")
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", `namespace of the namespaced documents that name none (default "default")`)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the documents, store nothing")
 	return cmd
 }

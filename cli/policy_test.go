@@ -152,15 +152,18 @@ func TestPolicyImportStdinAndErrors(t *testing.T) {
 	var out strings.Builder
 	root.SetOut(&out)
 	root.SetIn(strings.NewReader("apiVersion: cilium.io/v2\n"))
-	root.SetArgs([]string{"--socket", socket, "policy", "import", "-f", "-"})
+	root.SetArgs([]string{"--socket", socket, "policy", "import", "-f", "-", "-n", "dev"})
 	if err := root.ExecuteContext(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	fp.mu.Lock()
-	got := string(fp.lastImport.GetDocuments())
+	got, ns := string(fp.lastImport.GetDocuments()), fp.lastImport.GetNamespace()
 	fp.mu.Unlock()
 	if got != "apiVersion: cilium.io/v2\n" {
 		t.Errorf("the agent got %q, not standard input", got)
+	}
+	if ns != "dev" {
+		t.Errorf("the agent got namespace %q, want dev (-n dev)", ns)
 	}
 
 	root = newRootCommand("test", defaultOptions())

@@ -22,12 +22,21 @@ type Document struct {
 
 // ParseDocuments parses every document of a multi-document YAML input
 // ("---" separated) and reports each one's policy or error. Two documents
-// naming the same policy are an error on the second.
+// naming the same policy are an error on the second. A namespaced
+// document without metadata.namespace is in namespace "default".
 func ParseDocuments(input []byte) []Document {
+	return ParseDocumentsIn(input, "")
+}
+
+// ParseDocumentsIn is ParseDocuments with namespace (when not empty) for
+// the namespaced documents that name none, as `kubectl apply -n` does; a
+// document that names another namespace is an error. Clusterwide
+// documents are not affected.
+func ParseDocumentsIn(input []byte, namespace string) []Document {
 	var out []Document
 	seen := map[string]int{}
 	for i, doc := range splitDocuments(input) {
-		p, err := parseDocument(doc)
+		p, err := parseDocument(doc, namespace)
 		if err == nil {
 			// One name per namespace: the store keys policies by it, so a
 			// CiliumNetworkPolicy and a NetworkPolicy cannot share one.
@@ -50,7 +59,13 @@ func ParseDocuments(input []byte) []Document {
 // error naming every invalid document. An input without any document is
 // an error.
 func Parse(input []byte) ([]*Policy, error) {
-	docs := ParseDocuments(input)
+	return ParseIn(input, "")
+}
+
+// ParseIn is Parse with a namespace for documents that name none (see
+// ParseDocumentsIn).
+func ParseIn(input []byte, namespace string) ([]*Policy, error) {
+	docs := ParseDocumentsIn(input, namespace)
 	if len(docs) == 0 {
 		return nil, errors.New("parse policy: the input holds no YAML document")
 	}
@@ -80,7 +95,7 @@ func describeDoc(p *Policy) string {
 
 // parseDocument parses one document. On error, the returned policy (if
 // any) carries the kind and name for the message only.
-func parseDocument(doc string) (*Policy, error) {
+func parseDocument(doc, namespace string) (*Policy, error) {
 	if len(doc) > maxDocument {
 		return nil, fmt.Errorf("the document is %d bytes; at most %d are accepted", len(doc), maxDocument)
 	}
@@ -108,7 +123,7 @@ func parseDocument(doc string) (*Policy, error) {
 		return nil, fmt.Errorf("apiVersion %q kind %q is not supported; accepted are %s %s, %s %s and %s %s",
 			p.APIVersion, p.Kind, APIVersionCilium, KindCilium, APIVersionCilium, KindCiliumClusterwide, APIVersionKubernetes, KindKubernetes)
 	}
-	d.metadata(p, top["metadata"])
+	d.metadata(p, top["metadata"], namespace)
 	if v, ok := top["description"]; ok {
 		p.Description, _ = d.str("description", v)
 	}
@@ -126,9 +141,10 @@ func parseDocument(doc string) (*Policy, error) {
 	return p, nil
 }
 
-// metadata reads the name and namespace; the other fields Kubernetes
-// writes are accepted and ignored.
-func (d *decoder) metadata(p *Policy, v any) {
+// metadata reads the name and namespace (defaultNS, or "default" when
+// that is empty, for a namespaced document naming none); the other fields
+// Kubernetes writes are accepted and ignored.
+func (d *decoder) metadata(p *Policy, v any, defaultNS string) {
 	m := d.object("metadata", v, "name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp")
 	if m == nil {
 		d.fail("metadata.name", "required: the policy's name")
@@ -153,8 +169,14 @@ func (d *decoder) metadata(p *Policy, v any) {
 	case p.Kind == KindCiliumClusterwide && ns != "":
 		d.fail("metadata.namespace", "%q: a %s has no namespace; remove it or use a %s", ns, KindCiliumClusterwide, KindCilium)
 	case p.Kind == KindCiliumClusterwide:
+	case ns == "" && defaultNS != "" && records.ValidateNamespace(defaultNS) != nil:
+		d.fail("metadata.namespace", "the namespace %q given for the import must be a lowercase DNS label of 1 to %d characters", defaultNS, records.MaxNamespace)
+	case ns == "" && defaultNS != "":
+		p.Namespace = defaultNS
 	case ns == "":
 		p.Namespace = "default"
+	case defaultNS != "" && ns != defaultNS:
+		d.fail("metadata.namespace", "%q does not match the namespace %q given for the import; remove one of them", ns, defaultNS)
 	case records.ValidateNamespace(ns) != nil:
 		d.fail("metadata.namespace", "%q: must be a lowercase DNS label of 1 to %d characters", ns, records.MaxNamespace)
 	default:

@@ -253,3 +253,33 @@ spec:
 		t.Errorf("han is not selected: %+v", got)
 	}
 }
+
+// TestParseIntoNamespace: -n of weft policy import gives the namespace of
+// namespaced documents that name none, as kubectl apply -n does.
+func TestParseIntoNamespace(t *testing.T) {
+	star := readFile(t, "deathstar.yaml")
+	ps, err := ParseIn(star, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].ID() != "dev/deathstar" || !strings.Contains(ps[0].Rules[0].Subject.String(), "io.kubernetes.pod.namespace=dev") {
+		t.Errorf("got %s selecting %s, want dev/deathstar selecting pods of dev", ps[0].ID(), ps[0].Rules[0].Subject)
+	}
+	if ps, err := Parse(star); err != nil || ps[0].ID() != "default/deathstar" {
+		t.Errorf("without a namespace: %v %v, want default/deathstar", ps, err)
+	}
+	named := "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\n  namespace: prod\nspec:\n  endpointSelector: {}\n"
+	if ps, err := ParseIn([]byte(named), "prod"); err != nil || ps[0].ID() != "prod/p" {
+		t.Errorf("a document naming the same namespace: %v %v", ps, err)
+	}
+	if _, err := ParseIn([]byte(named), "dev"); err == nil || !strings.Contains(err.Error(), `metadata.namespace: "prod" does not match the namespace "dev" given for the import`) {
+		t.Errorf("a document naming another namespace: got %v", err)
+	}
+	if _, err := ParseIn(star, "Not_A_Label"); err == nil || !strings.Contains(err.Error(), `the namespace "Not_A_Label" given for the import must be a lowercase DNS label`) {
+		t.Errorf("an invalid namespace: got %v", err)
+	}
+	ccnp := "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata:\n  name: c\nspec:\n  endpointSelector: {}\n"
+	if ps, err := ParseIn([]byte(ccnp), "dev"); err != nil || ps[0].ID() != "c" {
+		t.Errorf("a clusterwide document with -n: %v %v, want c (no namespace)", ps, err)
+	}
+}

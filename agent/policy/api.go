@@ -37,7 +37,10 @@ func NewAPI(e *Engine, flowSource FlowSource) *API {
 }
 
 func (s *API) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {
-	docs := policy.ParseDocuments(req.Documents)
+	if req.Namespace != "" && records.ValidateNamespace(req.Namespace) != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "import policies: namespace %q must be a lowercase DNS label of 1 to %d characters; nothing was stored", req.Namespace, records.MaxNamespace)
+	}
+	docs := policy.ParseDocumentsIn(req.Documents, req.Namespace)
 	if len(docs) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "import policies: the input holds no YAML document")
 	}

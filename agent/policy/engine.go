@@ -140,7 +140,13 @@ func (e *Engine) onPolicy(ev kvstore.Event) bool {
 		return false
 	}
 	sp := storedPolicy{ref: ref}
-	ps, err := policy.Parse([]byte(ref.Document))
+	// The record's namespace is the one a document without
+	// metadata.namespace was imported into (weft policy import -n).
+	ns := ref.Namespace
+	if ns == records.PolicyClusterwide {
+		ns = ""
+	}
+	ps, err := policy.ParseIn([]byte(ref.Document), ns)
 	switch {
 	case err != nil:
 		sp.err = err

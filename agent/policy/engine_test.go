@@ -305,3 +305,52 @@ func (r *policyRig) storedPolicies(t testing.TB) []string {
 	}
 	return out
 }
+
+// TestPolicyImportIntoNamespace: a document without metadata.namespace
+// imported with a namespace (weft policy import -n dev) is stored and
+// enforced there, also after the engine re-reads it from the store.
+func TestPolicyImportIntoNamespace(t *testing.T) {
+	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
+	star, fighter, devFighter := records.ClusterIdentity(1, 256), records.ClusterIdentity(1, 257), records.ClusterIdentity(1, 258)
+	starLabels := podLabels("dev", "org=empire", "class=deathstar")
+	r.putIdentity(t, star, starLabels)
+	r.putIdentity(t, fighter, podLabels("default", "org=empire", "class=tiefighter"))
+	r.putIdentity(t, devFighter, podLabels("dev", "org=empire", "class=tiefighter"))
+	r.addEndpoint(t, 7, star, starLabels)
+	doc, err := os.ReadFile("../../policy/testdata/deathstar.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := r.api.Import(context.Background(), &agentapi.ImportPolicyRequest{Documents: doc, Namespace: "dev"})
+	if err != nil || !resp.Stored || resp.Documents[0].Namespace != "dev" {
+		t.Fatalf("import -n dev: %v %v", resp, err)
+	}
+	statetest.Eventually(t, 10*time.Second, "dev/deathstar admits dev's tiefighter only", func() error {
+		p := r.dp.policy(7)
+		if !p.IngressEnforced || !allows(p, devFighter, 80) || allows(p, fighter, 80) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+	if _, err := r.api.Get(context.Background(), &agentapi.GetPolicyRequest{Namespace: "dev", Name: "deathstar"}); err != nil {
+		t.Errorf("get dev/deathstar: %v", err)
+	}
+	list, err := r.api.List(context.Background(), &agentapi.ListPoliciesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Policies {
+		if s.GetError() != "" {
+			t.Errorf("policy %s/%s is listed with an error: %s", s.GetNamespace(), s.GetName(), s.GetError())
+		}
+	}
+
+	before := r.storedPolicies(t)
+	_, err = r.api.Import(context.Background(), &agentapi.ImportPolicyRequest{Documents: doc, Namespace: "Dev!"})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `namespace "Dev!" must be a lowercase DNS label`) {
+		t.Errorf("an invalid namespace: got %v", err)
+	}
+	if after := r.storedPolicies(t); !slices.Equal(before, after) {
+		t.Errorf("the store changed: before %q, after %q", before, after)
+	}
+}

@@ -28,10 +28,13 @@ const (
 )
 
 type ImportPolicyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Documents     []byte                 `protobuf:"bytes,1,opt,name=documents,proto3" json:"documents,omitempty"`          // YAML, documents separated by "---" lines
-	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`                // owner recorded with the policy; "cli" when empty
-	DryRun        bool                   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"` // validate only, write nothing
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Documents []byte                 `protobuf:"bytes,1,opt,name=documents,proto3" json:"documents,omitempty"`          // YAML, documents separated by "---" lines
+	Source    string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`                // owner recorded with the policy; "cli" when empty
+	DryRun    bool                   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"` // validate only, write nothing
+	// namespace of the namespaced documents without metadata.namespace
+	// ("default" when empty); a document naming another one is invalid.
+	Namespace     string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -85,6 +88,13 @@ func (x *ImportPolicyRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *ImportPolicyRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
 }
 
 type ImportPolicyResponse struct {
@@ -951,11 +961,12 @@ var File_policy_proto protoreflect.FileDescriptor
 
 const file_policy_proto_rawDesc = "" +
 	"\n" +
-	"\fpolicy.proto\x12\rweft.agent.v1\"d\n" +
+	"\fpolicy.proto\x12\rweft.agent.v1\"\x82\x01\n" +
 	"\x13ImportPolicyRequest\x12\x1c\n" +
 	"\tdocuments\x18\x01 \x01(\fR\tdocuments\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"m\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1c\n" +
+	"\tnamespace\x18\x04 \x01(\tR\tnamespace\"m\n" +
 	"\x14ImportPolicyResponse\x12=\n" +
 	"\tdocuments\x18\x01 \x03(\v2\x1f.weft.agent.v1.ImportedDocumentR\tdocuments\x12\x16\n" +
 	"\x06stored\x18\x02 \x01(\bR\x06stored\"\xa5\x01\n" +
