@@ -53,6 +53,7 @@ their proto field names, for scripts.`,
 		newBPFCommand(o),
 		newServiceCommand(o),
 		newVersionCommand(o, version),
+		newSysdumpCommand(o, version),
 		newCompletionCommand(),
 	)
 

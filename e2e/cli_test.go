@@ -72,6 +72,7 @@ func TestCLI(t *testing.T) {
 		t.Errorf("weft endpoint list -o json: %v", err)
 	}
 	checkConnectivityJSON(t, ctx, bin.Weft, name)
+	checkSysdump(t, must, web)
 	if out := must("connectivity", "test", "--test", "pod-to-pod", "--delete-pods"); !strings.Contains(out, "tests successful") {
 		t.Errorf("weft connectivity test printed no success summary:\n%s", out)
 	}
@@ -130,5 +131,47 @@ func checkConnectivityJSON(t *testing.T, ctx context.Context, weft, env string) 
 	}
 	if err := xml.Unmarshal(b, &doc); err != nil || doc.Tests != 2*len(runs) || doc.Failures != 0 {
 		t.Errorf("JUnit file: %v, %d tests and %d failures; want %d tests, 0 failures:\n%s", err, doc.Tests, doc.Failures, 2*len(runs), b)
+	}
+}
+
+// checkSysdump writes `weft sysdump` of the environment and checks what a
+// bug report reader looks for: every node's status, the pod among the
+// endpoints and in the store's ipcache, the BPF maps, the agents' logs.
+func checkSysdump(t *testing.T, must func(args ...string) string, web testenv.Pod) {
+	t.Helper()
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "dump.tar.gz")
+	if out := must("sysdump", "--output", archive); !strings.Contains(out, "wrote "+archive) || strings.Contains(out, "could not be collected") {
+		t.Errorf("weft sysdump did not collect everything:\n%s", out)
+	}
+	if out, err := exec.Command("tar", "-xzf", archive, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar -xzf %s: %v\n%s", archive, err, out)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, "weft-sysdump", name))
+		if err != nil {
+			t.Errorf("the sysdump has no %s: %v", name, err)
+		}
+		return string(b)
+	}
+	for _, node := range []string{"c1-n1", "c1-n2"} {
+		if s := read("nodes/" + node + "/status.json"); !strings.Contains(s, `"`+node+`"`) {
+			t.Errorf("nodes/%s/status.json does not name the node:\n%.400s", node, s)
+		}
+		if s := read("nodes/" + node + "/bpf-ipcache.json"); !strings.Contains(s, web.IP) {
+			t.Errorf("nodes/%s/bpf-ipcache.json does not hold web's address %s", node, web.IP)
+		}
+		if s := read("logs/" + node + "/agent.log"); len(s) == 0 {
+			t.Errorf("the agent log of %s is empty", node)
+		}
+	}
+	if s := read("nodes/c1-n2/endpoints.json"); !strings.Contains(s, web.IP) {
+		t.Errorf("nodes/c1-n2/endpoints.json does not list web (%s)", web.IP)
+	}
+	if s := read("clusters/c1/store.json"); !strings.Contains(s, web.IP) {
+		t.Errorf("clusters/c1/store.json does not hold web's ipcache record (%s)", web.IP)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "weft-sysdump", "errors.txt")); err == nil {
+		t.Errorf("the sysdump lists problems:\n%s", read("errors.txt"))
 	}
 }

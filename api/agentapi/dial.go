@@ -69,3 +69,9 @@ func dialUnix(socket string) (*grpc.ClientConn, error) {
 	}
 	return conn, nil
 }
+
+// DialConn connects to the agent listening on the unix socket path, for
+// any of the services it serves (NewAgentClient, NewPolicyClient, …).
+func DialConn(socket string) (*grpc.ClientConn, error) {
+	return dialUnix(socket)
+}
