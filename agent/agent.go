@@ -298,6 +298,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.register(ctx); err != nil {
 			return err
 		}
+		// After the restore: the first listing re-checks every restored pod's labels.
+		g.Go(func() error { return a.endpoints.FollowLabels(ctx) })
 		return a.serveAPI(ctx)
 	})
 	err := g.Wait()

@@ -10,9 +10,11 @@
 // the mirrored pod record, with its namespace's labels as
 // io.cilium.k8s.namespace.labels.<key> (k8s/podlabels, set by
 // SetPodLabels); a pod not mirrored within the wait is refused as
-// unavailable (the plugin asks the runtime to retry). Labels are taken at
-// creation: a later change of a pod's Kubernetes labels does not change
-// its identity yet.
+// unavailable (the plugin asks the runtime to retry). FollowLabels keeps
+// them current: when a pod's mirrored labels or its namespace's change,
+// the endpoint gets the identity of the new labels (datapath, policy,
+// ipcache) and releases the old one; a periodic comparison catches a
+// change that raced with the pod's creation.
 //
 // It depends on state/records and, through small interfaces, on the
 // identity allocator, the ipcache publisher, the datapath and the policy

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/k8s/podlabels"
+	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -51,7 +53,10 @@ type Endpoint struct {
 	Pod         string            `json:"pod,omitempty"`
 	IP          netip.Addr        `json:"ip"`
 	Labels      map[string]string `json:"labels,omitempty"`
-	Identity    records.ID        `json:"identity"`
+	// CNILabels are the labels the CNI plugin passed; Labels adds the
+	// pod's Kubernetes labels to them (and is re-formed when those change).
+	CNILabels map[string]string `json:"cniLabels,omitempty"`
+	Identity  records.ID        `json:"identity"`
 	// HostPort frontends of the CNI portMappings capability (agent/services).
 	PortMappings []PortMapping `json:"portMappings,omitempty"`
 
@@ -99,6 +104,9 @@ type Policy interface {
 // has no Kubernetes source.
 type PodLabels interface {
 	Labels(ctx context.Context, namespace, name string, wait time.Duration) (map[string]string, error)
+	// Changes names the pods (and namespaces, Pod empty) whose mirrored
+	// records were written, until ctx ends.
+	Changes(ctx context.Context) <-chan podlabels.Change
 }
 
 // Manager owns this node's endpoints: their addresses, ids, identities,
@@ -117,8 +125,11 @@ type Manager struct {
 	podLabels     PodLabels
 	podLabelsWait time.Duration
 
+	// busy serialises the changes of one endpoint (relabel, delete), by id.
+	busy kvstore.KeyedMutex
+
 	mu   sync.Mutex
-	byID map[uint16]*Endpoint
+	byID map[uint16]*Endpoint // an Endpoint is replaced, never changed, once stored here
 }
 
 // New returns the endpoint manager of the node cfg names.
@@ -185,12 +196,12 @@ func (e *Manager) Create(ctx context.Context, req *agentapi.CreateEndpointReques
 	ep := &Endpoint{
 		Version: 1, ContainerID: req.ContainerId, IfName: req.Ifname, NetNS: req.Netns,
 		HostIfName: req.HostIfname, PodMAC: req.PodMac, Namespace: req.Namespace, Pod: req.PodName, Labels: req.Labels,
-		PortMappings: PortMappingsFrom(req.PortMappings),
+		CNILabels: maps.Clone(req.Labels), PortMappings: PortMappingsFrom(req.PortMappings),
 	}
 	if ep.Namespace == "" {
 		ep.Namespace = "default"
 	}
-	if err := e.kubernetesLabels(ctx, ep); err != nil {
+	if err := e.kubernetesLabels(ctx, ep, e.podLabelsWait); err != nil {
 		return nil, err
 	}
 	var err error
@@ -252,6 +263,14 @@ func (e *Manager) Delete(ctx context.Context, containerID, ifname string) (bool,
 	if ep == nil {
 		return false, nil
 	}
+	unlock, err := e.busy.Lock(ctx, busyKey(ep.ID))
+	if err != nil {
+		return true, fmt.Errorf("delete endpoint %d: %w", ep.ID, err)
+	}
+	defer unlock()
+	if ep = e.current(ep); ep == nil {
+		return false, nil // deleted meanwhile
+	}
 	e.policy.EndpointDeleted(ep.ID) // no policy writes for it from now on
 	e.publisher.Withdraw(ep.IP)
 	if err := e.dp.DeleteEndpoint(ctx, ep.IP); err != nil {
@@ -269,14 +288,29 @@ func (e *Manager) Delete(ctx context.Context, containerID, ifname string) (bool,
 	return true, nil
 }
 
+// current returns the stored endpoint of ep's id and container (a relabel
+// replaces the stored value), or nil when it is gone.
+func (e *Manager) current(ep *Endpoint) *Endpoint {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.byID[ep.ID]
+	if cur == nil || cur.ContainerID != ep.ContainerID || cur.IfName != ep.IfName {
+		return nil
+	}
+	return cur
+}
+
+func busyKey(id uint16) string { return strconv.Itoa(int(id)) }
+
 // kubernetesLabels replaces a named pod's labels with its Kubernetes ones
-// (and its namespace's) when the cluster mirrors Kubernetes; labels the CNI
-// plugin passed that Kubernetes does not set are kept.
-func (e *Manager) kubernetesLabels(ctx context.Context, ep *Endpoint) error {
+// (and its namespace's), waiting up to wait for its record, when the
+// cluster mirrors Kubernetes; labels the CNI plugin passed that Kubernetes
+// does not set are kept.
+func (e *Manager) kubernetesLabels(ctx context.Context, ep *Endpoint, wait time.Duration) error {
 	if e.podLabels == nil || ep.Pod == "" {
 		return nil
 	}
-	ls, err := e.podLabels.Labels(ctx, ep.Namespace, ep.Pod, e.podLabelsWait)
+	ls, err := e.podLabels.Labels(ctx, ep.Namespace, ep.Pod, wait)
 	switch {
 	case errors.Is(err, podlabels.ErrNotKubernetes):
 		return nil
@@ -285,7 +319,7 @@ func (e *Manager) kubernetesLabels(ctx context.Context, ep *Endpoint) error {
 	case err != nil:
 		return fmt.Errorf("%w: labels of pod %s/%s: %w", ErrUnavailable, ep.Namespace, ep.Pod, err)
 	}
-	merged := maps.Clone(ep.Labels)
+	merged := maps.Clone(ep.CNILabels)
 	if merged == nil {
 		merged = map[string]string{}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/weftnet/weft/kvstore"
@@ -22,9 +23,15 @@ var ErrNotMirrored = errors.New("pod not mirrored")
 // labels the CNI plugin passes.
 var ErrNotKubernetes = errors.New("the cluster is not in Kubernetes mode")
 
+// Store is what a Resolver reads: keys and, for Changes, watches.
+type Store interface {
+	kvstore.Reader
+	kvstore.Watcher
+}
+
 // Resolver looks pods up in one cluster's mirrored records.
 type Resolver struct {
-	store   kvstore.Reader
+	store   Store
 	keys    records.Keys
 	cluster string
 	// Poll is how often a missing record is looked for again.
@@ -91,4 +98,64 @@ func (r *Resolver) Labels(ctx context.Context, namespace, name string, wait time
 			namespace, name, len(out), records.MaxPodLabels)
 	}
 	return out, nil
+}
+
+// Change names a pod whose mirrored record was written, or, with Pod
+// empty, a namespace whose record was written (its labels are every one
+// of its pods' labels).
+type Change struct {
+	Namespace string
+	Pod       string
+}
+
+// Changes follows the cluster's pod and namespace records until ctx ends:
+// every record listed or written later is one Change (removals are not:
+// a pod whose record goes away is being deleted). The channel is closed
+// when ctx ends.
+func (r *Resolver) Changes(ctx context.Context) <-chan Change {
+	out := make(chan Change, 64)
+	pods, nss := r.keys.PodsPrefix(r.cluster), r.keys.NamespacesPrefix(r.cluster)
+	podEvents, nsEvents := r.store.ListAndWatch(ctx, pods), r.store.ListAndWatch(ctx, nss)
+	go func() {
+		defer close(out)
+		for podEvents != nil || nsEvents != nil {
+			var (
+				ch  Change
+				ev  kvstore.Event
+				ok  bool
+				pod bool
+			)
+			select {
+			case ev, ok = <-podEvents:
+				if !ok {
+					podEvents = nil
+					continue
+				}
+				pod = true
+			case ev, ok = <-nsEvents:
+				if !ok {
+					nsEvents = nil
+					continue
+				}
+			}
+			if ev.Type != kvstore.EventUpsert {
+				continue
+			}
+			if pod {
+				ns, name, found := strings.Cut(strings.TrimPrefix(ev.Key, pods), "/")
+				if !found || name == "" || strings.Contains(name, "/") {
+					continue
+				}
+				ch = Change{Namespace: ns, Pod: name}
+			} else {
+				ch = Change{Namespace: strings.TrimPrefix(ev.Key, nss)}
+			}
+			select {
+			case out <- ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
