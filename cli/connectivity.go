@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ func newConnectivityCommand(o *options) *cobra.Command {
 		opts      connectivity.Options
 		patterns  []string
 		junitFile string
+		list      bool
 	)
 	test := &cobra.Command{
 		Use:         "test",
@@ -42,17 +45,29 @@ happened for each failure. The exit code is 1 when a scenario failed.
 repeatable; one with "!" in front excludes. -o json prints one JSON object
 per scenario on standard output (progress goes to standard error);
 --junit-file writes JUnit XML for CI systems; --repeat runs the selection
-several times to hunt flakes.`,
+several times to hunt flakes.
+
+The tests carry cilium-cli's names (no-policies, echo-ingress,
+client-egress, all-ingress-deny, cluster-entity, ...) plus Weft's own
+(pod-mtu, cross-cluster, global-service); each policy test imports its
+policies (weft-cx-* in namespace default, selecting only the test pods)
+for its duration. Tests that cannot run against Weft yet are reported as
+skipped with the reason. --list prints the catalogue without running
+anything.`,
 		Example: `  weft connectivity test
   weft connectivity test --name e2e --test 'cross-node' --test '!udp'
   weft connectivity test --repeat 5 --junit-file results.xml
   weft connectivity test -o json | jq 'select(.result == "failure")'
-  weft connectivity test --timeout-per-probe 5s --delete-pods`,
+  weft connectivity test --timeout-per-probe 5s --delete-pods
+  weft connectivity test --list`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if opts.Select, err = connectivity.ParseSelection(patterns); err != nil {
 				return err
+			}
+			if list {
+				return printCatalogue(cmd, o.output, opts.Select)
 			}
 			if opts.Repeat < 1 {
 				return fmt.Errorf("--repeat %d: give 1 or more", opts.Repeat)
@@ -85,6 +100,7 @@ several times to hunt flakes.`,
 	f.DurationVar(&opts.Timeout, "timeout-per-probe", 3*time.Second, "how long one probe waits for an answer")
 	f.DurationVar(&opts.PropagationTimeout, "propagation-timeout", time.Minute, "how long to wait for every agent to learn the test pods")
 	f.BoolVar(&opts.DeletePods, "delete-pods", false, "delete the test pods afterwards")
+	f.BoolVar(&list, "list", false, "list the tests (those --test selects), what each proves or why it is skipped; run nothing")
 	cmd.AddCommand(test)
 	return cmd
 }
@@ -122,4 +138,48 @@ func writeConnectivityResults(cmd *cobra.Command, output, junitFile, env string,
 		return err
 	}
 	return f.Close()
+}
+
+// printCatalogue prints the tests --test selects: a table, or one JSON
+// object per test with -o json.
+func printCatalogue(cmd *cobra.Command, output string, sel connectivity.Selection) error {
+	var entries []connectivity.CatalogueEntry
+	for _, e := range connectivity.Catalogue() {
+		if sel.Match(e.Name) {
+			entries = append(entries, e)
+		}
+	}
+	if len(entries) == 0 {
+		return fmt.Errorf("no test matches --test %s (weft connectivity test --list shows them all)", sel)
+	}
+	w := cmd.OutOrStdout()
+	switch output {
+	case formatJSON:
+		enc := json.NewEncoder(w)
+		for _, e := range entries {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	case formatYAML:
+		for _, e := range entries {
+			y, err := yaml.Marshal(e)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "---\n%s", y)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "TEST\tRUNS\tWHAT IT CHECKS, OR WHY IT IS SKIPPED")
+	for _, e := range entries {
+		runs, text := "yes", e.What
+		if e.Skip != "" {
+			runs, text = "skipped", e.Skip
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, runs, text)
+	}
+	return tw.Flush()
 }

@@ -135,10 +135,7 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 	}
 	fx.waitRemote(ctx)
 	if fx.policy {
-		if err := fx.importPolicies(ctx); err != nil {
-			fx.close(ctx)
-			return nil, err
-		}
+		fx.deletePolicies(ctx) // left by an interrupted run, or an earlier version's
 	}
 	if fx.services {
 		if err := fx.applyServices(ctx); err != nil {

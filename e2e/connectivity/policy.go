@@ -9,38 +9,23 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/testenv"
 )
 
-// The test policy: pods labelled app=weft-connectivity-protected accept
-// only TCP 7070 from pods labelled app=weft-connectivity.
+// The policy tests' pods: besides the clients (app=weft-connectivity),
+// echo (protected) on the last node and client2 (other) on the first.
 const (
-	policyName      = "weft-connectivity"
 	policyNamespace = "default"
 	protectedApp    = "weft-connectivity-protected"
 	otherApp        = "weft-connectivity-other"
+	// oldPolicyName is the policy earlier versions kept in force for the
+	// whole run; deleted when found.
+	oldPolicyName = "weft-connectivity"
 )
-
-var policyDoc = fmt.Sprintf(`apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  endpointSelector:
-    matchLabels:
-      app: %s
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: %s
-    toPorts:
-    - ports:
-      - port: "%d"
-        protocol: TCP
-`, policyName, policyNamespace, protectedApp, testLabels["app"], tcpPort)
 
 // policyAPI reports whether the agents serve the Policy API; the policy
 // scenarios run only then.
@@ -79,52 +64,141 @@ func (fx *fixture) ensurePolicyPods(ctx context.Context, cl *cluster, nodes []te
 	return nil
 }
 
-// importPolicies imports the test policy into every cluster's store and
-// waits until the protected pod's node enforces it.
-func (fx *fixture) importPolicies(ctx context.Context) error {
+// policyState is what the agents enforce on each test pod, by pod name:
+// the enforcement flags and rules (to tell when a change took effect).
+func (fx *fixture) policyState(ctx context.Context, pods []endpoint) (map[string]*agentapi.EndpointPolicy, error) {
+	out := map[string]*agentapi.EndpointPolicy{}
+	for _, p := range pods {
+		ep, err := fx.endpoint(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("read the policy of %s: %w", p, err)
+		}
+		out[p.name] = ep.GetPolicy()
+	}
+	return out, nil
+}
+
+// enforces reports whether a policyState value enforces dir.
+func enforces(st *agentapi.EndpointPolicy, dir direction) bool {
+	return (dir&ingress == 0 || st.GetIngressEnforced()) && (dir&egress == 0 || st.GetEgressEnforced())
+}
+
+// rolePods are the test pods of a role in cluster cl.
+func rolePods(cl cluster, role string) []endpoint {
+	switch role {
+	case "client":
+		return cl.pods
+	case "client2":
+		return []endpoint{*cl.other}
+	case "echo":
+		return []endpoint{*cl.protected}
+	}
+	return cl.allPods()
+}
+
+// applyPolicyTest imports t's policies into every cluster and waits until
+// the pods it names enforce them; it returns the state to wait for when
+// the policies are deleted again.
+func (fx *fixture) applyPolicyTest(ctx context.Context, t policyTest) (map[string]map[string]*agentapi.EndpointPolicy, error) {
+	before := map[string]map[string]*agentapi.EndpointPolicy{}
 	for _, cl := range fx.clusters {
-		fmt.Fprintf(fx.opts.Progress, "• importing policy %s/%s through %s\n", policyNamespace, policyName, cl.nodes[0].name)
-		err := fx.withPolicy(ctx, cl.nodes[0].name, func(pc agentapi.PolicyClient) error {
-			resp, err := pc.Import(ctx, &agentapi.ImportPolicyRequest{Documents: []byte(policyDoc), Source: "weft-connectivity"})
+		st, err := fx.policyState(ctx, cl.allPods())
+		if err != nil {
+			return nil, err
+		}
+		before[cl.name] = st
+		err = fx.withPolicy(ctx, cl.nodes[0].name, func(pc agentapi.PolicyClient) error {
+			resp, err := pc.Import(ctx, &agentapi.ImportPolicyRequest{Documents: []byte(t.docs), Source: "weft-connectivity"})
 			if err != nil {
 				return err
 			}
-			if !resp.Stored {
-				var errs []string
-				for _, d := range resp.Documents {
-					if d.Error != "" {
-						errs = append(errs, d.Error)
-					}
+			var errs []string
+			for _, d := range resp.Documents {
+				if d.Error != "" {
+					errs = append(errs, d.Error)
 				}
+			}
+			if len(errs) > 0 {
 				return errors.New(strings.Join(errs, "; "))
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("import the connectivity test policy: %w", err)
-		}
-		if err := fx.waitEnforced(ctx, *cl.protected); err != nil {
-			return err
+			return before, fmt.Errorf("import the policies of test %s into cluster %s: %w", t.name, cl.name, err)
 		}
 	}
-	return nil
+	for _, cl := range fx.clusters {
+		for role, dir := range t.enforce {
+			for _, p := range rolePods(cl, role) {
+				old := before[cl.name][p.name]
+				err := fx.waitPolicy(ctx, p, fmt.Sprintf("enforce the policies of test %s", t.name), func(st *agentapi.EndpointPolicy) bool {
+					return enforces(st, dir) && (!proto.Equal(st, old) || !enforces(old, dir))
+				})
+				if err != nil {
+					return before, err
+				}
+			}
+		}
+	}
+	return before, nil
 }
 
-// waitEnforced waits until the agent of p's node enforces ingress policy
-// on p.
-func (fx *fixture) waitEnforced(ctx context.Context, p endpoint) error {
+// removePolicyTest deletes t's policies and waits until every test pod
+// enforces what it did before.
+func (fx *fixture) removePolicyTest(ctx context.Context, t policyTest, before map[string]map[string]*agentapi.EndpointPolicy) error {
+	var errs []error
+	for _, cl := range fx.clusters {
+		errs = append(errs, fx.deletePolicyDocs(ctx, cl, t.docs))
+	}
+	for _, cl := range fx.clusters {
+		for _, p := range cl.allPods() {
+			old, ok := before[cl.name][p.name]
+			if !ok {
+				continue
+			}
+			errs = append(errs, fx.waitPolicy(ctx, p, fmt.Sprintf("drop the policies of test %s", t.name), func(st *agentapi.EndpointPolicy) bool {
+				return proto.Equal(st, old)
+			}))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deletePolicyDocs deletes the policies docs names from cl's store.
+func (fx *fixture) deletePolicyDocs(ctx context.Context, cl cluster, docs string) error {
+	ps, err := policy.Parse([]byte(docs))
+	if err != nil {
+		return err
+	}
+	return fx.withPolicy(ctx, cl.nodes[0].name, func(pc agentapi.PolicyClient) error {
+		var errs []error
+		for _, p := range ps {
+			_, err := pc.Delete(ctx, &agentapi.DeletePolicyRequest{Namespace: p.Namespace, Name: p.Name})
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// waitPolicy waits until the agent of p's node reports a policy state of p
+// that done accepts.
+func (fx *fixture) waitPolicy(ctx context.Context, p endpoint, what string, done func(*agentapi.EndpointPolicy) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, fx.opts.PropagationTimeout)
 	defer cancel()
+	var last string
 	for {
 		ep, err := fx.endpoint(ctx, p)
-		if err == nil && ep.Policy != nil && ep.Policy.IngressEnforced {
-			return nil
+		if err == nil {
+			if done(ep.GetPolicy()) {
+				return nil
+			}
+			last = fmt.Sprintf("ingress enforced %v, egress enforced %v, %d rules", ep.GetPolicy().GetIngressEnforced(), ep.GetPolicy().GetEgressEnforced(), len(ep.GetPolicy().GetRules()))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for node %s to enforce policy %s/%s on pod %s: not enforced after %v (last error: %v)",
-				p.node, policyNamespace, policyName, p.name, fx.opts.PropagationTimeout, err)
-		case <-time.After(200 * time.Millisecond):
+			return fmt.Errorf("wait for node %s to %s on %s: not after %v (last seen: %s; last error: %v)",
+				p.node, what, p, fx.opts.PropagationTimeout, last, err)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -149,52 +223,16 @@ func (fx *fixture) withPolicy(ctx context.Context, node string, fn func(agentapi
 	return fn(agentapi.NewPolicyClient(conn))
 }
 
-// deletePolicies removes the test policy again.
+// deletePolicies removes every policy of the catalogue (and of earlier
+// versions), after an interrupted run too.
 func (fx *fixture) deletePolicies(ctx context.Context) {
+	docs := []string{cnp(oldPolicyName, "endpointSelector: {}")}
+	for _, t := range policyTests() {
+		docs = append(docs, t.docs)
+	}
 	for _, cl := range fx.clusters {
-		err := fx.withPolicy(ctx, cl.nodes[0].name, func(pc agentapi.PolicyClient) error {
-			_, err := pc.Delete(ctx, &agentapi.DeletePolicyRequest{Namespace: policyNamespace, Name: policyName})
-			return err
-		})
-		if err != nil {
-			fx.opts.Log.Warn("delete the connectivity test policy", "cluster", cl.name, "err", err)
+		if err := fx.deletePolicyDocs(ctx, cl, strings.Join(docs, "---\n")); err != nil {
+			fx.opts.Log.Warn("delete the connectivity test policies", "cluster", cl.name, "err", err)
 		}
 	}
-}
-
-// expectDropped turns a probe that should fail into a check: success of
-// the probe is the failure, explained with the policy.
-func (fx *fixture) expectDropped(what string, probe func() error) error {
-	if err := probe(); err == nil {
-		return fmt.Errorf("%s got through, expected it dropped: policy %s/%s lets only app=%s reach app=%s, on TCP %d",
-			what, policyNamespace, policyName, testLabels["app"], protectedApp, tcpPort)
-	}
-	return nil
-}
-
-// policyScenarios check the test policy in cluster cl.
-func (fx *fixture) policyScenarios(cl cluster, add func(string, func(context.Context) error)) {
-	if cl.protected == nil {
-		return
-	}
-	a, p, x := cl.pods[0], *cl.protected, *cl.other
-	short := func(ctx context.Context) (context.Context, context.CancelFunc) {
-		return context.WithTimeout(ctx, time.Second)
-	}
-	add("policy/ingress-allowed/tcp/"+a.name+"->"+p.name, func(ctx context.Context) error {
-		return fx.probeTCP(ctx, a, p, smallPayload, true)
-	})
-	add("policy/ingress-denied-label/tcp/"+x.name+"->"+p.name, func(ctx context.Context) error {
-		ctx, cancel := short(ctx)
-		defer cancel()
-		return fx.expectDropped(fmt.Sprintf("TCP connection from %s (app=%s) to %s port %d", x, otherApp, p, tcpPort),
-			func() error { return fx.probeTCP(ctx, x, p, smallPayload, false) })
-	})
-	add("policy/ingress-denied-port/udp/"+a.name+"->"+p.name, func(ctx context.Context) error {
-		return fx.expectDropped(fmt.Sprintf("UDP datagram from %s to %s port %d", a, p, udpPort),
-			func() error { return fx.probeUDP(ctx, a, p, smallPayload) })
-	})
-	add("policy/unselected-pod-open/tcp/"+x.name+"->"+a.name, func(ctx context.Context) error {
-		return fx.probeTCP(ctx, x, a, smallPayload, true)
-	})
 }

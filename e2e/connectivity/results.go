@@ -16,6 +16,7 @@ type resultJSON struct {
 	Result     string  `json:"result"`
 	DurationMS float64 `json:"duration_ms"`
 	Error      string  `json:"error,omitempty"`
+	Reason     string  `json:"reason,omitempty"` // why a test was skipped
 }
 
 // WriteJSON writes one JSON object per result (for jq).
@@ -25,8 +26,11 @@ func (r Report) WriteJSON(w io.Writer) error {
 	for _, res := range r.Results {
 		out := resultJSON{Name: res.Name, Run: max(res.Run, 1), Result: "success",
 			DurationMS: float64(res.Duration.Microseconds()) / 1000}
-		if res.Err != nil {
+		switch {
+		case res.Err != nil:
 			out.Result, out.Error = "failure", res.Err.Error()
+		case res.Skipped != "":
+			out.Result, out.Reason = "skipped", res.Skipped
 		}
 		if err := enc.Encode(out); err != nil {
 			return fmt.Errorf("write results as JSON: %w", err)
@@ -39,6 +43,7 @@ type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -47,6 +52,7 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
 	Time     string      `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -56,6 +62,11 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -74,15 +85,19 @@ func (r Report) WriteJUnit(w io.Writer, suite string) error {
 			name = fmt.Sprintf("%s (run %d)", res.Name, res.Run)
 		}
 		c := junitCase{Name: name, Classname: suite, Time: seconds(res.Duration)}
-		if res.Err != nil {
+		switch {
+		case res.Err != nil:
 			s.Failures++
 			c.Failure = &junitFailure{Message: "scenario failed", Text: res.Err.Error()}
+		case res.Skipped != "":
+			s.Skipped++
+			c.Skipped = &junitSkipped{Message: res.Skipped}
 		}
 		total += res.Duration
 		s.Cases = append(s.Cases, c)
 	}
 	s.Time = seconds(total)
-	doc := junitSuites{Tests: s.Tests, Failures: s.Failures, Time: s.Time, Suites: []junitSuite{s}}
+	doc := junitSuites{Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}

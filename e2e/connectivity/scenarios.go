@@ -33,20 +33,19 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 	nodes := cl.nodes
 	a := cl.pods[0]          // on nodes[0]
 	b := cl.pods[len(nodes)] // also on nodes[0]
-	pair := func(src, dst endpoint) string { return src.name + "->" + dst.name }
 
 	// Same node, both directions matter less than all protocols.
-	add("pod-to-pod/same-node/icmp/"+pair(a, b), func(ctx context.Context) error { return fx.probeICMP(ctx, a, b, 0) })
-	add("pod-to-pod/same-node/tcp/"+pair(a, b), func(ctx context.Context) error { return fx.probeTCP(ctx, a, b, smallPayload, true) })
-	add("pod-to-pod/same-node/udp/"+pair(b, a), func(ctx context.Context) error { return fx.probeUDP(ctx, b, a, smallPayload) })
+	add("no-policies/pod-to-pod/same-node/icmp/"+pair(a, b), func(ctx context.Context) error { return fx.probeICMP(ctx, a, b, 0) })
+	add("no-policies/pod-to-pod/same-node/tcp/"+pair(a, b), func(ctx context.Context) error { return fx.probeTCP(ctx, a, b, smallPayload, true) })
+	add("no-policies/pod-to-pod/same-node/udp/"+pair(b, a), func(ctx context.Context) error { return fx.probeUDP(ctx, b, a, smallPayload) })
 
 	// Cross node: a ring over the nodes, so every node sends and receives.
 	if len(nodes) > 1 {
 		for i := range nodes {
 			src, dst := cl.pods[i], cl.pods[(i+1)%len(nodes)]
-			add("pod-to-pod/cross-node/icmp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeICMP(ctx, src, dst, 0) })
-			add("pod-to-pod/cross-node/tcp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeTCP(ctx, src, dst, smallPayload, true) })
-			add("pod-to-pod/cross-node/udp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeUDP(ctx, src, dst, smallPayload) })
+			add("no-policies/pod-to-pod/cross-node/icmp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeICMP(ctx, src, dst, 0) })
+			add("no-policies/pod-to-pod/cross-node/tcp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeTCP(ctx, src, dst, smallPayload, true) })
+			add("no-policies/pod-to-pod/cross-node/udp/"+pair(src, dst), func(ctx context.Context) error { return fx.probeUDP(ctx, src, dst, smallPayload) })
 		}
 	}
 
@@ -60,15 +59,15 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 		if h.name != a.node {
 			where = "remote-node"
 		}
-		add("pod-to-host/"+where+"/icmp/"+pair(a, h), func(ctx context.Context) error { return fx.probeICMP(ctx, a, h, 0) })
-		add("pod-to-host/"+where+"/tcp/"+pair(a, h), func(ctx context.Context) error { return fx.probeTCP(ctx, a, h, smallPayload, false) })
-		add("host-to-pod/"+where+"/icmp/"+pair(h, a), func(ctx context.Context) error { return fx.probeICMP(ctx, h, a, 0) })
-		add("host-to-pod/"+where+"/tcp/"+pair(h, a), func(ctx context.Context) error { return fx.probeTCP(ctx, h, a, smallPayload, false) })
+		add("no-policies/pod-to-host/"+where+"/icmp/"+pair(a, h), func(ctx context.Context) error { return fx.probeICMP(ctx, a, h, 0) })
+		add("no-policies/pod-to-host/"+where+"/tcp/"+pair(a, h), func(ctx context.Context) error { return fx.probeTCP(ctx, a, h, smallPayload, false) })
+		add("no-policies/host-to-pod/"+where+"/icmp/"+pair(h, a), func(ctx context.Context) error { return fx.probeICMP(ctx, h, a, 0) })
+		add("no-policies/host-to-pod/"+where+"/tcp/"+pair(h, a), func(ctx context.Context) error { return fx.probeTCP(ctx, h, a, smallPayload, false) })
 	}
 
 	// Every node's health endpoint, from a pod.
 	for _, n := range nodes {
-		add("pod-to-node-health/"+pair(a, n), func(ctx context.Context) error { return fx.probeHealth(ctx, a, n) })
+		add("health/pod-to-node-health/"+pair(a, n), func(ctx context.Context) error { return fx.probeHealth(ctx, a, n) })
 	}
 
 	// Packets at the pod MTU, across nodes when there are several.
@@ -86,7 +85,6 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 	add("pod-mtu/tcp-1MiB/"+pair(a, dst), func(ctx context.Context) error {
 		return fx.probeTCP(ctx, a, dst, bulkPayload, true)
 	})
-	fx.policyScenarios(cl, add)
 	fx.serviceScenarios(cl, add)
 	return out
 }

@@ -192,17 +192,17 @@ func (fx *fixture) serviceScenarios(cl cluster, add func(string, func(context.Co
 	}
 	a := cl.pods[0]
 	cip := netip.AddrPortFrom(svc.clusterIP, servicePort)
-	add("service/clusterip/tcp/"+a.name, func(ctx context.Context) error {
+	add("no-policies/pod-to-service/clusterip/tcp/"+a.name, func(ctx context.Context) error {
 		return fx.probeService(ctx, a, cip, "service "+serviceName+" ClusterIP", svc)
 	})
 	host := cl.nodes[len(cl.nodes)-1]
-	add("service/clusterip/tcp/"+host.name, func(ctx context.Context) error {
+	add("no-policies/host-to-service/clusterip/tcp/"+host.name, func(ctx context.Context) error {
 		return fx.probeService(ctx, host, cip, "service "+serviceName+" ClusterIP", svc)
 	})
 	if len(cl.nodes) > 1 && svc.nodePort != 0 {
 		src, dst := cl.nodes[1], cl.nodes[0]
 		np := netip.AddrPortFrom(dst.ip, svc.nodePort)
-		add("service/nodeport/tcp/"+src.name+"->"+dst.name, func(ctx context.Context) error {
+		add("no-policies-extra/node-to-remote-nodeport/tcp/"+src.name+"->"+dst.name, func(ctx context.Context) error {
 			return fx.probeService(ctx, src, np, "service "+serviceName+" NodePort on node "+dst.name, svc)
 		})
 	}

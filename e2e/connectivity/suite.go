@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -19,12 +20,14 @@ type Scenario struct {
 	Run func(ctx context.Context) error
 }
 
-// Result is the outcome of one scenario.
+// Result is the outcome of one scenario, or of a test that was skipped.
 type Result struct {
 	Name     string
 	Run      int // 1..Options.Repeat
 	Err      error
 	Duration time.Duration
+	// Skipped is why a test of the catalogue did not run (Err is nil).
+	Skipped string
 }
 
 // Report is the outcome of a run.
@@ -81,9 +84,17 @@ func (o *Options) defaults() {
 	}
 }
 
-// Run prepares pods and servers in env, runs every scenario and prints the
-// summary. The error is about preparing, not about failed scenarios: those
-// are in the report.
+// group is scenarios that run together, with what must be in force
+// around them (a policy test's policies).
+type group struct {
+	scenarios []Scenario
+	setup     func(ctx context.Context) error // nil: nothing to set up
+	teardown  func(ctx context.Context) error
+}
+
+// Run prepares pods and servers in env, runs every selected test of the
+// catalogue and prints the summary. The error is about preparing, not
+// about failed scenarios: those are in the report.
 func Run(ctx context.Context, env *testenv.Env, opts Options) (Report, error) {
 	opts.defaults()
 	fx, err := setup(ctx, env, opts)
@@ -91,31 +102,68 @@ func Run(ctx context.Context, env *testenv.Env, opts Options) (Report, error) {
 		return Report{}, err
 	}
 	defer fx.close(ctx)
-	var scenarios []Scenario
-	for _, s := range fx.scenarios() {
-		if opts.Select.Match(s.Name) {
-			scenarios = append(scenarios, s)
+	checks, err := fx.startChecks(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	var (
+		groups  []group
+		skipped []Result
+		total   int
+	)
+	for _, g := range append(fx.groups(&skipped), group{scenarios: checks}) {
+		var sel []Scenario
+		for _, s := range g.scenarios {
+			if opts.Select.Match(s.Name) {
+				sel = append(sel, s)
+			}
+		}
+		if len(sel) > 0 {
+			g.scenarios = sel
+			groups = append(groups, g)
+			total += len(sel)
 		}
 	}
-	if len(scenarios) == 0 {
+	var rep Report
+	for _, s := range skipped {
+		if opts.Select.Match(s.Name) {
+			rep.Results = append(rep.Results, s)
+		}
+	}
+	if total == 0 {
 		return Report{}, fmt.Errorf("run connectivity test: no scenario matches --test %s", opts.Select)
 	}
-	var rep Report
 	w := opts.Progress
-	total := len(scenarios) * opts.Repeat
+	total *= opts.Repeat
+	done := 0
 	for run := 1; run <= opts.Repeat && ctx.Err() == nil; run++ {
-		for _, s := range scenarios {
-			start := time.Now()
-			err := s.Run(ctx)
-			res := Result{Name: s.Name, Run: run, Err: err, Duration: time.Since(start)}
-			rep.Results = append(rep.Results, res)
-			mark := "✅"
-			if err != nil {
-				mark = "❌"
+		for _, g := range groups {
+			var setupErr error
+			if g.setup != nil {
+				setupErr = g.setup(ctx)
 			}
-			fmt.Fprintf(w, "[%2d/%d] %s %s (%v)\n", len(rep.Results), total, mark, s.Name, res.Duration.Round(time.Millisecond))
-			if ctx.Err() != nil {
-				break
+			for _, s := range g.scenarios {
+				start := time.Now()
+				err := setupErr
+				if err == nil {
+					err = s.Run(ctx)
+				}
+				res := Result{Name: s.Name, Run: run, Err: err, Duration: time.Since(start)}
+				rep.Results = append(rep.Results, res)
+				done++
+				mark := "✅"
+				if err != nil {
+					mark = "❌"
+				}
+				fmt.Fprintf(w, "[%2d/%d] %s %s (%v)\n", done, total, mark, s.Name, res.Duration.Round(time.Millisecond))
+				if ctx.Err() != nil {
+					break
+				}
+			}
+			if g.teardown != nil {
+				if err := g.teardown(context.WithoutCancel(ctx)); err != nil {
+					fmt.Fprintf(w, "  ! %v\n", err)
+				}
 			}
 		}
 	}
@@ -123,16 +171,72 @@ func Run(ctx context.Context, env *testenv.Env, opts Options) (Report, error) {
 	return rep, nil
 }
 
-// PrintSummary writes `✅ N/N tests successful` or `❌ k/N tests failed`
-// followed by each failure's explanation.
+// groups are the catalogue's tests as they run here: the scenarios
+// without policy first, then one group per policy test (its policies in
+// force around it). Tests that cannot run are appended to skipped.
+func (fx *fixture) groups(skipped *[]Result) []group {
+	out := []group{{scenarios: fx.scenarios()}}
+	for _, t := range policyTests() {
+		switch {
+		case !fx.policy:
+			*skipped = append(*skipped, Result{Name: t.name, Skipped: "the agents do not serve the Policy API"})
+			continue
+		case t.multiCluster && len(fx.clusters) < 2:
+			*skipped = append(*skipped, Result{Name: t.name, Skipped: "needs an environment of several clusters"})
+			continue
+		}
+		g := group{}
+		for _, cl := range fx.clusters {
+			prefix := t.name + "/"
+			if len(fx.clusters) > 1 {
+				prefix = cl.name + "/" + prefix
+			}
+			t.scenarios(fx, cl, func(name string, run func(context.Context) error) {
+				g.scenarios = append(g.scenarios, Scenario{Name: prefix + name, Run: run})
+			})
+		}
+		var before map[string]map[string]*agentapi.EndpointPolicy
+		g.setup = func(ctx context.Context) (err error) {
+			fmt.Fprintf(fx.opts.Progress, "• %s: applying its policies\n", t.name)
+			before, err = fx.applyPolicyTest(ctx, t)
+			return err
+		}
+		g.teardown = func(ctx context.Context) error { return fx.removePolicyTest(ctx, t, before) }
+		out = append(out, g)
+	}
+	for _, s := range skippedTests {
+		*skipped = append(*skipped, Result{Name: s.name, Skipped: s.reason})
+	}
+	return out
+}
+
+// Skipped returns the tests that did not run, with the reason.
+func (r Report) Skipped() []Result {
+	var out []Result
+	for _, res := range r.Results {
+		if res.Skipped != "" {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// PrintSummary writes `✅ N/N tests successful (k tests skipped)` or
+// `❌ k/N tests failed` followed by each failure's explanation; skipped
+// tests are counted, not run, and never silently absent.
 func (r Report) PrintSummary(w io.Writer) {
-	failed := r.Failed()
+	failed, skipped := r.Failed(), len(r.Skipped())
+	ran := len(r.Results) - skipped
 	fmt.Fprintln(w)
+	note := ""
+	if skipped > 0 {
+		note = fmt.Sprintf(" (%d tests skipped: weft connectivity test --list says why)", skipped)
+	}
 	if len(failed) == 0 {
-		fmt.Fprintf(w, "✅ %d/%d tests successful\n", len(r.Results), len(r.Results))
+		fmt.Fprintf(w, "✅ %d/%d tests successful%s\n", ran, ran, note)
 		return
 	}
-	fmt.Fprintf(w, "❌ %d/%d tests failed\n", len(failed), len(r.Results))
+	fmt.Fprintf(w, "❌ %d/%d tests failed%s\n", len(failed), ran, note)
 	for _, f := range failed {
 		name := f.Name
 		if f.Run > 1 {

@@ -2,9 +2,13 @@ package connectivity
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftnet/weft/policy"
 )
 
 func TestPrintSummary(t *testing.T) {
@@ -17,6 +21,11 @@ func TestPrintSummary(t *testing.T) {
 			name:    "all passed",
 			results: []Result{{Name: "a"}, {Name: "b"}},
 			want:    []string{"✅ 2/2 tests successful"},
+		},
+		{
+			name:    "skipped tests are counted apart",
+			results: []Result{{Name: "a"}, {Name: "to-fqdns", Skipped: "not built"}},
+			want:    []string{"✅ 1/1 tests successful (1 tests skipped: weft connectivity test --list says why)"},
 		},
 		{
 			name: "one failed with a two-line explanation",
@@ -39,18 +48,50 @@ func TestPrintSummary(t *testing.T) {
 	}
 }
 
-func TestExpectDropped(t *testing.T) {
+func TestExpectDenied(t *testing.T) {
 	fx := &fixture{}
-	if err := fx.expectDropped("probe", func() error { return nil }); err == nil || !strings.Contains(err.Error(), "got through, expected it dropped") {
-		t.Errorf("a probe that got through: %v, expected an explained failure", err)
+	err := fx.expectDenied("echo-ingress", "probe", func() error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "got through, expected it dropped by the policy of test echo-ingress") ||
+		!strings.Contains(err.Error(), "name: weft-cx-echo-ingress") {
+		t.Errorf("a probe that got through: %v, expected an explained failure showing the policy", err)
 	}
-	if err := fx.expectDropped("probe", func() error { return errors.New("timeout") }); err != nil {
+	if err := fx.expectDenied("echo-ingress", "probe", func() error { return errors.New("timeout") }); err != nil {
 		t.Errorf("a dropped probe: %v, expected success", err)
 	}
 }
 
+// TestCatalogue: every policy test's documents are policies Weft accepts,
+// names are unique, and every test is described or skipped with a reason.
+func TestCatalogue(t *testing.T) {
+	seen := map[string]bool{}
+	for _, e := range Catalogue() {
+		if seen[e.Name] {
+			t.Errorf("test %s is listed twice", e.Name)
+		}
+		seen[e.Name] = true
+		if (e.What == "") == (e.Skip == "") {
+			t.Errorf("test %s: give either what it proves or why it is skipped: %+v", e.Name, e)
+		}
+	}
+	for _, pt := range policyTests() {
+		ps, err := policy.Parse([]byte(pt.docs))
+		if err != nil {
+			t.Errorf("test %s: its policy is refused: %v\n%s", pt.name, err, pt.docs)
+			continue
+		}
+		if len(pt.enforce) == 0 {
+			t.Errorf("test %s waits for no enforcement", pt.name)
+		}
+		for _, p := range ps {
+			if p.Namespace != policyNamespace || !strings.HasPrefix(p.Name, "weft-cx-") {
+				t.Errorf("test %s: policy %s, want weft-cx-* in %s (deleted by name after the test)", pt.name, p.ID(), policyNamespace)
+			}
+		}
+	}
+}
+
 func TestSelection(t *testing.T) {
-	names := []string{"pod-to-pod/same-node/tcp/a->b", "pod-to-pod/cross-node/udp/a->c", "service/clusterip/tcp/a", "c2/pod-mtu/udp-1450/a->b"}
+	names := []string{"no-policies/pod-to-pod/same-node/tcp/a->b", "no-policies/pod-to-pod/cross-node/udp/a->c", "no-policies/pod-to-service/clusterip/tcp/a", "c2/pod-mtu/udp-1450/a->b"}
 	for _, tc := range []struct {
 		patterns []string
 		want     []string
@@ -58,7 +99,7 @@ func TestSelection(t *testing.T) {
 		{nil, names},
 		{[]string{"pod-to-pod"}, names[:2]},
 		{[]string{"!udp"}, []string{names[0], names[2]}},
-		{[]string{"pod-to-pod", "service", "!cross-node"}, []string{names[0], names[2]}},
+		{[]string{"pod-to-pod", "pod-to-service", "!cross-node"}, []string{names[0], names[2]}},
 		{[]string{"^c2/"}, names[3:]},
 	} {
 		s, err := ParseSelection(tc.patterns)
@@ -87,6 +128,7 @@ func TestResultsJSONAndJUnit(t *testing.T) {
 		{Name: "a", Run: 1, Duration: 1500 * time.Microsecond},
 		{Name: "b->c", Run: 1, Err: errors.New("TCP connection from x to y: timeout")},
 		{Name: "a", Run: 2},
+		{Name: "to-fqdns", Skipped: "FQDN policy is not built"},
 	}}
 	var js strings.Builder
 	if err := rep.WriteJSON(&js); err != nil {
@@ -95,6 +137,7 @@ func TestResultsJSONAndJUnit(t *testing.T) {
 	want := `{"name":"a","run":1,"result":"success","duration_ms":1.5}
 {"name":"b->c","run":1,"result":"failure","duration_ms":0,"error":"TCP connection from x to y: timeout"}
 {"name":"a","run":2,"result":"success","duration_ms":0}
+{"name":"to-fqdns","run":1,"result":"skipped","duration_ms":0,"reason":"FQDN policy is not built"}
 `
 	if js.String() != want {
 		t.Errorf("JSON:\n%s\nwant\n%s", js.String(), want)
@@ -103,10 +146,30 @@ func TestResultsJSONAndJUnit(t *testing.T) {
 	if err := rep.WriteJUnit(&x, "suite"); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`<testsuites tests="3" failures="1"`, `<testcase name="a (run 2)" classname="suite"`,
+	for _, w := range []string{`<testsuites tests="4" failures="1" skipped="1"`, `<testcase name="a (run 2)" classname="suite"`,
+		`<skipped message="FQDN policy is not built"></skipped>`,
 		`<failure message="scenario failed">TCP connection from x to y: timeout</failure>`} {
 		if !strings.Contains(x.String(), w) {
 			t.Errorf("JUnit XML lacks %q:\n%s", w, x.String())
+		}
+	}
+}
+
+// TestCatalogueDocumented: docs/connectivity.md lists every test of the
+// catalogue with what it checks or why it is skipped, as --list prints it.
+func TestCatalogueDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/connectivity.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, e := range Catalogue() {
+		runs, text := "yes", e.What
+		if e.Skip != "" {
+			runs, text = "skipped", e.Skip
+		}
+		if row := fmt.Sprintf("| `%s` | %s | %s |", e.Name, runs, text); !strings.Contains(doc, row) {
+			t.Errorf("docs/connectivity.md lacks the row\n%s\n(regenerate the table from weft connectivity test --list -o json)", row)
 		}
 	}
 }
