@@ -45,7 +45,9 @@ happened for each failure. The exit code is 1 when a scenario failed.
 repeatable; one with "!" in front excludes. -o json prints one JSON object
 per scenario on standard output (progress goes to standard error);
 --junit-file writes JUnit XML for CI systems; --repeat runs the selection
-several times to hunt flakes.
+several times to hunt flakes. --flow-validation checks that each policy
+test's exchange left the flow it should (FORWARDED, or DROPPED with
+"policy denied") in the flow records of the nodes at either end.
 
 The tests carry cilium-cli's names (no-policies, echo-ingress,
 client-egress, all-ingress-deny, cluster-entity, ...) plus Weft's own
@@ -68,6 +70,9 @@ anything.`,
 			}
 			if list {
 				return printCatalogue(cmd, o.output, opts.Select)
+			}
+			if opts.FlowValidation, err = connectivity.ParseFlowValidation(opts.FlowValidation); err != nil {
+				return err
 			}
 			if opts.Repeat < 1 {
 				return fmt.Errorf("--repeat %d: give 1 or more", opts.Repeat)
@@ -100,6 +105,8 @@ anything.`,
 	f.DurationVar(&opts.Timeout, "timeout-per-probe", 3*time.Second, "how long one probe waits for an answer")
 	f.DurationVar(&opts.PropagationTimeout, "propagation-timeout", time.Minute, "how long to wait for every agent to learn the test pods")
 	f.BoolVar(&opts.DeletePods, "delete-pods", false, "delete the test pods afterwards")
+	f.StringVar(&opts.FlowValidation, "flow-validation", connectivity.FlowValidationWarning,
+		"check the policy tests' flows in the nodes' flow records: strict (a missing flow fails), warning (printed), disabled")
 	f.BoolVar(&list, "list", false, "list the tests (those --test selects), what each proves or why it is skipped; run nothing")
 	cmd.AddCommand(test)
 	return cmd

@@ -55,7 +55,7 @@ func runConnectivity(t *testing.T, e *testenv.Env) connectivity.Report {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out strings.Builder
-	rep, err := connectivity.Run(ctx, e, connectivity.Options{Progress: &out})
+	rep, err := connectivity.Run(ctx, e, connectivity.Options{Progress: &out, FlowValidation: connectivity.FlowValidationStrict})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatalf("connectivity test: %v", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/weftnet/weft/api/agentapi"
 )
 
 // Roles of the test pods in the policy tests, as cilium-cli names them:
@@ -70,27 +72,42 @@ func indent(s, prefix string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// allowed and denied are the scenario bodies: a TCP or UDP exchange that
-// must succeed, or must not.
+// allowedTCP, deniedTCP and deniedUDP are the policy tests' scenario
+// bodies: an exchange that must succeed, or must not, and (with
+// --flow-validation) the flow the datapath must have recorded for it.
 func (fx *fixture) allowedTCP(src, dst endpoint) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return fx.probeTCP(ctx, src, dst, smallPayload, src.kind == "pod" && dst.kind == "pod")
+		start := time.Now()
+		if err := fx.probeTCP(ctx, src, dst, smallPayload, src.kind == "pod" && dst.kind == "pod"); err != nil {
+			return err
+		}
+		return fx.validateFlows(ctx, start, expectedFlow{src: src, dst: dst, port: tcpPort, verdict: agentapi.Verdict_FORWARDED})
 	}
 }
 
 func (fx *fixture) deniedTCP(test string, src, dst endpoint) func(context.Context) error {
 	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		return fx.expectDenied(test, fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort),
-			func() error { return fx.probeTCP(ctx, src, dst, smallPayload, false) })
+		err := fx.expectDenied(test, fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort),
+			func() error { return fx.probeTCP(pctx, src, dst, smallPayload, false) })
+		if err != nil {
+			return err
+		}
+		return fx.validateFlows(ctx, start, expectedFlow{src: src, dst: dst, port: tcpPort, verdict: agentapi.Verdict_DROPPED, reason: "policy denied"})
 	}
 }
 
 func (fx *fixture) deniedUDP(test string, src, dst endpoint) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return fx.expectDenied(test, fmt.Sprintf("UDP datagram from %s to %s port %d", src, dst, udpPort),
+		start := time.Now()
+		err := fx.expectDenied(test, fmt.Sprintf("UDP datagram from %s to %s port %d", src, dst, udpPort),
 			func() error { return fx.probeUDP(ctx, src, dst, smallPayload) })
+		if err != nil {
+			return err
+		}
+		return fx.validateFlows(ctx, start, expectedFlow{src: src, dst: dst, port: udpPort, verdict: agentapi.Verdict_DROPPED, reason: "policy denied"})
 	}
 }
 

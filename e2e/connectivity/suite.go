@@ -61,6 +61,10 @@ type Options struct {
 	// DeletePods removes the test pods afterwards (default: kept, reused
 	// by the next run).
 	DeletePods bool
+	// FlowValidation checks that the policy tests' traffic left the flows
+	// it should in the nodes' flow records: FlowValidationDisabled (or
+	// empty), FlowValidationWarning or FlowValidationStrict.
+	FlowValidation string
 	// Progress receives one line per scenario and the summary; nil discards.
 	Progress io.Writer
 	Log      *slog.Logger

@@ -1,0 +1,134 @@
+package connectivity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/weftnet/weft/api/agentapi"
+)
+
+// Flow validation modes (--flow-validation), as cilium-cli names them.
+const (
+	FlowValidationDisabled = "disabled"
+	FlowValidationWarning  = "warning" // a missing flow is printed, the scenario passes
+	FlowValidationStrict   = "strict"  // a missing flow fails the scenario
+)
+
+// ParseFlowValidation checks a --flow-validation value.
+func ParseFlowValidation(v string) (string, error) {
+	switch v {
+	case FlowValidationDisabled, FlowValidationWarning, FlowValidationStrict:
+		return v, nil
+	}
+	return "", fmt.Errorf("--flow-validation %q: accepted are %s, %s and %s", v, FlowValidationDisabled, FlowValidationWarning, FlowValidationStrict)
+}
+
+// expectedFlow is what a scenario states the datapath must have recorded:
+// a flow from src to dst's echo port with this verdict (and drop reason),
+// seen by the node of either end.
+type expectedFlow struct {
+	src, dst endpoint
+	port     uint32
+	verdict  agentapi.Verdict
+	reason   string // for DROPPED
+}
+
+func (e expectedFlow) String() string {
+	s := fmt.Sprintf("a %s flow %s -> %s:%d", e.verdict, e.src.ip, e.dst.ip, e.port)
+	if e.reason != "" {
+		s += " (" + e.reason + ")"
+	}
+	return s
+}
+
+// validateFlows checks, when flow validation is on, that the flow the
+// scenario caused since start is in the observing nodes' flow records.
+// In warning mode a missing flow is printed and nil returned.
+func (fx *fixture) validateFlows(ctx context.Context, start time.Time, want expectedFlow) error {
+	if fx.opts.FlowValidation == "" || fx.opts.FlowValidation == FlowValidationDisabled {
+		return nil
+	}
+	var (
+		seen []string
+		err  error
+	)
+	deadline := time.Now().Add(3 * time.Second) // events reach the rings asynchronously
+	for {
+		var ok bool
+		if ok, seen, err = fx.findFlow(ctx, start, want); ok {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	where := "node " + want.dst.node
+	if want.src.node != want.dst.node {
+		where = fmt.Sprintf("node %s or %s", want.src.node, want.dst.node)
+	}
+	msg := fmt.Sprintf("flow validation: expected %s on %s, none was recorded", want, where)
+	if len(seen) > 0 {
+		msg += "; recorded between them: " + strings.Join(seen, "; ")
+	}
+	if err != nil {
+		msg += fmt.Sprintf(" (reading flows: %v)", err)
+	}
+	if fx.opts.FlowValidation == FlowValidationWarning {
+		fmt.Fprintf(fx.opts.Progress, "  ⚠ %s\n", msg)
+		return nil
+	}
+	return errors.New(msg)
+}
+
+// findFlow reads the flows between want's ends since start on both ends'
+// nodes and reports whether one matches; seen summarises the others.
+func (fx *fixture) findFlow(ctx context.Context, start time.Time, want expectedFlow) (bool, []string, error) {
+	var seen []string
+	var errs []error
+	nodes := []string{want.dst.node}
+	if want.src.node != want.dst.node {
+		nodes = append(nodes, want.src.node)
+	}
+	for _, node := range nodes {
+		n, err := fx.env.Node(node)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		obs, closeFn, err := agentapi.DialObserver(ctx, n.Socket)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		stream, err := obs.GetFlows(rctx, &agentapi.GetFlowsRequest{SinceNs: start.UnixNano(),
+			Whitelist: []*agentapi.FlowFilter{{Ip: []string{want.dst.ip.String()}, Port: []uint32{want.port}}}})
+		for err == nil {
+			var resp *agentapi.GetFlowsResponse
+			if resp, err = stream.Recv(); err != nil {
+				break
+			}
+			f := resp.GetFlow()
+			if f == nil || f.GetSource().GetIp() != want.src.ip.String() || f.GetDestination().GetIp() != want.dst.ip.String() {
+				continue
+			}
+			if f.GetVerdict() == want.verdict && (want.reason == "" || f.GetDropReason() == want.reason) {
+				cancel()
+				closeFn()
+				return true, nil, nil
+			}
+			seen = append(seen, fmt.Sprintf("%s %s at %s on %s", f.GetVerdict(), f.GetDropReason(), f.GetObservationPoint(), f.GetNode()))
+		}
+		cancel()
+		closeFn()
+		if !errors.Is(err, io.EOF) {
+			errs = append(errs, err)
+		}
+	}
+	return false, seen, errors.Join(errs...)
+}
