@@ -224,6 +224,7 @@ func (a *Agent) refreshMetrics(m *metrics.Agent) {
 		m.SetRemote(rc.GetName(), rc.GetConnected() && rc.GetSynced(), time.Time{})
 		m.RemoteEntries.WithLabelValues(rc.GetName(), "nodes").Set(float64(rc.GetNodes()))
 		m.RemoteEntries.WithLabelValues(rc.GetName(), "endpoints").Set(float64(rc.GetEndpoints()))
+		m.SetRemoteRejected(rc.GetName(), rc.GetRejected())
 	}
 }
 

@@ -152,9 +152,11 @@ func meshScenario(t *testing.T, e *testenv.Env) {
 			if rc.Nodes != 2 {
 				t.Fatalf("%s accepted c2's node claiming c1-n1's address: %d nodes of c2", n, rc.Nodes)
 			}
-			// The mirror never serves foreignID: the agents reject hijack and evil.
-			if rejected(rc.Error) < 2 {
-				return fmt.Errorf("%s: remote c2 reports %q, want 2 rejected records", n, rc.Error)
+			// The mirror never serves foreignID: the agents reject hijack
+			// (an address in c1's pool) and evil (c1-n1's underlay address),
+			// each counted under its reason.
+			if rejected(rc.Error) < 2 || rc.Rejected["pod-cidr"] < 1 || rc.Rejected["address-conflict"] < 1 {
+				return fmt.Errorf("%s: remote c2 reports %q and rejections %v, want pod-cidr and address-conflict", n, rc.Error, rc.Rejected)
 			}
 		}
 		return nil

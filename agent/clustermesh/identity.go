@@ -2,7 +2,6 @@ package clustermesh
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 
@@ -32,7 +31,7 @@ func (r *remoteCluster) identityKind() kindHandler {
 				return err
 			}
 			if cc := r.config(); ident.ID.IsReserved() || !clustermesh.AcceptIdentity(cc.ID, ident.ID) {
-				return fmt.Errorf("identity %d is outside the range of %s (id %d)", ident.ID, r.name, cc.ID)
+				return rejectf(RejectIdentityRange, "identity %d is outside the range of %s (id %d)", ident.ID, r.name, cc.ID)
 			}
 			r.mu.Lock()
 			r.ids[ident.ID] = ident.Labels

@@ -2,6 +2,7 @@ package clustermesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -56,15 +57,53 @@ func (r *remoteCluster) watch(ctx context.Context, client kvstore.Client, prefix
 	return nil
 }
 
-// reject counts and logs a record the remote may not announce, and drops
-// what an earlier version of it brought.
+// Reasons a remote's record is rejected, as status and metrics count them.
+const (
+	RejectMalformed       = "malformed"        // does not decode, or its key and value disagree
+	RejectForeignPrefix   = "foreign-prefix"   // a key or record of another cluster
+	RejectClusterID       = "cluster-id"       // claims another cluster id
+	RejectIdentityRange   = "identity-range"   // an identity outside the remote's range
+	RejectPodCIDR         = "pod-cidr"         // outside the remote's pool, or inside this cluster's
+	RejectAddressConflict = "address-conflict" // an underlay address of a node of this cluster
+)
+
+// rejection is why a record was refused: a reason (Reject*) and the detail.
+type rejection struct {
+	reason string
+	err    error
+}
+
+func (e *rejection) Error() string { return e.err.Error() }
+func (e *rejection) Unwrap() error { return e.err }
+
+func rejectf(reason, format string, args ...any) error {
+	return &rejection{reason: reason, err: fmt.Errorf(format, args...)}
+}
+
+// rejectReason is the reason of a refused record; an error without one is
+// a record that did not decode (or, when its value names another cluster
+// than its key, a record of another cluster).
+func rejectReason(err error) string {
+	var rej *rejection
+	switch {
+	case errors.As(err, &rej):
+		return rej.reason
+	case errors.Is(err, records.ErrOtherCluster):
+		return RejectForeignPrefix
+	}
+	return RejectMalformed
+}
+
+// reject counts (by reason) and logs a record the remote may not announce,
+// and drops what an earlier version of it brought.
 func (r *remoteCluster) reject(ctx context.Context, key string, err error, h kindHandler) {
+	reason := rejectReason(err)
 	r.mu.Lock()
-	r.rejected++
-	n := r.rejected
+	r.rejected[reason]++
+	n := r.rejected[reason]
 	r.mu.Unlock()
 	if n <= 10 || n%1000 == 0 {
-		r.log.Warn("rejected a record of the remote cluster", "key", key, "err", err, "rejected", n)
+		r.log.Warn("rejected a record of the remote cluster", "key", key, "reason", reason, "err", err, "rejected", n)
 	}
 	h.remove(ctx, key)
 }
@@ -78,16 +117,16 @@ func (r *remoteCluster) nodeKind() kindHandler {
 			}
 			cc := r.config()
 			if n.ClusterID != cc.ID {
-				return fmt.Errorf("node %s claims cluster id %d, the remote is %d", n.Name, n.ClusterID, cc.ID)
+				return rejectf(RejectClusterID, "node %s claims cluster id %d, the remote is %d", n.Name, n.ClusterID, cc.ID)
 			}
 			for _, p := range n.PodCIDRs {
 				if !inPool(cc.PodCIDRs, p) {
-					return fmt.Errorf("node %s: pod CIDR %v is outside the remote's pool %v", n.Name, p, cc.PodCIDRs)
+					return rejectf(RejectPodCIDR, "node %s: pod CIDR %v is outside the remote's pool %v", n.Name, p, cc.PodCIDRs)
 				}
 			}
 			for _, ip := range n.Underlay {
 				if owner := r.m.localNodeWith(ip); owner != "" {
-					return fmt.Errorf("node %s: underlay address %v is that of local node %s", n.Name, ip, owner)
+					return rejectf(RejectAddressConflict, "node %s: underlay address %v is that of local node %s", n.Name, ip, owner)
 				}
 			}
 			r.mu.Lock()
@@ -148,14 +187,14 @@ func (r *remoteCluster) ipKind() kindHandler {
 				return err
 			}
 			if ip, ok := keyIP(key); !ok || ip != e.IP {
-				return fmt.Errorf("ipcache key %s is not under %s's prefix", key, r.name)
+				return rejectf(RejectForeignPrefix, "ipcache key %s is not under %s's prefix", key, r.name)
 			}
 			cc := r.config()
 			if !clustermesh.AcceptIdentity(cc.ID, e.Identity) {
-				return fmt.Errorf("identity %d of %s is outside the range of %s (id %d)", e.Identity, e.IP, r.name, cc.ID)
+				return rejectf(RejectIdentityRange, "identity %d of %s is outside the range of %s (id %d)", e.Identity, e.IP, r.name, cc.ID)
 			}
 			if inAny(r.m.cfg.Cluster.PodCIDRs, e.IP) {
-				return fmt.Errorf("address %s is in this cluster's pod CIDR pool %v", e.IP, r.m.cfg.Cluster.PodCIDRs)
+				return rejectf(RejectPodCIDR, "address %s is in this cluster's pod CIDR pool %v", e.IP, r.m.cfg.Cluster.PodCIDRs)
 			}
 			r.mu.Lock()
 			r.ips[e.IP] = e

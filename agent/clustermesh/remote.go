@@ -42,7 +42,7 @@ type remoteCluster struct {
 	listed    map[string]bool // kinds listed completely (in this or an earlier session)
 	lastErr   string
 	since     time.Time // when connected last changed (or the first attempt began)
-	rejected  uint64
+	rejected  map[string]uint64 // records refused, by reason (Reject*)
 	nodes     map[string]records.Node // by remote store key
 	ips       map[netip.Addr]records.IPCacheEntry
 	ids       map[records.ID]records.Labels
@@ -50,7 +50,7 @@ type remoteCluster struct {
 }
 
 func newRemoteCluster(m *Mesh, name string) *remoteCluster {
-	return &remoteCluster{m: m, name: name, keys: records.NewKeys(kvstore.DefaultPrefix), log: m.log.With("remote", name), listed: map[string]bool{},
+	return &remoteCluster{m: m, name: name, keys: records.NewKeys(kvstore.DefaultPrefix), log: m.log.With("remote", name), listed: map[string]bool{}, rejected: map[string]uint64{},
 		nodes: map[string]records.Node{}, ips: map[netip.Addr]records.IPCacheEntry{}, ids: map[records.ID]records.Labels{},
 		services: map[string]records.Service{}}
 }

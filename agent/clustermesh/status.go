@@ -2,6 +2,8 @@ package clustermesh
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,8 +56,15 @@ func (r *remoteCluster) status() *agentapi.RemoteCluster {
 	case r.lastErr != "":
 		notes = append(notes, r.lastErr)
 	}
-	if r.rejected > 0 {
-		notes = append(notes, fmt.Sprintf("rejected %d records outside its prefix or identity range", r.rejected))
+	if len(r.rejected) > 0 {
+		st.Rejected = maps.Clone(r.rejected)
+		var total uint64
+		var by []string
+		for _, reason := range slices.Sorted(maps.Keys(r.rejected)) {
+			total += r.rejected[reason]
+			by = append(by, fmt.Sprintf("%s %d", reason, r.rejected[reason]))
+		}
+		notes = append(notes, fmt.Sprintf("rejected %d records (%s)", total, strings.Join(by, ", ")))
 	}
 	st.Error = strings.Join(notes, "; ")
 	return st

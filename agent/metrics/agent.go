@@ -28,13 +28,18 @@ type Agent struct {
 	RemoteReady    *prometheus.GaugeVec // remote: 1 connected and synced, 0 not
 	RemoteLastSync *prometheus.GaugeVec // remote: Unix time of the last full sync
 	RemoteEntries  *prometheus.GaugeVec // remote, kind: nodes, identities, ipcache, services
+	// RemoteRejected counts the remote's records the agent refused, by
+	// reason (malformed, foreign-prefix, cluster-id, identity-range,
+	// pod-cidr, address-conflict); set through SetRemoteRejected.
+	RemoteRejected *prometheus.CounterVec
 
 	HealthProbe *prometheus.GaugeVec // node: last probe's round trip in seconds
 
 	all []prometheus.Collector
 
-	mu      sync.Mutex
-	refresh func(*Agent)
+	mu       sync.Mutex
+	refresh  func(*Agent)
+	rejected map[string]map[string]uint64 // what RemoteRejected holds, by remote and reason
 }
 
 // NewAgent registers the agent-level metrics with reg. They carry no node
@@ -66,11 +71,14 @@ func NewAgent(reg prometheus.Registerer) (*Agent, error) {
 		RemoteReady:    gv("clustermesh_remote_cluster_ready", "1 when the remote cluster is connected and synced, else 0.", "remote"),
 		RemoteLastSync: gv("clustermesh_remote_last_sync_timestamp_seconds", "Time of the last full sync with the remote cluster.", "remote"),
 		RemoteEntries:  gv("clustermesh_remote_entries", "Entries received from the remote cluster, by kind.", "remote", "kind"),
-		HealthProbe:    gv("health_probe_latency_seconds", "Round trip of the last health probe to each node.", "node"),
+		RemoteRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "weft", Name: "clustermesh_remote_rejected_records_total",
+			Help: "Records of the remote cluster the agent refused, by reason."}, []string{"remote", "reason"}),
+		HealthProbe: gv("health_probe_latency_seconds", "Round trip of the last health probe to each node.", "node"),
+		rejected:    map[string]map[string]uint64{},
 	}
 	a.all = []prometheus.Collector{a.Endpoints, a.Identities, a.IPCacheEntries, a.Services, a.ServiceBackends,
 		a.PolicyImports, a.PolicyRecompute, a.StoreOps, a.StoreErrors, a.LeaseLosses,
-		a.RemoteReady, a.RemoteLastSync, a.RemoteEntries, a.HealthProbe}
+		a.RemoteReady, a.RemoteLastSync, a.RemoteEntries, a.RemoteRejected, a.HealthProbe}
 	if err := reg.Register(a); err != nil {
 		return nil, err
 	}
@@ -126,8 +134,27 @@ func (a *Agent) SetRemote(remote string, ready bool, lastSync time.Time) {
 	}
 }
 
+// SetRemoteRejected brings the rejected-records counter of a remote up to
+// the counts its connection reports (they only grow while the agent runs).
+// Called from the scrape refresh, under a.mu.
+func (a *Agent) SetRemoteRejected(remote string, byReason map[string]uint64) {
+	seen := a.rejected[remote]
+	if seen == nil {
+		seen = map[string]uint64{}
+		a.rejected[remote] = seen
+	}
+	for reason, n := range byReason {
+		if n > seen[reason] {
+			a.RemoteRejected.WithLabelValues(remote, reason).Add(float64(n - seen[reason]))
+			seen[reason] = n
+		}
+	}
+}
+
 // DeleteRemote forgets a disconnected remote cluster.
 func (a *Agent) DeleteRemote(remote string) {
+	a.RemoteRejected.DeletePartialMatch(prometheus.Labels{"remote": remote})
+	delete(a.rejected, remote)
 	a.RemoteReady.DeleteLabelValues(remote)
 	a.RemoteLastSync.DeleteLabelValues(remote)
 	a.RemoteEntries.DeletePartialMatch(prometheus.Labels{"remote": remote})

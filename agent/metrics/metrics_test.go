@@ -68,7 +68,14 @@ func agentRegistry(t *testing.T) *prometheus.Registry {
 	}, slog.New(slog.DiscardHandler)))
 
 	// Every metric gets a value, as in a running agent.
-	a.OnScrape(func(a *metrics.Agent) { a.Endpoints.Set(3) })
+	scrapes := 0
+	a.OnScrape(func(a *metrics.Agent) {
+		a.Endpoints.Set(3)
+		// The remote's cumulative counts, growing between scrapes: the
+		// counter follows them without counting twice.
+		scrapes++
+		a.SetRemoteRejected("c2", map[string]uint64{"pod-cidr": uint64(2 * scrapes), "address-conflict": 1})
+	})
 	a.Identities.WithLabelValues("local").Set(5)
 	a.IPCacheEntries.WithLabelValues("c1").Set(8)
 	a.Services.Set(2)
@@ -113,6 +120,18 @@ func TestAgentMetricsPassPromtool(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := body.String()
+	resp2, err := http.Get("http://" + l.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	second, _ := io.ReadAll(resp2.Body)
+	for i, want := range []string{`weft_clustermesh_remote_rejected_records_total{reason="pod-cidr",remote="c2"} 2`,
+		`weft_clustermesh_remote_rejected_records_total{reason="pod-cidr",remote="c2"} 4`} {
+		if got := []string{text, string(second)}[i]; !strings.Contains(got, want+"\n") {
+			t.Errorf("scrape %d lacks %q", i+1, want)
+		}
+	}
 	if problems := promtool(t, text); problems != "" {
 		t.Errorf("promtool check metrics:\n%s", problems)
 	}
@@ -126,6 +145,7 @@ func TestAgentMetricsPassPromtool(t *testing.T) {
 		`weft_kvstore_operation_errors_total{operation="get"} 1`,
 		`weft_clustermesh_remote_cluster_ready{remote="c2"} 1`,
 		`weft_clustermesh_remote_last_sync_timestamp_seconds{remote="c2"} 1.8e+09`,
+		`weft_clustermesh_remote_rejected_records_total{reason="address-conflict",remote="c2"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)

@@ -1457,13 +1457,17 @@ func (x *NodeHealth) GetError() string {
 }
 
 type RemoteCluster struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Connected     bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
-	Synced        bool                   `protobuf:"varint,3,opt,name=synced,proto3" json:"synced,omitempty"`
-	Nodes         uint32                 `protobuf:"varint,4,opt,name=nodes,proto3" json:"nodes,omitempty"`
-	Endpoints     uint32                 `protobuf:"varint,5,opt,name=endpoints,proto3" json:"endpoints,omitempty"`
-	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Connected bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	Synced    bool                   `protobuf:"varint,3,opt,name=synced,proto3" json:"synced,omitempty"`
+	Nodes     uint32                 `protobuf:"varint,4,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	Endpoints uint32                 `protobuf:"varint,5,opt,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Error     string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// records of the remote refused since the agent started, by reason:
+	// malformed, foreign-prefix, cluster-id, identity-range, pod-cidr,
+	// address-conflict
+	Rejected      map[string]uint64 `protobuf:"bytes,7,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1538,6 +1542,13 @@ func (x *RemoteCluster) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *RemoteCluster) GetRejected() map[string]uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
 }
 
 type ListNodesRequest struct {
@@ -2646,14 +2657,18 @@ const file_agent_proto_rawDesc = "" +
 	"\treachable\x18\x04 \x01(\bR\treachable\x12\x1d\n" +
 	"\n" +
 	"latency_ms\x18\x05 \x01(\x01R\tlatencyMs\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"\xa3\x01\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\xa8\x02\n" +
 	"\rRemoteCluster\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x16\n" +
 	"\x06synced\x18\x03 \x01(\bR\x06synced\x12\x14\n" +
 	"\x05nodes\x18\x04 \x01(\rR\x05nodes\x12\x1c\n" +
 	"\tendpoints\x18\x05 \x01(\rR\tendpoints\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"\x12\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12F\n" +
+	"\brejected\x18\a \x03(\v2*.weft.agent.v1.RemoteCluster.RejectedEntryR\brejected\x1a;\n" +
+	"\rRejectedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x12\n" +
 	"\x10ListNodesRequest\"\xb5\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -2743,7 +2758,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_agent_proto_goTypes = []any{
 	(*CreateEndpointRequest)(nil),  // 0: weft.agent.v1.CreateEndpointRequest
 	(*PortMapping)(nil),            // 1: weft.agent.v1.PortMapping
@@ -2784,7 +2799,8 @@ var file_agent_proto_goTypes = []any{
 	(*Row)(nil),                    // 36: weft.agent.v1.Row
 	nil,                            // 37: weft.agent.v1.CreateEndpointRequest.LabelsEntry
 	nil,                            // 38: weft.agent.v1.DatapathStatus.CountersEntry
-	nil,                            // 39: weft.agent.v1.Service.AnnotationsEntry
+	nil,                            // 39: weft.agent.v1.RemoteCluster.RejectedEntry
+	nil,                            // 40: weft.agent.v1.Service.AnnotationsEntry
 }
 var file_agent_proto_depIdxs = []int32{
 	37, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
@@ -2800,41 +2816,42 @@ var file_agent_proto_depIdxs = []int32{
 	13, // 10: weft.agent.v1.StatusResponse.collection:type_name -> weft.agent.v1.Collection
 	14, // 11: weft.agent.v1.StatusResponse.flows:type_name -> weft.agent.v1.FlowStatus
 	38, // 12: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
-	20, // 13: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
-	22, // 14: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
-	27, // 15: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
-	30, // 16: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
-	31, // 17: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
-	39, // 18: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
-	32, // 19: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
-	36, // 20: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
-	0,  // 21: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
-	6,  // 22: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
-	8,  // 23: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
-	9,  // 24: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
-	11, // 25: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
-	19, // 26: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
-	23, // 27: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
-	25, // 28: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
-	26, // 29: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
-	29, // 30: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
-	34, // 31: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
-	2,  // 32: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
-	7,  // 33: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
-	2,  // 34: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
-	10, // 35: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
-	12, // 36: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
-	21, // 37: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
-	24, // 38: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
-	22, // 39: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
-	28, // 40: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
-	33, // 41: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
-	35, // 42: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	39, // 13: weft.agent.v1.RemoteCluster.rejected:type_name -> weft.agent.v1.RemoteCluster.RejectedEntry
+	20, // 14: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
+	22, // 15: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
+	27, // 16: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
+	30, // 17: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
+	31, // 18: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
+	40, // 19: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
+	32, // 20: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
+	36, // 21: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
+	0,  // 22: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
+	6,  // 23: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
+	8,  // 24: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
+	9,  // 25: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
+	11, // 26: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
+	19, // 27: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
+	23, // 28: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
+	25, // 29: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
+	26, // 30: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
+	29, // 31: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
+	34, // 32: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
+	2,  // 33: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
+	7,  // 34: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
+	2,  // 35: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
+	10, // 36: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
+	12, // 37: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
+	21, // 38: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
+	24, // 39: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
+	22, // 40: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
+	28, // 41: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
+	33, // 42: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
+	35, // 43: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
+	33, // [33:44] is the sub-list for method output_type
+	22, // [22:33] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2848,7 +2865,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,7 +38,7 @@ func newMetrics(cluster string) *metrics {
 		mirrorEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "mirror_events_total",
 			Help: "Changes copied into the served store.", ConstLabels: labels}, []string{"kind", "type"}),
 		mirrorRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "mirror_rejected_total",
-			Help: "Records not served because they were malformed or outside this cluster's identity range.", ConstLabels: labels}, []string{"kind"}),
+			Help: "Records not served, by kind and reason: malformed, foreign-prefix (a record of another cluster), identity-range.", ConstLabels: labels}, []string{"kind", "reason"}),
 		remotes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "remote_clusters",
 			Help: "Remote clusters this cluster's agents connect to.", ConstLabels: labels}),
 		readers: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "remote_readers",

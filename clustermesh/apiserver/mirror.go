@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -37,6 +38,9 @@ type mirror struct {
 	log     *slog.Logger
 }
 
+// errIdentityRange marks a record of an identity this cluster may not announce.
+var errIdentityRange = errors.New("identity outside the cluster's range")
+
 func newMirror(src kvstore.Client, dst *clientv3.Client, dstPrefix string, cc records.ClusterConfig, m *metrics, log *slog.Logger) *mirror {
 	sk, dk := records.NewKeys(src.Prefix()), records.NewKeys(dstPrefix)
 	c := cc.Name
@@ -48,14 +52,14 @@ func newMirror(src kvstore.Client, dst *clientv3.Client, dstPrefix string, cc re
 		{records.KindIPCache, sk.IPCachePrefix(c), dk.IPCachePrefix(c), func(k string, v []byte) error {
 			e, err := sk.DecodeIPCacheEntry(k, v)
 			if err == nil && !clustermesh.AcceptIdentity(cc.ID, e.Identity) {
-				err = fmt.Errorf("ipcache entry %s: identity %d is outside cluster %s's range", k, e.Identity, c)
+				err = fmt.Errorf("ipcache entry %s: %w: identity %d is outside cluster %s's range", k, errIdentityRange, e.Identity, c)
 			}
 			return err
 		}},
 		{records.KindIdentities, sk.IdentitiesPrefix(), dk.IdentitiesPrefix(), func(k string, v []byte) error {
 			id, err := sk.DecodeIdentity(k, v)
 			if err == nil && !clustermesh.AcceptIdentity(cc.ID, id.ID) {
-				err = fmt.Errorf("identity %d is outside cluster %s's range", id.ID, c)
+				err = fmt.Errorf("%w: identity %d is outside cluster %s's range", errIdentityRange, id.ID, c)
 			}
 			return err
 		}},
@@ -128,8 +132,15 @@ func (m *mirror) apply(k mirrorKind, ev kvstore.Event, present map[string]struct
 	case kvstore.EventUpsert:
 		dst := k.dst + strings.TrimPrefix(ev.Key, k.src)
 		if err := k.accept(ev.Key, ev.Value); err != nil {
-			m.m.mirrorRejected.WithLabelValues(k.kind).Inc()
-			log.Warn("not mirroring a record", "key", ev.Key, "err", err)
+			reason := "malformed"
+			switch {
+			case errors.Is(err, records.ErrOtherCluster):
+				reason = "foreign-prefix"
+			case errors.Is(err, errIdentityRange):
+				reason = "identity-range"
+			}
+			m.m.mirrorRejected.WithLabelValues(k.kind, reason).Inc()
+			log.Warn("not mirroring a record", "key", ev.Key, "reason", reason, "err", err)
 			if _, had := present[dst]; had {
 				delete(present, dst)
 				*ops = append(*ops, clientv3.OpDelete(dst))

@@ -80,5 +80,8 @@ func decode(key string, value []byte, limit int, r Record) error {
 
 // mismatch reports a value inconsistent with its key.
 func mismatch(key, field, inValue, inKey string) error {
+	if field == "cluster" {
+		return fmt.Errorf("decode %s: %w: %w: cluster %q in the value, %q in the key", key, ErrInvalid, ErrOtherCluster, inValue, inKey)
+	}
 	return fmt.Errorf("decode %s: %w: %s %q in the value, %q in the key", key, ErrInvalid, field, inValue, inKey)
 }

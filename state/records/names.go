@@ -12,6 +12,11 @@ import (
 // unknown schema version, or inconsistent with its key.
 var ErrInvalid = errors.New("invalid record")
 
+// ErrOtherCluster marks (besides ErrInvalid) a record whose value names
+// another cluster than its key: a record of another cluster under this
+// one's prefix.
+var ErrOtherCluster = errors.New("a record of another cluster")
+
 // Limits on names, matching Kubernetes where a name comes from it.
 const (
 	MaxClusterName = 32  // a DNS label, ≤ 32 characters (DESIGN.md)
