@@ -162,7 +162,8 @@ func (a *Agent) setup(ctx context.Context) error {
 	a.mesh = clustermesh.New(a.store, a.keys, meshCfg, a.nodes, a.ipcache, a.policy, a.dp, a.log)
 	a.mesh.OnServicesChanged(a.services.Changed)      // global services: remote services and pods
 	a.services.SetRemoteSource(a.mesh.RemoteServices) // are pulled on every recompute
-	if err := a.mesh.Restore(ctx); err != nil {       // before anything prunes
+	a.services.SetRemoteGate(a.mesh.ServicesSynced, a.cfg.RemoteSyncTimeout)
+	if err := a.mesh.Restore(ctx); err != nil { // before anything prunes
 		return err
 	}
 	gcCfg := gc.Config{Runner: "agent " + a.cfg.NodeName, Interval: a.cfg.GCInterval, IdentityGrace: a.cfg.IdentityGCGrace, NodeGrace: a.cfg.NodeGCGrace}

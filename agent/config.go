@@ -44,7 +44,10 @@ type Config struct {
 	GCInterval      time.Duration
 	IdentityGCGrace time.Duration
 	NodeGCGrace     time.Duration
-	KVStore         kvstore.Config
+	// RemoteSyncTimeout bounds how long global services wait, at start,
+	// for every remote cluster to be synced before they are programmed.
+	RemoteSyncTimeout time.Duration
+	KVStore           kvstore.Config
 	// Flows is flow recording and serving (weft observe, weft-relay).
 	Flows flow.Config
 	// Metrics is the Prometheus endpoint (off by default).
@@ -55,25 +58,26 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		NodeName:        strings.ToLower(strings.Split(host, ".")[0]),
-		ClusterName:     "default",
-		ClusterID:       1,
-		RoutingMode:     records.RoutingTunnel,
-		PodCIDRPool:     []string{"10.100.0.0/16"},
-		PodCIDRMaskSize: 24,
-		StateDir:        "/var/lib/weft",
-		Socket:          "/var/run/weft/agent.sock",
-		BPFFS:           "/sys/fs/bpf",
-		CgroupPath:      defaultCgroup2(),
-		HealthPort:      4240,
-		HealthInterval:  5 * time.Second,
-		ServiceCIDR:     "10.96.0.0/16",
-		GCInterval:      gc.DefaultConfig().Interval,
-		IdentityGCGrace: gc.DefaultConfig().IdentityGrace,
-		NodeGCGrace:     gc.DefaultConfig().NodeGrace,
-		KVStore:         kvstore.DefaultConfig(),
-		Flows:           flow.DefaultConfig(),
-		Metrics:         metrics.DefaultConfig(),
+		NodeName:          strings.ToLower(strings.Split(host, ".")[0]),
+		ClusterName:       "default",
+		ClusterID:         1,
+		RoutingMode:       records.RoutingTunnel,
+		PodCIDRPool:       []string{"10.100.0.0/16"},
+		PodCIDRMaskSize:   24,
+		StateDir:          "/var/lib/weft",
+		Socket:            "/var/run/weft/agent.sock",
+		BPFFS:             "/sys/fs/bpf",
+		CgroupPath:        defaultCgroup2(),
+		HealthPort:        4240,
+		HealthInterval:    5 * time.Second,
+		ServiceCIDR:       "10.96.0.0/16",
+		GCInterval:        gc.DefaultConfig().Interval,
+		IdentityGCGrace:   gc.DefaultConfig().IdentityGrace,
+		NodeGCGrace:       gc.DefaultConfig().NodeGrace,
+		RemoteSyncTimeout: 10 * time.Second,
+		KVStore:           kvstore.DefaultConfig(),
+		Flows:             flow.DefaultConfig(),
+		Metrics:           metrics.DefaultConfig(),
 	}
 }
 
@@ -97,6 +101,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often the cluster's collector runs while this agent holds its lock (one agent or apiserver per cluster does)")
 	fs.DurationVar(&c.IdentityGCGrace, "identity-gc-grace", c.IdentityGCGrace, "how long an identity stays unreferenced before it is deleted")
 	fs.DurationVar(&c.NodeGCGrace, "node-gc-grace", c.NodeGCGrace, "how long a pod CIDR outlives its node's record before it is freed")
+	fs.DurationVar(&c.RemoteSyncTimeout, "clustermesh-sync-timeout", c.RemoteSyncTimeout,
+		"how long global services wait at start for every connected cluster to be synced before they are programmed without the ones that are not (weft status says which)")
 	c.KVStore.RegisterFlags(fs)
 	c.Flows.RegisterFlags(fs)
 	c.Metrics.RegisterFlags(fs)
@@ -134,7 +140,8 @@ func (c *Config) Validate() error {
 	if c.HealthInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--health-interval %v: must be positive", c.HealthInterval))
 	}
-	for name, d := range map[string]time.Duration{"gc-interval": c.GCInterval, "identity-gc-grace": c.IdentityGCGrace, "node-gc-grace": c.NodeGCGrace} {
+	for name, d := range map[string]time.Duration{"gc-interval": c.GCInterval, "identity-gc-grace": c.IdentityGCGrace, "node-gc-grace": c.NodeGCGrace,
+		"clustermesh-sync-timeout": c.RemoteSyncTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("--%s %v: must be positive", name, d))
 		}

@@ -199,6 +199,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	}
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
 	resp.RemoteClusters = a.mesh.Status()
+	resp.GlobalServices = a.services.GlobalServicesStatus()
 	resp.Collection = a.lastCollection(ctx)
 	fs := a.flows.Observer().Status()
 	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),

@@ -52,6 +52,12 @@ func (v statusView) write(w io.Writer) error {
 	f.add("Node health", v.health())
 	if len(st.GetRemoteClusters()) > 0 {
 		f.add("Remote clusters", v.remotes())
+		if g := st.GetGlobalServices(); g != "" {
+			if strings.Contains(g, "not synced") || strings.HasPrefix(g, "waiting") {
+				g = "WARN  " + g
+			}
+			f.add("Global svcs", g)
+		}
 	}
 	f.add("Collection", v.collection())
 	return f.write(w)

@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -57,6 +62,9 @@ func globalServices(t *testing.T, routing string) {
 	t.Run("global-served-by-both-clusters", func(t *testing.T) {
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c1", "web-c2"})
 		sx.waitServed(t, "client-c2", ipC2, []string{"web-c1", "web-c2"})
+	})
+	t.Run("agent-restart-keeps-remote-backends", func(t *testing.T) {
+		restartKeepsGlobalBackends(t, e, "c1-n2", netip.AddrPortFrom(ipC1, 80), 2)
 	})
 	t.Run("shared-false-keeps-backends-home", func(t *testing.T) {
 		define("c2-n1", "update", notShared) // one annotation changes; global=true stays
@@ -123,4 +131,84 @@ func (sx *serviceFixture) waitServed(t *testing.T, client string, ip netip.Addr,
 		}
 		return nil
 	})
+}
+
+// restartKeepsGlobalBackends kills node's agent with -9 and starts it
+// again while it reads the node's pinned LB map every few milliseconds:
+// the global service's frontend must never hold fewer than want backends
+// (the restarted agent waits for its remotes' sync before it programs
+// global services), and the agent says how global services waited.
+func restartKeepsGlobalBackends(t *testing.T, e *testenv.Env, node string, frontend netip.AddrPort, want int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(e.BPFFS, "weft", node, "weft_lb_services"), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	key := bpf.NewServiceKey(frontend, 6)
+	count := func() int {
+		var v bpf.ServiceValue
+		if err := m.Lookup(&key, &v); err != nil {
+			return 0
+		}
+		return int(v.Count)
+	}
+	if n := count(); n != want {
+		t.Fatalf("before the restart %s of %s has %d backends, want %d", frontend, node, n, want)
+	}
+	low, samples := want, 0
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			samples++
+			if n := count(); n < low {
+				low = n
+			}
+		}
+	}()
+	t0 := time.Now()
+	if err := e.StopAgent(ctx, node, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StartAgent(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitAgent(ctx, node, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var report string
+	eventually(t, time.Minute, node+" programs global services after its remotes synced", func() error {
+		a, closeFn, err := e.Agent(ctx, node)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		st, err := a.Status(ctx, &agentapi.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		if report = st.GetGlobalServices(); !strings.HasPrefix(report, "programmed") {
+			return fmt.Errorf("global services: %q", report)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // keep watching a little after the gate opened
+	close(stop)
+	<-done
+	if !strings.Contains(report, "once every remote cluster was synced") {
+		t.Errorf("%s: global services %q, want them programmed once the remotes were synced", node, report)
+	}
+	if low < want {
+		t.Errorf("%s's LB map held %d backends of %s during the restart (%d samples), want never fewer than %d", node, low, frontend, samples, want)
+	}
+	t.Logf("FIGURE global-services-restart: %s: %s; %d samples of the LB map over %v, fewest backends %d",
+		node, report, samples, time.Since(t0).Round(time.Millisecond), low)
 }

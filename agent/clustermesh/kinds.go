@@ -51,6 +51,7 @@ func (r *remoteCluster) watch(ctx context.Context, client kvstore.Client, prefix
 				}
 				r.log.Info("remote records listed", "kind", kind, "records", len(seen), "took", time.Since(start).Round(time.Millisecond))
 				seen = nil
+				r.m.servicesChanged() // global services may wait for this listing
 			}
 		}
 	}

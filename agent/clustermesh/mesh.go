@@ -21,10 +21,17 @@ import (
 // counts as stale (the apiserver refreshes it every 5 s by default), and
 // the capped backoff between connection attempts.
 const (
-	meshHeartbeatCheck = 2 * time.Second
-	meshStaleAfter     = 20 * time.Second
-	meshBackoffMin     = 500 * time.Millisecond
-	meshBackoffMax     = 30 * time.Second
+	meshHeartbeatCheck = 1 * time.Second
+	// A remote that answers no heartbeat read for this long is torn down
+	// and reconnected (its state is kept meanwhile).
+	meshUnresponsiveAfter = 5 * time.Second
+	// A remote whose heartbeat is read but does not change for this long
+	// (its apiserver's writer is stuck; it writes every 5 s by default).
+	meshStaleAfter = 20 * time.Second
+	meshBackoffMin = 500 * time.Millisecond
+	// Reconnection attempts stay this frequent, so a remote that comes
+	// back is re-established within seconds.
+	meshBackoffMax = 5 * time.Second
 )
 
 // Mesh follows clustermesh/v1/remotes/ in the local store and keeps
@@ -42,10 +49,11 @@ type Mesh struct {
 	dp      PinnedMaps
 	log     *slog.Logger
 
-	heartbeatCheck, staleAfter time.Duration
+	heartbeatCheck, unresponsiveAfter, staleAfter time.Duration
 
-	mu      sync.Mutex
-	remotes map[string]*remoteCluster
+	mu            sync.Mutex
+	remotes       map[string]*remoteCluster
+	remotesListed bool // the local store's remote records were listed once
 	// onServices, when set, is called after a remote cluster's services
 	// changed (the hook global services build on; see RemoteServices).
 	onServices func()
@@ -88,7 +96,8 @@ type PinnedMaps interface {
 func New(store kvstore.Client, keys records.Keys, cfg Config, nodes Nodes, ipc IPCache, pol Policy, dp PinnedMaps, log *slog.Logger) *Mesh {
 	return &Mesh{cfg: cfg, store: store, keys: keys, nodes: nodes, ipcache: ipc, policy: pol, dp: dp,
 		log:            log.With("component", "clustermesh"),
-		heartbeatCheck: meshHeartbeatCheck, staleAfter: meshStaleAfter, remotes: map[string]*remoteCluster{}}
+		heartbeatCheck: meshHeartbeatCheck, unresponsiveAfter: meshUnresponsiveAfter, staleAfter: meshStaleAfter,
+		remotes: map[string]*remoteCluster{}}
 }
 
 // Run watches the remote records until ctx ends.
@@ -118,6 +127,10 @@ func (m *Mesh) Run(ctx context.Context) error {
 			if !listed {
 				listed = true
 				m.dropUnlisted(ctx)
+				m.mu.Lock()
+				m.remotesListed = true
+				m.mu.Unlock()
+				m.servicesChanged()
 			}
 		}
 	}
@@ -214,6 +227,37 @@ func (m *Mesh) RemoteServices() map[string]svcsync.Remote {
 		out[name] = svcsync.Remote{Services: r.serviceList(), Pods: r.pods()}
 	}
 	return out
+}
+
+// globalServiceKinds are what a remote must have listed for global
+// services to merge all of its backends: its services, and its pods
+// (ipcache entries and the identities that label them).
+var globalServiceKinds = []string{records.KindServices, records.KindIPCache, records.KindIdentities}
+
+// ServicesSynced reports whether every remote cluster of this node has
+// listed, in this run, what global services merge from it; it names those
+// that have not. Before the local store's remote records are listed it
+// reports false (the remotes are not known yet).
+func (m *Mesh) ServicesSynced() (bool, []string) {
+	m.mu.Lock()
+	listed := m.remotesListed
+	m.mu.Unlock()
+	if !listed {
+		return false, []string{"(the remote cluster records of the local store)"}
+	}
+	var waiting []string
+	for _, r := range m.remoteList() {
+		r.mu.Lock()
+		for _, k := range globalServiceKinds {
+			if !r.listed[k] {
+				waiting = append(waiting, r.name)
+				break
+			}
+		}
+		r.mu.Unlock()
+	}
+	slices.Sort(waiting)
+	return len(waiting) == 0, waiting
 }
 
 // OnServicesChanged sets the hook called after a remote cluster's services

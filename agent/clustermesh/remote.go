@@ -268,12 +268,15 @@ func (r *remoteCluster) waitCanaries(ctx context.Context, client kvstore.Client)
 	return fmt.Errorf("wait for the synced canaries of %s: %w", r.name, errors.Join(ctx.Err(), errors.New("watch ended")))
 }
 
-// monitor fails the session when the remote's heartbeat stops changing
-// for staleAfter (judged by change, so clock skew does not matter).
+// monitor fails the session when the remote stops delivering: its
+// heartbeat cannot be read for unresponsiveAfter (each read bounded by the
+// check interval: a paused or partitioned remote answers nothing), or it
+// is read but unchanged for staleAfter (judged by change, so clock skew
+// does not matter). The loop then reconnects, keeping the remote's state.
 func (r *remoteCluster) monitor(ctx context.Context, client kvstore.Client) error {
 	t := time.NewTicker(r.m.heartbeatCheck)
 	defer t.Stop()
-	var last time.Time
+	var last, failingSince time.Time
 	lastChange := time.Now()
 	for {
 		select {
@@ -281,9 +284,24 @@ func (r *remoteCluster) monitor(ctx context.Context, client kvstore.Client) erro
 			return nil
 		case <-t.C:
 		}
-		st := client.Status(ctx)
-		if st.Err == nil && !st.Heartbeat.Equal(last) {
-			last, lastChange = st.Heartbeat, time.Now()
+		started := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, r.m.heartbeatCheck)
+		st := client.Status(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case st.Err != nil && failingSince.IsZero():
+			failingSince = started
+		case st.Err == nil:
+			failingSince = time.Time{}
+			if !st.Heartbeat.Equal(last) {
+				last, lastChange = st.Heartbeat, time.Now()
+			}
+		}
+		if !failingSince.IsZero() && time.Since(failingSince) > r.m.unresponsiveAfter {
+			return fmt.Errorf("%s answered no heartbeat read for %v (%v): reconnecting", r.name, time.Since(failingSince).Round(time.Second), st.Err)
 		}
 		if since := time.Since(lastChange); since > r.m.staleAfter {
 			seen := "none read in this session"

@@ -39,8 +39,9 @@ var frontendTypes = map[string]datapath.ServiceType{
 	services.KindHostPort: datapath.NodePort,
 }
 
-// desired computes every frontend this node serves, and the list view.
-func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceView) {
+// desired computes every frontend this node serves, the list view, and
+// which frontends are global services'.
+func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceView, map[datapath.ServiceKey]bool) {
 	byNamespace := map[string][]services.Pod{} // selectors match in their own namespace only
 	for _, p := range s.pods() {
 		byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
@@ -58,8 +59,9 @@ func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceVie
 	}
 
 	out := map[datapath.ServiceKey]datapath.Service{}
+	global := map[datapath.ServiceKey]bool{}
 	var views []serviceView
-	add := func(v serviceView, affinity time.Duration) {
+	add := func(v serviceView, affinity time.Duration, isGlobal bool) {
 		for _, f := range v.frontends {
 			svc := datapath.Service{Frontend: f.Addr, Proto: protoNumbers[f.Protocol], Type: frontendTypes[f.Kind], SessionAffinity: affinity}
 			for _, b := range v.backends {
@@ -74,6 +76,7 @@ func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceVie
 				continue
 			}
 			out[key] = svc
+			global[key] = isGlobal
 		}
 		views = append(views, v)
 	}
@@ -82,13 +85,13 @@ func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceVie
 		bes := mergeRemote(r, tag(services.Backends(r, byNamespace[r.Namespace]), s.cfg.Cluster), remote)
 		v := serviceView{number: s.number(key), namespace: r.Namespace, name: r.Name, backends: bes,
 			frontends: services.Frontends(r, []netip.Addr{s.cfg.NodeIP}), annotations: annotations(r), sessionAffinity: r.SessionAffinity}
-		add(v, time.Duration(r.SessionAffinityTimeout)*time.Second)
+		add(v, time.Duration(r.SessionAffinityTimeout)*time.Second, r.Global)
 	}
 	for _, v := range s.hostPorts() {
-		add(v, 0)
+		add(v, 0, false)
 	}
 	s.forgetNumbers(views)
-	return out, views
+	return out, views, global
 }
 
 // forgetNumbers drops the numbers of services that are gone.

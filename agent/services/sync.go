@@ -2,16 +2,18 @@ package services
 
 import (
 	"context"
-	"github.com/weftnet/weft/agent/endpoints"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/weftnet/weft/agent/endpoints"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/services"
@@ -25,6 +27,10 @@ const serviceDebounce = 5 * time.Millisecond
 
 // serviceRetry is how long a failed datapath write waits to be retried.
 const serviceRetry = time.Second
+
+// gatePoll is how often a closed remote gate is looked at again (its
+// timeout ends it even without a change).
+const gatePoll = 250 * time.Millisecond
 
 // Sync programs this node's LB maps from the cluster's service
 // records: selector services get the cluster's pods (ipcache entries with
@@ -48,6 +54,12 @@ type Sync struct {
 	mu         sync.Mutex
 	remote     map[string]Remote // by cluster name, see SetRemoteServices
 	pullRemote func() map[string]Remote
+	// The remote gate (SetRemoteGate): global services wait for it once.
+	gate       func() (bool, []string)
+	gateWait   time.Duration
+	gateStart  time.Time // when the local records were synced
+	gateOpen   bool
+	gateReport string
 	programmed map[datapath.ServiceKey]datapath.Service
 	pruned     bool
 	view       []serviceView
@@ -135,6 +147,58 @@ func (s *Sync) SetRemoteSource(pull func() map[string]Remote) {
 	s.Changed()
 }
 
+// SetRemoteGate makes the services component wait, before it programs or
+// prunes the frontends of global services, until synced reports that every
+// remote cluster has listed what global services merge from it, or wait
+// has passed since the local records were synced; until then the datapath
+// keeps what it holds (a restarted agent keeps the pinned frontends with
+// their remote backends), so a global service is never programmed with
+// fewer backends than it will have once the remotes are synced. What
+// happened is reported by GlobalServicesStatus.
+func (s *Sync) SetRemoteGate(synced func() (bool, []string), wait time.Duration) {
+	s.mu.Lock()
+	s.gate, s.gateWait = synced, wait
+	s.mu.Unlock()
+}
+
+// GlobalServicesStatus says whether global services wait for remote
+// clusters, and how the wait ended.
+func (s *Sync) GlobalServicesStatus() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gateReport
+}
+
+// remoteGate reports whether global services may be programmed now.
+func (s *Sync) remoteGate() bool {
+	s.mu.Lock()
+	gate, wait, start, open := s.gate, s.gateWait, s.gateStart, s.gateOpen
+	s.mu.Unlock()
+	if gate == nil || open {
+		return true
+	}
+	ok, waiting := gate()
+	took := time.Since(start)
+	var report string
+	switch {
+	case ok:
+		report = fmt.Sprintf("programmed once every remote cluster was synced (waited %v)", took.Round(time.Millisecond))
+		s.log.Info("remote clusters synced: programming global services", "waited", took.Round(time.Millisecond))
+	case took >= wait:
+		report = fmt.Sprintf("programmed after %v without %s (not synced)", wait, strings.Join(waiting, ", "))
+		s.log.Warn("global services programmed before every remote cluster was synced", "waited", wait, "not-synced", waiting)
+	default:
+		s.mu.Lock()
+		s.gateReport = fmt.Sprintf("waiting for %s (%v of %v)", strings.Join(waiting, ", "), took.Round(time.Second), wait)
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Lock()
+	s.gateOpen, s.gateReport = true, report
+	s.mu.Unlock()
+	return true
+}
+
 // SetRemoteServices is the clustermesh hook: it replaces the service
 // records and pods known from a remote cluster (nil services removes the
 // cluster). Global services merge the shared backends of remote services
@@ -165,6 +229,9 @@ func (s *Sync) Run(ctx context.Context) error {
 				return nil
 			}
 		}
+		s.mu.Lock()
+		s.gateStart = time.Now()
+		s.mu.Unlock()
 		// The first change of a burst arms the timer; later ones ride
 		// along, so a steady stream of changes cannot postpone the update.
 		timer, armed := time.NewTimer(0), true
@@ -210,11 +277,15 @@ func (s *Sync) pods() []services.Pod {
 
 // reconcile computes every frontend of this node and writes the changes.
 func (s *Sync) reconcile(ctx context.Context) {
-	desired, view := s.desired()
+	open := s.remoteGate()
+	desired, view, global := s.desired()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	failed := false
 	for key, svc := range desired {
+		if !open && global[key] {
+			continue // the datapath keeps what it has until the remotes are synced
+		}
 		if old, ok := s.programmed[key]; ok && sameService(old, svc) {
 			continue
 		}
@@ -236,6 +307,10 @@ func (s *Sync) reconcile(ctx context.Context) {
 		}
 	}
 	s.view = view // listed once programmed
+	if !open {
+		time.AfterFunc(gatePoll, s.Changed) // the wait's end is a change too
+		return
+	}
 	if !s.pruned && !failed {
 		if err := s.dp.PruneServices(ctx, slices.Collect(maps.Keys(desired))); err != nil {
 			s.log.Error("prune stale service frontends", "err", err)

@@ -890,6 +890,10 @@ type StatusResponse struct {
 	Uptime         string                 `protobuf:"bytes,17,opt,name=uptime,proto3" json:"uptime,omitempty"`
 	Collection     *Collection            `protobuf:"bytes,18,opt,name=collection,proto3" json:"collection,omitempty"` // the cluster's last garbage collection; unset before the first
 	Flows          *FlowStatus            `protobuf:"bytes,19,opt,name=flows,proto3" json:"flows,omitempty"`
+	// How global services waited at start for the remote clusters: "waiting
+	// for c2 (3s of 10s)", "programmed once every remote cluster was synced
+	// (waited 1.2s)" or "programmed after 10s without c2 (not synced)".
+	GlobalServices string `protobuf:"bytes,20,opt,name=global_services,json=globalServices,proto3" json:"global_services,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1055,6 +1059,13 @@ func (x *StatusResponse) GetFlows() *FlowStatus {
 		return x.Flows
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetGlobalServices() string {
+	if x != nil {
+		return x.GlobalServices
+	}
+	return ""
 }
 
 // Collection is the cluster's last garbage collection (clustermesh/gc):
@@ -2588,7 +2599,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x15ListEndpointsResponse\x125\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x17.weft.agent.v1.EndpointR\tendpoints\")\n" +
 	"\rStatusRequest\x12\x18\n" +
-	"\averbose\x18\x01 \x01(\bR\averbose\"\xd8\x05\n" +
+	"\averbose\x18\x01 \x01(\bR\averbose\"\x81\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1d\n" +
@@ -2614,7 +2625,8 @@ const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"collection\x18\x12 \x01(\v2\x19.weft.agent.v1.CollectionR\n" +
 	"collection\x12/\n" +
-	"\x05flows\x18\x13 \x01(\v2\x19.weft.agent.v1.FlowStatusR\x05flows\"\xb1\x01\n" +
+	"\x05flows\x18\x13 \x01(\v2\x19.weft.agent.v1.FlowStatusR\x05flows\x12'\n" +
+	"\x0fglobal_services\x18\x14 \x01(\tR\x0eglobalServices\"\xb1\x01\n" +
 	"\n" +
 	"Collection\x12\x0e\n" +
 	"\x02by\x18\x01 \x01(\tR\x02by\x12\x12\n" +
