@@ -41,8 +41,8 @@ type remoteCluster struct {
 	connected bool
 	listed    map[string]bool // kinds listed completely (in this or an earlier session)
 	lastErr   string
-	since     time.Time // when connected last changed (or the first attempt began)
-	rejected  map[string]uint64 // records refused, by reason (Reject*)
+	since     time.Time               // when connected last changed (or the first attempt began)
+	rejected  map[string]uint64       // records refused, by reason (Reject*)
 	nodes     map[string]records.Node // by remote store key
 	ips       map[netip.Addr]records.IPCacheEntry
 	ids       map[records.ID]records.Labels
