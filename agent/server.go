@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,6 +25,7 @@ import (
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -162,9 +164,30 @@ func (s *api) toAPI(ep *endpoints.Endpoint) (*agentapi.Endpoint, error) {
 	}, nil
 }
 
+// statusStoreWait bounds the store reads of a Status call (heartbeat and
+// last collection, read concurrently): a store without quorum makes the
+// answer say so within it instead of hanging.
+const statusStoreWait = 2 * time.Second
+
 func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentapi.StatusResponse, error) {
 	a := s.a
-	st := a.store.Status(ctx)
+	var (
+		st   kvstore.Status
+		coll *agentapi.Collection
+		wg   sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, statusStoreWait)
+		defer cancel()
+		st = a.store.Status(sctx)
+	}()
+	go func() {
+		defer wg.Done()
+		coll = a.lastCollection(ctx)
+	}()
+	wg.Wait()
 	resp := &agentapi.StatusResponse{
 		Node: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterId: a.cluster.ID, Version: a.cfg.Version,
 		RoutingMode: a.cluster.Routing, NodeIpv4: a.nodeIP.String(), PodCidrs: []string{a.podCIDR.String()},
@@ -200,7 +223,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
 	resp.RemoteClusters = a.mesh.Status()
 	resp.GlobalServices = a.services.GlobalServicesStatus()
-	resp.Collection = a.lastCollection(ctx)
+	resp.Collection = coll
 	fs := a.flows.Observer().Status()
 	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),
 		FlowsPerSecond: fs.GetFlowsPerSecond(), LostFlows: fs.GetLostFlows()}
@@ -323,7 +346,7 @@ func ipcacheEntry(cluster string, e records.IPCacheEntry) *agentapi.IPCacheEntry
 // lastCollection reads the cluster's last garbage collection from the store
 // (whoever ran it); nil before the first or when the store does not answer.
 func (a *Agent) lastCollection(ctx context.Context) *agentapi.Collection {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, statusStoreWait)
 	defer cancel()
 	rec, err := gc.Last(ctx, a.store, a.store.Prefix(), a.cluster.Name)
 	if err != nil {

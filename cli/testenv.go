@@ -83,6 +83,7 @@ agent answers on its socket. An environment of the same name must not exist
 	f.IntVar(&spec.Nodes, "nodes", spec.Nodes, "nodes per cluster (1–50), named <cluster>-n1, …")
 	f.StringVar(&spec.Routing, "routing", spec.Routing, "routing mode: tunnel or native")
 	f.StringVar(&spec.KVStore, "kvstore", spec.KVStore, "store backend: etcd or consul")
+	f.IntVar(&spec.StoreMembers, "store-members", 1, "etcd members of each cluster's store: 1 or 3")
 	f.DurationVar(&spec.LeaseTTL, "lease-ttl", 0, "agents' store lease TTL (0: the agent's default)")
 	f.BoolVar(&spec.Replace, "replace", false, "tear down an existing environment of the same name first")
 	f.StringVar(&binDir, "bin-dir", "", "directory holding weft-agent, weft-cni and weft (default: next to this binary)")
@@ -243,5 +244,7 @@ func newTestenvRunStoreCommand() *cobra.Command {
 	f.StringVar(&opts.Listen, "listen", "", "client URL, e.g. http://192.168.0.11:2379")
 	f.StringVar(&opts.ConsulBinary, "consul-binary", "", "consul executable (consul backend)")
 	f.IntVar(&opts.ForwardFD, "forward-fd", 0, "inherited listening socket to forward to --listen")
+	f.IntVar(&opts.Members, "members", 1, "members of the etcd store (member m listens on --listen's port + 10m)")
+	f.IntVar(&opts.Member, "member", 0, "which member this process runs (0-based), with --members > 1")
 	return cmd
 }

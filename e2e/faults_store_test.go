@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -27,6 +32,82 @@ func TestFaultsStore(t *testing.T) {
 			storeFaults(t, up(t, "fs"+kv[:1], spec), kv)
 		})
 	}
+	t.Run("etcd-quorum", func(t *testing.T) {
+		t.Parallel()
+		spec := testenv.DefaultSpec()
+		spec.Nodes, spec.StoreMembers = 2, 3
+		quorumLoss(t, up(t, "fsq", spec))
+	})
+}
+
+// quorumLoss pauses two of the three members of the cluster's etcd: the
+// store has no quorum. Established flows go on, every agent says its
+// store has no quorum (and the node is unhealthy), and once the members
+// are back every agent is synced again and a new pod is reachable.
+func quorumLoss(t *testing.T, e *testenv.Env) {
+	a := addPod(t, e, "qa", "c1-n1")
+	b := addPod(t, e, "qb", "c1-n2")
+	waitReachable(t, e, a, b)
+	f := startFlow(t, e, a, b, 7203, 90*time.Second)
+	f.advance(t, 10, time.Minute, "flow before the quorum loss")
+	c, err := e.Cluster("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.StoreMembers) != 2 {
+		t.Fatalf("the store of c1 has %d other members, want 2", len(c.StoreMembers))
+	}
+	var pids []int
+	for _, pf := range c.StoreMembers {
+		raw, err := os.ReadFile(pf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatalf("pid file %s: %v", pf, err)
+		}
+		pids = append(pids, pid)
+	}
+	resume := func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(resume)
+	t0 := time.Now()
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, time.Minute, "every agent reports its store without quorum", func() error {
+		for _, n := range e.Nodes {
+			// The agent answers within its store wait (2 s) even so.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a, closeFn, err := e.Agent(ctx, n.Name)
+			if err != nil {
+				return err
+			}
+			st, err := a.Status(ctx, &agentapi.StatusRequest{})
+			closeFn()
+			if err != nil {
+				return err
+			}
+			if s := st.GetStore(); s.GetQuorum() && s.GetError() == "" {
+				return fmt.Errorf("%s: store still reported healthy", n.Name)
+			}
+		}
+		return nil
+	})
+	figure(t, "store-quorum-loss/etcd", "every agent reported the lost quorum after two of three members stopped in", time.Since(t0))
+	f.advance(t, 200, 2*time.Minute, "flow while the store has no quorum")
+	resume()
+	at := time.Now()
+	figure(t, "store-quorum-loss/etcd", "every agent synced again after the quorum came back in", storeSynced(t, e, at))
+	figure(t, "store-quorum-loss/etcd", "a new pod reachable after the quorum came back in", newPodReachable(t, e, at, a, "qn", "c1-n2"))
+	f.advance(t, 10, time.Minute, "flow after the quorum loss")
 }
 
 func storeFaults(t *testing.T, e *testenv.Env, kv string) {

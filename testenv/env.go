@@ -52,6 +52,9 @@ type Cluster struct {
 	HostStoreEndpoints []string `json:"hostStoreEndpoints"`
 	StoreLog           string   `json:"storeLog"`
 	StorePIDFile       string   `json:"storePIDFile"`
+	// StoreMembers are the pid files of the store's other etcd members
+	// (member 1, 2 of a 3-member store; member 0 is StorePIDFile).
+	StoreMembers []string `json:"storeMembers,omitempty"`
 }
 
 // Node is one node namespace and its agent.

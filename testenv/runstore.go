@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +33,10 @@ type StoreOptions struct {
 	// `testenv up` in the host namespace) whose connections are forwarded
 	// to Listen, so the CLI reaches the store from the host namespace.
 	ForwardFD int
+	// Members > 1 runs member Member (0-based) of a static etcd cluster of
+	// Members members on Listen's address, member m on Listen's port +10m
+	// (its peer port +1); only member 0 forwards.
+	Members, Member int
 }
 
 // RunStore runs the store until ctx ends: an embedded etcd member, or a
@@ -47,12 +53,32 @@ func RunStore(ctx context.Context, opts StoreOptions, log *slog.Logger) error {
 	switch opts.Backend {
 	case StoreEtcd:
 		port, _ := strconv.Atoi(u.Port())
-		srv, err := etcdserver.Start(ctx, etcdserver.Options{
+		peer := func(m int) string { return "http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+10*m+1)) }
+		eo := etcdserver.Options{
 			Name:       "testenv",
 			DataDir:    opts.DataDir,
 			ClientURLs: []string{opts.Listen},
-			PeerURLs:   []string{"http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+1))},
-		})
+			PeerURLs:   []string{peer(0)},
+		}
+		if opts.Members > 1 {
+			if opts.Member < 0 || opts.Member >= opts.Members {
+				return fmt.Errorf("run store: --member %d: accepted is 0 to %d", opts.Member, opts.Members-1)
+			}
+			var initial []string
+			for m := 0; m < opts.Members; m++ {
+				initial = append(initial, fmt.Sprintf("m%d=%s", m, peer(m)))
+			}
+			eo.Name = fmt.Sprintf("m%d", opts.Member)
+			eo.DataDir = filepath.Join(opts.DataDir, eo.Name)
+			eo.ClientURLs = []string{"http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+10*opts.Member))}
+			eo.PeerURLs = []string{peer(opts.Member)}
+			eo.InitialCluster = strings.Join(initial, ",")
+			eo.ClusterToken = "testenv-" + u.Hostname()
+			if opts.Member != 0 {
+				opts.ForwardFD = 0
+			}
+		}
+		srv, err := etcdserver.Start(ctx, eo)
 		if err != nil {
 			return err
 		}

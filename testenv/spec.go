@@ -27,6 +27,10 @@ type Spec struct {
 	Nodes    int    // nodes per cluster, 1–50
 	Routing  string // tunnel or native
 	KVStore  string // etcd or consul
+	// StoreMembers is the number of etcd members of each cluster's store:
+	// 1 (default) or 3 (a quorum that survives one member, for the fault
+	// suite's quorum loss). Consul runs one dev agent.
+	StoreMembers int
 	// LeaseTTL is the agents' --kvstore-lease-ttl; zero keeps the agent's
 	// default. Tests shorten it so a dead node vanishes sooner.
 	LeaseTTL time.Duration
@@ -93,6 +97,12 @@ func (s *Spec) Validate() error {
 	case StoreEtcd, StoreConsul:
 	default:
 		errs = append(errs, fmt.Errorf("kvstore %q: accepted are %q and %q", s.KVStore, StoreEtcd, StoreConsul))
+	}
+	switch {
+	case s.StoreMembers != 0 && s.StoreMembers != 1 && s.StoreMembers != 3:
+		errs = append(errs, fmt.Errorf("store members %d: accepted are 1 and 3", s.StoreMembers))
+	case s.StoreMembers == 3 && s.KVStore != StoreEtcd:
+		errs = append(errs, fmt.Errorf("store members 3: only an etcd store has several members, not %q", s.KVStore))
 	}
 	if s.LeaseTTL < 0 {
 		errs = append(errs, fmt.Errorf("lease TTL %v: must not be negative", s.LeaseTTL))

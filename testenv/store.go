@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -45,18 +47,40 @@ func (e *Env) startStore(ctx context.Context, c *Cluster) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fmt.Errorf("create store directory %s: %w", dataDir, err)
 	}
-	args := []string{e.Bin.Weft, "testenv", "run-store",
-		"--kvstore", e.KVStore, "--data-dir", dataDir,
-		"--listen", c.StoreEndpoints[0], "--forward-fd", "3"}
-	if e.KVStore == StoreConsul {
-		args = append(args, "--consul-binary", e.Bin.Consul)
-	}
-	if _, err := e.startDetached(process{
-		args: args, netns: e.Underlay, log: c.StoreLog, pidFile: c.StorePIDFile, files: []*os.File{f},
-	}); err != nil {
-		return fmt.Errorf("start %s store of %s: %w", e.KVStore, c.Name, err)
+	members := len(c.StoreMembers) + 1
+	for m := 0; m < members; m++ {
+		args := []string{e.Bin.Weft, "testenv", "run-store",
+			"--kvstore", e.KVStore, "--data-dir", dataDir, "--listen", c.StoreEndpoints[0]}
+		p := process{netns: e.Underlay, log: c.StoreLog, pidFile: c.StorePIDFile}
+		if m == 0 {
+			args = append(args, "--forward-fd", "3")
+			p.files = []*os.File{f}
+		} else {
+			p.log, p.pidFile = strings.TrimSuffix(c.StoreLog, ".log")+fmt.Sprintf("-m%d.log", m), c.StoreMembers[m-1]
+		}
+		if members > 1 {
+			args = append(args, "--members", strconv.Itoa(members), "--member", strconv.Itoa(m))
+		}
+		if e.KVStore == StoreConsul {
+			args = append(args, "--consul-binary", e.Bin.Consul)
+		}
+		p.args = args
+		if _, err := e.startDetached(p); err != nil {
+			return fmt.Errorf("start %s store of %s (member %d): %w", e.KVStore, c.Name, m, err)
+		}
 	}
 	return e.waitStore(ctx, *c)
+}
+
+// memberURL is the client URL of etcd member m of a store whose member 0
+// listens on base: the same address, ports 10 apart (peer port: client+1).
+func memberURL(base string, m int) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return "http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+10*m))
 }
 
 func (e *Env) waitStore(ctx context.Context, c Cluster) error {

@@ -103,14 +103,19 @@ func newEnv(spec Spec) *Env {
 	e.setOutput(spec.Progress, spec.Log)
 	for c := 1; c <= spec.Clusters; c++ {
 		name := fmt.Sprintf("c%d", c)
-		e.Clusters = append(e.Clusters, Cluster{
+		cl := Cluster{
 			Name:           name,
 			ID:             c,
 			PodCIDRPool:    fmt.Sprintf("10.%d.0.0/16", 99+c),
 			StoreEndpoints: []string{storeURL(c, spec.KVStore)},
 			StoreLog:       filepath.Join(e.Dir, "store-"+name+".log"),
 			StorePIDFile:   filepath.Join(e.Dir, "store-"+name+".pid"),
-		})
+		}
+		for m := 1; m < spec.StoreMembers; m++ {
+			cl.StoreEndpoints = append(cl.StoreEndpoints, memberURL(cl.StoreEndpoints[0], m))
+			cl.StoreMembers = append(cl.StoreMembers, filepath.Join(e.Dir, fmt.Sprintf("store-%s-m%d.pid", name, m)))
+		}
+		e.Clusters = append(e.Clusters, cl)
 		for i := 1; i <= spec.Nodes; i++ {
 			node := fmt.Sprintf("%s-n%d", name, i)
 			dir := filepath.Join(e.Dir, node)
