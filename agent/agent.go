@@ -182,13 +182,34 @@ func (a *Agent) setupObservability() error {
 	}
 	enricher := &flow.Enricher{
 		Node: a.cfg.NodeName, Cluster: a.cluster.Name,
-		Endpoints:  flows.Endpoints(a.ipc, a.cfg.NodeName, a.nodeIP),
-		Identities: flows.Identities(a.ids),
+		Endpoints:  flows.Endpoints(a.ipc, remoteIPs{a.mesh}, a.cfg.NodeName, a.nodeIP),
+		Identities: flows.Identities(a.ids, remoteIdentities{a.mesh}),
 		Services:   flows.Services(a.services),
 	}
 	var err error
 	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)
 	return err
+}
+
+// remoteIPs and remoteIdentities look addresses and identities of the
+// connected clusters up for flow records (the mesh may not exist yet when
+// the enricher is built: it is read at lookup time).
+type remoteIPs struct{ m *clustermesh.Mesh }
+
+func (r remoteIPs) Get(ip netip.Addr) (records.IPCacheEntry, bool) {
+	if r.m == nil {
+		return records.IPCacheEntry{}, false
+	}
+	return r.m.LookupIP(ip)
+}
+
+type remoteIdentities struct{ m *clustermesh.Mesh }
+
+func (r remoteIdentities) Lookup(id records.ID) (records.Labels, bool) {
+	if r.m == nil {
+		return nil, false
+	}
+	return r.m.IdentityLabels(id)
 }
 
 // countLeaseLosses counts the store leases lost until ctx ends.

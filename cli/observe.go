@@ -35,6 +35,7 @@ type observeOptions struct {
 	nodeName     bool
 	filters      filterFlags
 	relay        relayFlags
+	allNodes     bool
 	loc          *time.Location // of the times printed: the clock's
 }
 
@@ -142,7 +143,9 @@ canonical proto JSON. Lost flows and unreachable nodes are reported on
 stderr. Colours are used on a terminal only (--color).
 
 By default flows come from one node's agent (--socket, --name/--node); with
---relay from weft-relay, which merges every node's flows.`,
+--all-nodes from every node of a testenv environment, all its clusters,
+merged in time order; with --relay from a relay at host:port, which merges
+every node's flows.`,
 		Example: `  # The last 20 flows of this node
   weft observe
 
@@ -152,7 +155,10 @@ By default flows come from one node's agent (--socket, --name/--node); with
   # Everything of the last 5 minutes except DNS, as JSON for jq
   weft observe --since 5m --not --port 53 -o json | jq .destination.pod_name
 
-  # All nodes of every connected cluster, through the relay
+  # Every node of every cluster of testenv environment "weft", drops only
+  weft observe --all-nodes --verdict DROPPED --print-node-name
+
+  # All nodes of every connected cluster, through a relay
   weft observe -f --relay 10.0.0.2:4245 --tls-ca ca.pem --tls-cert me.pem --tls-key me-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -162,6 +168,17 @@ By default flows come from one node's agent (--socket, --name/--node); with
 			}
 			if oo.relay.address != "" {
 				return oo.fromRelay(cmd, req)
+			}
+			if oo.allNodes {
+				if o.socketFlag {
+					return errors.New("--all-nodes reads every node of a testenv environment (--name), not one --socket")
+				}
+				client, stop, err := envRelay(cmd, o.envName())
+				if err != nil {
+					return err
+				}
+				defer stop()
+				return oo.stream(cmd, client, req)
 			}
 			t, err := o.target()
 			if err != nil {
@@ -193,6 +210,7 @@ By default flows come from one node's agent (--socket, --name/--node); with
 		fs.Var(filterValue{kind: kind, set: &oo.filters}, kind, filterHelp[kind])
 	}
 	oo.relay.register(fs)
+	fs.BoolVar(&oo.allNodes, "all-nodes", false, "merge every node of the testenv environment (every cluster) in time order; unreachable nodes are reported")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(observeFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("verdict", cobra.FixedCompletions([]string{"FORWARDED", "DROPPED", "REDIRECTED"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"tcp", "udp", "icmp", "icmpv6", "sctp"}, cobra.ShellCompDirectiveNoFileComp))

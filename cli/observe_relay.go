@@ -5,12 +5,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/relay"
+	"github.com/weftnet/weft/testenv"
 )
 
 // relayFlags choose weft-relay instead of one node's agent.
@@ -61,4 +66,53 @@ func (oo *observeOptions) fromRelay(cmd *cobra.Command, req *agentapi.GetFlowsRe
 		return fmt.Errorf("read flows from weft-relay at %s: %w", oo.relay.address, err)
 	}
 	return nil
+}
+
+// envRelay merges the flows of every node of a testenv environment (every
+// cluster) with an in-process relay reading the agents' unix sockets, and
+// serves it on a private unix socket: the returned client reads it.
+func envRelay(cmd *cobra.Command, envName string) (agentapi.ObserverClient, func(), error) {
+	e, err := testenv.Load(envName, nil, cliLogger(cmd))
+	if err != nil {
+		return nil, nil, err
+	}
+	var peers []relay.Peer
+	for _, n := range e.Nodes {
+		peers = append(peers, relay.Peer{Node: n.Name, Address: "unix:" + n.Socket})
+	}
+	cfg := relay.DefaultConfig()
+	cfg.Peers = peers
+	r, err := relay.New(cfg, cliLogger(cmd))
+	if err != nil {
+		return nil, nil, fmt.Errorf("merge the nodes of environment %q: %w", envName, err)
+	}
+	dir, err := os.MkdirTemp("", "weft-relay-")
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	sock := filepath.Join(dir, "relay.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		r.Close()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	srv := grpc.NewServer()
+	agentapi.RegisterObserverServer(srv, r)
+	go srv.Serve(ln) //nolint:errcheck // ends with Stop
+	client, closeConn, err := agentapi.DialObserver(cmd.Context(), sock)
+	stop := func() {
+		if closeConn != nil {
+			closeConn()
+		}
+		srv.Stop()
+		r.Close()
+		os.RemoveAll(dir)
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return client, stop, nil
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +47,53 @@ func TestConnectivityMesh(t *testing.T) {
 		if n < 3 {
 			t.Errorf("connectivity test ran %d %s scenarios, expected one per cluster at least", n, part)
 		}
+	}
+	checkMeshWideObserve(t, e)
+}
+
+// checkMeshWideObserve reads `weft observe --all-nodes` of the mesh: the
+// flows of every cluster's nodes, merged, with pods of other clusters
+// named (not shown as bare addresses) on the node that observed them.
+func checkMeshWideObserve(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binaries(t).Weft, "--name", e.Name, "observe", "--all-nodes", "--last", "20000", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("weft observe --all-nodes: %v", err)
+	}
+	observedIn := map[string]bool{}
+	crossNamed := 0
+	var last int64
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var f struct {
+			TimeNs              int64 `json:"time_ns,string"`
+			Cluster             string
+			Source, Destination struct {
+				Cluster string `json:"cluster"`
+				PodName string `json:"pod_name"`
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("weft observe -o json line %q: %v", line, err)
+		}
+		if f.TimeNs < last {
+			t.Errorf("flows out of time order: %d after %d", f.TimeNs, last)
+		}
+		last = f.TimeNs
+		observedIn[f.Cluster] = true
+		if f.Source.Cluster != "" && f.Destination.Cluster != "" && f.Source.Cluster != f.Destination.Cluster &&
+			f.Source.PodName != "" && f.Destination.PodName != "" {
+			crossNamed++
+		}
+	}
+	for _, c := range e.Clusters {
+		if !observedIn[c.Name] {
+			t.Errorf("weft observe --all-nodes shows no flow observed in cluster %s (clusters seen: %v)", c.Name, observedIn)
+		}
+	}
+	if crossNamed == 0 {
+		t.Error("weft observe --all-nodes shows no cross-cluster flow with both pods named")
 	}
 }
 

@@ -6,14 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
 // Peer is one agent's flow endpoint.
 type Peer struct {
-	Node    string // node name, as reported in status messages
-	Address string // host:port of the agent's --flows-listen-address
+	Node string // node name, as reported in status messages
+	// Address is host:port of the agent's --flows-listen-address (mutual
+	// TLS), or unix:<path> of its API socket on this host (the CLI merges
+	// the nodes of a testenv environment so).
+	Address string
 }
+
+// unixPath returns the socket path of a unix: address.
+func (p Peer) unixPath() (string, bool) { return strings.CutPrefix(p.Address, "unix:") }
 
 // Config is a relay.
 type Config struct {
@@ -39,8 +48,8 @@ func DefaultConfig() Config {
 
 // Validate checks the peers and timings.
 func (c Config) Validate() error {
-	if c.TLS == nil {
-		return errors.New("relay: no TLS configuration: agents serve flows with mutual TLS only")
+	if c.TLS == nil && slices.ContainsFunc(c.Peers, func(p Peer) bool { _, unix := p.unixPath(); return !unix }) {
+		return errors.New("relay: no TLS configuration: agents serve flows on TCP with mutual TLS only")
 	}
 	if c.MaxDelay <= 0 || c.MaxDelay > time.Minute {
 		return fmt.Errorf("relay max delay %s: accepted: more than 0, at most 1m", c.MaxDelay)
@@ -61,8 +70,14 @@ func validatePeers(peers []Peer) error {
 			return fmt.Errorf("relay peer %s: listed twice", p.Node)
 		}
 		seen[p.Node] = true
+		if path, unix := p.unixPath(); unix {
+			if !filepath.IsAbs(path) {
+				return fmt.Errorf("relay peer %s address %q: accepted: host:port or unix:<absolute path>", p.Node, p.Address)
+			}
+			continue
+		}
 		if _, _, err := net.SplitHostPort(p.Address); err != nil {
-			return fmt.Errorf("relay peer %s address %q: accepted: host:port", p.Node, p.Address)
+			return fmt.Errorf("relay peer %s address %q: accepted: host:port or unix:<absolute path>", p.Node, p.Address)
 		}
 	}
 	return nil

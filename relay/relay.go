@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -57,7 +58,18 @@ func (r *Relay) SetPeers(peers []Peer) error {
 		} else if ok {
 			old.close()
 		}
-		client, closeConn, err := agentapi.DialObserverTCP(p.Address, r.cfg.TLS.Clone(), r.cfg.Dial)
+		var (
+			client    agentapi.ObserverClient
+			closeConn func() error
+			err       error
+		)
+		if path, unix := p.unixPath(); unix {
+			client, closeConn, err = agentapi.DialObserver(context.Background(), path)
+		} else if r.cfg.TLS == nil {
+			err = errors.New("no TLS configuration for a TCP peer")
+		} else {
+			client, closeConn, err = agentapi.DialObserverTCP(p.Address, r.cfg.TLS.Clone(), r.cfg.Dial)
+		}
 		if err != nil {
 			return fmt.Errorf("relay peer %s: %w", p.Node, err)
 		}

@@ -294,6 +294,31 @@ func (m *Mesh) IPCache() []RemoteEntry {
 	return out
 }
 
+// LookupIP returns the ipcache entry of a connected cluster's address.
+func (m *Mesh) LookupIP(ip netip.Addr) (records.IPCacheEntry, bool) {
+	return findRemote(m, func(r *remoteCluster) (records.IPCacheEntry, bool) { e, ok := r.ips[ip]; return e, ok })
+}
+
+// IdentityLabels returns the labels of a connected cluster's identity.
+func (m *Mesh) IdentityLabels(id records.ID) (records.Labels, bool) {
+	return findRemote(m, func(r *remoteCluster) (records.Labels, bool) { ls, ok := r.ids[id]; return ls, ok })
+}
+
+// findRemote returns what get finds in the first remote that has it (get
+// runs under the remote's lock).
+func findRemote[T any](m *Mesh, get func(*remoteCluster) (T, bool)) (T, bool) {
+	for _, r := range m.remoteList() {
+		r.mu.Lock()
+		v, ok := get(r)
+		r.mu.Unlock()
+		if ok {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
 // IPCacheLen is how many ipcache entries the connected clusters have.
 func (m *Mesh) IPCacheLen() int {
 	n := 0

@@ -18,18 +18,23 @@ type IPCache interface {
 
 type endpointLookup struct {
 	ipc    IPCache
+	remote IPCache // connected clusters' entries; nil: none
 	node   string
 	nodeIP netip.Addr
 }
 
-// Endpoints looks addresses up in the ipcache; entries whose host is
-// nodeIP (or none: a local endpoint) live on node.
-func Endpoints(ipc IPCache, node string, nodeIP netip.Addr) flow.EndpointLookup {
-	return endpointLookup{ipc: ipc, node: node, nodeIP: nodeIP}
+// Endpoints looks addresses up in the ipcache, then in the connected
+// clusters' (remote, may be nil); entries whose host is nodeIP (or none:
+// a local endpoint) live on node.
+func Endpoints(ipc, remote IPCache, node string, nodeIP netip.Addr) flow.EndpointLookup {
+	return endpointLookup{ipc: ipc, remote: remote, node: node, nodeIP: nodeIP}
 }
 
 func (l endpointLookup) LookupIP(ip netip.Addr) (flow.Endpoint, bool) {
 	e, ok := l.ipc.Get(ip)
+	if !ok && l.remote != nil {
+		e, ok = l.remote.Get(ip)
+	}
 	if !ok {
 		return flow.Endpoint{}, false
 	}
@@ -45,13 +50,17 @@ type IdentityCache interface {
 	Lookup(id records.ID) (records.Labels, bool)
 }
 
-type identityLookup struct{ ids IdentityCache }
+type identityLookup struct{ ids, remote IdentityCache }
 
-// Identities reads labels from the identity cache.
-func Identities(ids IdentityCache) flow.IdentityLookup { return identityLookup{ids} }
+// Identities reads labels from the identity cache, then from the
+// connected clusters' identities (remote, may be nil).
+func Identities(ids, remote IdentityCache) flow.IdentityLookup { return identityLookup{ids, remote} }
 
 func (l identityLookup) IdentityLabels(id uint32) ([]string, bool) {
 	ls, ok := l.ids.Lookup(records.ID(id))
+	if !ok && l.remote != nil {
+		ls, ok = l.remote.Lookup(records.ID(id))
+	}
 	if !ok {
 		return nil, false
 	}
