@@ -7,7 +7,7 @@ export PATH := $(dir $(GO)):$(PATH)
 # Debian packages the build and the privileged tests use. clang/llvm are
 # Debian bookworm's clang 14 (bpf2go output is reproducible with it).
 CLANG_VERSION := 14
-DEB_PACKAGES := clang llvm libbpf-dev protobuf-compiler iproute2 iptables iperf3 iputils-ping systemd util-linux prometheus
+DEB_PACKAGES := clang llvm libbpf-dev protobuf-compiler iproute2 iptables iperf3 iputils-ping systemd util-linux prometheus chromium
 TEST_TIMEOUT ?= 40m
 TEST_FLAGS ?= -race -count=1
 PKGS ?= ./...

@@ -210,6 +210,7 @@ every node's flows.`,
 		fs.Var(filterValue{kind: kind, set: &oo.filters}, kind, filterHelp[kind])
 	}
 	oo.relay.register(fs)
+	cmd.AddCommand(newObserveUICommand(o))
 	fs.BoolVar(&oo.allNodes, "all-nodes", false, "merge every node of the testenv environment (every cluster) in time order; unreachable nodes are reported")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(observeFormats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("verdict", cobra.FixedCompletions([]string{"FORWARDED", "DROPPED", "REDIRECTED"}, cobra.ShellCompDirectiveNoFileComp))

@@ -72,19 +72,9 @@ func (oo *observeOptions) fromRelay(cmd *cobra.Command, req *agentapi.GetFlowsRe
 // cluster) with an in-process relay reading the agents' unix sockets, and
 // serves it on a private unix socket: the returned client reads it.
 func envRelay(cmd *cobra.Command, envName string) (agentapi.ObserverClient, func(), error) {
-	e, err := testenv.Load(envName, nil, cliLogger(cmd))
+	r, err := newEnvRelay(cmd, envName)
 	if err != nil {
 		return nil, nil, err
-	}
-	var peers []relay.Peer
-	for _, n := range e.Nodes {
-		peers = append(peers, relay.Peer{Node: n.Name, Address: "unix:" + n.Socket})
-	}
-	cfg := relay.DefaultConfig()
-	cfg.Peers = peers
-	r, err := relay.New(cfg, cliLogger(cmd))
-	if err != nil {
-		return nil, nil, fmt.Errorf("merge the nodes of environment %q: %w", envName, err)
 	}
 	dir, err := os.MkdirTemp("", "weft-relay-")
 	if err != nil {
@@ -115,4 +105,23 @@ func envRelay(cmd *cobra.Command, envName string) (agentapi.ObserverClient, func
 		return nil, nil, err
 	}
 	return client, stop, nil
+}
+
+// newEnvRelay is a relay over every node of a testenv environment.
+func newEnvRelay(cmd *cobra.Command, envName string) (*relay.Relay, error) {
+	e, err := testenv.Load(envName, nil, cliLogger(cmd))
+	if err != nil {
+		return nil, err
+	}
+	var peers []relay.Peer
+	for _, n := range e.Nodes {
+		peers = append(peers, relay.Peer{Node: n.Name, Address: "unix:" + n.Socket})
+	}
+	cfg := relay.DefaultConfig()
+	cfg.Peers = peers
+	r, err := relay.New(cfg, cliLogger(cmd))
+	if err != nil {
+		return nil, fmt.Errorf("merge the nodes of environment %q: %w", envName, err)
+	}
+	return r, nil
 }

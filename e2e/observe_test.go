@@ -18,6 +18,27 @@ import (
 	"github.com/weftnet/weft/testenv"
 )
 
+// nginxHTTPOnly lets pods labelled app=client of namespace dev reach
+// app=nginx on TCP 80 only (TestObserve, TestServiceMap).
+const nginxHTTPOnly = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: nginx-http-only
+  namespace: dev
+spec:
+  endpointSelector:
+    matchLabels:
+      app: nginx
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: client
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+`
+
 // metricsPort is where the agents of this test serve /metrics, on each
 // node's own loopback.
 const metricsPort = 9962
@@ -52,25 +73,7 @@ func TestObserve(t *testing.T) {
 	allowed, denied := netip.AddrPortFrom(server.Addr(), portHTTP), netip.AddrPortFrom(server.Addr(), portAlt)
 	eventually(t, 30*time.Second, "client reaches nginx before the policy", func() error { return greet(e, client.Name, allowed) })
 
-	const doc = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: nginx-http-only
-  namespace: dev
-spec:
-  endpointSelector:
-    matchLabels:
-      app: nginx
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: client
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-`
-	weftCLI(t, e, n1, doc, "policy", "import", "-f", "-")
+	weftCLI(t, e, n1, nginxHTTPOnly, "policy", "import", "-f", "-")
 	eventually(t, 30*time.Second, "port 8080 of nginx is denied", func() error {
 		if err := greet(e, client.Name, denied); err == nil {
 			return fmt.Errorf("client still reaches %s", denied)
