@@ -223,6 +223,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	sort.Slice(resp.Health, func(i, j int) bool { return resp.Health[i].Node < resp.Health[j].Node })
 	resp.RemoteClusters = a.mesh.Status()
 	resp.GlobalServices = a.services.GlobalServicesStatus()
+	resp.GlobalServiceCount = uint32(a.services.CountGlobal())
 	resp.Collection = coll
 	fs := a.flows.Observer().Status()
 	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),

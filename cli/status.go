@@ -34,7 +34,7 @@ the collector lock) is shown with what it last freed.`,
   Store:        OK  etcd, quorum, synced, heartbeat 3s ago
   Routing:      tunnel (VXLAN, UDP 8472)
   Node IPv4:    192.168.7.2
-  Pod CIDRs:    10.100.1.0/24
+  Pod CIDRs:    10.100.1.0/24 (2/253 allocated)
   Datapath:     OK  tcx
   Endpoints:    2
   Identities:   9

@@ -34,7 +34,7 @@ Agent:            v0.1.0, up 5m3s
 Store:            OK  etcd, quorum, synced, heartbeat 3s ago
 Routing:          tunnel (VXLAN, UDP 8472)
 Node IPv4:        192.168.7.2
-Pod CIDRs:        10.100.1.0/24
+Pod CIDRs:        10.100.1.0/24 (2/253 allocated)
 Datapath:         OK  tcx
 Endpoints:        2
 Identities:       9
@@ -57,7 +57,7 @@ Store:            OK  etcd, quorum, synced, heartbeat 3s ago (2026-11-21T09:59:5
 Store endpoints:  http://192.168.7.1:2379
 Routing:          tunnel (VXLAN, UDP 8472)
 Node IPv4:        192.168.7.2
-Pod CIDRs:        10.100.1.0/24
+Pod CIDRs:        10.100.1.0/24 (2/253 allocated)
 Datapath:         OK  tcx
 BPF root:         /sys/fs/bpf/weft/c1-n1
 Counters:         forwarded      1520

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +36,7 @@ func (v statusView) write(w io.Writer) error {
 	}
 	f.add("Routing", routingMode(st.GetRoutingMode()))
 	f.add("Node IPv4", orDash(st.GetNodeIpv4()))
-	f.add("Pod CIDRs", orDash(strings.Join(st.GetPodCidrs(), ", ")))
+	f.add("Pod CIDRs", podCIDRsLine(st))
 	f.add("Datapath", v.datapath())
 	if v.verbose {
 		f.add("BPF root", orDash(st.GetDatapath().GetBpfRoot()))
@@ -45,7 +46,11 @@ func (v statusView) write(w io.Writer) error {
 	f.add("Identities", itoa(st.GetIdentities()))
 	f.add("Nodes", itoa(st.GetNodes()))
 	f.add("IPCache", itoa(st.GetIpcacheEntries())+" entries")
-	f.add("Services", itoa(st.GetServices()))
+	services := itoa(st.GetServices())
+	if g := st.GetGlobalServiceCount(); g > 0 {
+		services += fmt.Sprintf(" (%d global)", g)
+	}
+	f.add("Services", services)
 	if fl := st.GetFlows(); fl != nil {
 		f.add("Flows", flowsLine(fl))
 	}
@@ -242,6 +247,27 @@ func flowsLine(fl *agentapi.FlowStatus) string {
 	out := fmt.Sprintf("%d/%d, %.1f flows/s", fl.GetNumFlows(), fl.GetMaxFlows(), fl.GetFlowsPerSecond())
 	if fl.GetLostFlows() > 0 {
 		out += fmt.Sprintf(", %d lost by slow readers", fl.GetLostFlows())
+	}
+	return out
+}
+
+// podCIDRsLine is the node's pod CIDRs with how many of their addresses
+// endpoints hold (the network address, the node's .1 and the broadcast
+// address are not handed out).
+func podCIDRsLine(st *agentapi.StatusResponse) string {
+	cidrs := st.GetPodCidrs()
+	if len(cidrs) == 0 {
+		return "-"
+	}
+	usable := 0
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is4() && p.Bits() <= 30 {
+			usable += 1<<(32-p.Bits()) - 3
+		}
+	}
+	out := strings.Join(cidrs, ", ")
+	if usable > 0 {
+		out += fmt.Sprintf(" (%d/%d allocated)", st.GetEndpoints(), usable)
 	}
 	return out
 }

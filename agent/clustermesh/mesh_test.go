@@ -129,3 +129,26 @@ func TestInPool(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusWarnsOfRemoteWithoutNodes: a remote that is connected and
+// synced but announces no node is a warning on its line, and its refused
+// records are counted by reason.
+func TestStatusWarnsOfRemoteWithoutNodes(t *testing.T) {
+	m := &Mesh{log: slog.New(slog.DiscardHandler)}
+	r := newRemoteCluster(m, "c2")
+	r.connected = true
+	for _, k := range append(remoteKinds, records.KindServices) {
+		r.listed[k] = true
+	}
+	st := r.status()
+	if !st.Synced || !strings.Contains(st.Error, "announces no node") {
+		t.Errorf("synced remote without nodes: %+v, want a warning that it announces no node", st)
+	}
+	r.nodes["k"] = records.Node{Name: "n1"}
+	r.rejected[RejectPodCIDR] = 2
+	r.rejected[RejectMalformed] = 1
+	st = r.status()
+	if st.Error != "rejected 3 records (malformed 1, pod-cidr 2)" || st.Rejected[RejectPodCIDR] != 2 {
+		t.Errorf("remote with rejections: %q %v", st.Error, st.Rejected)
+	}
+}

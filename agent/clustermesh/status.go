@@ -55,6 +55,10 @@ func (r *remoteCluster) status() *agentapi.RemoteCluster {
 		notes = append(notes, fmt.Sprintf("connected %s ago, not synced yet", age))
 	case r.lastErr != "":
 		notes = append(notes, r.lastErr)
+	case len(r.nodes) == 0:
+		// Synced, but nothing to reach: its agents are all gone, or it
+		// is not the cluster it was meant to be.
+		notes = append(notes, "connected and synced, but it announces no node")
 	}
 	if len(r.rejected) > 0 {
 		st.Rejected = maps.Clone(r.rejected)

@@ -145,3 +145,16 @@ func (s *Sync) Count() int {
 	defer s.mu.Unlock()
 	return len(s.view)
 }
+
+// CountGlobal is how many of them are global (service.cilium.io/global).
+func (s *Sync) CountGlobal() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.view {
+		if v.annotations[services.AnnotationGlobal] == "true" {
+			n++
+		}
+	}
+	return n
+}

@@ -893,9 +893,10 @@ type StatusResponse struct {
 	// How global services waited at start for the remote clusters: "waiting
 	// for c2 (3s of 10s)", "programmed once every remote cluster was synced
 	// (waited 1.2s)" or "programmed after 10s without c2 (not synced)".
-	GlobalServices string `protobuf:"bytes,20,opt,name=global_services,json=globalServices,proto3" json:"global_services,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	GlobalServices     string `protobuf:"bytes,20,opt,name=global_services,json=globalServices,proto3" json:"global_services,omitempty"`
+	GlobalServiceCount uint32 `protobuf:"varint,21,opt,name=global_service_count,json=globalServiceCount,proto3" json:"global_service_count,omitempty"` // of services, those marked global
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1066,6 +1067,13 @@ func (x *StatusResponse) GetGlobalServices() string {
 		return x.GlobalServices
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetGlobalServiceCount() uint32 {
+	if x != nil {
+		return x.GlobalServiceCount
+	}
+	return 0
 }
 
 // Collection is the cluster's last garbage collection (clustermesh/gc):
@@ -2599,7 +2607,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x15ListEndpointsResponse\x125\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x17.weft.agent.v1.EndpointR\tendpoints\")\n" +
 	"\rStatusRequest\x12\x18\n" +
-	"\averbose\x18\x01 \x01(\bR\averbose\"\x81\x06\n" +
+	"\averbose\x18\x01 \x01(\bR\averbose\"\xb3\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1d\n" +
@@ -2626,7 +2634,8 @@ const file_agent_proto_rawDesc = "" +
 	"collection\x18\x12 \x01(\v2\x19.weft.agent.v1.CollectionR\n" +
 	"collection\x12/\n" +
 	"\x05flows\x18\x13 \x01(\v2\x19.weft.agent.v1.FlowStatusR\x05flows\x12'\n" +
-	"\x0fglobal_services\x18\x14 \x01(\tR\x0eglobalServices\"\xb1\x01\n" +
+	"\x0fglobal_services\x18\x14 \x01(\tR\x0eglobalServices\x120\n" +
+	"\x14global_service_count\x18\x15 \x01(\rR\x12globalServiceCount\"\xb1\x01\n" +
 	"\n" +
 	"Collection\x12\x0e\n" +
 	"\x02by\x18\x01 \x01(\tR\x02by\x12\x12\n" +
