@@ -174,9 +174,14 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	var (
 		st   kvstore.Status
 		coll *agentapi.Collection
+		k8s  *agentapi.KubernetesSource
 		wg   sync.WaitGroup
 	)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		k8s = a.kubernetesSource(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		sctx, cancel := context.WithTimeout(ctx, statusStoreWait)
@@ -225,6 +230,7 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	resp.GlobalServices = a.services.GlobalServicesStatus()
 	resp.GlobalServiceCount = uint32(a.services.CountGlobal())
 	resp.Collection = coll
+	resp.Kubernetes = k8s
 	fs := a.flows.Observer().Status()
 	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),
 		FlowsPerSecond: fs.GetFlowsPerSecond(), LostFlows: fs.GetLostFlows()}
@@ -346,6 +352,30 @@ func ipcacheEntry(cluster string, e records.IPCacheEntry) *agentapi.IPCacheEntry
 
 // lastCollection reads the cluster's last garbage collection from the store
 // (whoever ran it); nil before the first or when the store does not answer.
+// kubernetesSource reads what the cluster's Kubernetes source last wrote;
+// nil without one (or when the store does not answer in time).
+func (a *Agent) kubernetesSource(ctx context.Context) *agentapi.KubernetesSource {
+	ctx, cancel := context.WithTimeout(ctx, statusStoreWait)
+	defer cancel()
+	kv, err := a.store.Get(ctx, a.keys.KubernetesSource(a.cluster.Name))
+	if err != nil {
+		return nil
+	}
+	rec, err := a.keys.DecodeKubernetesSource(kv.Key, kv.Value)
+	if err != nil {
+		return &agentapi.KubernetesSource{LastError: "unreadable status record: " + err.Error()}
+	}
+	out := &agentapi.KubernetesSource{Holder: rec.Holder, Time: rec.Time.UTC().Format(time.RFC3339), Kinds: map[string]*agentapi.KubernetesKind{},
+		Problems: rec.Problems, ProblemCount: uint32(rec.ProblemCount), LastError: rec.LastError}
+	if !rec.LastErrorTime.IsZero() {
+		out.LastErrorTime = rec.LastErrorTime.UTC().Format(time.RFC3339)
+	}
+	for k, v := range rec.Kinds {
+		out.Kinds[k] = &agentapi.KubernetesKind{Synced: v.Synced, Objects: uint32(v.Objects)}
+	}
+	return out
+}
+
 func (a *Agent) lastCollection(ctx context.Context) *agentapi.Collection {
 	ctx, cancel := context.WithTimeout(ctx, statusStoreWait)
 	defer cancel()

@@ -32,3 +32,25 @@ func TestStatusRemoteFaultsAreWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusKubernetesSource: the cluster's Kubernetes source shows as OK
+// with what it mirrors, or as a warning naming what it could not mirror
+// (the cluster's objects, not this node's health: exit 0).
+func TestStatusKubernetesSource(t *testing.T) {
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "agent.sock")
+	fa := testAgent("c1-n1")
+	fa.status.Kubernetes = &agentapi.KubernetesSource{Holder: "apiserver-a", Time: "2026-11-21T09:59:58Z",
+		Kinds: map[string]*agentapi.KubernetesKind{"k8s-pods": {Synced: true, Objects: 12}, "k8s-services": {Synced: true, Objects: 3},
+			"k8s-namespaces": {Synced: true, Objects: 4}, "k8s-policies": {Synced: false}},
+		ProblemCount: 2, Problems: []string{`Service dev/web: service.cilium.io/affinity "closest": accepted are none, local and remote`, "Pod dev/big: 70 labels"}}
+	serve(t, socket, fa)
+	r := runCLI(t, dir, nil, "--socket", socket, "status")
+	if r.err != nil {
+		t.Fatalf("weft status: %v, want exit 0", r.err)
+	}
+	want := `Kubernetes:   WARN  mirrored by apiserver-a, 3/4 kinds synced, 19 objects, reported 2s ago; `
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, `not synced yet: policies; 2 objects not mirrored (Service dev/web: service.cilium.io/affinity "closest"`) {
+		t.Errorf("summary lacks the Kubernetes line %q…:\n%s", want, r.stdout)
+	}
+}

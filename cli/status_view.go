@@ -31,6 +31,9 @@ func (v statusView) write(w io.Writer) error {
 	}
 	f.add("Agent", agent)
 	f.add("Store", v.store())
+	if st.GetKubernetes() != nil {
+		f.add("Kubernetes", v.kubernetes())
+	}
 	if v.verbose {
 		f.add("Store endpoints", orDash(strings.Join(st.GetStore().GetEndpoints(), "\n")))
 	}
@@ -101,6 +104,47 @@ func (v statusView) ago(ts string) string {
 		return "at " + orDash(ts)
 	}
 	return fmt.Sprintf("%v ago", v.now.Sub(t).Round(time.Second))
+}
+
+// kubernetes is the cluster's Kubernetes source as it last reported to the
+// store: who mirrors, which kinds are synced, how many objects, and the
+// objects it could not mirror (a WARN: the cluster's, not this node's).
+func (v statusView) kubernetes() string {
+	k := v.st.GetKubernetes()
+	synced, objects := 0, uint32(0)
+	var pending []string
+	for _, kind := range slices.Sorted(maps.Keys(k.GetKinds())) {
+		kk := k.GetKinds()[kind]
+		objects += kk.GetObjects()
+		if kk.GetSynced() {
+			synced++
+		} else {
+			pending = append(pending, strings.TrimPrefix(kind, "k8s-"))
+		}
+	}
+	out := fmt.Sprintf("mirrored by %s, %d/%d kinds synced, %d objects, reported %s", orDash(k.GetHolder()), synced, len(k.GetKinds()), objects, v.ago(k.GetTime()))
+	var warn []string
+	if len(pending) > 0 {
+		warn = append(warn, "not synced yet: "+strings.Join(pending, ", "))
+	}
+	if n := k.GetProblemCount(); n > 0 {
+		p := fmt.Sprintf("%d objects not mirrored", n)
+		if len(k.GetProblems()) > 0 {
+			p += " (" + k.GetProblems()[0]
+			if n > 1 {
+				p += ", …"
+			}
+			p += ")"
+		}
+		warn = append(warn, p)
+	}
+	if k.GetLastError() != "" {
+		warn = append(warn, "last error "+v.ago(k.GetLastErrorTime())+": "+k.GetLastError())
+	}
+	if len(warn) > 0 {
+		return "WARN  " + out + "; " + strings.Join(warn, "; ")
+	}
+	return "OK  " + out
 }
 
 func (v statusView) store() string {

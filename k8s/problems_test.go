@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,24 @@ func TestBadObjects(t *testing.T) {
 		}
 		waitProblem(t, c, src, "Service", "default", "closest", `"closest": accepted are none, local and remote`)
 		assertAbsent(t, store, keys.Service(cluster, "default", "closest"))
+		// Agents read the source's status from the store (weft status):
+		// every kind synced, and the problem named.
+		waitRecord(t, store, keys.KubernetesSource(cluster), records.Keys.DecodeKubernetesSource, func(r records.KubernetesSource) error {
+			if len(r.Kinds) < 4 || r.Holder == "" {
+				return fmt.Errorf("status record %+v: want the holder and the 4 kinds", r)
+			}
+			for kind, k := range r.Kinds {
+				if !k.Synced {
+					return fmt.Errorf("kind %s not synced in %+v", kind, r)
+				}
+			}
+			if r.ProblemCount < 1 || !slices.ContainsFunc(r.Problems, func(p string) bool {
+				return strings.HasPrefix(p, "Service default/closest: ") && strings.Contains(p, `"closest"`)
+			}) {
+				return fmt.Errorf("problems %d %q: want Service default/closest", r.ProblemCount, r.Problems)
+			}
+			return nil
+		})
 	})
 
 	t.Run("bad update keeps the last good record", func(t *testing.T) {

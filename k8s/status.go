@@ -2,14 +2,20 @@ package k8s
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/weftnet/weft/state/records"
 )
 
 // Status is what `weft status` shows of the source.
@@ -128,3 +134,58 @@ func (p problemReporter) report(obj runtime.Object, kind, ns, name, reason strin
 }
 
 func (p problemReporter) clear(kind, ns, name string) { p.st.clear(kind, ns, name) }
+
+// statusEvery is how often the leader compares its status with what it
+// last wrote to the store; statusRefresh rewrites an unchanged one, so
+// its time says the source is alive.
+const (
+	statusEvery   = 2 * time.Second
+	statusRefresh = 30 * time.Second
+)
+
+// publishStatus writes the source's status to state/k8s/v1/<cluster>
+// while this apiserver leads, for agents' weft status.
+func (s *Source) publishStatus(ctx context.Context) {
+	key := s.keys.KubernetesSource(s.cfg.Cluster)
+	var last records.KubernetesSource
+	var lastWrite time.Time
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	for {
+		rec := s.statusRecord()
+		same := reflect.DeepEqual(rec.Kinds, last.Kinds) && slices.Equal(rec.Problems, last.Problems) &&
+			rec.ProblemCount == last.ProblemCount && rec.LastError == last.LastError && rec.Holder == last.Holder
+		if !same || time.Since(lastWrite) > statusRefresh {
+			rec.Time = time.Now().UTC()
+			if v, err := records.Encode(key, &rec); err != nil {
+				s.log.Warn("encode the Kubernetes source's status", "err", err)
+			} else if _, err := s.store.Update(ctx, key, v); err != nil && ctx.Err() == nil {
+				s.log.Warn("write the Kubernetes source's status", "key", key, "err", err)
+			} else {
+				last, lastWrite = rec, time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// statusRecord is the store's form of Status.
+func (s *Source) statusRecord() records.KubernetesSource {
+	st := s.st.snapshot()
+	rec := records.KubernetesSource{Holder: cmp.Or(st.Holder, s.cfg.Identity), Kinds: map[string]records.KubernetesKind{},
+		ProblemCount: len(st.Problems), LastError: st.LastError, LastErrorTime: st.LastErrorTime}
+	for kind, k := range st.Kinds {
+		rec.Kinds[kind] = records.KubernetesKind{Synced: k.Synced, Objects: k.Objects}
+	}
+	for _, p := range st.Problems {
+		if len(rec.Problems) == records.MaxKubernetesProblems {
+			break
+		}
+		rec.Problems = append(rec.Problems, fmt.Sprintf("%s %s: %s", p.Kind, strings.TrimPrefix(p.Namespace+"/"+p.Name, "/"), p.Reason))
+	}
+	return rec
+}

@@ -72,6 +72,10 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 	}
 	defer t.queue.ShutDown()
 	s.st.clearProblems() // this term's first pass reports them again
+	pubCtx, stopPublishing := context.WithCancel(ctx)
+	published := make(chan struct{})
+	go func() { defer close(published); s.publishStatus(pubCtx) }()
+	defer func() { stopPublishing(); <-published }() // a term's status is never written after it ended
 	factory := informers.NewSharedInformerFactory(s.client, 0)
 	defer factory.Shutdown()
 	t.namespaces = factory.Core().V1().Namespaces().Lister()

@@ -893,8 +893,9 @@ type StatusResponse struct {
 	// How global services waited at start for the remote clusters: "waiting
 	// for c2 (3s of 10s)", "programmed once every remote cluster was synced
 	// (waited 1.2s)" or "programmed after 10s without c2 (not synced)".
-	GlobalServices     string `protobuf:"bytes,20,opt,name=global_services,json=globalServices,proto3" json:"global_services,omitempty"`
-	GlobalServiceCount uint32 `protobuf:"varint,21,opt,name=global_service_count,json=globalServiceCount,proto3" json:"global_service_count,omitempty"` // of services, those marked global
+	GlobalServices     string            `protobuf:"bytes,20,opt,name=global_services,json=globalServices,proto3" json:"global_services,omitempty"`
+	GlobalServiceCount uint32            `protobuf:"varint,21,opt,name=global_service_count,json=globalServiceCount,proto3" json:"global_service_count,omitempty"` // of services, those marked global
+	Kubernetes         *KubernetesSource `protobuf:"bytes,22,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`                                              // unset: the cluster has no Kubernetes source
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1076,6 +1077,159 @@ func (x *StatusResponse) GetGlobalServiceCount() uint32 {
 	return 0
 }
 
+func (x *StatusResponse) GetKubernetes() *KubernetesSource {
+	if x != nil {
+		return x.Kubernetes
+	}
+	return nil
+}
+
+// KubernetesSource is what the cluster's Kubernetes source (weft-apiserver
+// with --kubeconfig) last wrote to the store (state/k8s/v1/<cluster>).
+type KubernetesSource struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Holder        string                     `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"`                                                                         // the apiserver that mirrors
+	Time          string                     `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`                                                                             // RFC 3339, when it last wrote
+	Kinds         map[string]*KubernetesKind `protobuf:"bytes,3,rep,name=kinds,proto3" json:"kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // k8s-namespaces, k8s-pods, ...
+	Problems      []string                   `protobuf:"bytes,4,rep,name=problems,proto3" json:"problems,omitempty"`                                                                     // objects not mirrored, "Service dev/x: reason"
+	ProblemCount  uint32                     `protobuf:"varint,5,opt,name=problem_count,json=problemCount,proto3" json:"problem_count,omitempty"`
+	LastError     string                     `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorTime string                     `protobuf:"bytes,7,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesSource) Reset() {
+	*x = KubernetesSource{}
+	mi := &file_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesSource) ProtoMessage() {}
+
+func (x *KubernetesSource) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesSource.ProtoReflect.Descriptor instead.
+func (*KubernetesSource) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KubernetesSource) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *KubernetesSource) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *KubernetesSource) GetKinds() map[string]*KubernetesKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *KubernetesSource) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *KubernetesSource) GetProblemCount() uint32 {
+	if x != nil {
+		return x.ProblemCount
+	}
+	return 0
+}
+
+func (x *KubernetesSource) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *KubernetesSource) GetLastErrorTime() string {
+	if x != nil {
+		return x.LastErrorTime
+	}
+	return ""
+}
+
+type KubernetesKind struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Synced        bool                   `protobuf:"varint,1,opt,name=synced,proto3" json:"synced,omitempty"`
+	Objects       uint32                 `protobuf:"varint,2,opt,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesKind) Reset() {
+	*x = KubernetesKind{}
+	mi := &file_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesKind) ProtoMessage() {}
+
+func (x *KubernetesKind) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesKind.ProtoReflect.Descriptor instead.
+func (*KubernetesKind) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KubernetesKind) GetSynced() bool {
+	if x != nil {
+		return x.Synced
+	}
+	return false
+}
+
+func (x *KubernetesKind) GetObjects() uint32 {
+	if x != nil {
+		return x.Objects
+	}
+	return 0
+}
+
 // Collection is the cluster's last garbage collection (clustermesh/gc):
 // run by whichever apiserver or agent holds the cluster's collector lock.
 type Collection struct {
@@ -1092,7 +1246,7 @@ type Collection struct {
 
 func (x *Collection) Reset() {
 	*x = Collection{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1258,7 @@ func (x *Collection) String() string {
 func (*Collection) ProtoMessage() {}
 
 func (x *Collection) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1271,7 @@ func (x *Collection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Collection.ProtoReflect.Descriptor instead.
 func (*Collection) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Collection) GetBy() string {
@@ -1176,7 +1330,7 @@ type FlowStatus struct {
 
 func (x *FlowStatus) Reset() {
 	*x = FlowStatus{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1342,7 @@ func (x *FlowStatus) String() string {
 func (*FlowStatus) ProtoMessage() {}
 
 func (x *FlowStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1355,7 @@ func (x *FlowStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowStatus.ProtoReflect.Descriptor instead.
 func (*FlowStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FlowStatus) GetEnabled() bool {
@@ -1253,7 +1407,7 @@ type StoreStatus struct {
 
 func (x *StoreStatus) Reset() {
 	*x = StoreStatus{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1419,7 @@ func (x *StoreStatus) String() string {
 func (*StoreStatus) ProtoMessage() {}
 
 func (x *StoreStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1432,7 @@ func (x *StoreStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStatus.ProtoReflect.Descriptor instead.
 func (*StoreStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoreStatus) GetBackend() string {
@@ -1335,7 +1489,7 @@ type DatapathStatus struct {
 
 func (x *DatapathStatus) Reset() {
 	*x = DatapathStatus{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1501,7 @@ func (x *DatapathStatus) String() string {
 func (*DatapathStatus) ProtoMessage() {}
 
 func (x *DatapathStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1514,7 @@ func (x *DatapathStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatapathStatus.ProtoReflect.Descriptor instead.
 func (*DatapathStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DatapathStatus) GetAttachMode() string {
@@ -1405,7 +1559,7 @@ type NodeHealth struct {
 
 func (x *NodeHealth) Reset() {
 	*x = NodeHealth{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1571,7 @@ func (x *NodeHealth) String() string {
 func (*NodeHealth) ProtoMessage() {}
 
 func (x *NodeHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1584,7 @@ func (x *NodeHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealth.ProtoReflect.Descriptor instead.
 func (*NodeHealth) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeHealth) GetNode() string {
@@ -1493,7 +1647,7 @@ type RemoteCluster struct {
 
 func (x *RemoteCluster) Reset() {
 	*x = RemoteCluster{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1659,7 @@ func (x *RemoteCluster) String() string {
 func (*RemoteCluster) ProtoMessage() {}
 
 func (x *RemoteCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1672,7 @@ func (x *RemoteCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteCluster.ProtoReflect.Descriptor instead.
 func (*RemoteCluster) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoteCluster) GetName() string {
@@ -1578,7 +1732,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1744,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1757,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 type Node struct {
@@ -1621,7 +1775,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1787,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1800,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Node) GetName() string {
@@ -1707,7 +1861,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1873,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1886,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1754,7 +1908,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1920,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1933,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Identity) GetId() uint32 {
@@ -1818,7 +1972,7 @@ type ListIdentitiesRequest struct {
 
 func (x *ListIdentitiesRequest) Reset() {
 	*x = ListIdentitiesRequest{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1984,7 @@ func (x *ListIdentitiesRequest) String() string {
 func (*ListIdentitiesRequest) ProtoMessage() {}
 
 func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1997,7 @@ func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 type ListIdentitiesResponse struct {
@@ -1855,7 +2009,7 @@ type ListIdentitiesResponse struct {
 
 func (x *ListIdentitiesResponse) Reset() {
 	*x = ListIdentitiesResponse{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2021,7 @@ func (x *ListIdentitiesResponse) String() string {
 func (*ListIdentitiesResponse) ProtoMessage() {}
 
 func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2034,7 @@ func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListIdentitiesResponse) GetIdentities() []*Identity {
@@ -1899,7 +2053,7 @@ type GetIdentityRequest struct {
 
 func (x *GetIdentityRequest) Reset() {
 	*x = GetIdentityRequest{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2065,7 @@ func (x *GetIdentityRequest) String() string {
 func (*GetIdentityRequest) ProtoMessage() {}
 
 func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2078,7 @@ func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentityRequest.ProtoReflect.Descriptor instead.
 func (*GetIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetIdentityRequest) GetId() uint32 {
@@ -1942,7 +2096,7 @@ type ListIPCacheRequest struct {
 
 func (x *ListIPCacheRequest) Reset() {
 	*x = ListIPCacheRequest{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2108,7 @@ func (x *ListIPCacheRequest) String() string {
 func (*ListIPCacheRequest) ProtoMessage() {}
 
 func (x *ListIPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2121,7 @@ func (x *ListIPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListIPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 type IPCacheEntry struct {
@@ -1984,7 +2138,7 @@ type IPCacheEntry struct {
 
 func (x *IPCacheEntry) Reset() {
 	*x = IPCacheEntry{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2150,7 @@ func (x *IPCacheEntry) String() string {
 func (*IPCacheEntry) ProtoMessage() {}
 
 func (x *IPCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2163,7 @@ func (x *IPCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IPCacheEntry.ProtoReflect.Descriptor instead.
 func (*IPCacheEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *IPCacheEntry) GetPrefix() string {
@@ -2063,7 +2217,7 @@ type ListIPCacheResponse struct {
 
 func (x *ListIPCacheResponse) Reset() {
 	*x = ListIPCacheResponse{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2075,7 +2229,7 @@ func (x *ListIPCacheResponse) String() string {
 func (*ListIPCacheResponse) ProtoMessage() {}
 
 func (x *ListIPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2088,7 +2242,7 @@ func (x *ListIPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListIPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListIPCacheResponse) GetEntries() []*IPCacheEntry {
@@ -2106,7 +2260,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2272,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2285,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 type Frontend struct {
@@ -2144,7 +2298,7 @@ type Frontend struct {
 
 func (x *Frontend) Reset() {
 	*x = Frontend{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2310,7 @@ func (x *Frontend) String() string {
 func (*Frontend) ProtoMessage() {}
 
 func (x *Frontend) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2323,7 @@ func (x *Frontend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frontend.ProtoReflect.Descriptor instead.
 func (*Frontend) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Frontend) GetAddress() string {
@@ -2198,7 +2352,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2364,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2377,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Backend) GetAddress() string {
@@ -2269,7 +2423,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2435,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2448,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Service) GetId() uint32 {
@@ -2355,7 +2509,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2521,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2534,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -2400,7 +2554,7 @@ type DumpBPFRequest struct {
 
 func (x *DumpBPFRequest) Reset() {
 	*x = DumpBPFRequest{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2566,7 @@ func (x *DumpBPFRequest) String() string {
 func (*DumpBPFRequest) ProtoMessage() {}
 
 func (x *DumpBPFRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2579,7 @@ func (x *DumpBPFRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpBPFRequest.ProtoReflect.Descriptor instead.
 func (*DumpBPFRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DumpBPFRequest) GetMap() string {
@@ -2446,7 +2600,7 @@ type Table struct {
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2612,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2625,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Table) GetColumns() []string {
@@ -2497,7 +2651,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2663,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2676,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Row) GetCells() []string {
@@ -2607,7 +2761,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x15ListEndpointsResponse\x125\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x17.weft.agent.v1.EndpointR\tendpoints\")\n" +
 	"\rStatusRequest\x12\x18\n" +
-	"\averbose\x18\x01 \x01(\bR\averbose\"\xb3\x06\n" +
+	"\averbose\x18\x01 \x01(\bR\averbose\"\xf4\x06\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1d\n" +
@@ -2635,7 +2789,26 @@ const file_agent_proto_rawDesc = "" +
 	"collection\x12/\n" +
 	"\x05flows\x18\x13 \x01(\v2\x19.weft.agent.v1.FlowStatusR\x05flows\x12'\n" +
 	"\x0fglobal_services\x18\x14 \x01(\tR\x0eglobalServices\x120\n" +
-	"\x14global_service_count\x18\x15 \x01(\rR\x12globalServiceCount\"\xb1\x01\n" +
+	"\x14global_service_count\x18\x15 \x01(\rR\x12globalServiceCount\x12?\n" +
+	"\n" +
+	"kubernetes\x18\x16 \x01(\v2\x1f.weft.agent.v1.KubernetesSourceR\n" +
+	"kubernetes\"\xe1\x02\n" +
+	"\x10KubernetesSource\x12\x16\n" +
+	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\tR\x04time\x12@\n" +
+	"\x05kinds\x18\x03 \x03(\v2*.weft.agent.v1.KubernetesSource.KindsEntryR\x05kinds\x12\x1a\n" +
+	"\bproblems\x18\x04 \x03(\tR\bproblems\x12#\n" +
+	"\rproblem_count\x18\x05 \x01(\rR\fproblemCount\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12&\n" +
+	"\x0flast_error_time\x18\a \x01(\tR\rlastErrorTime\x1aW\n" +
+	"\n" +
+	"KindsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.weft.agent.v1.KubernetesKindR\x05value:\x028\x01\"B\n" +
+	"\x0eKubernetesKind\x12\x16\n" +
+	"\x06synced\x18\x01 \x01(\bR\x06synced\x12\x18\n" +
+	"\aobjects\x18\x02 \x01(\rR\aobjects\"\xb1\x01\n" +
 	"\n" +
 	"Collection\x12\x0e\n" +
 	"\x02by\x18\x01 \x01(\tR\x02by\x12\x12\n" +
@@ -2779,7 +2952,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_agent_proto_goTypes = []any{
 	(*CreateEndpointRequest)(nil),  // 0: weft.agent.v1.CreateEndpointRequest
 	(*PortMapping)(nil),            // 1: weft.agent.v1.PortMapping
@@ -2794,85 +2967,91 @@ var file_agent_proto_goTypes = []any{
 	(*ListEndpointsResponse)(nil),  // 10: weft.agent.v1.ListEndpointsResponse
 	(*StatusRequest)(nil),          // 11: weft.agent.v1.StatusRequest
 	(*StatusResponse)(nil),         // 12: weft.agent.v1.StatusResponse
-	(*Collection)(nil),             // 13: weft.agent.v1.Collection
-	(*FlowStatus)(nil),             // 14: weft.agent.v1.FlowStatus
-	(*StoreStatus)(nil),            // 15: weft.agent.v1.StoreStatus
-	(*DatapathStatus)(nil),         // 16: weft.agent.v1.DatapathStatus
-	(*NodeHealth)(nil),             // 17: weft.agent.v1.NodeHealth
-	(*RemoteCluster)(nil),          // 18: weft.agent.v1.RemoteCluster
-	(*ListNodesRequest)(nil),       // 19: weft.agent.v1.ListNodesRequest
-	(*Node)(nil),                   // 20: weft.agent.v1.Node
-	(*ListNodesResponse)(nil),      // 21: weft.agent.v1.ListNodesResponse
-	(*Identity)(nil),               // 22: weft.agent.v1.Identity
-	(*ListIdentitiesRequest)(nil),  // 23: weft.agent.v1.ListIdentitiesRequest
-	(*ListIdentitiesResponse)(nil), // 24: weft.agent.v1.ListIdentitiesResponse
-	(*GetIdentityRequest)(nil),     // 25: weft.agent.v1.GetIdentityRequest
-	(*ListIPCacheRequest)(nil),     // 26: weft.agent.v1.ListIPCacheRequest
-	(*IPCacheEntry)(nil),           // 27: weft.agent.v1.IPCacheEntry
-	(*ListIPCacheResponse)(nil),    // 28: weft.agent.v1.ListIPCacheResponse
-	(*ListServicesRequest)(nil),    // 29: weft.agent.v1.ListServicesRequest
-	(*Frontend)(nil),               // 30: weft.agent.v1.Frontend
-	(*Backend)(nil),                // 31: weft.agent.v1.Backend
-	(*Service)(nil),                // 32: weft.agent.v1.Service
-	(*ListServicesResponse)(nil),   // 33: weft.agent.v1.ListServicesResponse
-	(*DumpBPFRequest)(nil),         // 34: weft.agent.v1.DumpBPFRequest
-	(*Table)(nil),                  // 35: weft.agent.v1.Table
-	(*Row)(nil),                    // 36: weft.agent.v1.Row
-	nil,                            // 37: weft.agent.v1.CreateEndpointRequest.LabelsEntry
-	nil,                            // 38: weft.agent.v1.DatapathStatus.CountersEntry
-	nil,                            // 39: weft.agent.v1.RemoteCluster.RejectedEntry
-	nil,                            // 40: weft.agent.v1.Service.AnnotationsEntry
+	(*KubernetesSource)(nil),       // 13: weft.agent.v1.KubernetesSource
+	(*KubernetesKind)(nil),         // 14: weft.agent.v1.KubernetesKind
+	(*Collection)(nil),             // 15: weft.agent.v1.Collection
+	(*FlowStatus)(nil),             // 16: weft.agent.v1.FlowStatus
+	(*StoreStatus)(nil),            // 17: weft.agent.v1.StoreStatus
+	(*DatapathStatus)(nil),         // 18: weft.agent.v1.DatapathStatus
+	(*NodeHealth)(nil),             // 19: weft.agent.v1.NodeHealth
+	(*RemoteCluster)(nil),          // 20: weft.agent.v1.RemoteCluster
+	(*ListNodesRequest)(nil),       // 21: weft.agent.v1.ListNodesRequest
+	(*Node)(nil),                   // 22: weft.agent.v1.Node
+	(*ListNodesResponse)(nil),      // 23: weft.agent.v1.ListNodesResponse
+	(*Identity)(nil),               // 24: weft.agent.v1.Identity
+	(*ListIdentitiesRequest)(nil),  // 25: weft.agent.v1.ListIdentitiesRequest
+	(*ListIdentitiesResponse)(nil), // 26: weft.agent.v1.ListIdentitiesResponse
+	(*GetIdentityRequest)(nil),     // 27: weft.agent.v1.GetIdentityRequest
+	(*ListIPCacheRequest)(nil),     // 28: weft.agent.v1.ListIPCacheRequest
+	(*IPCacheEntry)(nil),           // 29: weft.agent.v1.IPCacheEntry
+	(*ListIPCacheResponse)(nil),    // 30: weft.agent.v1.ListIPCacheResponse
+	(*ListServicesRequest)(nil),    // 31: weft.agent.v1.ListServicesRequest
+	(*Frontend)(nil),               // 32: weft.agent.v1.Frontend
+	(*Backend)(nil),                // 33: weft.agent.v1.Backend
+	(*Service)(nil),                // 34: weft.agent.v1.Service
+	(*ListServicesResponse)(nil),   // 35: weft.agent.v1.ListServicesResponse
+	(*DumpBPFRequest)(nil),         // 36: weft.agent.v1.DumpBPFRequest
+	(*Table)(nil),                  // 37: weft.agent.v1.Table
+	(*Row)(nil),                    // 38: weft.agent.v1.Row
+	nil,                            // 39: weft.agent.v1.CreateEndpointRequest.LabelsEntry
+	nil,                            // 40: weft.agent.v1.KubernetesSource.KindsEntry
+	nil,                            // 41: weft.agent.v1.DatapathStatus.CountersEntry
+	nil,                            // 42: weft.agent.v1.RemoteCluster.RejectedEntry
+	nil,                            // 43: weft.agent.v1.Service.AnnotationsEntry
 }
 var file_agent_proto_depIdxs = []int32{
-	37, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
+	39, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
 	1,  // 1: weft.agent.v1.CreateEndpointRequest.port_mappings:type_name -> weft.agent.v1.PortMapping
 	3,  // 2: weft.agent.v1.Endpoint.routes:type_name -> weft.agent.v1.Route
 	4,  // 3: weft.agent.v1.Endpoint.policy:type_name -> weft.agent.v1.EndpointPolicy
 	5,  // 4: weft.agent.v1.EndpointPolicy.rules:type_name -> weft.agent.v1.PolicyRule
 	2,  // 5: weft.agent.v1.ListEndpointsResponse.endpoints:type_name -> weft.agent.v1.Endpoint
-	15, // 6: weft.agent.v1.StatusResponse.store:type_name -> weft.agent.v1.StoreStatus
-	16, // 7: weft.agent.v1.StatusResponse.datapath:type_name -> weft.agent.v1.DatapathStatus
-	17, // 8: weft.agent.v1.StatusResponse.health:type_name -> weft.agent.v1.NodeHealth
-	18, // 9: weft.agent.v1.StatusResponse.remote_clusters:type_name -> weft.agent.v1.RemoteCluster
-	13, // 10: weft.agent.v1.StatusResponse.collection:type_name -> weft.agent.v1.Collection
-	14, // 11: weft.agent.v1.StatusResponse.flows:type_name -> weft.agent.v1.FlowStatus
-	38, // 12: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
-	39, // 13: weft.agent.v1.RemoteCluster.rejected:type_name -> weft.agent.v1.RemoteCluster.RejectedEntry
-	20, // 14: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
-	22, // 15: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
-	27, // 16: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
-	30, // 17: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
-	31, // 18: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
-	40, // 19: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
-	32, // 20: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
-	36, // 21: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
-	0,  // 22: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
-	6,  // 23: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
-	8,  // 24: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
-	9,  // 25: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
-	11, // 26: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
-	19, // 27: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
-	23, // 28: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
-	25, // 29: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
-	26, // 30: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
-	29, // 31: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
-	34, // 32: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
-	2,  // 33: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
-	7,  // 34: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
-	2,  // 35: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
-	10, // 36: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
-	12, // 37: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
-	21, // 38: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
-	24, // 39: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
-	22, // 40: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
-	28, // 41: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
-	33, // 42: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
-	35, // 43: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	17, // 6: weft.agent.v1.StatusResponse.store:type_name -> weft.agent.v1.StoreStatus
+	18, // 7: weft.agent.v1.StatusResponse.datapath:type_name -> weft.agent.v1.DatapathStatus
+	19, // 8: weft.agent.v1.StatusResponse.health:type_name -> weft.agent.v1.NodeHealth
+	20, // 9: weft.agent.v1.StatusResponse.remote_clusters:type_name -> weft.agent.v1.RemoteCluster
+	15, // 10: weft.agent.v1.StatusResponse.collection:type_name -> weft.agent.v1.Collection
+	16, // 11: weft.agent.v1.StatusResponse.flows:type_name -> weft.agent.v1.FlowStatus
+	13, // 12: weft.agent.v1.StatusResponse.kubernetes:type_name -> weft.agent.v1.KubernetesSource
+	40, // 13: weft.agent.v1.KubernetesSource.kinds:type_name -> weft.agent.v1.KubernetesSource.KindsEntry
+	41, // 14: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
+	42, // 15: weft.agent.v1.RemoteCluster.rejected:type_name -> weft.agent.v1.RemoteCluster.RejectedEntry
+	22, // 16: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
+	24, // 17: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
+	29, // 18: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
+	32, // 19: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
+	33, // 20: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
+	43, // 21: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
+	34, // 22: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
+	38, // 23: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
+	14, // 24: weft.agent.v1.KubernetesSource.KindsEntry.value:type_name -> weft.agent.v1.KubernetesKind
+	0,  // 25: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
+	6,  // 26: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
+	8,  // 27: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
+	9,  // 28: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
+	11, // 29: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
+	21, // 30: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
+	25, // 31: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
+	27, // 32: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
+	28, // 33: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
+	31, // 34: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
+	36, // 35: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
+	2,  // 36: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
+	7,  // 37: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
+	2,  // 38: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
+	10, // 39: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
+	12, // 40: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
+	23, // 41: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
+	26, // 42: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
+	24, // 43: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
+	30, // 44: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
+	35, // 45: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
+	37, // 46: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
+	36, // [36:47] is the sub-list for method output_type
+	25, // [25:36] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2886,7 +3065,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

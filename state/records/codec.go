@@ -22,30 +22,32 @@ type Record interface {
 	setVersion()
 }
 
-func (r *Identity) version() int      { return r.Version }
-func (r *Identity) setVersion()       { r.Version = SchemaVersion }
-func (r *IdentityRef) version() int   { return r.Version }
-func (r *IdentityRef) setVersion()    { r.Version = SchemaVersion }
-func (r *Node) version() int          { return r.Version }
-func (r *Node) setVersion()           { r.Version = SchemaVersion }
-func (r *ClusterConfig) version() int { return r.Version }
-func (r *ClusterConfig) setVersion()  { r.Version = SchemaVersion }
-func (r *IPCacheEntry) version() int  { return r.Version }
-func (r *IPCacheEntry) setVersion()   { r.Version = SchemaVersion }
-func (r *Service) version() int       { return r.Version }
-func (r *Service) setVersion()        { r.Version = SchemaVersion }
-func (r *PolicyRef) version() int     { return r.Version }
-func (r *PolicyRef) setVersion()      { r.Version = SchemaVersion }
-func (r *PodCIDR) version() int       { return r.Version }
-func (r *PodCIDR) setVersion()        { r.Version = SchemaVersion }
-func (r *Remote) version() int        { return r.Version }
-func (r *Remote) setVersion()         { r.Version = SchemaVersion }
-func (r *Synced) version() int        { return r.Version }
-func (r *Synced) setVersion()         { r.Version = SchemaVersion }
-func (r *Pod) version() int           { return r.Version }
-func (r *Pod) setVersion()            { r.Version = SchemaVersion }
-func (r *Namespace) version() int     { return r.Version }
-func (r *Namespace) setVersion()      { r.Version = SchemaVersion }
+func (r *Identity) version() int         { return r.Version }
+func (r *Identity) setVersion()          { r.Version = SchemaVersion }
+func (r *IdentityRef) version() int      { return r.Version }
+func (r *IdentityRef) setVersion()       { r.Version = SchemaVersion }
+func (r *Node) version() int             { return r.Version }
+func (r *Node) setVersion()              { r.Version = SchemaVersion }
+func (r *ClusterConfig) version() int    { return r.Version }
+func (r *ClusterConfig) setVersion()     { r.Version = SchemaVersion }
+func (r *IPCacheEntry) version() int     { return r.Version }
+func (r *IPCacheEntry) setVersion()      { r.Version = SchemaVersion }
+func (r *Service) version() int          { return r.Version }
+func (r *Service) setVersion()           { r.Version = SchemaVersion }
+func (r *PolicyRef) version() int        { return r.Version }
+func (r *PolicyRef) setVersion()         { r.Version = SchemaVersion }
+func (r *PodCIDR) version() int          { return r.Version }
+func (r *PodCIDR) setVersion()           { r.Version = SchemaVersion }
+func (r *Remote) version() int           { return r.Version }
+func (r *Remote) setVersion()            { r.Version = SchemaVersion }
+func (r *Synced) version() int           { return r.Version }
+func (r *KubernetesSource) version() int { return r.Version }
+func (r *KubernetesSource) setVersion()  { r.Version = SchemaVersion }
+func (r *Synced) setVersion()            { r.Version = SchemaVersion }
+func (r *Pod) version() int              { return r.Version }
+func (r *Pod) setVersion()               { r.Version = SchemaVersion }
+func (r *Namespace) version() int        { return r.Version }
+func (r *Namespace) setVersion()         { r.Version = SchemaVersion }
 
 // Encode stamps the schema version on r, validates it and marshals it; key
 // only names the record in errors.

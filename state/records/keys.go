@@ -41,6 +41,7 @@ const (
 	ipamDir          = "ipam/v1/"
 	remotesDir       = "clustermesh/v1/remotes/"
 	syncedDir        = "synced/"
+	k8sDir           = "state/k8s/v1/"
 )
 
 // Kinds announced under synced/<cluster>/<kind>.

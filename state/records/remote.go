@@ -75,3 +75,59 @@ func (k Keys) DecodeSynced(key string, value []byte) (Synced, error) {
 	}
 	return s, nil
 }
+
+// KubernetesSource is what the cluster's Kubernetes source (weft-apiserver
+// with --kubeconfig) last reported, at state/k8s/v1/<cluster>: agents
+// show it in weft status without talking to the apiserver.
+type KubernetesSource struct {
+	Version int       `json:"v"`
+	Time    time.Time `json:"time"` // when written
+	// Holder is the apiserver that holds the Lease and mirrors.
+	Holder string `json:"holder"`
+	// Kinds are the mirrored kinds (KindK8s*) with their record counts.
+	Kinds map[string]KubernetesKind `json:"kinds"`
+	// Problems are objects that could not be mirrored ("Service dev/x: …"),
+	// at most MaxKubernetesProblems; ProblemCount counts them all.
+	Problems     []string `json:"problems,omitempty"`
+	ProblemCount int      `json:"problemCount,omitempty"`
+	// LastError is the last failure talking to Kubernetes or the store.
+	LastError     string    `json:"lastError,omitempty"`
+	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
+}
+
+// KubernetesKind is one mirrored kind.
+type KubernetesKind struct {
+	Synced  bool `json:"synced"`
+	Objects int  `json:"objects"`
+}
+
+// MaxKubernetesProblems bounds KubernetesSource.Problems.
+const MaxKubernetesProblems = 20
+
+// Validate requires a time and a holder.
+func (s *KubernetesSource) Validate() error {
+	switch {
+	case s.Time.IsZero():
+		return fmt.Errorf("kubernetes source status: %w: no time", ErrInvalid)
+	case s.Holder == "":
+		return fmt.Errorf("kubernetes source status: %w: no holder", ErrInvalid)
+	case len(s.Problems) > MaxKubernetesProblems:
+		return fmt.Errorf("kubernetes source status: %w: %d problems listed, at most %d", ErrInvalid, len(s.Problems), MaxKubernetesProblems)
+	}
+	return nil
+}
+
+// KubernetesSource is state/k8s/v1/<cluster>.
+func (k Keys) KubernetesSource(cluster string) string { return k.prefix + k8sDir + cluster }
+
+// DecodeKubernetesSource decodes state/k8s/v1/<cluster>.
+func (k Keys) DecodeKubernetesSource(key string, value []byte) (KubernetesSource, error) {
+	if _, err := k.tail(key, k8sDir); err != nil {
+		return KubernetesSource{}, err
+	}
+	var s KubernetesSource
+	if err := decode(key, value, MaxSmallRecord, &s); err != nil {
+		return KubernetesSource{}, err
+	}
+	return s, nil
+}
