@@ -124,6 +124,12 @@ func (a *Agent) setup(ctx context.Context) error {
 	dpcfg := datapath.DefaultConfig()
 	dpcfg.Node, dpcfg.BPFFS, dpcfg.Mode = a.cfg.NodeName, a.cfg.BPFFS, datapath.Mode(a.cluster.Routing)
 	dpcfg.UnderlayDevice, dpcfg.CgroupPath, dpcfg.Log = a.underlay, a.cfg.CgroupPath, a.log.With("component", "datapath")
+	dpcfg.Masquerade, dpcfg.NodeIP = a.cfg.Masquerade, a.nodeIP
+	extra, err := a.cfg.nonMasquerade()
+	if err != nil {
+		return err
+	}
+	dpcfg.NonMasquerade = append(slices.Clone(a.cluster.PodCIDRs), extra...)
 	if a.dp, err = datapath.New(ctx, dpcfg); err != nil {
 		return fmt.Errorf("load datapath: %w", err)
 	}

@@ -44,6 +44,11 @@ type Config struct {
 	GCInterval      time.Duration
 	IdentityGCGrace time.Duration
 	NodeGCGrace     time.Duration
+	// Masquerade translates pods' traffic for outside the cluster to the
+	// node's address (BPF, on the underlay's egress); NonMasqueradeCIDRs
+	// are ranges it leaves alone besides the cluster's pod pool.
+	Masquerade         bool
+	NonMasqueradeCIDRs []string
 	// RemoteSyncTimeout bounds how long global services wait, at start,
 	// for every remote cluster to be synced before they are programmed.
 	RemoteSyncTimeout time.Duration
@@ -75,6 +80,7 @@ func DefaultConfig() Config {
 		IdentityGCGrace:   gc.DefaultConfig().IdentityGrace,
 		NodeGCGrace:       gc.DefaultConfig().NodeGrace,
 		RemoteSyncTimeout: 10 * time.Second,
+		Masquerade:        true,
 		KVStore:           kvstore.DefaultConfig(),
 		Flows:             flow.DefaultConfig(),
 		Metrics:           metrics.DefaultConfig(),
@@ -90,6 +96,9 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.NodeIP, "node-ip", c.NodeIP, "IPv4 address other nodes reach this node at (default: the default-route device's)")
 	fs.StringVar(&c.UnderlayDevice, "underlay-device", c.UnderlayDevice, "device carrying node-to-node traffic (default: the one holding --node-ip)")
 	fs.StringSliceVar(&c.PodCIDRPool, "pod-cidr-pool", c.PodCIDRPool, "cluster-wide pool nodes take their pod CIDRs from")
+	fs.BoolVar(&c.Masquerade, "masquerade", c.Masquerade, "translate pods' traffic for outside the cluster to the node's address (BPF)")
+	fs.StringSliceVar(&c.NonMasqueradeCIDRs, "non-masquerade-cidrs", c.NonMasqueradeCIDRs,
+		"IPv4 ranges pods reach with their own address besides the cluster's and connected clusters' pods and nodes (e.g. 10.0.0.0/8)")
 	fs.IntVar(&c.PodCIDRMaskSize, "pod-cidr-mask-size", c.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for endpoint state kept across restarts")
 	fs.StringVar(&c.Socket, "socket", c.Socket, "unix socket of the gRPC API (mode 0600)")
@@ -131,6 +140,9 @@ func (c *Config) Validate() error {
 	if _, err := c.pool(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.nonMasquerade(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.StateDir == "" || c.Socket == "" || c.BPFFS == "" {
 		errs = append(errs, errors.New("--state-dir, --socket and --bpffs must not be empty"))
 	}
@@ -159,6 +171,19 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// nonMasquerade parses --non-masquerade-cidrs.
+func (c *Config) nonMasquerade() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.NonMasqueradeCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("--non-masquerade-cidrs %q: want IPv4 prefixes such as 10.0.0.0/8", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func (c *Config) pool() ([]netip.Prefix, error) {

@@ -231,6 +231,13 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	resp.GlobalServiceCount = uint32(a.services.CountGlobal())
 	resp.Collection = coll
 	resp.Kubernetes = k8s
+	resp.Masquerading = "off"
+	if on, ranges := a.dp.Masquerading(); on {
+		resp.Masquerading = "BPF"
+		for _, p := range ranges {
+			resp.NonMasquerade = append(resp.NonMasquerade, p.String())
+		}
+	}
 	fs := a.flows.Observer().Status()
 	resp.Flows = &agentapi.FlowStatus{Enabled: a.cfg.Flows.Enabled, NumFlows: fs.GetNumFlows(), MaxFlows: fs.GetMaxFlows(),
 		FlowsPerSecond: fs.GetFlowsPerSecond(), LostFlows: fs.GetLostFlows()}

@@ -40,6 +40,12 @@ func (v statusView) write(w io.Writer) error {
 	f.add("Routing", routingMode(st.GetRoutingMode()))
 	f.add("Node IPv4", orDash(st.GetNodeIpv4()))
 	f.add("Pod CIDRs", podCIDRsLine(st))
+	if m := st.GetMasquerading(); m != "" {
+		if len(st.GetNonMasquerade()) > 0 {
+			m += " (not to " + strings.Join(st.GetNonMasquerade(), ", ") + " and the cluster's endpoints and nodes)"
+		}
+		f.add("Masquerading", m)
+	}
 	f.add("Datapath", v.datapath())
 	if v.verbose {
 		f.add("BPF root", orDash(st.GetDatapath().GetBpfRoot()))

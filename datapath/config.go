@@ -3,6 +3,7 @@ package datapath
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -42,6 +43,14 @@ type Config struct {
 	// TraceAllForwards emits a flow event for every forwarded packet, not
 	// only for each new flow.
 	TraceAllForwards bool
+	// Masquerade translates local pods' traffic for outside the cluster to
+	// NodeIP (and a port of 61000-65535) on the underlay's egress, except
+	// to addresses the ipcache knows as cluster endpoints or nodes and to
+	// NonMasquerade (the cluster's pod pool and the agent's
+	// --non-masquerade-cidrs).
+	Masquerade    bool
+	NodeIP        netip.Addr
+	NonMasquerade []netip.Prefix
 	// LegacyTC attaches with clsact + cls_bpf even where tcx exists.
 	LegacyTC bool
 	// ConntrackGCInterval is how often Run deletes conntrack entries idle

@@ -104,7 +104,13 @@ func (d *Datapath) setup(ctx context.Context) error {
 	if err := d.objs.WeftConfig.Put(uint32(0), conf); err != nil {
 		return fmt.Errorf("write config map: %w", err)
 	}
+	if err := d.setupMasquerade(); err != nil {
+		return err
+	}
 	if err := d.attachIngress(d.cfg.UnderlayDevice, "from_netdev", d.objs.FromNetdev); err != nil {
+		return err
+	}
+	if err := d.attachEgress(d.cfg.UnderlayDevice, "to_netdev", d.objs.ToNetdev); err != nil {
 		return err
 	}
 	if d.cfg.CgroupPath == "" {

@@ -896,8 +896,13 @@ type StatusResponse struct {
 	GlobalServices     string            `protobuf:"bytes,20,opt,name=global_services,json=globalServices,proto3" json:"global_services,omitempty"`
 	GlobalServiceCount uint32            `protobuf:"varint,21,opt,name=global_service_count,json=globalServiceCount,proto3" json:"global_service_count,omitempty"` // of services, those marked global
 	Kubernetes         *KubernetesSource `protobuf:"bytes,22,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`                                              // unset: the cluster has no Kubernetes source
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// "BPF" when pods' traffic for outside the cluster is masqueraded to the
+	// node's address, "off" otherwise; the ranges never masqueraded besides
+	// the cluster's endpoints and nodes.
+	Masquerading  string   `protobuf:"bytes,23,opt,name=masquerading,proto3" json:"masquerading,omitempty"`
+	NonMasquerade []string `protobuf:"bytes,24,rep,name=non_masquerade,json=nonMasquerade,proto3" json:"non_masquerade,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1080,6 +1085,20 @@ func (x *StatusResponse) GetGlobalServiceCount() uint32 {
 func (x *StatusResponse) GetKubernetes() *KubernetesSource {
 	if x != nil {
 		return x.Kubernetes
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetMasquerading() string {
+	if x != nil {
+		return x.Masquerading
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetNonMasquerade() []string {
+	if x != nil {
+		return x.NonMasquerade
 	}
 	return nil
 }
@@ -2761,7 +2780,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x15ListEndpointsResponse\x125\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x17.weft.agent.v1.EndpointR\tendpoints\")\n" +
 	"\rStatusRequest\x12\x18\n" +
-	"\averbose\x18\x01 \x01(\bR\averbose\"\xf4\x06\n" +
+	"\averbose\x18\x01 \x01(\bR\averbose\"\xbf\a\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1d\n" +
@@ -2792,7 +2811,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x14global_service_count\x18\x15 \x01(\rR\x12globalServiceCount\x12?\n" +
 	"\n" +
 	"kubernetes\x18\x16 \x01(\v2\x1f.weft.agent.v1.KubernetesSourceR\n" +
-	"kubernetes\"\xe1\x02\n" +
+	"kubernetes\x12\"\n" +
+	"\fmasquerading\x18\x17 \x01(\tR\fmasquerading\x12%\n" +
+	"\x0enon_masquerade\x18\x18 \x03(\tR\rnonMasquerade\"\xe1\x02\n" +
 	"\x10KubernetesSource\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\tR\x04time\x12@\n" +

@@ -24,6 +24,8 @@ type (
 	Config        = weftConfig
 	FlowEvent     = weftFlowEvent
 	Metric        = weftMetric
+	MasqConfig    = weftMasqConfig
+	NomasqKey     = weftNomasqKey
 )
 
 // Constants mirroring the #defines of c/maps.h.

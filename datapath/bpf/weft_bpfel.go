@@ -157,10 +157,22 @@ type weftLbSlotKey struct {
 	Slot      uint32
 }
 
+type weftMasqConfig struct {
+	_       structs.HostLayout
+	NodeIp  uint32
+	Enabled uint32
+}
+
 type weftMetric struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+}
+
+type weftNomasqKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      uint32
 }
 
 type weftPolicyKey struct {
@@ -179,6 +191,38 @@ type weftPolicyValue struct {
 	Pad     [3]uint8
 }
 
+type weftSnatKey struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type weftSnatRevKey struct {
+	_     structs.HostLayout
+	Raddr uint32
+	Rport uint16
+	Port  uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type weftSnatRevValue struct {
+	_    structs.HostLayout
+	Addr uint32
+	Port uint16
+	Pad  uint16
+}
+
+type weftSnatValue struct {
+	_    structs.HostLayout
+	Port uint16
+	Pad  uint16
+}
+
 type weftSockRevnatKey struct {
 	_      structs.HostLayout
 	Cookie uint64
@@ -192,28 +236,35 @@ type weftSockRevnatKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	weftMapWeftConfig      = "weft_config"
-	weftMapWeftCt          = "weft_ct"
-	weftMapWeftEndpoints   = "weft_endpoints"
-	weftMapWeftFlows       = "weft_flows"
-	weftMapWeftIpcache     = "weft_ipcache"
-	weftMapWeftLbAffinity  = "weft_lb_affinity"
-	weftMapWeftLbBackends  = "weft_lb_backends"
-	weftMapWeftLbRevnat    = "weft_lb_revnat"
-	weftMapWeftLbServices  = "weft_lb_services"
-	weftMapWeftLbSlots     = "weft_lb_slots"
-	weftMapWeftMetrics     = "weft_metrics"
-	weftMapWeftPolicy      = "weft_policy"
-	weftMapWeftSockRevnat  = "weft_sock_revnat"
-	weftProgFromContainer  = "from_container"
-	weftProgFromNetdev     = "from_netdev"
-	weftProgFromOverlay    = "from_overlay"
-	weftProgSockConnect4   = "sock_connect4"
-	weftProgSockRecvmsg4   = "sock_recvmsg4"
-	weftProgSockSendmsg4   = "sock_sendmsg4"
-	weftProgToContainer    = "to_container"
-	weftProgToOverlay      = "to_overlay"
-	weftVarUnusedFlowEvent = "unused_flow_event"
+	weftMapWeftConfig       = "weft_config"
+	weftMapWeftCt           = "weft_ct"
+	weftMapWeftEndpoints    = "weft_endpoints"
+	weftMapWeftFlows        = "weft_flows"
+	weftMapWeftIpcache      = "weft_ipcache"
+	weftMapWeftLbAffinity   = "weft_lb_affinity"
+	weftMapWeftLbBackends   = "weft_lb_backends"
+	weftMapWeftLbRevnat     = "weft_lb_revnat"
+	weftMapWeftLbServices   = "weft_lb_services"
+	weftMapWeftLbSlots      = "weft_lb_slots"
+	weftMapWeftMasqConfig   = "weft_masq_config"
+	weftMapWeftMetrics      = "weft_metrics"
+	weftMapWeftNomasq       = "weft_nomasq"
+	weftMapWeftPolicy       = "weft_policy"
+	weftMapWeftSnat         = "weft_snat"
+	weftMapWeftSnatRev      = "weft_snat_rev"
+	weftMapWeftSockRevnat   = "weft_sock_revnat"
+	weftProgFromContainer   = "from_container"
+	weftProgFromNetdev      = "from_netdev"
+	weftProgFromOverlay     = "from_overlay"
+	weftProgSockConnect4    = "sock_connect4"
+	weftProgSockRecvmsg4    = "sock_recvmsg4"
+	weftProgSockSendmsg4    = "sock_sendmsg4"
+	weftProgToContainer     = "to_container"
+	weftProgToNetdev        = "to_netdev"
+	weftProgToOverlay       = "to_overlay"
+	weftVarUnusedFlowEvent  = "unused_flow_event"
+	weftVarUnusedMasqConfig = "unused_masq_config"
+	weftVarUnusedNomasqKey  = "unused_nomasq_key"
 )
 
 // loadWeft returns the embedded CollectionSpec for weft.
@@ -265,6 +316,7 @@ type weftProgramSpecs struct {
 	SockRecvmsg4  *ebpf.ProgramSpec `ebpf:"sock_recvmsg4"`
 	SockSendmsg4  *ebpf.ProgramSpec `ebpf:"sock_sendmsg4"`
 	ToContainer   *ebpf.ProgramSpec `ebpf:"to_container"`
+	ToNetdev      *ebpf.ProgramSpec `ebpf:"to_netdev"`
 	ToOverlay     *ebpf.ProgramSpec `ebpf:"to_overlay"`
 }
 
@@ -282,8 +334,12 @@ type weftMapSpecs struct {
 	WeftLbRevnat   *ebpf.MapSpec `ebpf:"weft_lb_revnat"`
 	WeftLbServices *ebpf.MapSpec `ebpf:"weft_lb_services"`
 	WeftLbSlots    *ebpf.MapSpec `ebpf:"weft_lb_slots"`
+	WeftMasqConfig *ebpf.MapSpec `ebpf:"weft_masq_config"`
 	WeftMetrics    *ebpf.MapSpec `ebpf:"weft_metrics"`
+	WeftNomasq     *ebpf.MapSpec `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.MapSpec `ebpf:"weft_policy"`
+	WeftSnat       *ebpf.MapSpec `ebpf:"weft_snat"`
+	WeftSnatRev    *ebpf.MapSpec `ebpf:"weft_snat_rev"`
 	WeftSockRevnat *ebpf.MapSpec `ebpf:"weft_sock_revnat"`
 }
 
@@ -291,7 +347,9 @@ type weftMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type weftVariableSpecs struct {
-	UnusedFlowEvent *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedFlowEvent  *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedMasqConfig *ebpf.VariableSpec `ebpf:"unused_masq_config"`
+	UnusedNomasqKey  *ebpf.VariableSpec `ebpf:"unused_nomasq_key"`
 }
 
 // weftObjects contains all objects after they have been loaded into the kernel.
@@ -324,8 +382,12 @@ type weftMaps struct {
 	WeftLbRevnat   *ebpf.Map `ebpf:"weft_lb_revnat"`
 	WeftLbServices *ebpf.Map `ebpf:"weft_lb_services"`
 	WeftLbSlots    *ebpf.Map `ebpf:"weft_lb_slots"`
+	WeftMasqConfig *ebpf.Map `ebpf:"weft_masq_config"`
 	WeftMetrics    *ebpf.Map `ebpf:"weft_metrics"`
+	WeftNomasq     *ebpf.Map `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.Map `ebpf:"weft_policy"`
+	WeftSnat       *ebpf.Map `ebpf:"weft_snat"`
+	WeftSnatRev    *ebpf.Map `ebpf:"weft_snat_rev"`
 	WeftSockRevnat *ebpf.Map `ebpf:"weft_sock_revnat"`
 }
 
@@ -341,8 +403,12 @@ func (m *weftMaps) Close() error {
 		m.WeftLbRevnat,
 		m.WeftLbServices,
 		m.WeftLbSlots,
+		m.WeftMasqConfig,
 		m.WeftMetrics,
+		m.WeftNomasq,
 		m.WeftPolicy,
+		m.WeftSnat,
+		m.WeftSnatRev,
 		m.WeftSockRevnat,
 	)
 }
@@ -351,7 +417,9 @@ func (m *weftMaps) Close() error {
 //
 // It can be passed to loadWeftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type weftVariables struct {
-	UnusedFlowEvent *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedFlowEvent  *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedMasqConfig *ebpf.Variable `ebpf:"unused_masq_config"`
+	UnusedNomasqKey  *ebpf.Variable `ebpf:"unused_nomasq_key"`
 }
 
 // weftPrograms contains all programs after they have been loaded into the kernel.
@@ -365,6 +433,7 @@ type weftPrograms struct {
 	SockRecvmsg4  *ebpf.Program `ebpf:"sock_recvmsg4"`
 	SockSendmsg4  *ebpf.Program `ebpf:"sock_sendmsg4"`
 	ToContainer   *ebpf.Program `ebpf:"to_container"`
+	ToNetdev      *ebpf.Program `ebpf:"to_netdev"`
 	ToOverlay     *ebpf.Program `ebpf:"to_overlay"`
 }
 
@@ -377,6 +446,7 @@ func (p *weftPrograms) Close() error {
 		p.SockRecvmsg4,
 		p.SockSendmsg4,
 		p.ToContainer,
+		p.ToNetdev,
 		p.ToOverlay,
 	)
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Weft's tc programs: from-container and to-container (host-side veth
  * ingress and egress), from-overlay and to-overlay (VXLAN device ingress
- * and egress) and from-netdev (underlay ingress). The socket load balancer lives in
+ * and egress), from-netdev and to-netdev (underlay ingress and egress,
+ * masquerading in masq.h). The socket load balancer lives in
  * sock.h. */
 
 #include "lb.h"
+#include "masq.h"
 #include "sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -322,10 +324,16 @@ int from_netdev(struct __sk_buff *skb)
 	if (cfg && p.proto == IPPROTO_UDP && p.dport == bpf_htons(cfg->tunnel_port))
 		return TC_ACT_OK; /* overlay traffic, seen again on the VXLAN device */
 
+	/* A reply to a masqueraded flow goes back to its pod. */
+	r = masq_ingress(skb, &p);
+	if (r < 0)
+		return drop(skb, &p, identity4(p.saddr), 0, REASON_NAT_FAILED, OBS_FROM_NETDEV);
 	/* Pod addresses are never tc frontends: traffic to a pod skips the
 	 * service lookup. */
-	r = 0;
 	ep = endpoint4(p.daddr);
+	if (r == 1 && !ep)
+		return TC_ACT_OK;
+	r = 0;
 	if (!ep) {
 		r = lb4_dnat(skb, &p, &rev_nat);
 		if (r < 0)
@@ -370,5 +378,23 @@ int from_netdev(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* to_netdev runs on the underlay's egress: local pods' packets for
+ * outside the cluster are masqueraded to the node's address. */
+SEC("tc")
+int to_netdev(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	int reason;
+
+	if (parse_ipv4(skb, &p) <= 0)
+		return TC_ACT_OK;
+	reason = masq_egress(skb, &p);
+	if (reason)
+		return drop(skb, &p, identity4(p.saddr), IDENTITY_WORLD, reason, OBS_TO_NETDEV);
+	return TC_ACT_OK;
+}
+
 /* Types only Go reads: referenced here so they appear in BTF for bpf2go. */
 const struct flow_event *unused_flow_event __attribute__((unused));
+const struct masq_config *unused_masq_config __attribute__((unused));
+const struct nomasq_key *unused_nomasq_key __attribute__((unused));
