@@ -85,6 +85,18 @@ func (fx *fixture) allowedTCP(src, dst endpoint) func(context.Context) error {
 	}
 }
 
+// allowedWorld is a connection to the outside server that must succeed,
+// masqueraded to the client's node.
+func (fx *fixture) allowedWorld(src endpoint) func(context.Context) error {
+	return func(ctx context.Context) error {
+		start := time.Now()
+		if err := fx.probeWorld(ctx, src); err != nil {
+			return err
+		}
+		return fx.validateFlows(ctx, start, expectedFlow{src: src, dst: *fx.outside, port: tcpPort, verdict: agentapi.Verdict_FORWARDED})
+	}
+}
+
 func (fx *fixture) deniedTCP(test string, src, dst endpoint) func(context.Context) error {
 	return func(ctx context.Context) error {
 		start := time.Now()
@@ -274,6 +286,57 @@ func policyTests() []policyTest {
 			},
 		},
 		{
+			name: "allow-all-except-world", what: "egress to the cluster, the host and remote nodes only: client2 reaches client, not the outside",
+			docs:    cnp("weft-cx-allow-all-except-world", "endpointSelector: {"+client2Sel+"}\negress:\n- toEntities: [cluster, host, remote-node]"),
+			enforce: map[string]direction{"client2": egress},
+			scenarios: func(fx *fixture, cl cluster, add addFunc) {
+				x, a := *cl.other, cl.pods[0]
+				add("pod-to-pod/tcp/"+pair(x, a), fx.allowedTCP(x, a))
+				add("pod-to-world-denied/tcp/"+x.name+"->outside", fx.deniedTCP("allow-all-except-world", x, *fx.outside))
+			},
+		},
+		{
+			name: "to-entities-world", what: "egress to the entity world only: client2 reaches the outside (masqueraded), not client",
+			docs:    cnp("weft-cx-to-entities-world", "endpointSelector: {"+client2Sel+"}\negress:\n- toEntities: [world]"),
+			enforce: map[string]direction{"client2": egress},
+			scenarios: func(fx *fixture, cl cluster, add addFunc) {
+				x, a := *cl.other, cl.pods[0]
+				add("pod-to-world/tcp/"+x.name+"->outside", fx.allowedWorld(x))
+				add("pod-to-pod-denied/tcp/"+pair(x, a), fx.deniedTCP("to-entities-world", x, a))
+			},
+		},
+		{
+			name: "to-cidr-external", what: "egress to one outside CIDR only: client2 reaches the outside address, not client",
+			docs:    cnp("weft-cx-to-cidr-external", "endpointSelector: {"+client2Sel+"}\negress:\n- toCIDR: ["+outsideIP.String()+"/32]"),
+			enforce: map[string]direction{"client2": egress},
+			scenarios: func(fx *fixture, cl cluster, add addFunc) {
+				x, a := *cl.other, cl.pods[0]
+				add("pod-to-cidr/tcp/"+x.name+"->outside", fx.allowedWorld(x))
+				add("pod-to-pod-denied/tcp/"+pair(x, a), fx.deniedTCP("to-cidr-external", x, a))
+			},
+		},
+		{
+			name: "to-cidr-external-knp", what: "the same as a Kubernetes NetworkPolicy with an ipBlock",
+			docs:    knp("weft-cx-to-cidr-external-knp", "podSelector: {"+client2Sel+"}\npolicyTypes: [Egress]\negress:\n- to: [{ipBlock: {cidr: "+outsideCIDR+"}}]"),
+			enforce: map[string]direction{"client2": egress},
+			scenarios: func(fx *fixture, cl cluster, add addFunc) {
+				x, a := *cl.other, cl.pods[0]
+				add("pod-to-cidr/tcp/"+x.name+"->outside", fx.allowedWorld(x))
+				add("pod-to-pod-denied/tcp/"+pair(x, a), fx.deniedTCP("to-cidr-external-knp", x, a))
+			},
+		},
+		{
+			name: "client-egress-to-cidr-deny", what: "an egressDeny of an outside CIDR beside an allow of every entity: client2 reaches client, not the outside",
+			docs: cnp("weft-cx-client-egress-to-cidr-deny", "endpointSelector: {"+client2Sel+"}\negress:\n- toEntities: [all]\n"+
+				"egressDeny:\n- toCIDR: ["+outsideCIDR+"]"),
+			enforce: map[string]direction{"client2": egress},
+			scenarios: func(fx *fixture, cl cluster, add addFunc) {
+				x, a := *cl.other, cl.pods[0]
+				add("pod-to-pod/tcp/"+pair(x, a), fx.allowedTCP(x, a))
+				add("pod-to-cidr-denied/tcp/"+x.name+"->outside", fx.deniedTCP("client-egress-to-cidr-deny", x, *fx.outside))
+			},
+		},
+		{
 			name: "echo-ingress-from-other-client-deny", what: "an ingressDeny of client2 beside an allow of every endpoint: client reaches echo, client2 does not",
 			docs: cnp("weft-cx-echo-ingress-from-other-client-deny", "endpointSelector: {"+echoSel+"}\ningress:\n- fromEndpoints: [{}]\n"+
 				"ingressDeny:\n- fromEndpoints: [{"+client2Sel+"}]"),
@@ -328,11 +391,6 @@ var skippedTests = []skippedTest{
 	{"client-egress-to-echo-service-account", "testenv pods have no Kubernetes service account (Kubernetes mode only)"},
 	{"client-with-service-account-egress-to-echo-deny", "testenv pods have no Kubernetes service account (Kubernetes mode only)"},
 	{"client-egress-to-echo-service-account-deny", "testenv pods have no Kubernetes service account (Kubernetes mode only)"},
-	{"allow-all-except-world", "needs a destination outside the cluster (pods reach the world once masquerading is built)"},
-	{"to-entities-world", "needs a destination outside the cluster (pods reach the world once masquerading is built)"},
-	{"to-cidr-external", "needs a destination outside the cluster (pods reach the world once masquerading is built)"},
-	{"to-cidr-external-knp", "needs a destination outside the cluster (pods reach the world once masquerading is built)"},
-	{"client-egress-to-cidr-deny", "needs a destination outside the cluster (pods reach the world once masquerading is built)"},
 	{"no-policies-from-outside", "needs a client outside the cluster"},
 	{"all-ingress-deny-from-outside", "needs a client outside the cluster"},
 	{"north-south-loadbalancing", "needs a client outside the cluster"},
@@ -367,7 +425,7 @@ type CatalogueEntry struct {
 // Catalogue returns every test, those that run first, in run order.
 func Catalogue() []CatalogueEntry {
 	out := []CatalogueEntry{
-		{Name: "no-policies", What: "without policy: pod to pod on one node and across nodes (ICMP, TCP, UDP), pod to host and host to pod on the local and a remote node, a ClusterIP service from a pod and from a host (answers spread over the backends)"},
+		{Name: "no-policies", What: "without policy: pod to pod on one node and across nodes (ICMP, TCP, UDP), pod to host and host to pod on the local and a remote node, pod to the world (an address outside the cluster, seen as the pod's node), a ClusterIP service from a pod and from a host (answers spread over the backends)"},
 		{Name: "health", What: "every node's health endpoint answers a pod"},
 		{Name: "pod-mtu", What: "Weft's own: packets at the pod MTU (ICMP with don't-fragment, UDP) and a 1 MiB TCP transfer"},
 		{Name: "no-policies-extra", What: "without policy: a NodePort service reached on another node"},

@@ -33,8 +33,11 @@ type endpoint struct {
 }
 
 func (p endpoint) String() string {
-	if p.kind == "node" {
+	switch p.kind {
+	case "node":
 		return fmt.Sprintf("node %s (%s)", p.name, p.ip)
+	case "outside":
+		return fmt.Sprintf("the outside server %s (in the underlay namespace)", p.ip)
 	}
 	return fmt.Sprintf("pod %s (%s, on node %s)", p.name, p.ip, p.node)
 }
@@ -72,6 +75,7 @@ type fixture struct {
 	clusters []cluster
 	servers  []func()
 	podMTU   map[string]int // by pod name
+	outside  *endpoint      // the world's server (setupOutside)
 	policy   bool           // the agents serve the Policy API
 	services bool           // the agents serve the Services API
 }
@@ -128,6 +132,10 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 				return nil, err
 			}
 		}
+	}
+	if err := fx.setupOutside(ctx); err != nil {
+		fx.close(ctx)
+		return nil, err
 	}
 	if err := fx.waitPropagated(ctx); err != nil {
 		fx.close(ctx)

@@ -78,32 +78,14 @@ func token(n int) []byte {
 // probeTCP connects from src to dst's echo server, sends size bytes and
 // expects them back. wantSource checks the server saw src's own address.
 func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wantSource bool) error {
-	addr := netip.AddrPortFrom(dst.ip, tcpPort)
 	what := fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort)
 	ctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout+time.Duration(size/(1<<20))*time.Second)
 	defer cancel()
-	var c net.Conn
-	err := src.target.Do(func() (err error) {
-		var d net.Dialer
-		c, err = d.DialContext(ctx, "tcp4", addr.String())
-		return err
-	})
+	c, r, seen, err := dialGreeting(ctx, src, dst, what)
 	if err != nil {
-		return fmt.Errorf("%s: connect failed: %w (no SYN-ACK came back: packets dropped on the way or on the way back)", what, err)
+		return err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	r := bufio.NewReader(c)
-	hello, err := r.ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("%s: connected, but the server's greeting never arrived: %w", what, err)
-	}
-	seen, server, ok := parseGreeting(strings.TrimSpace(hello))
-	if !ok || server != dst.name {
-		return fmt.Errorf("%s: greeted by %q, expected the echo server of %s", what, strings.TrimSpace(hello), dst.name)
-	}
 	if wantSource {
 		if ap, err := netip.ParseAddrPort(seen); err != nil || ap.Addr() != src.ip {
 			return fmt.Errorf("%s: the server saw the client as %s, expected %s (source address translated)", what, seen, src.ip)
@@ -123,6 +105,55 @@ func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wa
 		return fmt.Errorf("%s: sent %d bytes, got different bytes back", what, size)
 	}
 	return nil
+}
+
+// dialGreeting connects from src to dst's TCP echo server and reads its
+// greeting; it returns the connection, its reader and the address the
+// server saw the client at.
+func dialGreeting(ctx context.Context, src, dst endpoint, what string) (net.Conn, *bufio.Reader, string, error) {
+	addr := netip.AddrPortFrom(dst.ip, tcpPort)
+	var c net.Conn
+	err := src.target.Do(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp4", addr.String())
+		return err
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("%s: connect failed: %w (no SYN-ACK came back: packets dropped on the way or on the way back)", what, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	r := bufio.NewReader(c)
+	hello, err := r.ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, nil, "", fmt.Errorf("%s: connected, but the server's greeting never arrived: %w", what, err)
+	}
+	seen, server, ok := parseGreeting(strings.TrimSpace(hello))
+	if !ok || server != dst.name {
+		c.Close()
+		return nil, nil, "", fmt.Errorf("%s: greeted by %q, expected the echo server of %s", what, strings.TrimSpace(hello), dst.name)
+	}
+	return c, r, seen, nil
+}
+
+// greetedAs connects from src to dst's TCP echo server and returns the
+// address the server saw the client at.
+func (fx *fixture) greetedAs(ctx context.Context, src, dst endpoint) (netip.AddrPort, error) {
+	ctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout)
+	defer cancel()
+	what := fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort)
+	c, _, seen, err := dialGreeting(ctx, src, dst, what)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	c.Close()
+	ap, err := netip.ParseAddrPort(seen)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%s: the server saw %q, not an address", what, seen)
+	}
+	return ap, nil
 }
 
 // probeUDP sends one datagram of size bytes from src to dst's echo server

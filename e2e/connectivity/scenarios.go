@@ -65,6 +65,18 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 		add("no-policies/host-to-pod/"+where+"/tcp/"+pair(h, a), func(ctx context.Context) error { return fx.probeTCP(ctx, h, a, smallPayload, false) })
 	}
 
+	// The world (an address outside the cluster): masqueraded, seen as the
+	// pod's node.
+	if fx.outside != nil {
+		for _, src := range []endpoint{a, cl.pods[len(nodes)-1]} {
+			add("no-policies/pod-to-world/tcp/"+src.name+"->outside", func(ctx context.Context) error { return fx.probeWorld(ctx, src) })
+			add("no-policies/pod-to-world/icmp/"+src.name+"->outside", func(ctx context.Context) error { return fx.probeICMP(ctx, src, *fx.outside, 0) })
+			if len(nodes) == 1 {
+				break
+			}
+		}
+	}
+
 	// Every node's health endpoint, from a pod.
 	for _, n := range nodes {
 		add("health/pod-to-node-health/"+pair(a, n), func(ctx context.Context) error { return fx.probeHealth(ctx, a, n) })

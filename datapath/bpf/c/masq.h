@@ -14,6 +14,10 @@
 #define MASQ_PORT_COUNT 4536 /* 61000-65535 */
 #define MASQ_TRIES 16
 
+/* Node-local CIDR identities (policy.CIDRIdentityBase | n): addresses a
+ * CIDR policy names, outside the cluster like the world. */
+#define IDENTITY_CIDR_BASE (1u << 24)
+
 struct masq_config {
 	__be32 node_ip;
 	__u32 enabled;
@@ -158,7 +162,7 @@ static __always_inline int masq_egress(struct __sk_buff *skb, struct pkt *p)
 	if (!mc || !mc->enabled || p->saddr == mc->node_ip || !endpoint4(p->saddr))
 		return 0;
 	info = ipcache4(p->daddr);
-	if (info && info->identity != IDENTITY_WORLD)
+	if (info && info->identity != IDENTITY_WORLD && !(info->identity & IDENTITY_CIDR_BASE))
 		return 0; /* a pod or node of the cluster or of a connected one */
 	nk.addr = p->daddr;
 	if (bpf_map_lookup_elem(&weft_nomasq, &nk))
