@@ -63,9 +63,9 @@ func testAgent(node string) *fakeAgent {
 					{Address: "10.100.1.5:8080", Node: "c1-n1", Cluster: "c1", Ready: true},
 					{Address: "10.100.2.7:8080", Node: "c1-n2", Cluster: "c1", Ready: false},
 				},
-				Annotations: map[string]string{"service.cilium.io/global": "true"}, SessionAffinity: "None",
+				Annotations: map[string]string{"service.cilium.io/global": "true"}, SessionAffinity: "None", Source: "kubernetes",
 			},
-			{Id: 2, Namespace: "default", Name: "empty", Frontends: []*agentapi.Frontend{{Address: "10.96.0.11:53/UDP", Type: "ClusterIP"}}},
+			{Id: 2, Namespace: "default", Name: "empty", Frontends: []*agentapi.Frontend{{Address: "10.96.0.11:53/UDP", Type: "ClusterIP"}}, Source: "cli"},
 		}},
 		tables: map[string]*agentapi.Table{
 			"tunnel":    {Columns: []string{"prefix", "tunnel endpoint"}, Rows: []*agentapi.Row{{Cells: []string{"10.100.2.0/24", "192.168.7.3"}}}},

@@ -44,20 +44,20 @@ PREFIX          IDENTITY   TUNNEL ENDPOINT   CLUSTER   POD
 0.0.0.0/0       2          -                 -         -
 `},
 		{"service list numbers backends", []string{"service", "list"}, `
-ID   FRONTEND                SERVICE TYPE   BACKEND
-1    10.96.0.10:80/TCP       ClusterIP      1 => 10.100.1.5:8080 (active)
-                                            2 => 10.100.2.7:8080 (not ready)
-1    192.168.7.2:30080/TCP   NodePort       1 => 10.100.1.5:8080 (active)
-                                            2 => 10.100.2.7:8080 (not ready)
-2    10.96.0.11:53/UDP       ClusterIP
+ID   FRONTEND                SERVICE TYPE   SOURCE       BACKEND
+1    10.96.0.10:80/TCP       ClusterIP      kubernetes   1 => 10.100.1.5:8080 (active)
+                                                         2 => 10.100.2.7:8080 (not ready)
+1    192.168.7.2:30080/TCP   NodePort       kubernetes   1 => 10.100.1.5:8080 (active)
+                                                         2 => 10.100.2.7:8080 (not ready)
+2    10.96.0.11:53/UDP       ClusterIP      cli
 `},
 		{"aliases", []string{"svc", "ls"}, `
-ID   FRONTEND                SERVICE TYPE   BACKEND
-1    10.96.0.10:80/TCP       ClusterIP      1 => 10.100.1.5:8080 (active)
-                                            2 => 10.100.2.7:8080 (not ready)
-1    192.168.7.2:30080/TCP   NodePort       1 => 10.100.1.5:8080 (active)
-                                            2 => 10.100.2.7:8080 (not ready)
-2    10.96.0.11:53/UDP       ClusterIP
+ID   FRONTEND                SERVICE TYPE   SOURCE       BACKEND
+1    10.96.0.10:80/TCP       ClusterIP      kubernetes   1 => 10.100.1.5:8080 (active)
+                                                         2 => 10.100.2.7:8080 (not ready)
+1    192.168.7.2:30080/TCP   NodePort       kubernetes   1 => 10.100.1.5:8080 (active)
+                                                         2 => 10.100.2.7:8080 (not ready)
+2    10.96.0.11:53/UDP       ClusterIP      cli
 `},
 		{"bpf tunnel list", []string{"bpf", "tunnel", "list"}, `
 PREFIX          TUNNEL ENDPOINT
@@ -120,7 +120,7 @@ func TestEmptyLists(t *testing.T) {
 		{[]string{"endpoint", "list"}, "ID   POD   IPV4   IDENTITY   INGRESS POLICY   EGRESS POLICY   STATE   LABELS\n"},
 		{[]string{"identity", "list"}, "ID   REFS   LABELS\n"},
 		{[]string{"ipcache", "list"}, "PREFIX   IDENTITY   TUNNEL ENDPOINT   CLUSTER   POD\n"},
-		{[]string{"service", "list"}, "ID   FRONTEND   SERVICE TYPE   BACKEND\n"},
+		{[]string{"service", "list"}, "ID   FRONTEND   SERVICE TYPE   SOURCE   BACKEND\n"},
 		{[]string{"bpf", "ct", "list"}, ""},
 	}
 	for _, tc := range tests {

@@ -30,16 +30,17 @@ func newServiceCommand(o *options) *cobra.Command {
 		Short:       "List services: frontends and their numbered backends",
 		Long: `List the services the node load-balances, in the layout of
 "cilium service list": one row per frontend (a service with a ClusterIP and
-a NodePort has two rows under the same ID), its type, and its backends
+a NodePort has two rows under the same ID), its type, who wrote it (cli,
+kubernetes for the apiserver's Kubernetes source, hostport), and its backends
 numbered one per line, "(active)" when ready. -o json adds names,
 namespaces, annotations, session affinity and the node and cluster of each
 backend.`,
 		Example: `  $ weft service list
-  ID   FRONTEND                SERVICE TYPE   BACKEND
-  1    10.96.0.10:80/TCP       ClusterIP      1 => 10.100.1.5:8080 (active)
-                                              2 => 10.100.2.7:8080 (active)
-  1    192.168.7.2:30080/TCP   NodePort       1 => 10.100.1.5:8080 (active)
-                                              2 => 10.100.2.7:8080 (active)`,
+  ID   FRONTEND                SERVICE TYPE   SOURCE       BACKEND
+  1    10.96.0.10:80/TCP       ClusterIP      kubernetes   1 => 10.100.1.5:8080 (active)
+                                                           2 => 10.100.2.7:8080 (active)
+  1    192.168.7.2:30080/TCP   NodePort       kubernetes   1 => 10.100.1.5:8080 (active)
+                                                           2 => 10.100.2.7:8080 (active)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.withAgent(cmd.Context(), func(ctx context.Context, t target, a agentapi.AgentClient) error {
@@ -55,16 +56,16 @@ backend.`,
 }
 
 func serviceTable(resp *agentapi.ListServicesResponse) *table {
-	t := newTable("ID", "Frontend", "Service Type", "Backend")
+	t := newTable("ID", "Frontend", "Service Type", "Source", "Backend")
 	for _, svc := range resp.GetServices() {
 		backends := numberedBackends(svc.GetBackends())
 		fes := svc.GetFrontends()
 		if len(fes) == 0 {
-			t.add(itoa(svc.GetId()), "-", "-", backends)
+			t.add(itoa(svc.GetId()), "-", "-", orDash(svc.GetSource()), backends)
 			continue
 		}
 		for _, fe := range fes {
-			t.add(itoa(svc.GetId()), fe.GetAddress(), orDash(fe.GetType()), backends)
+			t.add(itoa(svc.GetId()), fe.GetAddress(), orDash(fe.GetType()), orDash(svc.GetSource()), backends)
 		}
 	}
 	return t

@@ -68,7 +68,7 @@ func (sx *serviceFixture) nodePort(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("weft service list:\n%s", list)
-	for _, want := range []string{addr.String() + "/TCP   NodePort", svcExternalIP.String() + ":80/TCP", "ExternalIP",
+	for _, want := range []string{addr.String() + "/TCP   NodePort       cli", svcExternalIP.String() + ":80/TCP", "ExternalIP",
 		"1 => ", "2 => ", sx.pods["web-1"].IP + ":8080 (active)", sx.pods["web-2"].IP + ":8080 (active)"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("weft service list lacks %q", want)

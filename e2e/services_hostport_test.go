@@ -101,7 +101,7 @@ func (sx *serviceFixture) hostPort(t *testing.T) {
 		return nil
 	})
 	out, err := sx.weft(node.Name, "service", "list")
-	if err != nil || !strings.Contains(out, addr+"/TCP") || !strings.Contains(out, "HostPort") {
+	if err != nil || !strings.Contains(out, addr+"/TCP") || !strings.Contains(out, "HostPort       hostport") {
 		t.Fatalf("weft service list does not show HostPort %s: %v\n%s", addr, err, out)
 	}
 	if err := cnitool("del"); err != nil {

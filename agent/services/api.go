@@ -117,7 +117,8 @@ func (s *Sync) List() *agentapi.ListServicesResponse {
 	s.mu.Unlock()
 	resp := &agentapi.ListServicesResponse{}
 	for _, v := range views {
-		svc := &agentapi.Service{Id: v.number, Namespace: v.namespace, Name: v.name, Annotations: v.annotations, SessionAffinity: v.sessionAffinity}
+		svc := &agentapi.Service{Id: v.number, Namespace: v.namespace, Name: v.name, Annotations: v.annotations, SessionAffinity: v.sessionAffinity,
+			Source: v.source}
 		for _, f := range v.frontends {
 			svc.Frontends = append(svc.Frontends, &agentapi.Frontend{Address: f.Addr.String() + "/" + f.Protocol, Type: f.Kind})
 		}

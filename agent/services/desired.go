@@ -22,6 +22,7 @@ type serviceView struct {
 	backends        []clusterBackend
 	annotations     map[string]string
 	sessionAffinity string
+	source          string // who wrote the record: cli, kubernetes, … (hostport for HostPorts)
 }
 
 // clusterBackend is a backend tagged with the cluster it lives in, so that
@@ -84,7 +85,7 @@ func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceVie
 		r := recs[key]
 		bes := mergeRemote(r, tag(services.Backends(r, byNamespace[r.Namespace]), s.cfg.Cluster), remote)
 		v := serviceView{number: s.number(key), namespace: r.Namespace, name: r.Name, backends: bes,
-			frontends: services.Frontends(r, []netip.Addr{s.cfg.NodeIP}), annotations: annotations(r), sessionAffinity: r.SessionAffinity}
+			frontends: services.Frontends(r, []netip.Addr{s.cfg.NodeIP}), annotations: annotations(r), sessionAffinity: r.SessionAffinity, source: r.Source}
 		add(v, time.Duration(r.SessionAffinityTimeout)*time.Second, r.Global)
 	}
 	for _, v := range s.hostPorts() {
@@ -166,7 +167,7 @@ func (s *Sync) hostPorts() []serviceView {
 		if len(ep.PortMappings) == 0 {
 			continue
 		}
-		v := serviceView{number: s.number(fmt.Sprintf("hostport/%d", ep.ID)), namespace: ep.Namespace, name: ep.Pod}
+		v := serviceView{number: s.number(fmt.Sprintf("hostport/%d", ep.ID)), namespace: ep.Namespace, name: ep.Pod, source: "hostport"}
 		for _, pm := range ep.PortMappings {
 			host := s.cfg.NodeIP
 			if ip, err := netip.ParseAddr(pm.HostIP); err == nil && !ip.IsUnspecified() && ip.Is4() {

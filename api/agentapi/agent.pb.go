@@ -2436,8 +2436,12 @@ type Service struct {
 	Backends        []*Backend             `protobuf:"bytes,5,rep,name=backends,proto3" json:"backends,omitempty"`
 	Annotations     map[string]string      `protobuf:"bytes,6,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	SessionAffinity string                 `protobuf:"bytes,7,opt,name=session_affinity,json=sessionAffinity,proto3" json:"session_affinity,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// who wrote the service: "cli" (weft service), "kubernetes" (the
+	// apiserver's Kubernetes source), "hostport" (a pod's port mapping), or
+	// another writer's name; empty for records written before it was kept
+	Source        string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -2515,6 +2519,13 @@ func (x *Service) GetAnnotations() map[string]string {
 func (x *Service) GetSessionAffinity() string {
 	if x != nil {
 		return x.SessionAffinity
+	}
+	return ""
+}
+
+func (x *Service) GetSource() string {
+	if x != nil {
+		return x.Source
 	}
 	return ""
 }
@@ -2927,7 +2938,7 @@ const file_agent_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x03 \x01(\tR\acluster\x12\x14\n" +
-	"\x05ready\x18\x04 \x01(\bR\x05ready\"\xec\x02\n" +
+	"\x05ready\x18\x04 \x01(\bR\x05ready\"\x84\x03\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
@@ -2935,7 +2946,8 @@ const file_agent_proto_rawDesc = "" +
 	"\tfrontends\x18\x04 \x03(\v2\x17.weft.agent.v1.FrontendR\tfrontends\x122\n" +
 	"\bbackends\x18\x05 \x03(\v2\x16.weft.agent.v1.BackendR\bbackends\x12I\n" +
 	"\vannotations\x18\x06 \x03(\v2'.weft.agent.v1.Service.AnnotationsEntryR\vannotations\x12)\n" +
-	"\x10session_affinity\x18\a \x01(\tR\x0fsessionAffinity\x1a>\n" +
+	"\x10session_affinity\x18\a \x01(\tR\x0fsessionAffinity\x12\x16\n" +
+	"\x06source\x18\b \x01(\tR\x06source\x1a>\n" +
 	"\x10AnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
