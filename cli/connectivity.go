@@ -15,7 +15,7 @@ import (
 	"github.com/weftnet/weft/testenv"
 )
 
-func newConnectivityCommand(o *options) *cobra.Command {
+func newConnectivityCommand(o *options, version string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connectivity",
 		Short: "Check that traffic flows in a testenv environment",
@@ -25,6 +25,7 @@ func newConnectivityCommand(o *options) *cobra.Command {
 		patterns  []string
 		junitFile string
 		list      bool
+		sysdump   bool
 	)
 	test := &cobra.Command{
 		Use:         "test",
@@ -93,6 +94,15 @@ anything.`,
 				return err
 			}
 			if n := len(rep.Failed()); n > 0 {
+				if sysdump {
+					out := fmt.Sprintf("weft-sysdump-%s-%s.tar.gz", e.Name, time.Now().UTC().Format("20060102-150405"))
+					d, err := envSysdump(cmd.Context(), e, version, out, cmd.ErrOrStderr())
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "collect a sysdump: %v\n", err)
+					} else {
+						d.printResult(cmd.ErrOrStderr(), out)
+					}
+				}
 				return fmt.Errorf("connectivity test of environment %q: %d of %d scenarios failed (agent logs in %s)", e.Name, n, len(rep.Results), e.Dir)
 			}
 			return nil
@@ -107,6 +117,7 @@ anything.`,
 	f.BoolVar(&opts.DeletePods, "delete-pods", false, "delete the test pods afterwards")
 	f.StringVar(&opts.FlowValidation, "flow-validation", connectivity.FlowValidationWarning,
 		"check the policy tests' flows in the nodes' flow records: strict (a missing flow fails), warning (printed), disabled")
+	f.BoolVar(&sysdump, "collect-sysdump-on-failure", false, "when a scenario fails, write weft sysdump of the environment to weft-sysdump-<environment>-<time>.tar.gz")
 	f.BoolVar(&list, "list", false, "list the tests (those --test selects), what each proves or why it is skipped; run nothing")
 	cmd.AddCommand(test)
 	return cmd

@@ -60,7 +60,7 @@ their proto field names, for scripts.`,
 	// ---- Commands owned by other engineers: one line each, constructor in
 	// ---- its own file, taking the shared options (--name, --node, -o, ...).
 	root.AddCommand(newTestenvCommand(o))      // cli/testenv.go
-	root.AddCommand(newConnectivityCommand(o)) // cli/connectivity.go
+	root.AddCommand(newConnectivityCommand(o, version)) // cli/connectivity.go
 	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
 	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
 	root.AddCommand(newPreflightCommand(o))    // cli/preflight.go

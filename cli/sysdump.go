@@ -82,34 +82,17 @@ errors.txt inside the archive and printed at the end.`,
 			if output == "" {
 				output = fmt.Sprintf("weft-sysdump-%s-%s.tar.gz", name, time.Now().UTC().Format("20060102-150405"))
 			}
-			f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return fmt.Errorf("write the sysdump: %w (choose another --output)", err)
-			}
-			d.start(f)
-			if env != nil {
-				d.collectEnv(cmd.Context(), env, !noStore)
-			} else {
-				d.collectAgent(cmd.Context(), "local", t.socket)
-			}
-			if err := d.finish(); err != nil {
-				f.Close()
-				os.Remove(output)
-				return fmt.Errorf("write the sysdump %s: %w", output, err)
-			}
-			if err := f.Close(); err != nil {
-				os.Remove(output)
-				return fmt.Errorf("write the sysdump %s: %w", output, err)
-			}
-			w := cmd.OutOrStdout()
-			if len(d.problems) > 0 {
-				fmt.Fprintf(w, "wrote %s (%d files); %d items could not be collected (listed in errors.txt):\n", output, d.files, len(d.problems))
-				for _, p := range d.problems {
-					fmt.Fprintf(w, "  %s\n", p)
+			d, err = writeSysdump(cmd.Context(), d, output, func(d *sysdump) {
+				if env != nil {
+					d.collectEnv(cmd.Context(), env, !noStore)
+				} else {
+					d.collectAgent(cmd.Context(), "local", t.socket)
 				}
-				return nil
+			})
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "wrote %s (%d files)\n", output, d.files)
+			d.printResult(cmd.OutOrStdout(), output)
 			return nil
 		},
 	}
@@ -118,6 +101,44 @@ errors.txt inside the archive and printed at the end.`,
 	f.Int64Var(&logLimit, "log-limit", 10<<20, "bytes kept from the end of each log file; 0 keeps whole logs")
 	f.BoolVar(&noStore, "no-store", false, "leave out the cluster stores' keys and values")
 	return cmd
+}
+
+// writeSysdump creates output (never over an existing file), lets collect
+// fill d, and finishes the archive; a failure removes the partial file.
+func writeSysdump(ctx context.Context, d *sysdump, output string, collect func(*sysdump)) (*sysdump, error) {
+	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("write the sysdump: %w (choose another --output)", err)
+	}
+	d.start(f)
+	collect(d)
+	err = d.finish()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(output)
+		return nil, fmt.Errorf("write the sysdump %s: %w", output, err)
+	}
+	return d, nil
+}
+
+// printResult says where the archive is and what could not be collected.
+func (d *sysdump) printResult(w io.Writer, output string) {
+	if len(d.problems) > 0 {
+		fmt.Fprintf(w, "wrote %s (%d files); %d items could not be collected (listed in errors.txt):\n", output, d.files, len(d.problems))
+		for _, p := range d.problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "wrote %s (%d files)\n", output, d.files)
+}
+
+// envSysdump writes the sysdump of a testenv environment to output.
+func envSysdump(ctx context.Context, env *testenv.Env, version, output string, progress io.Writer) (*sysdump, error) {
+	d := &sysdump{version: version, logLimit: 10 << 20, progress: progress, timeout: 10 * time.Second}
+	return writeSysdump(ctx, d, output, func(d *sysdump) { d.collectEnv(ctx, env, true) })
 }
 
 // sysdump writes one archive; problems are collected, never fatal.

@@ -73,6 +73,7 @@ func TestCLI(t *testing.T) {
 	}
 	checkConnectivityJSON(t, ctx, bin.Weft, name)
 	checkSysdump(t, must, web)
+	checkSysdumpOnFailure(t, ctx, bin.Weft, name)
 	if out := must("connectivity", "test", "--test", "^no-policies/pod-to-pod", "--delete-pods"); !strings.Contains(out, "tests successful") {
 		t.Errorf("weft connectivity test printed no success summary:\n%s", out)
 	}
@@ -183,5 +184,23 @@ func checkSysdump(t *testing.T, must func(args ...string) string, web testenv.Po
 	}
 	if _, err := os.Stat(filepath.Join(dir, "weft-sysdump", "errors.txt")); err == nil {
 		t.Errorf("the sysdump lists problems:\n%s", read("errors.txt"))
+	}
+}
+
+// checkSysdumpOnFailure makes a scenario fail (probes given 1ns) and
+// checks that --collect-sysdump-on-failure leaves an archive behind.
+func checkSysdumpOnFailure(t *testing.T, ctx context.Context, weft, env string) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.CommandContext(ctx, weft, "--name", env, "connectivity", "test", "--test", "^no-policies/pod-to-pod/same-node/tcp",
+		"--timeout-per-probe", "1ns", "--collect-sysdump-on-failure")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a connectivity test with 1ns probes passed:\n%s", out)
+	}
+	archives, _ := filepath.Glob(filepath.Join(dir, "weft-sysdump-"+env+"-*.tar.gz"))
+	if len(archives) != 1 || !strings.Contains(string(out), "wrote weft-sysdump-"+env+"-") {
+		t.Errorf("--collect-sysdump-on-failure left %v and printed:\n%s", archives, out)
 	}
 }
