@@ -59,12 +59,12 @@ their proto field names, for scripts.`,
 
 	// ---- Commands owned by other engineers: one line each, constructor in
 	// ---- its own file, taking the shared options (--name, --node, -o, ...).
-	root.AddCommand(newTestenvCommand(o))      // cli/testenv.go
+	root.AddCommand(newTestenvCommand(o))               // cli/testenv.go
 	root.AddCommand(newConnectivityCommand(o, version)) // cli/connectivity.go
-	root.AddCommand(newPolicyCommand(o))       // cli/policy.go
-	root.AddCommand(newClusterMeshCommand(o))  // cli/clustermesh.go
-	root.AddCommand(newPreflightCommand(o))    // cli/preflight.go
-	root.AddCommand(newObserveCommand(o))      // cli/observe.go
+	root.AddCommand(newPolicyCommand(o))                // cli/policy.go
+	root.AddCommand(newClusterMeshCommand(o))           // cli/clustermesh.go
+	root.AddCommand(newPreflightCommand(o))             // cli/preflight.go
+	root.AddCommand(newObserveCommand(o))               // cli/observe.go
 	// ---- end of other engineers' commands.
 
 	rejectUnknownSubcommands(root) // after every AddCommand
