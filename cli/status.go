@@ -11,7 +11,7 @@ import (
 )
 
 func newStatusCommand(o *options) *cobra.Command {
-	var verbose bool
+	var verbose, allNodes bool
 	cmd := &cobra.Command{
 		Use:         "status",
 		Annotations: structuredOutput,
@@ -49,6 +49,9 @@ the collector lock) is shown with what it last freed.`,
   weft --name e2e --node c1-n2 status --verbose`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allNodes {
+				return allNodesStatus(cmd, o)
+			}
 			var st *agentapi.StatusResponse
 			err := o.withAgent(cmd.Context(), func(ctx context.Context, t target, a agentapi.AgentClient) error {
 				var err error
@@ -71,6 +74,7 @@ the collector lock) is shown with what it last freed.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show store endpoints, BPF root, datapath counters and remote cluster details")
+	cmd.Flags().BoolVar(&allNodes, "all-nodes", false, "a summary of every agent of the testenv environment (--name): agents ready, versions, and one line per node")
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,24 @@ func TestCLI(t *testing.T) {
 	})
 	if out := must("testenv", "status"); !strings.Contains(out, "web") || strings.Contains(out, "FAIL") {
 		t.Errorf("weft testenv status does not show a healthy pod web:\n%s", out)
+	}
+	eventually(t, 30*time.Second, "weft status --all-nodes shows both agents ready, each reaching the other", func() error {
+		out, err := weft("status", "--all-nodes")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "Agents:       2/2 ready") ||
+			!strings.Contains(out, "c1-n1") || !strings.Contains(out, "c1-n2") || strings.Count(out, "1/1 reachable") != 2 {
+			return fmt.Errorf("got:\n%s", out)
+		}
+		return nil
+	})
+	var all []struct {
+		Node   string
+		Status struct{ Node string }
+	}
+	if err := json.Unmarshal([]byte(must("status", "--all-nodes", "-o", "json")), &all); err != nil || len(all) != 2 || all[1].Status.Node != "c1-n2" {
+		t.Errorf("weft status --all-nodes -o json: %v %+v, want both nodes' status", err, all)
 	}
 	out := must("-o", "json", "endpoint", "list")
 	var eps any
