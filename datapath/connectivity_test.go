@@ -40,7 +40,7 @@ func TestConnectivity(t *testing.T) {
 			for _, p := range []*datapathtest.Pod{a1, a2, b1, b2} {
 				p.ServeName(80)
 			}
-			flows := flowReader(t, n1)
+			flows, flows2 := flowReader(t, n1), flowReader(t, n2)
 
 			for _, tc := range []struct {
 				name     string
@@ -72,13 +72,21 @@ func TestConnectivity(t *testing.T) {
 				}
 			})
 
-			t.Run("forward event of a new cross-node flow", func(t *testing.T) {
-				point := map[datapath.Mode]string{datapath.ModeTunnel: "to-overlay", datapath.ModeNative: "to-netdev"}[mode]
-				f := readFlow(t, flows, func(f datapath.Flow) bool {
-					return !f.Dropped && f.Source.Addr() == a1.IP && f.Destination == b1.Addr(80) && f.Point.String() == point
-				})
-				if f.SourceIdentity != a1.Identity || f.DestinationIdentity != b1.Identity || f.Reason != datapath.ReasonForwarded {
-					t.Fatalf("flow %v: want identities %d -> %d, forwarded", f, a1.Identity, b1.Identity)
+			t.Run("events of a new cross-node flow at every point", func(t *testing.T) {
+				out := map[datapath.Mode]string{datapath.ModeTunnel: "to-overlay", datapath.ModeNative: "to-netdev"}[mode]
+				in := map[datapath.Mode]string{datapath.ModeTunnel: "from-overlay", datapath.ModeNative: "from-netdev"}[mode]
+				// Where it enters Weft on node 1, where it leaves, where it
+				// enters node 2 and where it is delivered, in that order.
+				for _, at := range []struct {
+					r     *datapath.FlowReader
+					point string
+				}{{flows, "from-endpoint"}, {flows, out}, {flows2, in}, {flows2, "to-endpoint"}} {
+					f := readFlow(t, at.r, func(f datapath.Flow) bool {
+						return !f.Dropped && f.Source.Addr() == a1.IP && f.Destination == b1.Addr(80) && f.Point.String() == at.point
+					})
+					if f.SourceIdentity != a1.Identity || f.DestinationIdentity != b1.Identity || f.Reason != datapath.ReasonForwarded {
+						t.Fatalf("flow %v at %s: want identities %d -> %d, forwarded", f, at.point, a1.Identity, b1.Identity)
+					}
 				}
 			})
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,9 @@ const flowsPort = "4245"
 
 // TestObserveThroughRelay: agents serve their flows on TCP with mutual
 // TLS; a relay reading both nodes shows an allowed cross-node connection
-// leaving the client's node (to-overlay on c1-n1) and reaching the server
-// (to-endpoint on c1-n2), in time order.
+// entering Weft at the client (from-endpoint on c1-n1), leaving its node
+// (to-overlay), arriving at the server's node (from-overlay on c1-n2) and
+// reaching the server (to-endpoint), in time order.
 func TestObserveThroughRelay(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := clustermesh.NewCA("e2e-relay")
@@ -107,8 +109,10 @@ func TestObserveThroughRelay(t *testing.T) {
 	resps := make(chan *agentapi.GetFlowsResponse, 1000)
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	since := time.Now().UnixNano()
+	t.Logf("since %d", since)
 	go func() {
-		done <- r.Stream(sctx, &agentapi.GetFlowsRequest{Follow: true, SinceNs: time.Now().UnixNano(),
+		done <- r.Stream(sctx, &agentapi.GetFlowsRequest{Follow: true, SinceNs: since,
 			Whitelist: []*agentapi.FlowFilter{{Pod: []string{"dev/web-1"}}}}, func(resp *agentapi.GetFlowsResponse) error {
 			resps <- resp
 			return nil
@@ -132,9 +136,10 @@ func TestObserveThroughRelay(t *testing.T) {
 	var seen []string
 	var last int64
 	deadline := time.After(30 * time.Second)
-	for len(seen) < 2 {
+	for len(seen) < 4 {
 		select {
 		case resp := <-resps:
+			t.Logf("relay sent: %v", resp)
 			if st := resp.GetNodeStatus(); st != nil && !st.GetConnected() {
 				t.Fatalf("relay reports %s unreachable: %s", st.GetNode(), st.GetError())
 			}
@@ -158,11 +163,11 @@ func TestObserveThroughRelay(t *testing.T) {
 			for _, n := range e.Nodes {
 				t.Logf("weft observe on %s:\n%s", n.Name, weftCLI(t, e, n.Name, "", "observe", "--last", "10", "-o", "json"))
 			}
-			t.Fatalf("through the relay, saw only %v of the connection; want %s to-overlay and %s to-endpoint", seen, n1.Name, n2.Name)
+			t.Fatalf("through the relay, saw only %v of the connection; want from-endpoint, to-overlay on %s, from-overlay, to-endpoint on %s", seen, n1.Name, n2.Name)
 		}
 	}
-	want := []string{n1.Name + " to-overlay", n2.Name + " to-endpoint"}
-	if seen[0] != want[0] || seen[1] != want[1] {
+	want := []string{n1.Name + " from-endpoint", n1.Name + " to-overlay", n2.Name + " from-overlay", n2.Name + " to-endpoint"}
+	if !slices.Equal(seen, want) {
 		t.Errorf("through the relay: %v, want %v", seen, want)
 	}
 	st, err := r.ServerStatus(ctx, &agentapi.ServerStatusRequest{})

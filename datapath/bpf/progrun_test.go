@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -95,7 +96,11 @@ func TestPolicyVerdicts(t *testing.T) {
 				t.Fatalf("verdict %d: allowed = %v, want %v", ret, got, tc.allowed)
 			}
 			if !tc.allowed {
-				evs := f.events()
+				// A denial at the server's ingress follows the client's
+				// from-endpoint trace of the new flow: only drops count.
+				evs := slices.DeleteFunc(f.events(), func(ev FlowEvent) bool {
+					return ev.Verdict == FlowForwarded && ev.ObsPoint == ObsFromEndpoint
+				})
 				if len(evs) != 1 || evs[0].Reason != ReasonPolicyDenied {
 					t.Fatalf("events = %+v, want one policy-denied drop", evs)
 				}
@@ -173,8 +178,10 @@ func TestForwardEventsOfEveryPacketWhenTracing(t *testing.T) {
 		flags uint32
 		want  int
 	}{
-		{"new flows only", 0, 1},
-		{"every packet", ConfigTraceAll, 3},
+		// The new flow is traced where it enters (from-endpoint) once;
+		// its packets are reported where they are delivered.
+		{"new flows only", 0, 2},
+		{"every packet", ConfigTraceAll, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -191,9 +198,13 @@ func TestForwardEventsOfEveryPacketWhenTracing(t *testing.T) {
 			if len(evs) != tc.want {
 				t.Fatalf("%d events, want %d: %+v", len(evs), tc.want, evs)
 			}
-			for _, ev := range evs {
-				if ev.Verdict != FlowForwarded || ev.ObsPoint != ObsToEndpoint || ev.SrcIdentity != 1001 || ev.DstIdentity != 1002 {
-					t.Fatalf("event %+v: want forwarded to-endpoint 1001 -> 1002", ev)
+			for i, ev := range evs {
+				point := uint8(ObsToEndpoint)
+				if i == 0 {
+					point = ObsFromEndpoint
+				}
+				if ev.Verdict != FlowForwarded || ev.ObsPoint != point || ev.SrcIdentity != 1001 || ev.DstIdentity != 1002 {
+					t.Fatalf("event %d %+v: want forwarded at point %d 1001 -> 1002", i, ev, point)
 				}
 			}
 			if f.metric(ReasonForwarded) != 3 {

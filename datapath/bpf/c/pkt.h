@@ -163,15 +163,14 @@ static __always_inline void count(__u32 reason, __u32 len)
 	}
 }
 
-/* report counts the decision and, for drops, new flows or when every
- * forward is traced, emits a flow event. */
-static __always_inline void report(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
-				   __u32 dst_id, __u8 reason, __u8 obs, int is_new)
+/* emit writes the flow event of a decision: every drop, the first packet
+ * of a new flow, and every forwarded packet when the node traces all. */
+static __always_inline void emit(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
+				 __u32 dst_id, __u8 reason, __u8 obs, int is_new)
 {
 	struct config *cfg;
 	struct flow_event *ev;
 
-	count(reason, skb->len);
 	if (reason == REASON_FORWARDED && !is_new) {
 		cfg = get_config();
 		if (!cfg || !(cfg->flags & CFG_F_TRACE_ALL))
@@ -197,6 +196,26 @@ static __always_inline void report(struct __sk_buff *skb, struct pkt *p, __u32 s
 	if (p->proto == IPPROTO_TCP && p->has_ports)
 		bpf_skb_load_bytes(skb, p->l4_off + 13, &ev->tcp_flags, 1);
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/* report counts the decision (once per packet, where it is final) and
+ * emits its flow event. */
+static __always_inline void report(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
+				   __u32 dst_id, __u8 reason, __u8 obs, int is_new)
+{
+	count(reason, skb->len);
+	emit(skb, p, src_id, dst_id, reason, obs, is_new);
+}
+
+/* trace emits a forwarded new flow where it enters Weft (from-endpoint,
+ * from-overlay, from-netdev) without counting it: the packet is counted
+ * where it leaves (to-endpoint, to-overlay, ...). Established packets are
+ * not traced there, trace-all or not: their entry point is implied by
+ * the exit point. */
+static __always_inline void trace_new(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
+				      __u32 dst_id, __u8 obs)
+{
+	emit(skb, p, src_id, dst_id, REASON_FORWARDED, obs, 1);
 }
 
 static __always_inline int drop(struct __sk_buff *skb, struct pkt *p, __u32 src_id,

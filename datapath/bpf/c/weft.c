@@ -152,6 +152,8 @@ int from_container(struct __sk_buff *skb)
 		if (state == CT_NEW && (!src || !policy_allows(src, dst->identity, &p, DIR_EGRESS)))
 			return drop(skb, &p, src_id, dst->identity, REASON_POLICY_DENIED,
 				    OBS_FROM_ENDPOINT);
+		if (state == CT_NEW)
+			trace_new(skb, &p, src_id, dst->identity, OBS_FROM_ENDPOINT);
 		return deliver4(skb, &p, dst, state, &e);
 	}
 
@@ -159,6 +161,8 @@ int from_container(struct __sk_buff *skb)
 	dst_id = info ? info->identity : IDENTITY_WORLD;
 	if (state == CT_NEW && (!src || !policy_allows(src, dst_id, &p, DIR_EGRESS)))
 		return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED, OBS_FROM_ENDPOINT);
+	if (state == CT_NEW)
+		trace_new(skb, &p, src_id, dst_id, OBS_FROM_ENDPOINT);
 	e.dst_identity = dst_id;
 
 	if (cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET) {
@@ -234,7 +238,10 @@ int from_overlay(struct __sk_buff *skb)
 	e.src_identity = key.tunnel_id;
 	e.tunnel_family = WEFT_AF_INET;
 	addr4_put(e.tunnel_endpoint, bpf_htonl(key.remote_ipv4));
-	return deliver4(skb, &p, ep, ct_lookup4(&p, &ce), &e);
+	r = ct_lookup4(&p, &ce);
+	if (r == CT_NEW)
+		trace_new(skb, &p, key.tunnel_id, ep->identity, OBS_FROM_OVERLAY);
+	return deliver4(skb, &p, ep, r, &e);
 }
 
 /* to_container runs on the egress of each endpoint's host-side veth. It
@@ -352,6 +359,8 @@ int from_netdev(struct __sk_buff *skb)
 		else
 			e.src_identity = identity4(p.saddr);
 		e.rev_nat = rev_nat;
+		if (state == CT_NEW)
+			trace_new(skb, &p, e.src_identity, ep->identity, OBS_FROM_NETDEV);
 		return deliver4(skb, &p, ep, state, &e);
 	}
 	if (r == 1 && cfg && cfg->tunnel_ifindex) {
