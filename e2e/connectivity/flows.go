@@ -120,7 +120,13 @@ func (fx *fixture) findFlow(ctx context.Context, start time.Time, want expectedF
 			if f == nil || f.GetSource().GetIp() != want.src.ip.String() || f.GetDestination().GetIp() != want.dst.ip.String() {
 				continue
 			}
-			if f.GetVerdict() == want.verdict && (want.reason == "" || f.GetDropReason() == want.reason) {
+			// A forward recorded where a flow enters a node (from-endpoint,
+			// from-overlay, from-netdev) precedes the policy decision at
+			// the other end: only a forward where it is sent on proves it
+			// was allowed.
+			entry := strings.HasPrefix(f.GetObservationPoint(), "from-")
+			if f.GetVerdict() == want.verdict && (want.reason == "" || f.GetDropReason() == want.reason) &&
+				(want.verdict != agentapi.Verdict_FORWARDED || !entry) {
 				cancel()
 				closeFn()
 				return true, nil, nil
