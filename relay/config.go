@@ -19,6 +19,14 @@ type Peer struct {
 	// TLS), or unix:<path> of its API socket on this host (the CLI merges
 	// the nodes of a testenv environment so).
 	Address string
+	// TLS, when set, replaces Config.TLS for this peer (another cluster's
+	// relay trusts other certificates than this cluster's agents).
+	TLS *tls.Config
+	// Relay says the peer is another cluster's relay: it is asked for its
+	// own cluster's flows only (ScopeCluster), so relays of connected
+	// clusters never ask each other in a circle, and its status lists
+	// its nodes.
+	Relay bool
 }
 
 // unixPath returns the socket path of a unix: address.
@@ -39,6 +47,11 @@ type Config struct {
 	// Dial opens the TCP connection to an agent (nil: a plain dialer),
 	// e.g. to dial from another network namespace.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// ClusterOnly, when set, says whether a request must be answered
+	// from this cluster's agents only, whatever it asks (e.g. a client
+	// that is another cluster's relay). Requests carrying ScopeCluster
+	// metadata are answered so anyway.
+	ClusterOnly func(ctx context.Context) bool
 }
 
 // DefaultConfig waits at most 200 ms for ordering and retries every 2 s.
@@ -48,7 +61,7 @@ func DefaultConfig() Config {
 
 // Validate checks the peers and timings.
 func (c Config) Validate() error {
-	if c.TLS == nil && slices.ContainsFunc(c.Peers, func(p Peer) bool { _, unix := p.unixPath(); return !unix }) {
+	if c.TLS == nil && slices.ContainsFunc(c.Peers, func(p Peer) bool { _, unix := p.unixPath(); return !unix && p.TLS == nil }) {
 		return errors.New("relay: no TLS configuration: agents serve flows on TCP with mutual TLS only")
 	}
 	if c.MaxDelay <= 0 || c.MaxDelay > time.Minute {

@@ -45,7 +45,7 @@ func (r *Relay) Stream(ctx context.Context, req *agentapi.GetFlowsRequest, send 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	peers := r.snapshot()
+	peers := r.peersFor(ctx)
 	events := make(chan event, 64*max(len(peers), 1))
 	for i, p := range peers {
 		go r.read(ctx, i, p, req, events)
@@ -59,6 +59,7 @@ func (r *Relay) Stream(ctx context.Context, req *agentapi.GetFlowsRequest, send 
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var sentHB int64
 	for {
 		for {
 			f, ok := m.next(time.Now())
@@ -71,6 +72,15 @@ func (r *Relay) Stream(ctx context.Context, req *agentapi.GetFlowsRequest, send 
 		}
 		if m.ended == len(peers) && m.q.Len() == 0 {
 			return nil
+		}
+		// Idle: say up to when everything was sent, so that a relay
+		// reading this one (another cluster's) need not wait for it.
+		if hb := m.watermark(); m.q.Len() == 0 && hb > sentHB {
+			sentHB = hb
+			if err := send(&agentapi.GetFlowsResponse{Response: &agentapi.GetFlowsResponse_Heartbeat{
+				Heartbeat: &agentapi.Heartbeat{Node: "relay", TimeNs: hb}}}); err != nil {
+				return err
+			}
 		}
 		if m.q.Len() > 0 {
 			timer.Reset(time.Until(m.q[0].arrived.Add(m.maxDelay)))
@@ -114,7 +124,7 @@ func (r *Relay) read(ctx context.Context, i int, p *peer, req *agentapi.GetFlows
 		}
 		attempted = true
 		err := func() error {
-			stream, err := p.client.GetFlows(ctx, sreq)
+			stream, err := p.client.GetFlows(p.outgoing(ctx), sreq)
 			if err != nil {
 				return err
 			}
@@ -263,6 +273,24 @@ func (m *merger) apply(ev event, p *peer) *agentapi.GetFlowsResponse {
 		m.setLive(ev.peer, false)
 	}
 	return note
+}
+
+// watermark is the time up to which every live peer has sent all it has
+// (0 while one has said nothing yet).
+func (m *merger) watermark() int64 {
+	var w int64
+	for _, st := range m.peers {
+		if !st.live {
+			continue
+		}
+		if st.last == 0 {
+			return 0
+		}
+		if w == 0 || st.last < w {
+			w = st.last
+		}
+	}
+	return w
 }
 
 func (m *merger) setLive(i int, live bool) {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/weftnet/weft/api/agentapi"
 )
@@ -53,7 +55,7 @@ func (r *Relay) SetPeers(peers []Peer) error {
 	keep := map[string]bool{}
 	for _, p := range peers {
 		keep[p.Node] = true
-		if old, ok := r.peers[p.Node]; ok && old.Address == p.Address {
+		if old, ok := r.peers[p.Node]; ok && old.Address == p.Address && old.Relay == p.Relay && old.TLS == p.TLS {
 			continue
 		} else if ok {
 			old.close()
@@ -65,10 +67,10 @@ func (r *Relay) SetPeers(peers []Peer) error {
 		)
 		if path, unix := p.unixPath(); unix {
 			client, closeConn, err = agentapi.DialObserver(context.Background(), path)
-		} else if r.cfg.TLS == nil {
+		} else if tlsCfg := cmp.Or(p.TLS, r.cfg.TLS); tlsCfg == nil {
 			err = errors.New("no TLS configuration for a TCP peer")
 		} else {
-			client, closeConn, err = agentapi.DialObserverTCP(p.Address, r.cfg.TLS.Clone(), r.cfg.Dial)
+			client, closeConn, err = agentapi.DialObserverTCP(p.Address, tlsCfg.Clone(), r.cfg.Dial)
 		}
 		if err != nil {
 			return fmt.Errorf("relay peer %s: %w", p.Node, err)
@@ -116,7 +118,7 @@ func (r *Relay) snapshot() []*peer {
 
 // ServerStatus sums the peers' ring status and lists each peer's state.
 func (r *Relay) ServerStatus(ctx context.Context, _ *agentapi.ServerStatusRequest) (*agentapi.ServerStatusResponse, error) {
-	peers := r.snapshot()
+	peers := r.peersFor(ctx)
 	answers := make([]*agentapi.ServerStatusResponse, len(peers))
 	errs := make([]error, len(peers))
 	var g errgroup.Group
@@ -124,7 +126,7 @@ func (r *Relay) ServerStatus(ctx context.Context, _ *agentapi.ServerStatusReques
 		g.Go(func() error {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			answers[i], errs[i] = p.client.ServerStatus(cctx, &agentapi.ServerStatusRequest{})
+			answers[i], errs[i] = p.client.ServerStatus(p.outgoing(cctx), &agentapi.ServerStatusRequest{})
 			return nil
 		})
 	}
@@ -142,8 +144,46 @@ func (r *Relay) ServerStatus(ctx context.Context, _ *agentapi.ServerStatusReques
 			out.FlowsPerSecond += a.GetFlowsPerSecond()
 			out.LostFlows += a.GetLostFlows()
 			out.UptimeNs = max(out.UptimeNs, a.GetUptimeNs())
+			if p.Relay { // the other cluster's nodes, each as its relay sees it
+				out.Nodes = append(out.Nodes, a.GetNodes()...)
+				continue
+			}
 		}
 		out.Nodes = append(out.Nodes, st)
 	}
 	return out, nil
+}
+
+// ScopeMetadata is the gRPC metadata key a relay sends to another
+// cluster's relay; its value ScopeCluster asks for that cluster's own
+// agents only.
+const (
+	ScopeMetadata = "weft-relay-scope"
+	ScopeCluster  = "cluster"
+)
+
+// peersFor returns the peers that answer the request of ctx: every peer,
+// or only agents when the request is limited to this cluster.
+func (r *Relay) peersFor(ctx context.Context) []*peer {
+	peers := r.snapshot()
+	if !r.clusterOnly(ctx) {
+		return peers
+	}
+	return slices.DeleteFunc(peers, func(p *peer) bool { return p.Relay })
+}
+
+func (r *Relay) clusterOnly(ctx context.Context) bool {
+	if md, ok := metadata.FromIncomingContext(ctx); ok && slices.Contains(md.Get(ScopeMetadata), ScopeCluster) {
+		return true
+	}
+	return r.cfg.ClusterOnly != nil && r.cfg.ClusterOnly(ctx)
+}
+
+// outgoing marks a request to another cluster's relay as limited to that
+// cluster.
+func (p *peer) outgoing(ctx context.Context) context.Context {
+	if !p.Relay {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, ScopeMetadata, ScopeCluster)
 }

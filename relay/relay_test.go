@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -190,15 +191,19 @@ func TestRelayReportsAgentsThatAreDown(t *testing.T) {
 	}()
 	next := func(what string) *agentapi.GetFlowsResponse {
 		t.Helper()
-		select {
-		case resp := <-resps:
-			return resp
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case err := <-done:
-			t.Fatalf("waiting for %s: stream ended: %v", what, err)
+		for {
+			select {
+			case resp := <-resps:
+				if resp.GetHeartbeat() != nil { // idle: readers skip them
+					continue
+				}
+				return resp
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v", what, ctx.Err())
+			case err := <-done:
+				t.Fatalf("waiting for %s: stream ended: %v", what, err)
+			}
 		}
-		return nil
 	}
 	st := next("n2's status").GetNodeStatus()
 	if st.GetNode() != "n2" || st.GetConnected() || st.GetError() == "" {
@@ -223,5 +228,77 @@ func TestRelayReportsAgentsThatAreDown(t *testing.T) {
 	status, err := r.ServerStatus(ctx, &agentapi.ServerStatusRequest{})
 	if err != nil || len(status.GetNodes()) != 2 || status.GetNumFlows() != 2 {
 		t.Fatalf("status = %v, %v; want 2 nodes and 2 flows", status, err)
+	}
+}
+
+// serveRelay serves r over TCP with mutual TLS, as weft-apiserver does.
+func serveRelay(t testing.TB, p pki, r *Relay) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- flow.Serve(ctx, l, p.server, r) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l.Addr().String()
+}
+
+// Two clusters whose relays read each other: each shows both clusters'
+// flows in time order, once, and neither asks the other in a circle.
+func TestRelaysOfConnectedClusters(t *testing.T) {
+	p := newPKI(t)
+	a1, a2, b1 := startAgent(t, p, "a1", "127.0.0.1:0"), startAgent(t, p, "a2", "127.0.0.1:0"), startAgent(t, p, "b1", "127.0.0.1:0")
+	for i := int64(1); i <= 9; i++ {
+		[]*agent{a1, a2, b1}[i%3].write(i, agentapi.Verdict_FORWARDED)
+	}
+	ra, rb := newRelay(t, p, a1, a2), newRelay(t, p, b1)
+	addrA, addrB := serveRelay(t, p, ra), serveRelay(t, p, rb)
+	if err := ra.SetPeers([]Peer{{Node: "a1", Address: a1.addr}, {Node: "a2", Address: a2.addr}, {Node: "relay:b", Address: addrB, Relay: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.SetPeers([]Peer{{Node: "b1", Address: b1.addr}, {Node: "relay:a", Address: addrA, Relay: true}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]*Relay{"a": ra, "b": rb} {
+		times, nodes := flowTimes(collect(t, r, &agentapi.GetFlowsRequest{}))
+		if !slices.Equal(times, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+			t.Errorf("relay %s: flows at %v from %v, want 1..9 once each, in time order", name, times, nodes)
+		}
+		st, err := r.ServerStatus(context.Background(), &agentapi.ServerStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, n := range st.GetNodes() {
+			names = append(names, n.GetNode())
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"a1", "a2", "b1"}) || st.GetNumFlows() != 9 {
+			t.Errorf("relay %s status: nodes %v, %d flows; want a1 a2 b1 and 9 flows", name, names, st.GetNumFlows())
+		}
+	}
+	// Following through a: b's flow written now arrives, in order after a's.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan *agentapi.Flow, 10)
+	go ra.Stream(ctx, &agentapi.GetFlowsRequest{Follow: true, SinceNs: 10}, func(resp *agentapi.GetFlowsResponse) error {
+		if f := resp.GetFlow(); f != nil {
+			got <- f
+		}
+		return nil
+	})
+	a1.write(10, agentapi.Verdict_FORWARDED)
+	b1.write(11, agentapi.Verdict_DROPPED)
+	for _, want := range []string{"a1", "b1"} {
+		select {
+		case f := <-got:
+			if f.GetNode() != want {
+				t.Fatalf("followed flow from %s, want %s", f.GetNode(), want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("following through relay a: no flow from %s", want)
+		}
 	}
 }
