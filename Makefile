@@ -64,7 +64,7 @@ bench: deps tools
 ## them with clustermesh: one weft-apiserver per cluster), show `weft
 ## clustermesh status` once every node is connected and synced, run the
 ## connectivity test (cross-cluster scenarios included), show the last flows
-## of its traffic (`weft observe`), show `weft status`,
+## of its traffic across the mesh (`weft observe --relay c1`), show `weft status`,
 ## tear down (also on failure). KEEP=1 keeps the environment; DEMO_NAME and
 ## DEMO_FLAGS (e.g. "--routing native") tune it.
 DEMO_NAME ?= weft
@@ -74,8 +74,8 @@ demo: deps build
 	./bin/weft testenv up --name $(DEMO_NAME) --clusters 2 --nodes 2 --replace $(DEMO_FLAGS) || rc=$$?; \
 	if [ $$rc -eq 0 ]; then echo; ./bin/weft --name $(DEMO_NAME) clustermesh status --wait --wait-duration 1m || rc=$$?; fi; \
 	if [ $$rc -eq 0 ]; then echo; ./bin/weft connectivity test --name $(DEMO_NAME) || rc=$$?; fi; \
-	if [ $$rc -eq 0 ]; then echo; echo "The connectivity test's traffic as c1-n1 saw it (weft observe --last 10):"; \
-		./bin/weft --name $(DEMO_NAME) --node c1-n1 observe --last 10 --color never || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then echo; echo "The connectivity test's traffic across the mesh, through c1's relay (weft observe --relay c1 --last 10):"; \
+		./bin/weft --name $(DEMO_NAME) observe --relay c1 --last 10 --print-node-name --color never || rc=$$?; fi; \
 	if [ $$rc -eq 0 ] || [ -d /var/run/weft/testenv/$(DEMO_NAME) ]; then \
 		echo; ./bin/weft --name $(DEMO_NAME) status || rc=$$((rc ? rc : $$?)); \
 		echo; ./bin/weft testenv status --name $(DEMO_NAME) || rc=$$((rc ? rc : $$?)); fi; \

@@ -144,8 +144,11 @@ stderr. Colours are used on a terminal only (--color).
 
 By default flows come from one node's agent (--socket, --name/--node); with
 --all-nodes from every node of a testenv environment, all its clusters,
-merged in time order; with --relay from a relay at host:port, which merges
-every node's flows.`,
+merged in time order, by an in-process relay; with --relay from a running
+relay (weft-apiserver --relay-listen), which merges the flows of every
+node of its cluster and of every connected cluster's relay. In a testenv
+environment with clustermesh, --relay c1 reads cluster c1's relay with its
+admin certificate.`,
 		Example: `  # The last 20 flows of this node
   weft observe
 
@@ -159,7 +162,10 @@ every node's flows.`,
   weft observe --all-nodes --verdict DROPPED --print-node-name
 
   # All nodes of every connected cluster, through a relay
-  weft observe -f --relay 10.0.0.2:4245 --tls-ca ca.pem --tls-cert me.pem --tls-key me-key.pem`,
+  weft observe -f --relay 10.0.0.2:4245 --tls-ca ca.pem --tls-cert me.pem --tls-key me-key.pem
+
+  # The same through cluster c1's relay of testenv environment "weft"
+  weft --name weft observe --relay c1 --cluster c2 --last 10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, err := oo.request(cmd, o)
@@ -167,7 +173,7 @@ every node's flows.`,
 				return err
 			}
 			if oo.relay.address != "" {
-				return oo.fromRelay(cmd, req)
+				return oo.fromRelay(cmd, o, req)
 			}
 			if oo.allNodes {
 				if o.socketFlag {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/relay"
 	"github.com/weftnet/weft/testenv"
 )
@@ -26,7 +28,7 @@ type relayFlags struct {
 }
 
 func (r *relayFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&r.address, "relay", "", "read the flows of every node from weft-relay at `host:port` (mutual TLS)")
+	fs.StringVar(&r.address, "relay", "", "read the flows of every node from a relay (weft-apiserver --relay-listen) at `host:port` (mutual TLS), or from the relay of cluster NAME of the testenv environment (--name) with its admin certificate")
 	fs.StringVar(&r.ca, "tls-ca", "", "CA `file` that signed the relay's certificate")
 	fs.StringVar(&r.cert, "tls-cert", "", "client certificate `file` presented to the relay")
 	fs.StringVar(&r.key, "tls-key", "", "key `file` of --tls-cert")
@@ -52,20 +54,62 @@ func (r *relayFlags) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: r.serverName, MinVersion: tls.VersionTLS13}, nil
 }
 
-func (oo *observeOptions) fromRelay(cmd *cobra.Command, req *agentapi.GetFlowsRequest) error {
-	cfg, err := oo.relay.tlsConfig()
+func (oo *observeOptions) fromRelay(cmd *cobra.Command, o *options, req *agentapi.GetFlowsRequest) error {
+	addr := oo.relay.address
+	var cfg *tls.Config
+	var dial func(ctx context.Context, addr string) (net.Conn, error)
+	var err error
+	if _, _, splitErr := net.SplitHostPort(addr); splitErr != nil {
+		addr, cfg, dial, err = envClusterRelay(cmd, o.envName(), oo.relay.address)
+	} else {
+		cfg, err = oo.relay.tlsConfig()
+	}
 	if err != nil {
 		return err
 	}
-	client, closeConn, err := agentapi.DialObserverTCP(oo.relay.address, cfg, nil)
+	client, closeConn, err := agentapi.DialObserverTCP(addr, cfg, dial)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
 	if err := oo.stream(cmd, client, req); err != nil {
-		return fmt.Errorf("read flows from weft-relay at %s: %w", oo.relay.address, err)
+		return fmt.Errorf("read flows from the relay at %s: %w", addr, err)
 	}
 	return nil
+}
+
+// envClusterRelay is the relay of cluster of a testenv environment: its
+// address, the admin certificate of its clustermesh directory, and a
+// dialer from the underlay namespace the relay serves in.
+func envClusterRelay(cmd *cobra.Command, envName, cluster string) (string, *tls.Config, func(context.Context, string) (net.Conn, error), error) {
+	e, err := testenv.Load(envName, nil, cliLogger(cmd))
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("--relay %q is not host:port, so it names a cluster of a testenv environment: %w", cluster, err)
+	}
+	addr, err := e.MeshRelay(cluster)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("--relay %q: %w (accepted: host:port, or a cluster of environment %s)", cluster, err, e.Name)
+	}
+	d := clustermesh.Dir(filepath.Join(e.MeshRoot(), cluster))
+	if _, err := os.Stat(d.Path(clustermesh.ConfigFile)); err != nil {
+		return "", nil, nil, fmt.Errorf("--relay %s: cluster %s of environment %s runs no weft-apiserver (testenv starts one per cluster when there are several, or run weft clustermesh enable)", cluster, cluster, e.Name)
+	}
+	rf := relayFlags{ca: d.Path(clustermesh.CAFile), cert: d.Cert(clustermesh.UserAdmin), key: d.Key(clustermesh.UserAdmin)}
+	cfg, err := rf.tlsConfig()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	cfg.ServerName = host
+	dial := func(ctx context.Context, addr string) (c net.Conn, err error) {
+		err = testenv.InNetNS(e.Underlay, func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, "tcp", addr)
+			return err
+		})
+		return c, err
+	}
+	return addr, cfg, dial, nil
 }
 
 // envRelay merges the flows of every node of a testenv environment (every

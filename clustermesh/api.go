@@ -2,6 +2,7 @@ package clustermesh
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/weftnet/weft/api/adminapi"
@@ -9,7 +10,7 @@ import (
 
 // InfoToAPI converts Info to its admin API message.
 func InfoToAPI(i Info) *adminapi.ClusterInfo {
-	out := &adminapi.ClusterInfo{Name: i.Name, Id: i.ID, RoutingMode: i.Routing, CaPem: i.CA, Endpoints: i.Endpoints}
+	out := &adminapi.ClusterInfo{Name: i.Name, Id: i.ID, RoutingMode: i.Routing, CaPem: i.CA, Endpoints: i.Endpoints, Relay: i.Relay}
 	for _, p := range i.PodCIDRs {
 		out.PodCidrs = append(out.PodCidrs, p.String())
 	}
@@ -18,13 +19,18 @@ func InfoToAPI(i Info) *adminapi.ClusterInfo {
 
 // InfoFromAPI converts an admin API message to Info and validates it.
 func InfoFromAPI(c *adminapi.ClusterInfo) (Info, error) {
-	i := Info{Name: c.GetName(), ID: c.GetId(), Routing: c.GetRoutingMode(), CA: c.GetCaPem(), Endpoints: c.GetEndpoints()}
+	i := Info{Name: c.GetName(), ID: c.GetId(), Routing: c.GetRoutingMode(), CA: c.GetCaPem(), Endpoints: c.GetEndpoints(), Relay: c.GetRelay()}
 	for _, s := range c.GetPodCidrs() {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return Info{}, fmt.Errorf("cluster %s: pod CIDR %q: want a prefix such as 10.100.0.0/16", i.Name, s)
 		}
 		i.PodCIDRs = append(i.PodCIDRs, p)
+	}
+	if i.Relay != "" {
+		if _, _, err := net.SplitHostPort(i.Relay); err != nil {
+			return Info{}, fmt.Errorf("cluster %s: relay address %q: want host:port", i.Name, i.Relay)
+		}
 	}
 	return i, i.Validate()
 }

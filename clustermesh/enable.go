@@ -69,15 +69,17 @@ func Enable(o EnableOptions) error {
 	certs := []struct {
 		name   string
 		server bool
-	}{{Server, true}, {UserRoot, false}, {UserAdmin, false}, {UserAgent, false}}
+		hosts  []string
+	}{{Server, true, hosts}, {UserRoot, false, hosts}, {UserAdmin, false, hosts}, {UserAgent, false, hosts},
+		{FlowsAgent, true, []string{FlowsAgentName}}, {Relay, false, hosts}}
 	for _, c := range certs {
 		if _, err := os.Stat(o.Dir.Cert(c.name)); err == nil && !c.server {
 			continue
 		}
-		if c.server && sameHosts(o.Dir.Cert(c.name), hosts) {
+		if c.server && sameHosts(o.Dir.Cert(c.name), c.hosts) {
 			continue
 		}
-		cert, key, err := ca.Issue(c.name, c.server, hosts)
+		cert, key, err := ca.Issue(c.name, c.server, c.hosts)
 		if err != nil {
 			return err
 		}
@@ -85,7 +87,7 @@ func Enable(o EnableOptions) error {
 			return err
 		}
 		if c.server {
-			step("certificate %s: serving %v", o.Dir.Cert(c.name), hosts)
+			step("certificate %s: serving %v", o.Dir.Cert(c.name), c.hosts)
 		} else {
 			step("certificate %s: client %q", o.Dir.Cert(c.name), c.name)
 		}

@@ -15,6 +15,9 @@ import (
 //	root.crt, root.key         the apiserver's own store client (etcd user root)
 //	admin.crt, admin.key       the CLI's client for the admin API (CN admin)
 //	agent.crt, agent.key       local agents when the apiserver runs the cluster's store
+//	flows-agent.crt, .key      agents serving their flows to the relay
+//	                           (--flows-listen-address), named weft-agent
+//	relay.crt, relay.key       the relay's client of the agents' flows
 //	apiserver.json             the apiserver's configuration
 //	admin.sock                 the admin API on a unix socket (mTLS too)
 //	etcd/                      data of the served store
@@ -39,7 +42,19 @@ const (
 	UserAdmin = "admin"
 	UserAgent = "agent"
 	Server    = "server"
+	// FlowsAgent is the serving certificate agents present on their
+	// flows port, issued for the name FlowsAgentName (one certificate for
+	// every agent: the relay checks that name, whatever the address).
+	FlowsAgent     = "flows-agent"
+	FlowsAgentName = "weft-agent"
+	// Relay is the relay's client certificate towards the agents.
+	Relay = "relay"
 )
+
+// RelayAgentPort is the port agents serve their flows on for the relay
+// (--flows-listen-address :4244); the relay itself is usually served on
+// 4245.
+const RelayAgentPort = 4244
 
 // RemoteUser is the etcd user (and certificate CN) a remote cluster reads
 // this cluster's state as.

@@ -19,6 +19,10 @@ type Info struct {
 	PodCIDRs  []netip.Prefix
 	CA        string   // PEM of the CA that signs the store's certificate
 	Endpoints []string // the store remote clusters read
+	// Relay is host:port of the cluster's flow relay (weft-apiserver
+	// --relay-listen; mutual TLS, the serving certificate): connected
+	// clusters' relays read it. Empty: the cluster serves no relay.
+	Relay string `json:",omitempty"`
 }
 
 // Validate checks the name, id and routing mode of one cluster.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,19 +49,24 @@ func TestConnectivityMesh(t *testing.T) {
 			t.Errorf("connectivity test ran %d %s scenarios, expected one per cluster at least", n, part)
 		}
 	}
-	checkMeshWideObserve(t, e)
+	// The same view from the CLI's own merge of every agent and through
+	// the relays: c1's relay reads its agents and c2's and c3's relays.
+	checkMeshWideObserve(t, e, "--all-nodes")
+	checkMeshWideObserve(t, e, "--relay", "c1")
+	checkRelayReportsDownAgent(t, e)
 }
 
-// checkMeshWideObserve reads `weft observe --all-nodes` of the mesh: the
-// flows of every cluster's nodes, merged, with pods of other clusters
-// named (not shown as bare addresses) on the node that observed them.
-func checkMeshWideObserve(t *testing.T, e *testenv.Env) {
+// checkMeshWideObserve reads `weft observe <how>` of the mesh: the flows
+// of every cluster's nodes, merged, with pods of other clusters named
+// (not shown as bare addresses) on the node that observed them.
+func checkMeshWideObserve(t *testing.T, e *testenv.Env, how ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binaries(t).Weft, "--name", e.Name, "observe", "--all-nodes", "--last", "20000", "-o", "json").Output()
+	args := append([]string{"--name", e.Name, "observe", "--last", "20000", "-o", "json"}, how...)
+	out, err := exec.CommandContext(ctx, binaries(t).Weft, args...).Output()
 	if err != nil {
-		t.Fatalf("weft observe --all-nodes: %v", err)
+		t.Fatalf("weft observe %s: %v", strings.Join(how, " "), err)
 	}
 	observedIn := map[string]bool{}
 	crossNamed := 0
@@ -89,11 +95,32 @@ func checkMeshWideObserve(t *testing.T, e *testenv.Env) {
 	}
 	for _, c := range e.Clusters {
 		if !observedIn[c.Name] {
-			t.Errorf("weft observe --all-nodes shows no flow observed in cluster %s (clusters seen: %v)", c.Name, observedIn)
+			t.Errorf("weft observe %s shows no flow observed in cluster %s (clusters seen: %v)", strings.Join(how, " "), c.Name, observedIn)
 		}
 	}
 	if crossNamed == 0 {
-		t.Error("weft observe --all-nodes shows no cross-cluster flow with both pods named")
+		t.Errorf("weft observe %s shows no cross-cluster flow with both pods named", strings.Join(how, " "))
+	}
+}
+
+// checkRelayReportsDownAgent kills an agent of c1 and reads the mesh
+// through c2's relay: the agent is reported unreachable, not skipped.
+func checkRelayReportsDownAgent(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.StopAgent(ctx, "c1-n2", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, binaries(t).Weft, "--name", e.Name, "observe", "--relay", "c2", "--last", "5")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("weft observe --relay c2 with c1-n2 down: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "node c1-n2") || !strings.Contains(stderr.String(), "unreachable") {
+		t.Errorf("weft observe --relay c2 does not report c1-n2 unreachable; stderr:\n%s\nstdout:\n%s", stderr.String(), out)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 )
 
 // flowsPort is where the agents of this test serve flows to the relay.
-const flowsPort = "4245"
+const flowsPort = "4244" // clustermesh.RelayAgentPort
 
 // TestObserveThroughRelay: agents serve their flows on TCP with mutual
 // TLS; a relay reading both nodes shows an allowed cross-node connection

@@ -189,7 +189,7 @@ func (r *Relay) lastN(ctx context.Context, peers []*peer, n uint64, events <-cha
 			switch {
 			case ev.resp.GetFlow() != nil:
 				flows = append(flows, ev.resp.GetFlow())
-			case ev.resp.GetLost() != nil:
+			case ev.resp.GetLost() != nil, ev.resp.GetNodeStatus() != nil: // a relay peer's nodes
 				if err := send(ev.resp); err != nil {
 					return err
 				}

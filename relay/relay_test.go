@@ -301,4 +301,15 @@ func TestRelaysOfConnectedClusters(t *testing.T) {
 			t.Fatalf("following through relay a: no flow from %s", want)
 		}
 	}
+	// An agent of a that is down is reported through b.
+	a2.stop()
+	var down []string
+	for _, resp := range collect(t, rb, &agentapi.GetFlowsRequest{Number: 3}) {
+		if st := resp.GetNodeStatus(); st != nil && !st.GetConnected() {
+			down = append(down, st.GetNode())
+		}
+	}
+	if !slices.Equal(down, []string{"a2"}) {
+		t.Errorf("through relay b, nodes reported down: %v, want a2", down)
+	}
 }

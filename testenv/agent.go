@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/clustermesh"
 )
 
 // agentArgs is the node's weft-agent command line (flags per docs/agent.md).
@@ -39,6 +41,15 @@ func (e *Env) agentArgs(n Node) ([]string, error) {
 	}
 	if e.LeaseTTL != "" {
 		args = append(args, "--kvstore-lease-ttl", e.LeaseTTL)
+	}
+	// With clustermesh, the agent serves its flows to the cluster's relay
+	// (weft-apiserver --relay-listen) with the clustermesh directory's
+	// certificates.
+	d := clustermesh.Dir(filepath.Join(e.MeshRoot(), c.Name))
+	if _, err := os.Stat(d.Cert(clustermesh.FlowsAgent)); err == nil {
+		args = append(args, "--flows-listen-address", ":"+strconv.Itoa(clustermesh.RelayAgentPort),
+			"--flows-tls-cert", d.Cert(clustermesh.FlowsAgent), "--flows-tls-key", d.Key(clustermesh.FlowsAgent),
+			"--flows-tls-client-ca", d.Path(clustermesh.CAFile))
 	}
 	return append(args, e.AgentArgs...), nil
 }

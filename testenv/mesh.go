@@ -21,7 +21,18 @@ import (
 const (
 	meshStorePort   = 2381
 	meshMetricsPort = 9962
+	meshRelayPort   = 4245
 )
+
+// MeshRelay is host:port of cluster's flow relay (its apiserver's
+// --relay-listen).
+func (e *Env) MeshRelay(cluster string) (string, error) {
+	c, err := e.Cluster(cluster)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(storeIP(c.ID).String(), strconv.Itoa(meshRelayPort)), nil
+}
 
 // MeshRoot holds one clustermesh directory per cluster.
 func (e *Env) MeshRoot() string { return filepath.Join(e.Dir, "clustermesh") }
@@ -35,9 +46,24 @@ func (e *Env) MeshTarget(cluster string) (clustermesh.Target, error) {
 // configuration (idempotent), starts its weft-apiserver unless it runs,
 // and waits until it answers.
 func (e *Env) EnableMesh(ctx context.Context, cluster string) error {
-	c, err := e.Cluster(cluster)
+	d, err := e.prepareMesh(cluster)
 	if err != nil {
 		return err
+	}
+	if pid := readPID(d.Path("apiserver.pid")); !alive(pid) {
+		if err := e.StartAPIServer(ctx, cluster); err != nil {
+			return err
+		}
+	}
+	return e.WaitAPIServer(ctx, cluster, time.Minute)
+}
+
+// prepareMesh creates cluster's clustermesh directory (idempotent): before
+// the agents start, so that they serve their flows to the relay.
+func (e *Env) prepareMesh(cluster string) (clustermesh.Dir, error) {
+	c, err := e.Cluster(cluster)
+	if err != nil {
+		return "", err
 	}
 	ip := storeIP(c.ID).String()
 	d := clustermesh.Dir(filepath.Join(e.MeshRoot(), c.Name))
@@ -52,18 +78,11 @@ func (e *Env) EnableMesh(ctx context.Context, cluster string) error {
 			"kvstore":            e.KVStore,
 			"kvstore-endpoints":  c.StoreEndpoints,
 			"heartbeat-interval": "1s",
+			"relay-listen":       net.JoinHostPort(ip, strconv.Itoa(meshRelayPort)),
 		},
 		Step: e.step,
 	})
-	if err != nil {
-		return err
-	}
-	if pid := readPID(d.Path("apiserver.pid")); !alive(pid) {
-		if err := e.StartAPIServer(ctx, c.Name); err != nil {
-			return err
-		}
-	}
-	return e.WaitAPIServer(ctx, c.Name, time.Minute)
+	return d, err
 }
 
 func (e *Env) apiserverBinary() string {

@@ -162,6 +162,13 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
+	if len(e.Clusters) > 1 {
+		for _, c := range e.Clusters {
+			if _, err := e.prepareMesh(c.Name); err != nil {
+				return err
+			}
+		}
+	}
 	if !spec.NoAgents {
 		if err := e.startAgents(ctx); err != nil {
 			return err

@@ -69,6 +69,7 @@ type ClusterInfo struct {
 	CaPem         string                 `protobuf:"bytes,5,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
 	Endpoints     []string               `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	Version       string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Relay         string                 `protobuf:"bytes,8,opt,name=relay,proto3" json:"relay,omitempty"` // host:port of the cluster's flow relay (mutual TLS), empty: none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -148,6 +149,13 @@ func (x *ClusterInfo) GetEndpoints() []string {
 func (x *ClusterInfo) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *ClusterInfo) GetRelay() string {
+	if x != nil {
+		return x.Relay
 	}
 	return ""
 }
@@ -789,7 +797,7 @@ var File_admin_proto protoreflect.FileDescriptor
 const file_admin_proto_rawDesc = "" +
 	"\n" +
 	"\vadmin.proto\x12\x19weft.clustermesh.admin.v1\"\r\n" +
-	"\vInfoRequest\"\xc0\x01\n" +
+	"\vInfoRequest\"\xd6\x01\n" +
 	"\vClusterInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\rR\x02id\x12!\n" +
@@ -797,7 +805,8 @@ const file_admin_proto_rawDesc = "" +
 	"\tpod_cidrs\x18\x04 \x03(\tR\bpodCidrs\x12\x15\n" +
 	"\x06ca_pem\x18\x05 \x01(\tR\x05caPem\x12\x1c\n" +
 	"\tendpoints\x18\x06 \x03(\tR\tendpoints\x12\x18\n" +
-	"\aversion\x18\a \x01(\tR\aversion\"-\n" +
+	"\aversion\x18\a \x01(\tR\aversion\x12\x14\n" +
+	"\x05relay\x18\b \x01(\tR\x05relay\"-\n" +
 	"\x11SignRemoteRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\"U\n" +
 	"\vCredentials\x12\x12\n" +

@@ -71,6 +71,15 @@ type Config struct {
 	NodeGCGrace       time.Duration // pod CIDRs of nodes without a record this long are freed
 	IdentityGCGrace   time.Duration
 
+	// RelayListen is host:port of the flow relay (empty: off): the merged
+	// flows of the cluster's agents, read on RelayAgentPort (their
+	// --flows-listen-address), and of connected clusters' relays.
+	// RelayAdvertise is what connected clusters are told (default:
+	// RelayListen).
+	RelayListen    string
+	RelayAdvertise string
+	RelayAgentPort int
+
 	// Kubernetes is the Kubernetes source (--kubernetes, --kubeconfig):
 	// it mirrors the cluster's Kubernetes objects into the cluster store.
 	Kubernetes k8s.Config
@@ -93,6 +102,7 @@ func DefaultConfig() Config {
 		NodeGCGrace:       time.Hour,
 		IdentityGCGrace:   15 * time.Minute,
 		Kubernetes:        k8s.DefaultConfig(),
+		RelayAgentPort:    clustermesh.RelayAgentPort,
 	}
 }
 
@@ -124,6 +134,9 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often unreferenced identities and dead nodes' pod CIDRs are collected")
 	fs.DurationVar(&c.NodeGCGrace, "node-gc-grace", c.NodeGCGrace, "how long a pod CIDR outlives its node's record before it is freed")
 	fs.DurationVar(&c.IdentityGCGrace, "identity-gc-grace", c.IdentityGCGrace, "how long an identity stays unreferenced before it is deleted")
+	fs.StringVar(&c.RelayListen, "relay-listen", c.RelayListen, "host:port of the flow relay (mutual TLS): every agent's flows and connected clusters' relays merged (empty: off; usually port 4245)")
+	fs.StringVar(&c.RelayAdvertise, "relay-advertise", c.RelayAdvertise, "host:port connected clusters' relays read this relay at (default: --relay-listen)")
+	fs.IntVar(&c.RelayAgentPort, "relay-agent-port", c.RelayAgentPort, "port the agents serve their flows on (their --flows-listen-address)")
 	c.KVStore.RegisterFlags(fs)
 	c.Kubernetes.RegisterFlags(fs)
 }
@@ -183,6 +196,17 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--metrics-listen %q: accepted is host:port, e.g. 127.0.0.1:9962", c.MetricsListen))
 		}
 	}
+	for flag, a := range map[string]string{"relay-listen": c.RelayListen, "relay-advertise": c.RelayAdvertise} {
+		if _, port, err := net.SplitHostPort(a); a != "" && (err != nil || port == "") {
+			errs = append(errs, fmt.Errorf("--%s %q: accepted is host:port, e.g. 10.0.0.1:4245", flag, a))
+		}
+	}
+	if c.RelayAdvertise != "" && c.RelayListen == "" {
+		errs = append(errs, errors.New("--relay-advertise without --relay-listen: give the address the relay listens on"))
+	}
+	if c.RelayAgentPort < 1 || c.RelayAgentPort > 65535 {
+		errs = append(errs, fmt.Errorf("--relay-agent-port %d: accepted is 1-65535", c.RelayAgentPort))
+	}
 	for name, d := range map[string]time.Duration{"heartbeat-interval": c.HeartbeatInterval, "gc-interval": c.GCInterval,
 		"node-gc-grace": c.NodeGCGrace, "identity-gc-grace": c.IdentityGCGrace} {
 		if d <= 0 {
@@ -212,7 +236,21 @@ func (c *Config) kubernetes() k8s.Config {
 
 func (c *Config) info() clustermesh.Info {
 	pool, _ := c.pool()
-	return clustermesh.Info{Name: c.ClusterName, ID: c.ClusterID, Routing: c.RoutingMode, PodCIDRs: pool, Endpoints: c.remoteAdvertise()}
+	return clustermesh.Info{Name: c.ClusterName, ID: c.ClusterID, Routing: c.RoutingMode, PodCIDRs: pool, Endpoints: c.remoteAdvertise(),
+		Relay: c.relayAdvertise()}
+}
+
+// relayAdvertise is the relay address connected clusters are told: the
+// advertised one, or the listen address unless it names no host.
+func (c *Config) relayAdvertise() string {
+	if c.RelayAdvertise != "" {
+		return c.RelayAdvertise
+	}
+	host, _, err := net.SplitHostPort(c.RelayListen)
+	if err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
+		return ""
+	}
+	return c.RelayListen
 }
 
 // remoteFrontPort is how far the front's default port is from the served

@@ -179,6 +179,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.MetricsListen != "" {
 		g.Go(func() error { return s.m.serve(ctx, s.cfg.MetricsListen) })
 	}
+	if s.cfg.RelayListen != "" {
+		g.Go(func() error { return s.runRelay(ctx) })
+	}
 	g.Go(func() error {
 		select {
 		case err := <-s.etcd.Err():

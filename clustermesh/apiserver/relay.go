@@ -1,0 +1,220 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+
+	"github.com/weftnet/weft/clustermesh"
+	"github.com/weftnet/weft/flow"
+	"github.com/weftnet/weft/relay"
+	"github.com/weftnet/weft/state/records"
+)
+
+// relayRefresh is how often the relay re-reads the cluster's nodes and
+// the connected clusters' relays.
+const relayRefresh = 2 * time.Second
+
+// runRelay serves the flow relay on --relay-listen: the merged flows of
+// every agent of the cluster (their --relay-agent-port, mutual TLS with
+// the flows-agent and relay certificates of the clustermesh directory) and
+// of every connected cluster's relay (with the credentials to read that
+// cluster). Clients present a certificate of the cluster's CA (the admin
+// certificate) or, for another cluster's relay, of the remote CA; the
+// latter are answered with this cluster's agents only.
+func (s *Server) runRelay(ctx context.Context) error {
+	agentTLS, err := s.relayClientTLS()
+	if err != nil {
+		return err
+	}
+	serverTLS, err := s.relayServerTLS()
+	if err != nil {
+		return err
+	}
+	cfg := relay.DefaultConfig()
+	cfg.TLS = agentTLS
+	cfg.ClusterOnly = fromRemoteCluster
+	r, err := relay.New(cfg, s.log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	l, err := net.Listen("tcp", s.cfg.RelayListen)
+	if err != nil {
+		return fmt.Errorf("listen for the relay on %s: %w", s.cfg.RelayListen, err)
+	}
+	s.log.Info("serving the flow relay", "address", l.Addr().String(), "agent-port", s.cfg.RelayAgentPort)
+	done := make(chan error, 1)
+	go func() { done <- flow.Serve(ctx, l, serverTLS, r) }()
+	remotes := map[string]*remoteRelay{}
+	tick := time.NewTicker(relayRefresh)
+	defer tick.Stop()
+	var lastErr string
+	for {
+		peers, err := s.relayPeers(ctx, remotes)
+		if err == nil {
+			err = r.SetPeers(peers)
+		}
+		if msg := fmt.Sprint(err); err != nil && msg != lastErr {
+			s.log.Warn("relay: cannot refresh its peers; keeping the last ones", "error", err)
+			lastErr = msg
+		} else if err == nil {
+			lastErr = ""
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+// remoteRelay is a connected cluster's relay and the TLS configuration
+// to read it, kept while its address and credentials stay the same (the
+// relay redials a peer whose TLS configuration changed).
+type remoteRelay struct {
+	address, stamp string
+	tls            *tls.Config
+}
+
+// relayPeers lists the cluster's nodes and the connected clusters' relays.
+func (s *Server) relayPeers(ctx context.Context, remotes map[string]*remoteRelay) ([]relay.Peer, error) {
+	keys := records.NewKeys(s.source.Prefix())
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	kvs, err := s.source.List(lctx, keys.NodesPrefix(s.cfg.ClusterName))
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("list the cluster's nodes: %w", err)
+	}
+	var peers []relay.Peer
+	for _, kv := range kvs {
+		n, err := keys.DecodeNode(kv.Key, kv.Value)
+		if err != nil || len(n.Underlay) == 0 {
+			continue // the agents' own checks report a bad record
+		}
+		peers = append(peers, relay.Peer{Node: n.Name, Address: net.JoinHostPort(n.Underlay[0].String(), strconv.Itoa(s.cfg.RelayAgentPort))})
+	}
+	seen := map[string]bool{}
+	entries, err := os.ReadDir(s.dir.Path(clustermesh.RemotesSubdir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read connected clusters: %w", err)
+	}
+	for _, e := range entries {
+		rr, err := s.loadRemoteRelay(e.Name(), remotes[e.Name()])
+		if err != nil {
+			s.log.Debug("relay: connected cluster without a readable relay", "remote", e.Name(), "error", err)
+			continue
+		}
+		if rr == nil {
+			continue
+		}
+		remotes[e.Name()], seen[e.Name()] = rr, true
+		peers = append(peers, relay.Peer{Node: "relay:" + e.Name(), Address: rr.address, TLS: rr.tls, Relay: true})
+	}
+	for name := range remotes {
+		if !seen[name] {
+			delete(remotes, name)
+		}
+	}
+	slices.SortFunc(peers, func(a, b relay.Peer) int { return strings.Compare(a.Node, b.Node) })
+	return peers, nil
+}
+
+// loadRemoteRelay reads remotes/<cluster>/: the cluster's info (its relay
+// address, its CA) and this cluster's credentials to read it. It returns
+// nil when the cluster serves no relay.
+func (s *Server) loadRemoteRelay(cluster string, have *remoteRelay) (*remoteRelay, error) {
+	dir := s.dir.Remote(cluster)
+	raw, err := os.ReadFile(filepath.Join(dir, infoFile))
+	if err != nil {
+		return nil, err
+	}
+	var info clustermesh.Info
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, infoFile), err)
+	}
+	if info.Relay == "" {
+		return nil, nil
+	}
+	host, _, err := net.SplitHostPort(info.Relay)
+	if err != nil {
+		return nil, fmt.Errorf("relay address %q: %w", info.Relay, err)
+	}
+	cert, err := os.ReadFile(filepath.Join(dir, clustermesh.ClientCert))
+	if err != nil {
+		return nil, err
+	}
+	stamp := info.Relay + "\n" + info.CA + "\n" + string(cert)
+	if have != nil && have.stamp == stamp {
+		return have, nil
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, clustermesh.ClientCert), filepath.Join(dir, clustermesh.ClientKey))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(info.CA)) {
+		return nil, fmt.Errorf("cluster %s: no CA certificate in its info", cluster)
+	}
+	return &remoteRelay{address: info.Relay, stamp: stamp, tls: &tls.Config{Certificates: []tls.Certificate{pair},
+		RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS13}}, nil
+}
+
+// relayClientTLS is the relay's client of the agents: the relay
+// certificate, agents named weft-agent under the cluster's CA.
+func (s *Server) relayClientTLS() (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(s.dir.Cert(clustermesh.Relay), s.dir.Key(clustermesh.Relay))
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w (run `weft clustermesh enable %s` again to create the relay's certificates)", err, s.cfg.ClusterName)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ca.Cert)
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, ServerName: clustermesh.FlowsAgentName, MinVersion: tls.VersionTLS13}, nil
+}
+
+// relayServerTLS serves the relay with the serving certificate to clients
+// of the cluster's CA and of the remote CA (connected clusters' relays).
+func (s *Server) relayServerTLS() (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(s.dir.Cert(clustermesh.Server), s.dir.Key(clustermesh.Server))
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	remoteCA, err := clustermesh.LoadRemoteCA(s.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ca.Cert)
+	pool.AddCert(remoteCA.Cert)
+	return &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}, nil
+}
+
+// fromRemoteCluster says whether the client of ctx is another cluster
+// (its certificate names remote-<cluster>): it gets this cluster's agents
+// only.
+func fromRemoteCluster(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return false
+	}
+	return strings.HasPrefix(info.State.PeerCertificates[0].Subject.CommonName, clustermesh.RemoteUser(""))
+}
