@@ -27,6 +27,10 @@ type Endpoint struct {
 	HostDevice string
 	// MAC is the pod-side interface's address.
 	MAC net.HardwareAddr
+	// NetNS is the path of the pod's network namespace (optional): with
+	// it, flows the socket load balancer translated for the pod are
+	// reported with their frontend.
+	NetNS string
 }
 
 // UpsertEndpoint writes ep into the endpoint map, routes its address to
@@ -68,6 +72,11 @@ func (d *Datapath) UpsertEndpoint(ctx context.Context, ep Endpoint) error {
 	}
 	if err := d.endpointRoute(ep.IP, lnk); err != nil {
 		return err
+	}
+	if err := d.notePodNetNS(ep.NetNS, ep.IP); err != nil {
+		// Only flow records lose their service frontend: not a reason
+		// to refuse the pod.
+		d.log.Warn("flows of this pod will not name the service they were load-balanced for", "endpoint", ep.ID, "ip", ep.IP, "error", err)
 	}
 	if err := d.attachIngress(ep.HostDevice, "from_container", d.objs.FromContainer); err != nil {
 		return err
@@ -117,6 +126,7 @@ func (d *Datapath) deleteEndpoint(key bpf.EndpointKey) error {
 	if err := d.deletePolicy(info.Id); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, d.forgetPodNetNS(ip))
 	delete(d.enforced, info.Id)
 	return errors.Join(errs...)
 }

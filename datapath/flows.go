@@ -78,6 +78,11 @@ type Flow struct {
 	// TCPFlags is the TCP header's flags byte (FIN 0x01 ... CWR 0x80), 0
 	// for other protocols.
 	TCPFlags uint8
+	// Frontend is the service address the client asked for when the
+	// socket load balancer sent the flow to Destination (a backend), with
+	// ServiceID the service's datapath id; invalid otherwise.
+	Frontend  netip.AddrPort
+	ServiceID uint32
 }
 
 func (f Flow) String() string {
@@ -142,7 +147,18 @@ func flowOf(ev bpf.FlowEvent) Flow {
 		Point:               Point(ev.ObsPoint),
 		Ifindex:             ev.Ifindex,
 		TCPFlags:            ev.TcpFlags,
+		Frontend:            frontendOf(ev),
+		ServiceID:           ev.ServiceId,
 	}
+}
+
+func frontendOf(ev bpf.FlowEvent) netip.AddrPort {
+	if ev.ServiceId == 0 {
+		return netip.AddrPort{}
+	}
+	var a [4]byte
+	binary.NativeEndian.PutUint32(a[:], ev.Frontend)
+	return netip.AddrPortFrom(netip.AddrFrom4(a), bpf.Htons(ev.FrontendPort))
 }
 
 // Counter is a packet and byte count.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/datapath/datapathtest"
@@ -50,6 +51,37 @@ func TestServices(t *testing.T) {
 					return seen["web-a"] > 0 && (seen["web-b"] > 0 || seen["web-c"] > 0)
 				})
 				t.Logf("backends chosen: %v", seen)
+			})
+
+			t.Run("flows name the frontend of load-balanced connections only", func(t *testing.T) {
+				flows := flowReader(t, n1)
+				since := monotonicNow(t) // the reader also holds earlier tests' events
+				got, err := client.Fetch(ctx, clusterIP)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var backend *datapathtest.Pod
+				for _, b := range backends {
+					if b.Name == got {
+						backend = b
+					}
+				}
+				if backend == nil {
+					t.Fatalf("cluster ip answered %q, no backend of that name", got)
+				}
+				fromClient := func(f datapath.Flow) bool {
+					return f.Time > since && !f.Dropped && f.Source.Addr() == client.IP && f.Destination == backend.Addr(8080) && f.Point.String() == "from-endpoint"
+				}
+				if f := readFlow(t, flows, fromClient); f.Frontend != clusterIP || f.ServiceID == 0 {
+					t.Fatalf("connection through %s to %s: flow %v names frontend %v (service %d), want %s", clusterIP, got, f, f.Frontend, f.ServiceID, clusterIP)
+				}
+				since = monotonicNow(t)
+				if _, err := client.Fetch(ctx, backend.Addr(8080)); err != nil {
+					t.Fatal(err)
+				}
+				if f := readFlow(t, flows, fromClient); f.Frontend.IsValid() || f.ServiceID != 0 {
+					t.Fatalf("a direct connection to %s is reported as load-balanced for %v (service %d)", got, f.Frontend, f.ServiceID)
+				}
 			})
 
 			t.Run("cluster ip from the host", func(t *testing.T) {
@@ -195,6 +227,15 @@ func TestServices(t *testing.T) {
 			})
 		})
 	}
+}
+
+// monotonicNow is CLOCK_MONOTONIC, the clock of datapath.Flow.Time.
+func monotonicNow(t *testing.T) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ts.Nano())
 }
 
 func upsertOn(t *testing.T, n *datapathtest.Node, s datapath.Service) {

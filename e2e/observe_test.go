@@ -116,8 +116,10 @@ func TestObserve(t *testing.T) {
 			if err != nil || strings.TrimSpace(string(out)) != "ok" {
 				return fmt.Errorf("connect to %s:80: %q %v", clusterIP, out, err)
 			}
-			obs := weftCLI(t, e, n2, "", "observe", "--service", "dev/nginx", "--last", "5")
-			want := "-> dev/nginx-dev:80 (service dev/nginx " + clusterIP + ":80) to-endpoint FORWARDED"
+			// The client's node load-balanced it: the frontend asked for
+			// and the backend chosen.
+			obs := weftCLI(t, e, n1, "", "observe", "--service", "dev/nginx", "--last", "5")
+			want := "-> dev/nginx-dev:80 (service dev/nginx " + clusterIP + ":80) to-overlay FORWARDED"
 			for _, line := range strings.Split(obs, "\n") {
 				if strings.Contains(line, want) {
 					t.Logf("weft observe: %s", line)
@@ -125,6 +127,25 @@ func TestObserve(t *testing.T) {
 				}
 			}
 			return fmt.Errorf("no %q in\n%s", want, obs)
+		})
+		// A connection straight to the backend is no service connection.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		since := time.Now().Format(time.RFC3339Nano)
+		if out, err := tgt.Output(cctx, "bash", "-c", "exec 3<>/dev/tcp/"+server.Addr().String()+"/80 && head -n1 <&3"); err != nil {
+			t.Fatalf("connect to nginx-dev:80 directly: %q %v", out, err)
+		}
+		eventually(t, 30*time.Second, "the direct connection in weft observe, without a service", func() error {
+			obs := weftCLI(t, e, n1, "", "observe", "--since", since, "--to-pod", "dev/nginx-dev", "--port", "80")
+			for _, line := range strings.Split(obs, "\n") {
+				if strings.Contains(line, " to-overlay FORWARDED") {
+					if strings.Contains(line, "(service ") {
+						t.Errorf("a direct connection to the backend is shown as load-balanced: %s", line)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("no to-overlay flow of the direct connection in\n%s", obs)
 		})
 	})
 

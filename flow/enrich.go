@@ -33,10 +33,10 @@ type Service struct {
 	Frontend        netip.AddrPort // zero when unknown
 }
 
-// ServiceLookup finds the service an address and port is a backend of
-// (proto is the IP protocol number); ok is false when it backs none.
+// ServiceLookup finds the service of a frontend (proto is the IP protocol
+// number); ok is false when no programmed service has it.
 type ServiceLookup interface {
-	ServiceOfBackend(backend netip.AddrPort, proto uint8) (svc Service, ok bool)
+	ServiceOfFrontend(frontend netip.AddrPort, proto uint8) (svc Service, ok bool)
 }
 
 // ClusterLabel is the label that names an identity's cluster.
@@ -75,11 +75,14 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 		r.DropReasonCode = uint32(f.Reason)
 		r.DropReason = f.Reason.String()
 	}
-	if e.Services != nil && f.Destination.IsValid() {
-		if svc, ok := e.Services.ServiceOfBackend(f.Destination, f.Proto); ok {
-			r.DestinationService = &agentapi.FlowService{Namespace: svc.Namespace, Name: svc.Name}
-			if svc.Frontend.IsValid() {
-				r.DestinationService.Frontend = svc.Frontend.String()
+	// Only a flow the datapath load-balanced names a service: the
+	// frontend the client asked for, the destination being the backend
+	// chosen for it.
+	if f.Frontend.IsValid() {
+		r.DestinationService = &agentapi.FlowService{Frontend: f.Frontend.String()}
+		if e.Services != nil {
+			if svc, ok := e.Services.ServiceOfFrontend(f.Frontend, f.Proto); ok {
+				r.DestinationService.Namespace, r.DestinationService.Name = svc.Namespace, svc.Name
 			}
 		}
 	}

@@ -19,10 +19,10 @@ type labelTable map[uint32][]string
 
 func (t labelTable) IdentityLabels(id uint32) ([]string, bool) { l, ok := t[id]; return l, ok }
 
-type backends map[netip.AddrPort]Service
+type frontends map[netip.AddrPort]Service
 
-func (b backends) ServiceOfBackend(ap netip.AddrPort, _ uint8) (Service, bool) {
-	s, ok := b[ap]
+func (f frontends) ServiceOfFrontend(ap netip.AddrPort, _ uint8) (Service, bool) {
+	s, ok := f[ap]
 	return s, ok
 }
 
@@ -49,14 +49,15 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 			web:    {Identity: 301, Namespace: "dev", Pod: "web-1", Node: "c1-n2"},
 		},
 		Identities: labelTable{301: {"k8s:app=web", ClusterLabel + "=c1"}},
-		Services: backends{netip.AddrPortFrom(web, 8080): {Namespace: "dev", Name: "web",
+		Services: frontends{netip.MustParseAddrPort("10.96.0.10:80"): {Namespace: "dev", Name: "web",
 			Frontend: netip.MustParseAddrPort("10.96.0.10:80")}},
 	}
-	got := e.Enrich(datapath.Flow{
+	lbFlow := datapath.Flow{
 		Source: netip.AddrPortFrom(client, 44805), Destination: netip.AddrPortFrom(web, 8080), Proto: ProtoTCP,
 		DestinationIdentity: 301, Dropped: true, Reason: datapath.ReasonPolicyDenied, Point: 1, // to-endpoint
-		TCPFlags: TCPSyn,
-	})
+		TCPFlags: TCPSyn, Frontend: netip.MustParseAddrPort("10.96.0.10:80"), ServiceID: 7,
+	}
+	got := e.Enrich(lbFlow)
 	want := &agentapi.Flow{
 		Node: "c1-n2", Cluster: "c1", ObservationPoint: "to-endpoint", Verdict: agentapi.Verdict_DROPPED,
 		DropReasonCode: uint32(datapath.ReasonPolicyDenied), DropReason: "policy denied", Protocol: "TCP", ProtocolNumber: 6,
@@ -68,5 +69,17 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 	}
 	if !proto.Equal(got, want) {
 		t.Errorf("record =\n%v\nwant\n%v", got, want)
+	}
+	// The same packet straight to the backend, not load-balanced, names
+	// no service; a frontend no longer programmed is still shown.
+	direct := lbFlow
+	direct.Frontend, direct.ServiceID = netip.AddrPort{}, 0
+	if got := e.Enrich(direct); got.GetDestinationService() != nil {
+		t.Errorf("a flow the datapath did not load-balance names service %v", got.GetDestinationService())
+	}
+	gone := lbFlow
+	gone.Frontend = netip.MustParseAddrPort("10.96.0.11:80")
+	if got := e.Enrich(gone).GetDestinationService(); got.GetFrontend() != "10.96.0.11:80" || got.GetName() != "" {
+		t.Errorf("flow load-balanced for an unknown frontend: service %v, want only the frontend", got)
 	}
 }

@@ -241,7 +241,7 @@ func (e *Manager) activate(ctx context.Context, ep *Endpoint) error {
 		return fmt.Errorf("pod MAC %q: %w", ep.PodMAC, err)
 	}
 	err = e.dp.UpsertEndpoint(ctx, datapath.Endpoint{
-		ID: ep.ID, IP: ep.IP, Identity: uint32(ep.Identity), HostDevice: ep.HostIfName, MAC: mac,
+		ID: ep.ID, IP: ep.IP, Identity: uint32(ep.Identity), HostDevice: ep.HostIfName, MAC: mac, NetNS: ep.NetNS,
 	})
 	if err != nil {
 		return fmt.Errorf("attach endpoint %d to %s: %w", ep.ID, ep.HostIfName, err)

@@ -76,64 +76,49 @@ type ServiceLister interface {
 	List() *agentapi.ListServicesResponse
 }
 
-// serviceIndex maps backends to their service, rebuilt from the lister at
-// most once per refresh (flows come much more often than services change).
+// serviceIndex maps frontends to their service, rebuilt from the lister
+// at most once per refresh (flows come much more often than services
+// change).
 type serviceIndex struct {
 	list    ServiceLister
 	refresh time.Duration
 
 	mu    sync.Mutex
 	built time.Time
-	index map[backendKey]flow.Service
+	index map[frontendKey]flow.Service
 }
 
-type backendKey struct {
+type frontendKey struct {
 	addr  netip.AddrPort
 	proto uint8
 }
 
-// Services finds the service of a backend among the programmed ones.
+// Services finds the service of a frontend among the programmed ones.
 func Services(l ServiceLister) flow.ServiceLookup {
 	return &serviceIndex{list: l, refresh: time.Second}
 }
 
-func (s *serviceIndex) ServiceOfBackend(backend netip.AddrPort, proto uint8) (flow.Service, bool) {
+func (s *serviceIndex) ServiceOfFrontend(frontend netip.AddrPort, proto uint8) (flow.Service, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.index == nil || time.Since(s.built) > s.refresh {
+	svc, ok := s.index[frontendKey{frontend, proto}]
+	if !ok && (s.index == nil || time.Since(s.built) > s.refresh) {
 		s.index, s.built = buildIndex(s.list.List()), time.Now()
+		svc, ok = s.index[frontendKey{frontend, proto}]
 	}
-	svc, ok := s.index[backendKey{backend, proto}]
 	return svc, ok
 }
 
 var protoNumbers = map[string]uint8{"TCP": flow.ProtoTCP, "UDP": flow.ProtoUDP, "SCTP": flow.ProtoSCTP}
 
-func buildIndex(resp *agentapi.ListServicesResponse) map[backendKey]flow.Service {
-	index := map[backendKey]flow.Service{}
+func buildIndex(resp *agentapi.ListServicesResponse) map[frontendKey]flow.Service {
+	index := map[frontendKey]flow.Service{}
 	for _, svc := range resp.GetServices() {
-		// The first frontend per protocol (the ClusterIP comes first).
-		frontends := map[uint8]netip.AddrPort{}
 		for _, f := range svc.GetFrontends() {
 			addr, proto, _ := strings.Cut(f.GetAddress(), "/")
 			ap, err := netip.ParseAddrPort(addr)
 			if p, ok := protoNumbers[strings.ToUpper(proto)]; ok && err == nil {
-				if _, seen := frontends[p]; !seen {
-					frontends[p] = ap
-				}
-			}
-		}
-		for _, b := range svc.GetBackends() {
-			addr, proto, found := strings.Cut(b.GetAddress(), "/")
-			ap, err := netip.ParseAddrPort(addr)
-			if err != nil {
-				continue
-			}
-			for p, fe := range frontends {
-				if found && protoNumbers[strings.ToUpper(proto)] != p {
-					continue
-				}
-				index[backendKey{ap, p}] = flow.Service{Namespace: svc.GetNamespace(), Name: svc.GetName(), Frontend: fe}
+				index[frontendKey{ap, p}] = flow.Service{Namespace: svc.GetNamespace(), Name: svc.GetName(), Frontend: ap}
 			}
 		}
 	}

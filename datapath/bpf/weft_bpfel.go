@@ -69,22 +69,26 @@ type weftEndpointKey struct {
 }
 
 type weftFlowEvent struct {
-	_           structs.HostLayout
-	Time        uint64
-	Saddr       [16]uint8
-	Daddr       [16]uint8
-	Sport       uint16
-	Dport       uint16
-	SrcIdentity uint32
-	DstIdentity uint32
-	Ifindex     uint32
-	Proto       uint8
-	Family      uint8
-	Verdict     uint8
-	Reason      uint8
-	ObsPoint    uint8
-	TcpFlags    uint8
-	Pad         [2]uint8
+	_            structs.HostLayout
+	Time         uint64
+	Saddr        [16]uint8
+	Daddr        [16]uint8
+	Sport        uint16
+	Dport        uint16
+	SrcIdentity  uint32
+	DstIdentity  uint32
+	Ifindex      uint32
+	Proto        uint8
+	Family       uint8
+	Verdict      uint8
+	Reason       uint8
+	ObsPoint     uint8
+	TcpFlags     uint8
+	Pad          [2]uint8
+	ServiceId    uint32
+	Frontend     uint32
+	FrontendPort uint16
+	Pad2         [6]uint8
 }
 
 type weftIpcacheKey struct {
@@ -155,6 +159,23 @@ type weftLbSlotKey struct {
 	_         structs.HostLayout
 	ServiceId uint32
 	Slot      uint32
+}
+
+type weftLbXlate struct {
+	_         structs.HostLayout
+	Frontend  uint32
+	Port      uint16
+	Pad       uint16
+	ServiceId uint32
+}
+
+type weftLbXlateKey struct {
+	_       structs.HostLayout
+	Client  uint32
+	Backend uint32
+	Port    uint16
+	Proto   uint8
+	Pad     uint8
 }
 
 type weftMasqConfig struct {
@@ -246,8 +267,10 @@ const (
 	weftMapWeftLbRevnat     = "weft_lb_revnat"
 	weftMapWeftLbServices   = "weft_lb_services"
 	weftMapWeftLbSlots      = "weft_lb_slots"
+	weftMapWeftLbXlate      = "weft_lb_xlate"
 	weftMapWeftMasqConfig   = "weft_masq_config"
 	weftMapWeftMetrics      = "weft_metrics"
+	weftMapWeftNetnsPods    = "weft_netns_pods"
 	weftMapWeftNomasq       = "weft_nomasq"
 	weftMapWeftPolicy       = "weft_policy"
 	weftMapWeftSnat         = "weft_snat"
@@ -334,8 +357,10 @@ type weftMapSpecs struct {
 	WeftLbRevnat   *ebpf.MapSpec `ebpf:"weft_lb_revnat"`
 	WeftLbServices *ebpf.MapSpec `ebpf:"weft_lb_services"`
 	WeftLbSlots    *ebpf.MapSpec `ebpf:"weft_lb_slots"`
+	WeftLbXlate    *ebpf.MapSpec `ebpf:"weft_lb_xlate"`
 	WeftMasqConfig *ebpf.MapSpec `ebpf:"weft_masq_config"`
 	WeftMetrics    *ebpf.MapSpec `ebpf:"weft_metrics"`
+	WeftNetnsPods  *ebpf.MapSpec `ebpf:"weft_netns_pods"`
 	WeftNomasq     *ebpf.MapSpec `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.MapSpec `ebpf:"weft_policy"`
 	WeftSnat       *ebpf.MapSpec `ebpf:"weft_snat"`
@@ -382,8 +407,10 @@ type weftMaps struct {
 	WeftLbRevnat   *ebpf.Map `ebpf:"weft_lb_revnat"`
 	WeftLbServices *ebpf.Map `ebpf:"weft_lb_services"`
 	WeftLbSlots    *ebpf.Map `ebpf:"weft_lb_slots"`
+	WeftLbXlate    *ebpf.Map `ebpf:"weft_lb_xlate"`
 	WeftMasqConfig *ebpf.Map `ebpf:"weft_masq_config"`
 	WeftMetrics    *ebpf.Map `ebpf:"weft_metrics"`
+	WeftNetnsPods  *ebpf.Map `ebpf:"weft_netns_pods"`
 	WeftNomasq     *ebpf.Map `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.Map `ebpf:"weft_policy"`
 	WeftSnat       *ebpf.Map `ebpf:"weft_snat"`
@@ -403,8 +430,10 @@ func (m *weftMaps) Close() error {
 		m.WeftLbRevnat,
 		m.WeftLbServices,
 		m.WeftLbSlots,
+		m.WeftLbXlate,
 		m.WeftMasqConfig,
 		m.WeftMetrics,
+		m.WeftNetnsPods,
 		m.WeftNomasq,
 		m.WeftPolicy,
 		m.WeftSnat,

@@ -248,7 +248,7 @@ func (n *Node) AddPod(name string, identity uint32) *Pod {
 
 // Endpoint is the pod as its node's datapath sees it.
 func (p *Pod) Endpoint() datapath.Endpoint {
-	return datapath.Endpoint{ID: p.ID, IP: p.IP, Identity: p.Identity, HostDevice: p.HostDevice, MAC: p.MAC}
+	return datapath.Endpoint{ID: p.ID, IP: p.IP, Identity: p.Identity, HostDevice: p.HostDevice, MAC: p.MAC, NetNS: filepath.Join(netnsDir, p.NS)}
 }
 
 func (l *Lab) cleanup() {

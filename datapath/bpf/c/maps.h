@@ -143,6 +143,26 @@ struct sock_revnat_key {
 	__u8 pad[5];
 };
 
+/* Socket load balancing as the packets' datapath sees it: the agent maps
+ * each local pod's network namespace (its cookie) to the pod's address;
+ * sock_xlate4 records every translation by client address, backend and
+ * protocol, so the tc programs can say which of the flows they report were
+ * load-balanced, and from which frontend. */
+struct lb_xlate_key {
+	__be32 client;
+	__be32 backend;
+	__be16 port; /* backend port */
+	__u8 proto;
+	__u8 pad;
+};
+
+struct lb_xlate {
+	__be32 frontend;
+	__be16 port; /* frontend port */
+	__u16 pad;
+	__u32 service_id;
+};
+
 /* STABLE (v1) conntrack: one entry per direction-less flow, keyed by the
  * tuple of its first packet (after DNAT), looked up as-is (established) and
  * reversed (reply). ICMP echo uses the echo id as both ports. */
@@ -236,6 +256,12 @@ struct flow_event {
 	__u8 obs_point;
 	__u8 tcp_flags; /* TCP header flags byte (FIN 0x01 ... CWR 0x80), 0 otherwise */
 	__u8 pad[2];
+	/* Set when the socket load balancer sent this flow to daddr:dport:
+	 * the service's id and the frontend the client asked for. */
+	__u32 service_id;
+	__be32 frontend;
+	__be16 frontend_port;
+	__u8 pad2[6];
 };
 
 struct metric {
@@ -327,6 +353,23 @@ struct {
 	__uint(max_entries, 65536);
 	__uint(pinning, PIN);
 } weft_sock_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);   /* network namespace cookie of a local pod */
+	__type(value, __be32); /* the pod's address */
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, PIN);
+} weft_netns_pods SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_xlate_key);
+	__type(value, struct lb_xlate);
+	__uint(max_entries, 65536);
+	__uint(pinning, PIN);
+} weft_lb_xlate SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -195,6 +195,17 @@ static __always_inline void emit(struct __sk_buff *skb, struct pkt *p, __u32 src
 	ev->obs_point = obs;
 	if (p->proto == IPPROTO_TCP && p->has_ports)
 		bpf_skb_load_bytes(skb, p->l4_off + 13, &ev->tcp_flags, 1);
+	if (p->has_ports) {
+		struct lb_xlate_key xk = { .client = p->saddr, .backend = p->daddr,
+					   .port = p->dport, .proto = p->proto };
+		struct lb_xlate *x = bpf_map_lookup_elem(&weft_lb_xlate, &xk);
+
+		if (x) {
+			ev->service_id = x->service_id;
+			ev->frontend = x->frontend;
+			ev->frontend_port = x->port;
+		}
+	}
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -26,6 +26,29 @@ static __always_inline void sock_drop4(struct bpf_sock_addr *ctx, __u8 reason)
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* sock_remember_xlate4 records that a local pod's socket was sent to
+ * backend:port for the frontend it asked for (weft_lb_xlate), when the
+ * socket's namespace is a known pod's. */
+static __always_inline void sock_remember_xlate4(struct bpf_sock_addr *ctx, __u32 service_id,
+						 __be32 backend, __be16 port)
+{
+	__u64 netns = bpf_get_netns_cookie(ctx);
+	__be32 *client = bpf_map_lookup_elem(&weft_netns_pods, &netns);
+	struct lb_xlate_key xk = {};
+	struct lb_xlate x = {};
+
+	if (!client)
+		return;
+	xk.client = *client;
+	xk.backend = backend;
+	xk.port = port;
+	xk.proto = ctx->protocol;
+	x.frontend = ctx->user_ip4;
+	x.port = (__be16)ctx->user_port;
+	x.service_id = service_id;
+	bpf_map_update_elem(&weft_lb_xlate, &xk, &x, BPF_ANY);
+}
+
 /* sock_xlate4 returns 1 to let the call proceed, 0 to refuse it (EPERM). */
 static __always_inline int sock_xlate4(struct bpf_sock_addr *ctx, int remember)
 {
@@ -61,6 +84,7 @@ static __always_inline int sock_xlate4(struct bpf_sock_addr *ctx, int remember)
 		addr4_put(fe.addr, ctx->user_ip4);
 		bpf_map_update_elem(&weft_sock_revnat, &rk, &fe, BPF_ANY);
 	}
+	sock_remember_xlate4(ctx, svc->id, addr4_get(b->addr), b->port);
 	ctx->user_ip4 = addr4_get(b->addr);
 	ctx->user_port = b->port;
 	count(REASON_FORWARDED, 0);

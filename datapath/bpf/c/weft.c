@@ -94,8 +94,29 @@ static __always_inline int to_tunnel4(struct __sk_buff *skb, struct pkt *p, stru
 	return bpf_redirect(cfg->tunnel_ifindex, 0);
 }
 
+static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_, int *pstate);
+
 SEC("tc")
 int from_container(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	int state = -1, ret;
+
+	ret = from_container4(skb, &p, &state);
+	/* A new flow the socket load balancer translated was reported with
+	 * its frontend (emit reads weft_lb_xlate): once it is forwarded, the
+	 * record is spent, so that a later direct connection from the same
+	 * pod to the same backend is not taken for load-balanced. */
+	if (state == CT_NEW && ret != TC_ACT_SHOT && p.has_ports) {
+		struct lb_xlate_key xk = { .client = p.saddr, .backend = p.daddr,
+					   .port = p.dport, .proto = p.proto };
+
+		bpf_map_delete_elem(&weft_lb_xlate, &xk);
+	}
+	return ret;
+}
+
+static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_, int *pstate)
 {
 	struct ct_entry *ce = NULL, e = {};
 	struct endpoint_info *src = NULL, *dst;
@@ -115,6 +136,8 @@ int from_container(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 
 	state = ct_lookup4(&p, &ce);
+	*pstate = state;
+	*p_ = p;
 	if (state == CT_ESTABLISHED && ce && ce->src_ifindex == skb->ifindex) {
 		src_id = ce->src_identity;
 	} else if (state == CT_REPLY && ce && ce->reply_ifindex == skb->ifindex) {
