@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -115,19 +118,19 @@ func dumpLB(o *bpf.Objects) (*agentapi.Table, error) {
 }
 
 func dumpMetrics(o *bpf.Objects) (*agentapi.Table, error) {
-	t := &agentapi.Table{Columns: []string{"REASON", "PACKETS", "BYTES"}}
-	for r := uint32(0); r < bpf.ReasonMax; r++ {
-		var per []bpf.Metric
-		if err := o.WeftMetrics.Lookup(r, &per); err != nil {
-			return nil, fmt.Errorf("read metric %d: %w", r, err)
-		}
-		var pk, by uint64
-		for _, m := range per {
-			pk, by = pk+m.Packets, by+m.Bytes
-		}
-		if pk > 0 {
-			t.Rows = append(t.Rows, &agentapi.Row{Cells: []string{datapath.Reason(r).String(), strconv.FormatUint(pk, 10), strconv.FormatUint(by, 10)}})
-		}
+	t := &agentapi.Table{Columns: []string{"REASON", "DIRECTION", "PACKETS", "BYTES"}}
+	traffic, err := datapath.ReadTraffic(o)
+	if err != nil {
+		return nil, err
+	}
+	keys := slices.Collect(maps.Keys(traffic))
+	slices.SortFunc(keys, func(a, b datapath.TrafficKey) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Direction, b.Direction))
+	})
+	for _, k := range keys {
+		c := traffic[k]
+		t.Rows = append(t.Rows, &agentapi.Row{Cells: []string{k.Reason.String(), k.Direction.String(),
+			strconv.FormatUint(c.Packets, 10), strconv.FormatUint(c.Bytes, 10)}})
 	}
 	return t, nil
 }

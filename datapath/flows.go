@@ -166,22 +166,62 @@ type Counter struct {
 	Packets, Bytes uint64
 }
 
-// Metrics returns the node's counters by reason, summed over CPUs.
+// String names a direction as metrics label it.
+func (d Direction) String() string {
+	if d == Ingress {
+		return "ingress"
+	}
+	return "egress"
+}
+
+// TrafficKey is one counter: a decision's reason and direction (ingress
+// towards the node's endpoint: to-endpoint, from-overlay, from-netdev).
+type TrafficKey struct {
+	Reason    Reason
+	Direction Direction
+}
+
+// Traffic returns the node's counters by reason and direction, summed
+// over CPUs; counters at 0 are left out.
+func (d *Datapath) Traffic(ctx context.Context) (map[TrafficKey]Counter, error) {
+	return ReadTraffic(d.objs)
+}
+
+// ReadTraffic reads the counters of a node's maps.
+func ReadTraffic(objs *bpf.Objects) (map[TrafficKey]Counter, error) {
+	out := map[TrafficKey]Counter{}
+	for _, dir := range []Direction{Ingress, Egress} {
+		for r := uint32(0); r < bpf.ReasonMax; r++ {
+			var per []bpf.Metric
+			if err := objs.WeftTraffic.Lookup(uint32(dir)*bpf.ReasonMax+r, &per); err != nil {
+				return nil, fmt.Errorf("read counter of %s %s: %w", Reason(r), dir, err)
+			}
+			var c Counter
+			for _, m := range per {
+				c.Packets += m.Packets
+				c.Bytes += m.Bytes
+			}
+			if c.Packets > 0 {
+				out[TrafficKey{Reason(r), dir}] = c
+			}
+		}
+	}
+	return out, nil
+}
+
+// Metrics returns the node's counters by reason (both directions),
+// summed over CPUs.
 func (d *Datapath) Metrics(ctx context.Context) (map[Reason]Counter, error) {
+	traffic, err := d.Traffic(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := map[Reason]Counter{}
-	for r := uint32(0); r < bpf.ReasonMax; r++ {
-		var per []bpf.Metric
-		if err := d.objs.WeftMetrics.Lookup(r, &per); err != nil {
-			return nil, fmt.Errorf("read metric %d: %w", r, err)
-		}
-		var c Counter
-		for _, m := range per {
-			c.Packets += m.Packets
-			c.Bytes += m.Bytes
-		}
-		if c.Packets > 0 {
-			out[Reason(r)] = c
-		}
+	for k, c := range traffic {
+		sum := out[k.Reason]
+		sum.Packets += c.Packets
+		sum.Bytes += c.Bytes
+		out[k.Reason] = sum
 	}
 	return out, nil
 }

@@ -15,9 +15,9 @@ import (
 	"github.com/weftnet/weft/internal/testgate"
 )
 
-// deniedPackets reads weft_datapath_packets_total{reason="policy_denied"}
-// the way Prometheus would: through a registry.
-func deniedPackets(t *testing.T, reg *prometheus.Registry) float64 {
+// deniedPackets reads weft_datapath_packets_total{reason="policy_denied",
+// direction} the way Prometheus would: through a registry.
+func deniedPackets(t *testing.T, reg *prometheus.Registry, direction string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -28,19 +28,22 @@ func deniedPackets(t *testing.T, reg *prometheus.Registry) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == "policy_denied" {
-					return m.GetCounter().GetValue()
-				}
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["reason"] == "policy_denied" && labels["direction"] == direction {
+				return m.GetCounter().GetValue()
 			}
 		}
 	}
-	t.Fatal("no weft_datapath_packets_total{reason=\"policy_denied\"} exported")
+	t.Fatalf("no weft_datapath_packets_total{reason=\"policy_denied\",direction=%q} exported", direction)
 	return 0
 }
 
 // The exported drop counter rises by exactly the datagrams sent to a pod
-// whose ingress policy denies them.
+// whose ingress policy denies them, in direction ingress; a client whose
+// egress policy denies them counts them in direction egress.
 func TestCollectorCountsEveryDeniedPacket(t *testing.T) {
 	testgate.Root(t)
 	lab := datapathtest.New(t, datapath.ModeTunnel, 1)
@@ -53,9 +56,18 @@ func TestCollectorCountsEveryDeniedPacket(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(datapath.NewCollector(n.DP, slog.New(slog.DiscardHandler)))
 	setPolicy(t, n, server, datapath.Policy{IngressEnforced: true})
-	before := deniedPackets(t, reg)
-
 	const sent = 7
+	expectDenied(t, reg, client, server, sent, "ingress", "egress")
+	setPolicy(t, n, server, datapath.Policy{})
+	setPolicy(t, n, client, datapath.Policy{EgressEnforced: true})
+	expectDenied(t, reg, client, server, sent, "egress", "ingress")
+}
+
+// expectDenied sends sent datagrams from client to server and checks that
+// the denied counter of direction dir rises by exactly sent, other's not.
+func expectDenied(t *testing.T, reg *prometheus.Registry, client, server *datapathtest.Pod, sent int, dir, other string) {
+	t.Helper()
+	before, otherBefore := deniedPackets(t, reg, dir), deniedPackets(t, reg, other)
 	err := datapathtest.InNS(client.NS, func() error {
 		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server.Addr(9)))
 		if err != nil {
@@ -74,13 +86,16 @@ func TestCollectorCountsEveryDeniedPacket(t *testing.T) {
 	}
 	var got float64
 	err = datapathtest.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
-		if got = deniedPackets(t, reg) - before; got < sent {
+		if got = deniedPackets(t, reg, dir) - before; got < float64(sent) {
 			return fmt.Errorf("%v denied packets counted so far", got)
 		}
 		return nil
 	})
-	if err != nil || got != sent {
-		t.Fatalf("policy-denied packets rose by %v after %d datagrams to a denied port, want exactly %d (%v)", got, sent, sent, err)
+	if err != nil || got != float64(sent) {
+		t.Fatalf("policy-denied %s packets rose by %v after %d datagrams to a denied port, want exactly %d (%v)", dir, got, sent, sent, err)
+	}
+	if rose := deniedPackets(t, reg, other) - otherBefore; rose != 0 {
+		t.Fatalf("policy-denied %s packets rose by %v, want 0: the drops were %s", other, rose, dir)
 	}
 }
 

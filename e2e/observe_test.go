@@ -236,7 +236,8 @@ func scrapeMetrics(t *testing.T, e *testenv.Env, node string) string {
 
 func deniedCounter(t *testing.T, text string) float64 {
 	t.Helper()
-	const series = `weft_datapath_packets_total{reason="policy_denied",verdict="dropped"} `
+	// Drops at the server's ingress (to-endpoint).
+	const series = `weft_datapath_packets_total{direction="ingress",reason="policy_denied",verdict="dropped"} `
 	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, series); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)

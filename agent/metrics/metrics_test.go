@@ -26,9 +26,9 @@ import (
 )
 
 // counters stands for the BPF map (the datapath tests read the real one).
-type counters map[datapath.Reason]datapath.Counter
+type counters map[datapath.TrafficKey]datapath.Counter
 
-func (c counters) Metrics(context.Context) (map[datapath.Reason]datapath.Counter, error) {
+func (c counters) Traffic(context.Context) (map[datapath.TrafficKey]datapath.Counter, error) {
 	return c, nil
 }
 
@@ -63,8 +63,8 @@ func agentRegistry(t *testing.T) *prometheus.Registry {
 		t.Fatal(err)
 	}
 	reg.MustRegister(datapath.NewCollector(counters{
-		datapath.ReasonForwarded:    {Packets: 10, Bytes: 1000},
-		datapath.ReasonPolicyDenied: {Packets: 3, Bytes: 180},
+		{Reason: datapath.ReasonForwarded, Direction: datapath.Egress}:     {Packets: 10, Bytes: 1000},
+		{Reason: datapath.ReasonPolicyDenied, Direction: datapath.Ingress}: {Packets: 3, Bytes: 180},
 	}, slog.New(slog.DiscardHandler)))
 
 	// Every metric gets a value, as in a running agent.
@@ -136,9 +136,10 @@ func TestAgentMetricsPassPromtool(t *testing.T) {
 		t.Errorf("promtool check metrics:\n%s", problems)
 	}
 	for _, want := range []string{
-		`weft_datapath_packets_total{reason="policy_denied",verdict="dropped"} 3`,
-		`weft_datapath_bytes_total{reason="forwarded",verdict="forwarded"} 1000`,
-		`weft_datapath_packets_total{reason="no_service_backend",verdict="dropped"} 0`,
+		`weft_datapath_packets_total{direction="ingress",reason="policy_denied",verdict="dropped"} 3`,
+		`weft_datapath_packets_total{direction="egress",reason="policy_denied",verdict="dropped"} 0`,
+		`weft_datapath_bytes_total{direction="egress",reason="forwarded",verdict="forwarded"} 1000`,
+		`weft_datapath_packets_total{direction="ingress",reason="no_service_backend",verdict="dropped"} 0`,
 		`weft_flow_ring_flows 1`,
 		`weft_flow_ring_capacity_flows 16`,
 		`weft_endpoints 3`,

@@ -121,13 +121,15 @@ func (f *fixture) events() []FlowEvent {
 
 func (f *fixture) metric(reason uint32) uint64 {
 	f.t.Helper()
-	var per []Metric
-	if err := f.objs.WeftMetrics.Lookup(reason, &per); err != nil {
-		f.t.Fatal(err)
-	}
 	var n uint64
-	for _, m := range per {
-		n += m.Packets
+	for _, dir := range []uint32{DirIngress, DirEgress} { // both directions
+		var per []Metric
+		if err := f.objs.WeftTraffic.Lookup(dir*ReasonMax+reason, &per); err != nil {
+			f.t.Fatal(err)
+		}
+		for _, m := range per {
+			n += m.Packets
+		}
 	}
 	return n
 }

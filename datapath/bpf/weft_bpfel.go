@@ -269,13 +269,13 @@ const (
 	weftMapWeftLbSlots      = "weft_lb_slots"
 	weftMapWeftLbXlate      = "weft_lb_xlate"
 	weftMapWeftMasqConfig   = "weft_masq_config"
-	weftMapWeftMetrics      = "weft_metrics"
 	weftMapWeftNetnsPods    = "weft_netns_pods"
 	weftMapWeftNomasq       = "weft_nomasq"
 	weftMapWeftPolicy       = "weft_policy"
 	weftMapWeftSnat         = "weft_snat"
 	weftMapWeftSnatRev      = "weft_snat_rev"
 	weftMapWeftSockRevnat   = "weft_sock_revnat"
+	weftMapWeftTraffic      = "weft_traffic"
 	weftProgFromContainer   = "from_container"
 	weftProgFromNetdev      = "from_netdev"
 	weftProgFromOverlay     = "from_overlay"
@@ -359,13 +359,13 @@ type weftMapSpecs struct {
 	WeftLbSlots    *ebpf.MapSpec `ebpf:"weft_lb_slots"`
 	WeftLbXlate    *ebpf.MapSpec `ebpf:"weft_lb_xlate"`
 	WeftMasqConfig *ebpf.MapSpec `ebpf:"weft_masq_config"`
-	WeftMetrics    *ebpf.MapSpec `ebpf:"weft_metrics"`
 	WeftNetnsPods  *ebpf.MapSpec `ebpf:"weft_netns_pods"`
 	WeftNomasq     *ebpf.MapSpec `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.MapSpec `ebpf:"weft_policy"`
 	WeftSnat       *ebpf.MapSpec `ebpf:"weft_snat"`
 	WeftSnatRev    *ebpf.MapSpec `ebpf:"weft_snat_rev"`
 	WeftSockRevnat *ebpf.MapSpec `ebpf:"weft_sock_revnat"`
+	WeftTraffic    *ebpf.MapSpec `ebpf:"weft_traffic"`
 }
 
 // weftVariableSpecs contains global variables before they are loaded into the kernel.
@@ -409,13 +409,13 @@ type weftMaps struct {
 	WeftLbSlots    *ebpf.Map `ebpf:"weft_lb_slots"`
 	WeftLbXlate    *ebpf.Map `ebpf:"weft_lb_xlate"`
 	WeftMasqConfig *ebpf.Map `ebpf:"weft_masq_config"`
-	WeftMetrics    *ebpf.Map `ebpf:"weft_metrics"`
 	WeftNetnsPods  *ebpf.Map `ebpf:"weft_netns_pods"`
 	WeftNomasq     *ebpf.Map `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.Map `ebpf:"weft_policy"`
 	WeftSnat       *ebpf.Map `ebpf:"weft_snat"`
 	WeftSnatRev    *ebpf.Map `ebpf:"weft_snat_rev"`
 	WeftSockRevnat *ebpf.Map `ebpf:"weft_sock_revnat"`
+	WeftTraffic    *ebpf.Map `ebpf:"weft_traffic"`
 }
 
 func (m *weftMaps) Close() error {
@@ -432,13 +432,13 @@ func (m *weftMaps) Close() error {
 		m.WeftLbSlots,
 		m.WeftLbXlate,
 		m.WeftMasqConfig,
-		m.WeftMetrics,
 		m.WeftNetnsPods,
 		m.WeftNomasq,
 		m.WeftPolicy,
 		m.WeftSnat,
 		m.WeftSnatRev,
 		m.WeftSockRevnat,
+		m.WeftTraffic,
 	)
 }
 

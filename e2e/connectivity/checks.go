@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,14 +80,20 @@ func (fx *fixture) dropCounters(ctx context.Context, node string) (map[string]ui
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]uint64{}
+	col := slices.Index(t.Columns, "PACKETS")
+	if col < 1 {
+		return nil, fmt.Errorf("node %s: the agent's metrics table has no PACKETS column (columns %v)", node, t.Columns)
+	}
+	out := map[string]uint64{} // by reason, both directions
 	for _, r := range t.Rows {
-		if len(r.Cells) < 2 {
+		if len(r.Cells) <= col {
 			continue
 		}
-		if n, err := strconv.ParseUint(r.Cells[1], 10, 64); err == nil {
-			out[r.Cells[0]] = n
+		n, err := strconv.ParseUint(r.Cells[col], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: packets %q of %s: %w", node, r.Cells[col], r.Cells[0], err)
 		}
+		out[r.Cells[0]] += n
 	}
 	return out, nil
 }

@@ -395,8 +395,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
+	__type(key, __u32); /* direction * REASON_MAX + reason */
 	__type(value, struct metric);
-	__uint(max_entries, REASON_MAX);
+	__uint(max_entries, 2 * REASON_MAX);
 	__uint(pinning, PIN);
-} weft_metrics SEC(".maps");
+} weft_traffic SEC(".maps");

@@ -154,9 +154,13 @@ static __always_inline struct config *get_config(void)
 	return bpf_map_lookup_elem(&weft_config, &zero);
 }
 
-static __always_inline void count(__u32 reason, __u32 len)
+/* count adds one packet of len bytes to the decision's counter, by
+ * reason and direction (DIR_INGRESS towards the node's endpoint, as
+ * flow.DirectionOf says for the observation point). */
+static __always_inline void count(__u32 reason, __u32 len, __u32 dir)
 {
-	struct metric *m = bpf_map_lookup_elem(&weft_metrics, &reason);
+	__u32 key = dir * REASON_MAX + reason;
+	struct metric *m = bpf_map_lookup_elem(&weft_traffic, &key);
 	if (m) {
 		m->packets++;
 		m->bytes += len;
@@ -214,7 +218,9 @@ static __always_inline void emit(struct __sk_buff *skb, struct pkt *p, __u32 src
 static __always_inline void report(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
 				   __u32 dst_id, __u8 reason, __u8 obs, int is_new)
 {
-	count(reason, skb->len);
+	count(reason, skb->len,
+	      obs == OBS_TO_ENDPOINT || obs == OBS_FROM_OVERLAY || obs == OBS_FROM_NETDEV ? DIR_INGRESS
+											 : DIR_EGRESS);
 	emit(skb, p, src_id, dst_id, reason, obs, is_new);
 }
 

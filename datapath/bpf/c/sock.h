@@ -10,7 +10,7 @@ static __always_inline void sock_drop4(struct bpf_sock_addr *ctx, __u8 reason)
 {
 	struct flow_event *ev;
 
-	count(reason, 0);
+	count(reason, 0, DIR_EGRESS);
 	ev = bpf_ringbuf_reserve(&weft_flows, sizeof(*ev), 0);
 	if (!ev)
 		return;
@@ -87,7 +87,7 @@ static __always_inline int sock_xlate4(struct bpf_sock_addr *ctx, int remember)
 	sock_remember_xlate4(ctx, svc->id, addr4_get(b->addr), b->port);
 	ctx->user_ip4 = addr4_get(b->addr);
 	ctx->user_port = b->port;
-	count(REASON_FORWARDED, 0);
+	count(REASON_FORWARDED, 0, DIR_EGRESS);
 	return 1;
 }
 
