@@ -158,6 +158,7 @@ func (a *Agent) setup(ctx context.Context) error {
 	}, a.ids, a.dp, a.publisher, a.log)
 	a.endpoints.SetPodLabels(podlabels.New(a.store, a.cluster.Name), podLabelsWait) // Kubernetes mode only
 	a.policy = policy.New(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.List, a.log)
+	a.policy.OnRecompute = func(d time.Duration) { a.metrics.PolicyRecompute.Observe(d.Seconds()) }
 	svcCIDR, _ := netip.ParsePrefix(a.cfg.ServiceCIDR) // checked by Config.Validate
 	svcCfg := services.Config{Node: a.cfg.NodeName, Cluster: a.cluster.Name, NodeIP: a.nodeIP, ServiceCIDR: svcCIDR}
 	if a.services, err = services.New(a.store, a.keys, svcCfg, a.dp, a.ipc, a.nodes, a.endpoints, a.log); err != nil {
@@ -249,7 +250,11 @@ func (a *Agent) refreshMetrics(m *metrics.Agent) {
 		}
 	}
 	for _, rc := range a.mesh.Status() {
-		m.SetRemote(rc.GetName(), rc.GetConnected() && rc.GetSynced(), time.Time{})
+		var lastSync time.Time
+		if ns := rc.GetLastSyncNs(); ns > 0 {
+			lastSync = time.Unix(0, ns)
+		}
+		m.SetRemote(rc.GetName(), rc.GetConnected() && rc.GetSynced(), lastSync)
 		m.RemoteEntries.WithLabelValues(rc.GetName(), "nodes").Set(float64(rc.GetNodes()))
 		m.RemoteEntries.WithLabelValues(rc.GetName(), "endpoints").Set(float64(rc.GetEndpoints()))
 		m.SetRemoteRejected(rc.GetName(), rc.GetRejected())

@@ -167,6 +167,10 @@ func TestObserve(t *testing.T) {
 				t.Errorf("%s's /metrics lacks %s", n2, want)
 			}
 		}
+		// The policy imported above was recomputed into every endpoint.
+		if n := metricValue(t, text, "weft_policy_recompute_duration_seconds_count"); n < 1 {
+			t.Errorf("%s's weft_policy_recompute_duration_seconds_count = %v after a policy import, want at least 1", n2, n)
+		}
 		before := deniedCounter(t, text)
 		const sent = 5
 		err := mustTarget(t, e, "pod/client-1").Do(func() error {
@@ -207,6 +211,23 @@ func mustTarget(t *testing.T, e *testenv.Env, name string) testenv.Target {
 	return tg
 }
 
+// metricValue is the value of the series named exactly series (name and
+// labels as exposed) in a /metrics text; it fails t when there is none.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("parse %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", series)
+	return 0
+}
+
 // scrapeMetrics GETs /metrics from node's agent, connecting inside the
 // node's namespace (the agent listens on the node's loopback).
 func scrapeMetrics(t *testing.T, e *testenv.Env, node string) string {
@@ -237,18 +258,7 @@ func scrapeMetrics(t *testing.T, e *testenv.Env, node string) string {
 func deniedCounter(t *testing.T, text string) float64 {
 	t.Helper()
 	// Drops at the server's ingress (to-endpoint).
-	const series = `weft_datapath_packets_total{direction="ingress",reason="policy_denied",verdict="dropped"} `
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, series); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("parse %q: %v", line, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no %s in /metrics", series)
-	return 0
+	return metricValue(t, text, `weft_datapath_packets_total{direction="ingress",reason="policy_denied",verdict="dropped"}`)
 }
 
 func promtoolCheck(t *testing.T, text string) string {

@@ -45,6 +45,9 @@ func (r *remoteCluster) watch(ctx context.Context, client kvstore.Client, prefix
 				h.prune(ctx, seen)
 				r.mu.Lock()
 				r.listed[kind] = true
+				if r.syncedLocked() {
+					r.lastSync = time.Now()
+				}
 				r.mu.Unlock()
 				if kind == records.KindNodes {
 					r.persist()

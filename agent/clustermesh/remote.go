@@ -40,6 +40,7 @@ type remoteCluster struct {
 	cfg       records.ClusterConfig // zero until its cluster-config was read
 	connected bool
 	listed    map[string]bool // kinds listed completely (in this or an earlier session)
+	lastSync  time.Time       // when a listing last completed with every kind listed
 	lastErr   string
 	since     time.Time               // when connected last changed (or the first attempt began)
 	rejected  map[string]uint64       // records refused, by reason (Reject*)

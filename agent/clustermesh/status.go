@@ -35,12 +35,19 @@ func (r *remoteCluster) clusterID() uint32 {
 // connected or not synced, and how many records it sent that were refused.
 // They are the remote's faults: `weft status` shows them as warnings on the
 // remote's line, not as the node's health.
+// syncedLocked reports whether every kind of the remote was listed; r.mu
+// held.
+func (r *remoteCluster) syncedLocked() bool { return len(r.listed) == len(remoteKinds)+1 }
+
 func (r *remoteCluster) status() *agentapi.RemoteCluster {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	synced := len(r.listed) == len(remoteKinds)+1
+	synced := r.syncedLocked()
 	st := &agentapi.RemoteCluster{Name: r.name, Connected: r.connected, Synced: synced,
 		Nodes: uint32(len(r.nodes)), Endpoints: uint32(len(r.ips))}
+	if !r.lastSync.IsZero() {
+		st.LastSyncNs = r.lastSync.UnixNano()
+	}
 	var notes []string
 	age := "a moment"
 	if !r.since.IsZero() {

@@ -69,6 +69,11 @@ type Engine struct {
 	waited atomic.Bool
 
 	dirty chan struct{}
+
+	// OnRecompute, when set before Run, is told how long each
+	// recomputation of every endpoint's rules took (the agent's
+	// weft_policy_recompute_duration_seconds).
+	OnRecompute func(time.Duration)
 }
 
 // storedPolicy is a store record and what parsing it gave.
@@ -209,6 +214,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 		ready := e.listed[0] && e.listed[1]
 		npol, nid := e.repo.Len(), e.universe.Len()
 		if ready {
+			start := time.Now()
 			added := e.syncPrefixes(ctx)
 			failed := false
 			for _, ep := range e.endpoints() {
@@ -224,6 +230,9 @@ func (e *Engine) reconcile(ctx context.Context) error {
 				e.prefixes.SetPrefix(ctx, p, uint32(id))
 			}
 			e.universe.PruneSelectors()
+			if e.OnRecompute != nil {
+				e.OnRecompute(time.Since(start))
+			}
 		}
 		e.mu.Unlock()
 		if ready {

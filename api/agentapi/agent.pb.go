@@ -1660,6 +1660,7 @@ type RemoteCluster struct {
 	// malformed, foreign-prefix, cluster-id, identity-range, pod-cidr,
 	// address-conflict
 	Rejected      map[string]uint64 `protobuf:"bytes,7,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	LastSyncNs    int64             `protobuf:"varint,8,opt,name=last_sync_ns,json=lastSyncNs,proto3" json:"last_sync_ns,omitempty"` // Unix ns when a listing last completed with every kind listed; 0: never
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1741,6 +1742,13 @@ func (x *RemoteCluster) GetRejected() map[string]uint64 {
 		return x.Rejected
 	}
 	return nil
+}
+
+func (x *RemoteCluster) GetLastSyncNs() int64 {
+	if x != nil {
+		return x.LastSyncNs
+	}
+	return 0
 }
 
 type ListNodesRequest struct {
@@ -2883,7 +2891,7 @@ const file_agent_proto_rawDesc = "" +
 	"\treachable\x18\x04 \x01(\bR\treachable\x12\x1d\n" +
 	"\n" +
 	"latency_ms\x18\x05 \x01(\x01R\tlatencyMs\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"\xa8\x02\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\xca\x02\n" +
 	"\rRemoteCluster\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x16\n" +
@@ -2891,7 +2899,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x05nodes\x18\x04 \x01(\rR\x05nodes\x12\x1c\n" +
 	"\tendpoints\x18\x05 \x01(\rR\tendpoints\x12\x14\n" +
 	"\x05error\x18\x06 \x01(\tR\x05error\x12F\n" +
-	"\brejected\x18\a \x03(\v2*.weft.agent.v1.RemoteCluster.RejectedEntryR\brejected\x1a;\n" +
+	"\brejected\x18\a \x03(\v2*.weft.agent.v1.RemoteCluster.RejectedEntryR\brejected\x12 \n" +
+	"\flast_sync_ns\x18\b \x01(\x03R\n" +
+	"lastSyncNs\x1a;\n" +
 	"\rRejectedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x12\n" +
