@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +41,7 @@ func TestConnectivityMesh(t *testing.T) {
 	meshBinaries(t)
 	spec := testenv.DefaultSpec()
 	spec.Clusters, spec.Nodes = 3, 2
+	spec.AgentArgs = []string{"--metrics-address", "127.0.0.1:" + strconv.Itoa(metricsPort)}
 	e := up(t, "cx-mesh", spec)
 	rep := runConnectivity(t, e)
 	for _, part := range []string{"cross-cluster/", "global-service/", "cluster-entity-multi-cluster/pod-to-pod-other-cluster/"} {
@@ -53,7 +59,83 @@ func TestConnectivityMesh(t *testing.T) {
 	// the relays: c1's relay reads its agents and c2's and c3's relays.
 	checkMeshWideObserve(t, e, "--all-nodes")
 	checkMeshWideObserve(t, e, "--relay", "c1")
+	checkMeshMetrics(t, e)
+	checkMeshServiceMap(t, e)
 	checkRelayReportsDownAgent(t, e)
+}
+
+// checkMeshServiceMap reads the service map c1's apiserver serves over its
+// relay: the page, and a batch of flows observed in cluster c3 (through
+// c3's relay).
+func checkMeshServiceMap(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	base, err := e.MeshUI("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = testenv.InNetNS(e.Underlay, func() error {
+				var d net.Dialer
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}}}
+	resp, err := client.Get(base)
+	if err != nil {
+		t.Fatalf("GET %s: %v", base, err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "<html") {
+		t.Fatalf("GET %s: %s, want the service map page:\n%.300s", base, resp.Status, page)
+	}
+	resp, err = client.Get(base + "api/flows?cluster=c3&last=100")
+	if err != nil {
+		t.Fatalf("GET %sapi/flows: %v", base, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var b struct {
+			Flows []json.RawMessage `json:"flows"`
+		}
+		if err := json.Unmarshal([]byte(data), &b); err != nil {
+			t.Fatalf("service map event %q: %v", data, err)
+		}
+		if len(b.Flows) > 0 {
+			if !strings.Contains(string(b.Flows[0]), `"c3"`) {
+				t.Errorf("the service map's flows of cluster c3 through c1's relay: %s", b.Flows[0])
+			}
+			return
+		}
+	}
+	t.Fatalf("the service map of c1's relay sent no flow of cluster c3 (%v)", sc.Err())
+}
+
+// checkMeshMetrics scrapes c1-n1: every connected cluster is ready and
+// was last synced in this run.
+func checkMeshMetrics(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	text := scrapeMetrics(t, e, "c1-n1")
+	if problems := promtoolCheck(t, text); problems != "" {
+		t.Errorf("promtool check metrics on c1-n1's /metrics:\n%s", problems)
+	}
+	for _, remote := range []string{"c2", "c3"} {
+		if v := metricValue(t, text, `weft_clustermesh_remote_cluster_ready{remote="`+remote+`"}`); v != 1 {
+			t.Errorf("c1-n1: weft_clustermesh_remote_cluster_ready{remote=%q} = %v, want 1", remote, v)
+		}
+		synced := time.Unix(0, int64(metricValue(t, text, `weft_clustermesh_remote_last_sync_timestamp_seconds{remote="`+remote+`"}`)*1e9))
+		if age := time.Since(synced); age < 0 || age > 30*time.Minute {
+			t.Errorf("c1-n1: remote %s last synced at %v (%v ago), want during this run", remote, synced, age)
+		}
+	}
 }
 
 // checkMeshWideObserve reads `weft observe <how>` of the mesh: the flows

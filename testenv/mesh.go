@@ -22,7 +22,18 @@ const (
 	meshStorePort   = 2381
 	meshMetricsPort = 9962
 	meshRelayPort   = 4245
+	meshUIPort      = 12000
 )
+
+// MeshUI is the URL of the service map cluster's apiserver serves over
+// its relay (reachable from the underlay namespace).
+func (e *Env) MeshUI(cluster string) (string, error) {
+	c, err := e.Cluster(cluster)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + net.JoinHostPort(storeIP(c.ID).String(), strconv.Itoa(meshUIPort)) + "/", nil
+}
 
 // MeshRelay is host:port of cluster's flow relay (its apiserver's
 // --relay-listen).
@@ -79,6 +90,7 @@ func (e *Env) prepareMesh(cluster string) (clustermesh.Dir, error) {
 			"kvstore-endpoints":  c.StoreEndpoints,
 			"heartbeat-interval": "1s",
 			"relay-listen":       net.JoinHostPort(ip, strconv.Itoa(meshRelayPort)),
+			"relay-ui-listen":    net.JoinHostPort(ip, strconv.Itoa(meshUIPort)),
 		},
 		Step: e.step,
 	})

@@ -79,6 +79,9 @@ type Config struct {
 	RelayListen    string
 	RelayAdvertise string
 	RelayAgentPort int
+	// RelayUIListen is host:port of the service map page over the relay
+	// (plain HTTP, read-only; empty: off).
+	RelayUIListen string
 
 	// Kubernetes is the Kubernetes source (--kubernetes, --kubeconfig):
 	// it mirrors the cluster's Kubernetes objects into the cluster store.
@@ -137,6 +140,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RelayListen, "relay-listen", c.RelayListen, "host:port of the flow relay (mutual TLS): every agent's flows and connected clusters' relays merged (empty: off; usually port 4245)")
 	fs.StringVar(&c.RelayAdvertise, "relay-advertise", c.RelayAdvertise, "host:port connected clusters' relays read this relay at (default: --relay-listen)")
 	fs.IntVar(&c.RelayAgentPort, "relay-agent-port", c.RelayAgentPort, "port the agents serve their flows on (their --flows-listen-address)")
+	fs.StringVar(&c.RelayUIListen, "relay-ui-listen", c.RelayUIListen, "host:port of the service map page over the relay (plain HTTP, read-only: bind it to a trusted address; empty: off; needs --relay-listen)")
 	c.KVStore.RegisterFlags(fs)
 	c.Kubernetes.RegisterFlags(fs)
 }
@@ -200,6 +204,12 @@ func (c *Config) Validate() error {
 		if _, port, err := net.SplitHostPort(a); a != "" && (err != nil || port == "") {
 			errs = append(errs, fmt.Errorf("--%s %q: accepted is host:port, e.g. 10.0.0.1:4245", flag, a))
 		}
+	}
+	if _, port, err := net.SplitHostPort(c.RelayUIListen); c.RelayUIListen != "" && (err != nil || port == "") {
+		errs = append(errs, fmt.Errorf("--relay-ui-listen %q: accepted is host:port, e.g. 127.0.0.1:12000", c.RelayUIListen))
+	}
+	if c.RelayUIListen != "" && c.RelayListen == "" {
+		errs = append(errs, errors.New("--relay-ui-listen without --relay-listen: the service map reads the relay"))
 	}
 	if c.RelayAdvertise != "" && c.RelayListen == "" {
 		errs = append(errs, errors.New("--relay-advertise without --relay-listen: give the address the relay listens on"))

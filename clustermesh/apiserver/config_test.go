@@ -19,6 +19,8 @@ func TestRelayFlagsRefusedNamingWhatIsAccepted(t *testing.T) {
 		{"listen without port", func(c *Config) { c.RelayListen = "10.0.0.1" }, `--relay-listen "10.0.0.1": accepted is host:port`},
 		{"advertise without listen", func(c *Config) { c.RelayAdvertise = "10.0.0.1:4245" }, "--relay-advertise without --relay-listen"},
 		{"agent port out of range", func(c *Config) { c.RelayListen = ":4245"; c.RelayAgentPort = 70000 }, "--relay-agent-port 70000: accepted is 1-65535"},
+		{"service map without port", func(c *Config) { c.RelayListen = ":4245"; c.RelayUIListen = "localhost" }, `--relay-ui-listen "localhost": accepted is host:port`},
+		{"service map without relay", func(c *Config) { c.RelayUIListen = "127.0.0.1:12000" }, "--relay-ui-listen without --relay-listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/relay"
+	"github.com/weftnet/weft/relay/ui"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -58,8 +60,25 @@ func (s *Server) runRelay(ctx context.Context) error {
 		return fmt.Errorf("listen for the relay on %s: %w", s.cfg.RelayListen, err)
 	}
 	s.log.Info("serving the flow relay", "address", l.Addr().String(), "agent-port", s.cfg.RelayAgentPort)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- flow.Serve(ctx, l, serverTLS, r) }()
+	if s.cfg.RelayUIListen != "" {
+		ul, err := net.Listen("tcp", s.cfg.RelayUIListen)
+		if err != nil {
+			l.Close()
+			<-done
+			return fmt.Errorf("listen for the service map on %s: %w", s.cfg.RelayUIListen, err)
+		}
+		srv := &http.Server{Handler: ui.Handler(r, s.log), ReadHeaderTimeout: 10 * time.Second}
+		stop := context.AfterFunc(ctx, func() { srv.Close() })
+		defer stop()
+		s.log.Info("serving the service map", "address", "http://"+ul.Addr().String()+"/")
+		go func() {
+			if err := srv.Serve(ul); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				done <- fmt.Errorf("serve the service map: %w", err)
+			}
+		}()
+	}
 	remotes := map[string]*remoteRelay{}
 	tick := time.NewTicker(relayRefresh)
 	defer tick.Stop()
