@@ -192,6 +192,7 @@ func (a *Agent) setupObservability() error {
 		Endpoints:  flows.Endpoints(a.ipc, remoteIPs{a.mesh}, a.cfg.NodeName, a.nodeIP),
 		Identities: flows.Identities(a.ids, remoteIdentities{a.mesh}),
 		Services:   flows.Services(a.services),
+		Policies:   a.policy,
 	}
 	var err error
 	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)

@@ -97,11 +97,22 @@ func TestObserve(t *testing.T) {
 		// The same flow as JSON carries both pods and the reason.
 		out := weftCLI(t, e, n2, "", "observe", "--verdict", "DROPPED", "--port", "8080", "--last", "1", "-o", "json")
 		for _, want := range []string{`"pod_name":"client-1"`, `"pod_name":"nginx-dev"`, `"drop_reason":"policy denied"`,
-			`"observation_point":"to-endpoint"`, `"verdict":"DROPPED"`, `"direction":"INGRESS"`} {
+			`"observation_point":"to-endpoint"`, `"verdict":"DROPPED"`, `"direction":"INGRESS"`, `"policy":"default deny"`} {
 			if !strings.Contains(out, want) {
 				t.Errorf("weft observe -o json lacks %s:\n%s", want, out)
 			}
 		}
+		// An allowed connection names the policy that admitted it.
+		if err := greet(e, client.Name, allowed); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the allowed connection names its policy", func() error {
+			out := weftCLI(t, e, n2, "", "observe", "--verdict", "FORWARDED", "--to-pod", "dev/nginx-dev", "--port", "80", "--last", "1", "-o", "json")
+			if !strings.Contains(out, `"policy":"dev/nginx-http-only"`) {
+				return fmt.Errorf("no \"policy\":\"dev/nginx-http-only\" in %s", out)
+			}
+			return nil
+		})
 	})
 
 	t.Run("service-backend", func(t *testing.T) {

@@ -39,6 +39,14 @@ type ServiceLookup interface {
 	ServiceOfFrontend(frontend netip.AddrPort, proto uint8) (svc Service, ok bool)
 }
 
+// PolicyLookup names the policies that decide a new flow of a local
+// endpoint (identity subject) with peer on port/proto in direction dir:
+// "ns/name" (comma-separated when several), "default deny" when the
+// direction is enforced and no rule admits it, "" when no policy decides.
+type PolicyLookup interface {
+	PolicyOf(dir datapath.Direction, subject, peer uint32, port uint16, proto uint8) string
+}
+
 // ClusterLabel is the label that names an identity's cluster.
 const ClusterLabel = "k8s:io.cilium.k8s.policy.cluster"
 
@@ -50,6 +58,7 @@ type Enricher struct {
 	Endpoints     EndpointLookup
 	Identities    IdentityLookup
 	Services      ServiceLookup
+	Policies      PolicyLookup
 }
 
 // Enrich returns the record of one datapath event.
@@ -74,6 +83,16 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 		r.Verdict = agentapi.Verdict_DROPPED
 		r.DropReasonCode = uint32(f.Reason)
 		r.DropReason = f.Reason.String()
+	}
+	// Where a policy decides (an endpoint's ingress at to-endpoint, its
+	// egress at from-endpoint), the policy that did.
+	if e.Policies != nil {
+		switch point {
+		case "to-endpoint":
+			r.Policy = e.Policies.PolicyOf(datapath.Ingress, f.DestinationIdentity, f.SourceIdentity, f.Destination.Port(), f.Proto)
+		case "from-endpoint":
+			r.Policy = e.Policies.PolicyOf(datapath.Egress, f.SourceIdentity, f.DestinationIdentity, f.Destination.Port(), f.Proto)
+		}
 	}
 	// Only a flow the datapath load-balanced names a service: the
 	// frontend the client asked for, the destination being the backend

@@ -19,6 +19,15 @@ type labelTable map[uint32][]string
 
 func (t labelTable) IdentityLabels(id uint32) ([]string, bool) { l, ok := t[id]; return l, ok }
 
+type policyNames map[uint16]string // by destination port
+
+func (p policyNames) PolicyOf(dir datapath.Direction, _, _ uint32, port uint16, _ uint8) string {
+	if dir != datapath.Ingress {
+		return "egress?"
+	}
+	return p[port]
+}
+
 type frontends map[netip.AddrPort]Service
 
 func (f frontends) ServiceOfFrontend(ap netip.AddrPort, _ uint8) (Service, bool) {
@@ -49,6 +58,7 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 			web:    {Identity: 301, Namespace: "dev", Pod: "web-1", Node: "c1-n2"},
 		},
 		Identities: labelTable{301: {"k8s:app=web", ClusterLabel + "=c1"}},
+		Policies: policyNames{8080: "default deny"},
 		Services: frontends{netip.MustParseAddrPort("10.96.0.10:80"): {Namespace: "dev", Name: "web",
 			Frontend: netip.MustParseAddrPort("10.96.0.10:80")}},
 	}
@@ -66,6 +76,7 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 		Destination: &agentapi.FlowEndpoint{Ip: "10.1.1.7", Port: 8080, Identity: 301, Namespace: "dev", PodName: "web-1", Node: "c1-n2",
 			Labels: []string{"k8s:app=web", ClusterLabel + "=c1"}, Cluster: "c1"},
 		DestinationService: &agentapi.FlowService{Namespace: "dev", Name: "web", Frontend: "10.96.0.10:80"},
+		Policy:             "default deny",
 	}
 	if !proto.Equal(got, want) {
 		t.Errorf("record =\n%v\nwant\n%v", got, want)

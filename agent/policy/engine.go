@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,9 @@ type Engine struct {
 	waited atomic.Bool
 
 	dirty chan struct{}
+
+	// explained caches PolicyOf's answers until the next recomputation.
+	explained map[explainKey]string
 
 	// OnRecompute, when set before Run, is told how long each
 	// recomputation of every endpoint's rules took (the agent's
@@ -230,6 +234,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 				e.prefixes.SetPrefix(ctx, p, uint32(id))
 			}
 			e.universe.PruneSelectors()
+			clear(e.explained)
 			if e.OnRecompute != nil {
 				e.OnRecompute(time.Since(start))
 			}
@@ -327,4 +332,38 @@ func (e *Engine) EndpointDeleted(id uint16) {
 	defer e.mu.Unlock()
 	delete(e.applied, id)
 	e.deleting[id] = true
+}
+
+type explainKey struct {
+	dir           datapath.Direction
+	subject, peer uint32
+	port          uint16
+	proto         uint8
+}
+
+// PolicyOf names the policies that decide a new flow of the local endpoint
+// of identity subject (flow.PolicyLookup): their "ns/name", "default deny"
+// when the direction is enforced and no rule admits the flow, "" when no
+// policy decides it. Answers are cached until the policies or identities
+// change.
+func (e *Engine) PolicyOf(dir datapath.Direction, subject, peer uint32, port uint16, proto uint8) string {
+	if subject == 0 {
+		return ""
+	}
+	k := explainKey{dir, subject, peer, port, proto}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.explained[k]; ok {
+		return s
+	}
+	v := e.repo.Explain(e.universe, records.ID(subject), dir, records.ID(peer), port, proto)
+	s := strings.Join(v.Policies, ",")
+	if v.Denied && s == "" {
+		s = "default deny"
+	}
+	if e.explained == nil || len(e.explained) > 4096 {
+		e.explained = map[explainKey]string{}
+	}
+	e.explained[k] = s
+	return s
 }
