@@ -58,7 +58,7 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 			web:    {Identity: 301, Namespace: "dev", Pod: "web-1", Node: "c1-n2"},
 		},
 		Identities: labelTable{301: {"k8s:app=web", ClusterLabel + "=c1"}},
-		Policies: policyNames{8080: "default deny"},
+		Policies:   policyNames{8080: "default deny"},
 		Services: frontends{netip.MustParseAddrPort("10.96.0.10:80"): {Namespace: "dev", Name: "web",
 			Frontend: netip.MustParseAddrPort("10.96.0.10:80")}},
 	}
