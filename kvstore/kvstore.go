@@ -157,3 +157,21 @@ type Event struct {
 	Value    []byte
 	Revision uint64
 }
+
+type watchCoalescingKey struct{}
+
+// WithWatchCoalescing asks the watches started with ctx to gather the
+// changes of up to d into one delivery where the backend re-lists a prefix
+// on every change (Consul): a watcher whose consumer tolerates that delay
+// (an identity cache) spares the store a listing per change under bursts.
+// A change after a quiet spell still comes at once. etcd streams each
+// change and ignores it.
+func WithWatchCoalescing(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, watchCoalescingKey{}, d)
+}
+
+// WatchCoalescing is the delay WithWatchCoalescing put into ctx (0: none).
+func WatchCoalescing(ctx context.Context) time.Duration {
+	d, _ := ctx.Value(watchCoalescingKey{}).(time.Duration)
+	return d
+}

@@ -15,6 +15,8 @@ import (
 // watchWait is how long one blocking query waits for a change.
 const watchWait = 5 * time.Minute
 
+
+
 // ListAndWatch emits every key under prefix as EventUpsert, one
 // EventListDone, then changes. Each change is found by a blocking query
 // re-listing the prefix and diffing it against the keys known so far, so a
@@ -55,7 +57,25 @@ func (w *watch) run(ctx context.Context) {
 	listed := false
 	b := kvstore.NewBackoff(backoffMin, backoffMax)
 	failing := false
+	// Every wake-up re-lists the whole prefix, so under a burst of writes
+	// (many agents allocating identities) one listing per change makes the
+	// burst quadratic in the prefix's size. A watcher that asked for it
+	// (kvstore.WithWatchCoalescing) waits that long after a listing before
+	// its next blocking query: the changes of that period come in one
+	// listing. A change after a quiet spell is delivered at once; one right
+	// behind another waits at most that long.
+	coalesce := kvstore.WatchCoalescing(ctx)
+	var lastList time.Time
 	for ctx.Err() == nil {
+		if wait := coalesce - time.Since(lastList); listed && wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
 		if err := w.c.begin(ctx); err != nil {
 			return
 		}
@@ -73,6 +93,7 @@ func (w *watch) run(ctx context.Context) {
 			b.Wait(ctx)
 			continue
 		}
+		lastList = time.Now()
 		b.Reset()
 		if failing {
 			log.Info("watch resumed")

@@ -129,3 +129,51 @@ func TestWatchConsumerGone(t *testing.T) {
 		t.Fatal("Close blocked on a watch nobody reads")
 	}
 }
+
+// TestWatchCoalescing: a watch that asked for coalescing gets a change
+// after a quiet spell at once, and the changes right behind it together,
+// once the period has passed; every change arrives.
+func TestWatchCoalescing(t *testing.T) {
+	s := startAgent(t, "")
+	ctx := ctx(t)
+	c := open(t, s)
+	const period = 2 * time.Second
+	ch := c.ListAndWatch(kvstore.WithWatchCoalescing(ctx, period), "weft/co/")
+	m := &mirror{keys: map[string]string{}}
+	m.until(t, ch, map[string]string{})
+	time.Sleep(period) // a quiet spell
+	start := time.Now()
+	if _, err := c.Update(ctx, "weft/co/first", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	m.until(t, ch, map[string]string{"weft/co/first": "1"})
+	if took := time.Since(start); took > period/2 {
+		t.Errorf("a change after a quiet spell took %v, want it at once (the period is %v)", took, period)
+	}
+	burst := time.Now()
+	want := map[string]string{"weft/co/first": "1"}
+	for i := range 5 {
+		k := fmt.Sprintf("weft/co/%d", i)
+		if _, err := c.Update(ctx, k, []byte("b")); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = "b"
+	}
+	m.until(t, ch, want)
+	if took := time.Since(burst); took < period/2 {
+		t.Errorf("the changes right behind another came after %v, want them gathered for about %v", took, period)
+	}
+	// Without coalescing, the same burst comes at once.
+	plain := c.ListAndWatch(ctx, "weft/co/")
+	pm := &mirror{keys: map[string]string{}}
+	pm.until(t, plain, want)
+	burst = time.Now()
+	if _, err := c.Update(ctx, "weft/co/late", []byte("l")); err != nil {
+		t.Fatal(err)
+	}
+	want["weft/co/late"] = "l"
+	pm.until(t, plain, want)
+	if took := time.Since(burst); took > period/2 {
+		t.Errorf("a watch without coalescing got a change after %v", took)
+	}
+}
