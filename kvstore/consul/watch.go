@@ -15,8 +15,6 @@ import (
 // watchWait is how long one blocking query waits for a change.
 const watchWait = 5 * time.Minute
 
-
-
 // ListAndWatch emits every key under prefix as EventUpsert, one
 // EventListDone, then changes. Each change is found by a blocking query
 // re-listing the prefix and diffing it against the keys known so far, so a
