@@ -109,7 +109,10 @@ func TestObserveThroughRelay(t *testing.T) {
 	resps := make(chan *agentapi.GetFlowsResponse, 1000)
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	since := time.Now().UnixNano()
+	// A little before now: the agents' wall-clock stamps may err by a
+	// fraction of a millisecond (flow.Clock), the connection's flows are
+	// told apart by pod and port anyway.
+	since := time.Now().Add(-2 * time.Second).UnixNano()
 	t.Logf("since %d", since)
 	go func() {
 		done <- r.Stream(sctx, &agentapi.GetFlowsRequest{Follow: true, SinceNs: since,
