@@ -17,6 +17,7 @@ import (
 	"github.com/weftnet/weft/agent/clustermesh"
 	"github.com/weftnet/weft/agent/endpoints"
 	"github.com/weftnet/weft/agent/flows"
+	"github.com/weftnet/weft/internal/errtrack"
 	"github.com/weftnet/weft/agent/health"
 	bpfipcache "github.com/weftnet/weft/agent/ipcache"
 	"github.com/weftnet/weft/agent/metrics"
@@ -68,6 +69,7 @@ type Agent struct {
 	flows     *flows.Component
 	registry  *prometheus.Registry
 	metrics   *metrics.Agent
+	errs      *errtrack.Registry // the last error each component logged
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -76,7 +78,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log.With("node", cfg.NodeName, "cluster", cfg.ClusterName), started: time.Now()}
+	// Every component's last logged error is kept for weft status.
+	errs := errtrack.New()
+	log = slog.New(errtrack.Wrap(log.Handler(), errs, "agent"))
+	a := &Agent{cfg: cfg, log: log.With("node", cfg.NodeName, "cluster", cfg.ClusterName), started: time.Now(), errs: errs}
 	var err error
 	if a.nodeIP, a.underlay, err = resolveUnderlay(cfg.NodeIP, cfg.UnderlayDevice); err != nil {
 		return nil, err

@@ -231,6 +231,10 @@ func (s *api) Status(ctx context.Context, req *agentapi.StatusRequest) (*agentap
 	resp.GlobalServiceCount = uint32(a.services.CountGlobal())
 	resp.Collection = coll
 	resp.Kubernetes = k8s
+	for _, e := range a.errs.Snapshot() {
+		resp.ComponentErrors = append(resp.ComponentErrors, &agentapi.ComponentError{
+			Component: e.Component, Message: e.Message, Time: e.Time.UTC().Format(time.RFC3339), Count: e.Count})
+	}
 	resp.Masquerading = "off"
 	if on, ranges := a.dp.Masquerading(); on {
 		resp.Masquerading = "BPF"

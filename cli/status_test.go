@@ -49,6 +49,7 @@ Remote clusters:  2/2 connected
                   c2  connected, synced  2 nodes, 4 endpoints
                   c3  connected, synced  1 nodes, 0 endpoints  WARN  rejected 2 records outside its prefix or identity range
 Collection:       by agent c1-n2, 30s ago; last freed identity 65800 and pod CIDRs of dead nodes (c1-n3 10.100.3.0/24), 20m0s ago
+Components:       OK  no component logged an error
 `},
 		{"verbose", []string{"status", "--verbose"}, `
 Node:             c1-n1 (cluster c1, id 1)
@@ -75,6 +76,7 @@ Remote clusters:  2/2 connected
                   c2  connected, synced  2 nodes, 4 endpoints
                   c3  connected, synced  1 nodes, 0 endpoints  WARN  rejected 2 records outside its prefix or identity range
 Collection:       by agent c1-n2, 30s ago; last freed identity 65800 and pod CIDRs of dead nodes (c1-n3 10.100.3.0/24), 20m0s ago
+Components:       OK  no component logged an error
 `},
 	}
 	for _, tc := range tests {
@@ -91,6 +93,32 @@ Collection:       by agent c1-n2, 30s ago; last freed identity 65800 and pod CID
 				t.Errorf("asked the agent with verbose=%v, want %v", got, verbose)
 			}
 		})
+	}
+}
+
+// TestStatusComponentErrors: the last error each component logged is a
+// WARN block; the node stays healthy (the component may have recovered).
+func TestStatusComponentErrors(t *testing.T) {
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "agent.sock")
+	fa := testAgent("c1-n1")
+	fa.status.ComponentErrors = []*agentapi.ComponentError{
+		{Component: "policy", Message: "apply policy: map full", Time: "2026-11-21T09:59:48Z", Count: 3},
+		{Component: "services", Message: "program service frontend: no backend slot", Time: "2026-11-21T09:50:00Z", Count: 1},
+	}
+	serve(t, socket, fa)
+	r := runCLI(t, dir, nil, "--socket", socket, "status")
+	if r.err != nil {
+		t.Fatalf("weft status with component errors: %v (a component's error is a warning)", r.err)
+	}
+	for _, want := range []string{
+		"Components:   WARN  2 component(s) logged errors (see the agent's log)\n",
+		"              policy: apply policy: map full (3×, last 12s ago)\n",
+		"              services: program service frontend: no backend slot (1×, last 10m0s ago)\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("weft status lacks %q:\n%s", want, r.stdout)
+		}
 	}
 }
 

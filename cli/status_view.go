@@ -74,7 +74,22 @@ func (v statusView) write(w io.Writer) error {
 		}
 	}
 	f.add("Collection", v.collection())
+	f.add("Components", v.components())
 	return f.write(w)
+}
+
+// components is the last error each agent component logged, a WARN: a
+// reconciler that failed once may have recovered since (its log says).
+func (v statusView) components() string {
+	errs := v.st.GetComponentErrors()
+	if len(errs) == 0 {
+		return "OK  no component logged an error"
+	}
+	lines := []string{fmt.Sprintf("WARN  %d component(s) logged errors (see the agent's log)", len(errs))}
+	for _, e := range errs {
+		lines = append(lines, fmt.Sprintf("%s: %s (%d×, last %s)", e.GetComponent(), e.GetMessage(), e.GetCount(), v.ago(e.GetTime())))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // collection is the cluster's last garbage collection: who ran it, when,

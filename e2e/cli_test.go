@@ -85,6 +85,10 @@ func TestCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(must("status", "--all-nodes", "-o", "json")), &all); err != nil || len(all) != 2 || all[1].Status.Node != "c1-n2" {
 		t.Errorf("weft status --all-nodes -o json: %v %+v, want both nodes' status", err, all)
 	}
+	// No component of a healthy agent has logged an error.
+	if out := must("--node", "c1-n2", "status"); !strings.Contains(out, "Components:") || !strings.Contains(out, "OK  no component logged an error") {
+		t.Errorf("weft status of a healthy node shows component errors:\n%s", out)
+	}
 	out := must("-o", "json", "endpoint", "list")
 	var eps any
 	if err := json.Unmarshal([]byte(out), &eps); err != nil {

@@ -901,8 +901,12 @@ type StatusResponse struct {
 	// the cluster's endpoints and nodes.
 	Masquerading  string   `protobuf:"bytes,23,opt,name=masquerading,proto3" json:"masquerading,omitempty"`
 	NonMasquerade []string `protobuf:"bytes,24,rep,name=non_masquerade,json=nonMasquerade,proto3" json:"non_masquerade,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The last error each of the agent's components (policy, services,
+	// nodes, ipcache, endpoints, flows, ...) logged since the agent
+	// started; empty when none did.
+	ComponentErrors []*ComponentError `protobuf:"bytes,25,rep,name=component_errors,json=componentErrors,proto3" json:"component_errors,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1103,6 +1107,81 @@ func (x *StatusResponse) GetNonMasquerade() []string {
 	return nil
 }
 
+func (x *StatusResponse) GetComponentErrors() []*ComponentError {
+	if x != nil {
+		return x.ComponentErrors
+	}
+	return nil
+}
+
+type ComponentError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Component     string                 `protobuf:"bytes,1,opt,name=component,proto3" json:"component,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"` // the log message and its error
+	Time          string                 `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`       // RFC 3339
+	Count         uint64                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`    // errors the component logged since start
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComponentError) Reset() {
+	*x = ComponentError{}
+	mi := &file_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComponentError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComponentError) ProtoMessage() {}
+
+func (x *ComponentError) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComponentError.ProtoReflect.Descriptor instead.
+func (*ComponentError) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ComponentError) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *ComponentError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ComponentError) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *ComponentError) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // KubernetesSource is what the cluster's Kubernetes source (weft-apiserver
 // with --kubeconfig) last wrote to the store (state/k8s/v1/<cluster>).
 type KubernetesSource struct {
@@ -1120,7 +1199,7 @@ type KubernetesSource struct {
 
 func (x *KubernetesSource) Reset() {
 	*x = KubernetesSource{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1211,7 @@ func (x *KubernetesSource) String() string {
 func (*KubernetesSource) ProtoMessage() {}
 
 func (x *KubernetesSource) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1224,7 @@ func (x *KubernetesSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubernetesSource.ProtoReflect.Descriptor instead.
 func (*KubernetesSource) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KubernetesSource) GetHolder() string {
@@ -1207,7 +1286,7 @@ type KubernetesKind struct {
 
 func (x *KubernetesKind) Reset() {
 	*x = KubernetesKind{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1298,7 @@ func (x *KubernetesKind) String() string {
 func (*KubernetesKind) ProtoMessage() {}
 
 func (x *KubernetesKind) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1311,7 @@ func (x *KubernetesKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubernetesKind.ProtoReflect.Descriptor instead.
 func (*KubernetesKind) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KubernetesKind) GetSynced() bool {
@@ -1265,7 +1344,7 @@ type Collection struct {
 
 func (x *Collection) Reset() {
 	*x = Collection{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1356,7 @@ func (x *Collection) String() string {
 func (*Collection) ProtoMessage() {}
 
 func (x *Collection) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1369,7 @@ func (x *Collection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Collection.ProtoReflect.Descriptor instead.
 func (*Collection) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Collection) GetBy() string {
@@ -1349,7 +1428,7 @@ type FlowStatus struct {
 
 func (x *FlowStatus) Reset() {
 	*x = FlowStatus{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1440,7 @@ func (x *FlowStatus) String() string {
 func (*FlowStatus) ProtoMessage() {}
 
 func (x *FlowStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1453,7 @@ func (x *FlowStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowStatus.ProtoReflect.Descriptor instead.
 func (*FlowStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FlowStatus) GetEnabled() bool {
@@ -1426,7 +1505,7 @@ type StoreStatus struct {
 
 func (x *StoreStatus) Reset() {
 	*x = StoreStatus{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1517,7 @@ func (x *StoreStatus) String() string {
 func (*StoreStatus) ProtoMessage() {}
 
 func (x *StoreStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1530,7 @@ func (x *StoreStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStatus.ProtoReflect.Descriptor instead.
 func (*StoreStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoreStatus) GetBackend() string {
@@ -1508,7 +1587,7 @@ type DatapathStatus struct {
 
 func (x *DatapathStatus) Reset() {
 	*x = DatapathStatus{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1599,7 @@ func (x *DatapathStatus) String() string {
 func (*DatapathStatus) ProtoMessage() {}
 
 func (x *DatapathStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1612,7 @@ func (x *DatapathStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatapathStatus.ProtoReflect.Descriptor instead.
 func (*DatapathStatus) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DatapathStatus) GetAttachMode() string {
@@ -1578,7 +1657,7 @@ type NodeHealth struct {
 
 func (x *NodeHealth) Reset() {
 	*x = NodeHealth{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1669,7 @@ func (x *NodeHealth) String() string {
 func (*NodeHealth) ProtoMessage() {}
 
 func (x *NodeHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1682,7 @@ func (x *NodeHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeHealth.ProtoReflect.Descriptor instead.
 func (*NodeHealth) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeHealth) GetNode() string {
@@ -1667,7 +1746,7 @@ type RemoteCluster struct {
 
 func (x *RemoteCluster) Reset() {
 	*x = RemoteCluster{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1758,7 @@ func (x *RemoteCluster) String() string {
 func (*RemoteCluster) ProtoMessage() {}
 
 func (x *RemoteCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1771,7 @@ func (x *RemoteCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteCluster.ProtoReflect.Descriptor instead.
 func (*RemoteCluster) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoteCluster) GetName() string {
@@ -1759,7 +1838,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1850,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1863,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{22}
 }
 
 type Node struct {
@@ -1802,7 +1881,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1893,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1906,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Node) GetName() string {
@@ -1888,7 +1967,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +1979,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +1992,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1935,7 +2014,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2026,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2039,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Identity) GetId() uint32 {
@@ -1999,7 +2078,7 @@ type ListIdentitiesRequest struct {
 
 func (x *ListIdentitiesRequest) Reset() {
 	*x = ListIdentitiesRequest{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2090,7 @@ func (x *ListIdentitiesRequest) String() string {
 func (*ListIdentitiesRequest) ProtoMessage() {}
 
 func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2103,7 @@ func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 type ListIdentitiesResponse struct {
@@ -2036,7 +2115,7 @@ type ListIdentitiesResponse struct {
 
 func (x *ListIdentitiesResponse) Reset() {
 	*x = ListIdentitiesResponse{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2127,7 @@ func (x *ListIdentitiesResponse) String() string {
 func (*ListIdentitiesResponse) ProtoMessage() {}
 
 func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2140,7 @@ func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListIdentitiesResponse) GetIdentities() []*Identity {
@@ -2080,7 +2159,7 @@ type GetIdentityRequest struct {
 
 func (x *GetIdentityRequest) Reset() {
 	*x = GetIdentityRequest{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2171,7 @@ func (x *GetIdentityRequest) String() string {
 func (*GetIdentityRequest) ProtoMessage() {}
 
 func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2184,7 @@ func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentityRequest.ProtoReflect.Descriptor instead.
 func (*GetIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetIdentityRequest) GetId() uint32 {
@@ -2123,7 +2202,7 @@ type ListIPCacheRequest struct {
 
 func (x *ListIPCacheRequest) Reset() {
 	*x = ListIPCacheRequest{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2214,7 @@ func (x *ListIPCacheRequest) String() string {
 func (*ListIPCacheRequest) ProtoMessage() {}
 
 func (x *ListIPCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2227,7 @@ func (x *ListIPCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIPCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListIPCacheRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 type IPCacheEntry struct {
@@ -2165,7 +2244,7 @@ type IPCacheEntry struct {
 
 func (x *IPCacheEntry) Reset() {
 	*x = IPCacheEntry{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2256,7 @@ func (x *IPCacheEntry) String() string {
 func (*IPCacheEntry) ProtoMessage() {}
 
 func (x *IPCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2269,7 @@ func (x *IPCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IPCacheEntry.ProtoReflect.Descriptor instead.
 func (*IPCacheEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *IPCacheEntry) GetPrefix() string {
@@ -2244,7 +2323,7 @@ type ListIPCacheResponse struct {
 
 func (x *ListIPCacheResponse) Reset() {
 	*x = ListIPCacheResponse{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2335,7 @@ func (x *ListIPCacheResponse) String() string {
 func (*ListIPCacheResponse) ProtoMessage() {}
 
 func (x *ListIPCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2348,7 @@ func (x *ListIPCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIPCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListIPCacheResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListIPCacheResponse) GetEntries() []*IPCacheEntry {
@@ -2287,7 +2366,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2378,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2391,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 type Frontend struct {
@@ -2325,7 +2404,7 @@ type Frontend struct {
 
 func (x *Frontend) Reset() {
 	*x = Frontend{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2416,7 @@ func (x *Frontend) String() string {
 func (*Frontend) ProtoMessage() {}
 
 func (x *Frontend) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2429,7 @@ func (x *Frontend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frontend.ProtoReflect.Descriptor instead.
 func (*Frontend) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Frontend) GetAddress() string {
@@ -2379,7 +2458,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2470,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2483,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Backend) GetAddress() string {
@@ -2454,7 +2533,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2545,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2558,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Service) GetId() uint32 {
@@ -2547,7 +2626,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2638,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2651,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -2592,7 +2671,7 @@ type DumpBPFRequest struct {
 
 func (x *DumpBPFRequest) Reset() {
 	*x = DumpBPFRequest{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2683,7 @@ func (x *DumpBPFRequest) String() string {
 func (*DumpBPFRequest) ProtoMessage() {}
 
 func (x *DumpBPFRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2696,7 @@ func (x *DumpBPFRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpBPFRequest.ProtoReflect.Descriptor instead.
 func (*DumpBPFRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DumpBPFRequest) GetMap() string {
@@ -2638,7 +2717,7 @@ type Table struct {
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +2729,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2663,7 +2742,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Table) GetColumns() []string {
@@ -2689,7 +2768,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2780,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2793,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Row) GetCells() []string {
@@ -2799,7 +2878,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x15ListEndpointsResponse\x125\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x17.weft.agent.v1.EndpointR\tendpoints\")\n" +
 	"\rStatusRequest\x12\x18\n" +
-	"\averbose\x18\x01 \x01(\bR\averbose\"\xbf\a\n" +
+	"\averbose\x18\x01 \x01(\bR\averbose\"\x89\b\n" +
 	"\x0eStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1d\n" +
@@ -2832,7 +2911,13 @@ const file_agent_proto_rawDesc = "" +
 	"kubernetes\x18\x16 \x01(\v2\x1f.weft.agent.v1.KubernetesSourceR\n" +
 	"kubernetes\x12\"\n" +
 	"\fmasquerading\x18\x17 \x01(\tR\fmasquerading\x12%\n" +
-	"\x0enon_masquerade\x18\x18 \x03(\tR\rnonMasquerade\"\xe1\x02\n" +
+	"\x0enon_masquerade\x18\x18 \x03(\tR\rnonMasquerade\x12H\n" +
+	"\x10component_errors\x18\x19 \x03(\v2\x1d.weft.agent.v1.ComponentErrorR\x0fcomponentErrors\"r\n" +
+	"\x0eComponentError\x12\x1c\n" +
+	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
+	"\x04time\x18\x03 \x01(\tR\x04time\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x04R\x05count\"\xe1\x02\n" +
 	"\x10KubernetesSource\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\tR\x04time\x12@\n" +
@@ -2995,7 +3080,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_agent_proto_goTypes = []any{
 	(*CreateEndpointRequest)(nil),  // 0: weft.agent.v1.CreateEndpointRequest
 	(*PortMapping)(nil),            // 1: weft.agent.v1.PortMapping
@@ -3010,91 +3095,93 @@ var file_agent_proto_goTypes = []any{
 	(*ListEndpointsResponse)(nil),  // 10: weft.agent.v1.ListEndpointsResponse
 	(*StatusRequest)(nil),          // 11: weft.agent.v1.StatusRequest
 	(*StatusResponse)(nil),         // 12: weft.agent.v1.StatusResponse
-	(*KubernetesSource)(nil),       // 13: weft.agent.v1.KubernetesSource
-	(*KubernetesKind)(nil),         // 14: weft.agent.v1.KubernetesKind
-	(*Collection)(nil),             // 15: weft.agent.v1.Collection
-	(*FlowStatus)(nil),             // 16: weft.agent.v1.FlowStatus
-	(*StoreStatus)(nil),            // 17: weft.agent.v1.StoreStatus
-	(*DatapathStatus)(nil),         // 18: weft.agent.v1.DatapathStatus
-	(*NodeHealth)(nil),             // 19: weft.agent.v1.NodeHealth
-	(*RemoteCluster)(nil),          // 20: weft.agent.v1.RemoteCluster
-	(*ListNodesRequest)(nil),       // 21: weft.agent.v1.ListNodesRequest
-	(*Node)(nil),                   // 22: weft.agent.v1.Node
-	(*ListNodesResponse)(nil),      // 23: weft.agent.v1.ListNodesResponse
-	(*Identity)(nil),               // 24: weft.agent.v1.Identity
-	(*ListIdentitiesRequest)(nil),  // 25: weft.agent.v1.ListIdentitiesRequest
-	(*ListIdentitiesResponse)(nil), // 26: weft.agent.v1.ListIdentitiesResponse
-	(*GetIdentityRequest)(nil),     // 27: weft.agent.v1.GetIdentityRequest
-	(*ListIPCacheRequest)(nil),     // 28: weft.agent.v1.ListIPCacheRequest
-	(*IPCacheEntry)(nil),           // 29: weft.agent.v1.IPCacheEntry
-	(*ListIPCacheResponse)(nil),    // 30: weft.agent.v1.ListIPCacheResponse
-	(*ListServicesRequest)(nil),    // 31: weft.agent.v1.ListServicesRequest
-	(*Frontend)(nil),               // 32: weft.agent.v1.Frontend
-	(*Backend)(nil),                // 33: weft.agent.v1.Backend
-	(*Service)(nil),                // 34: weft.agent.v1.Service
-	(*ListServicesResponse)(nil),   // 35: weft.agent.v1.ListServicesResponse
-	(*DumpBPFRequest)(nil),         // 36: weft.agent.v1.DumpBPFRequest
-	(*Table)(nil),                  // 37: weft.agent.v1.Table
-	(*Row)(nil),                    // 38: weft.agent.v1.Row
-	nil,                            // 39: weft.agent.v1.CreateEndpointRequest.LabelsEntry
-	nil,                            // 40: weft.agent.v1.KubernetesSource.KindsEntry
-	nil,                            // 41: weft.agent.v1.DatapathStatus.CountersEntry
-	nil,                            // 42: weft.agent.v1.RemoteCluster.RejectedEntry
-	nil,                            // 43: weft.agent.v1.Service.AnnotationsEntry
+	(*ComponentError)(nil),         // 13: weft.agent.v1.ComponentError
+	(*KubernetesSource)(nil),       // 14: weft.agent.v1.KubernetesSource
+	(*KubernetesKind)(nil),         // 15: weft.agent.v1.KubernetesKind
+	(*Collection)(nil),             // 16: weft.agent.v1.Collection
+	(*FlowStatus)(nil),             // 17: weft.agent.v1.FlowStatus
+	(*StoreStatus)(nil),            // 18: weft.agent.v1.StoreStatus
+	(*DatapathStatus)(nil),         // 19: weft.agent.v1.DatapathStatus
+	(*NodeHealth)(nil),             // 20: weft.agent.v1.NodeHealth
+	(*RemoteCluster)(nil),          // 21: weft.agent.v1.RemoteCluster
+	(*ListNodesRequest)(nil),       // 22: weft.agent.v1.ListNodesRequest
+	(*Node)(nil),                   // 23: weft.agent.v1.Node
+	(*ListNodesResponse)(nil),      // 24: weft.agent.v1.ListNodesResponse
+	(*Identity)(nil),               // 25: weft.agent.v1.Identity
+	(*ListIdentitiesRequest)(nil),  // 26: weft.agent.v1.ListIdentitiesRequest
+	(*ListIdentitiesResponse)(nil), // 27: weft.agent.v1.ListIdentitiesResponse
+	(*GetIdentityRequest)(nil),     // 28: weft.agent.v1.GetIdentityRequest
+	(*ListIPCacheRequest)(nil),     // 29: weft.agent.v1.ListIPCacheRequest
+	(*IPCacheEntry)(nil),           // 30: weft.agent.v1.IPCacheEntry
+	(*ListIPCacheResponse)(nil),    // 31: weft.agent.v1.ListIPCacheResponse
+	(*ListServicesRequest)(nil),    // 32: weft.agent.v1.ListServicesRequest
+	(*Frontend)(nil),               // 33: weft.agent.v1.Frontend
+	(*Backend)(nil),                // 34: weft.agent.v1.Backend
+	(*Service)(nil),                // 35: weft.agent.v1.Service
+	(*ListServicesResponse)(nil),   // 36: weft.agent.v1.ListServicesResponse
+	(*DumpBPFRequest)(nil),         // 37: weft.agent.v1.DumpBPFRequest
+	(*Table)(nil),                  // 38: weft.agent.v1.Table
+	(*Row)(nil),                    // 39: weft.agent.v1.Row
+	nil,                            // 40: weft.agent.v1.CreateEndpointRequest.LabelsEntry
+	nil,                            // 41: weft.agent.v1.KubernetesSource.KindsEntry
+	nil,                            // 42: weft.agent.v1.DatapathStatus.CountersEntry
+	nil,                            // 43: weft.agent.v1.RemoteCluster.RejectedEntry
+	nil,                            // 44: weft.agent.v1.Service.AnnotationsEntry
 }
 var file_agent_proto_depIdxs = []int32{
-	39, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
+	40, // 0: weft.agent.v1.CreateEndpointRequest.labels:type_name -> weft.agent.v1.CreateEndpointRequest.LabelsEntry
 	1,  // 1: weft.agent.v1.CreateEndpointRequest.port_mappings:type_name -> weft.agent.v1.PortMapping
 	3,  // 2: weft.agent.v1.Endpoint.routes:type_name -> weft.agent.v1.Route
 	4,  // 3: weft.agent.v1.Endpoint.policy:type_name -> weft.agent.v1.EndpointPolicy
 	5,  // 4: weft.agent.v1.EndpointPolicy.rules:type_name -> weft.agent.v1.PolicyRule
 	2,  // 5: weft.agent.v1.ListEndpointsResponse.endpoints:type_name -> weft.agent.v1.Endpoint
-	17, // 6: weft.agent.v1.StatusResponse.store:type_name -> weft.agent.v1.StoreStatus
-	18, // 7: weft.agent.v1.StatusResponse.datapath:type_name -> weft.agent.v1.DatapathStatus
-	19, // 8: weft.agent.v1.StatusResponse.health:type_name -> weft.agent.v1.NodeHealth
-	20, // 9: weft.agent.v1.StatusResponse.remote_clusters:type_name -> weft.agent.v1.RemoteCluster
-	15, // 10: weft.agent.v1.StatusResponse.collection:type_name -> weft.agent.v1.Collection
-	16, // 11: weft.agent.v1.StatusResponse.flows:type_name -> weft.agent.v1.FlowStatus
-	13, // 12: weft.agent.v1.StatusResponse.kubernetes:type_name -> weft.agent.v1.KubernetesSource
-	40, // 13: weft.agent.v1.KubernetesSource.kinds:type_name -> weft.agent.v1.KubernetesSource.KindsEntry
-	41, // 14: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
-	42, // 15: weft.agent.v1.RemoteCluster.rejected:type_name -> weft.agent.v1.RemoteCluster.RejectedEntry
-	22, // 16: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
-	24, // 17: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
-	29, // 18: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
-	32, // 19: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
-	33, // 20: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
-	43, // 21: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
-	34, // 22: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
-	38, // 23: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
-	14, // 24: weft.agent.v1.KubernetesSource.KindsEntry.value:type_name -> weft.agent.v1.KubernetesKind
-	0,  // 25: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
-	6,  // 26: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
-	8,  // 27: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
-	9,  // 28: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
-	11, // 29: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
-	21, // 30: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
-	25, // 31: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
-	27, // 32: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
-	28, // 33: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
-	31, // 34: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
-	36, // 35: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
-	2,  // 36: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
-	7,  // 37: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
-	2,  // 38: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
-	10, // 39: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
-	12, // 40: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
-	23, // 41: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
-	26, // 42: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
-	24, // 43: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
-	30, // 44: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
-	35, // 45: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
-	37, // 46: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
-	36, // [36:47] is the sub-list for method output_type
-	25, // [25:36] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	18, // 6: weft.agent.v1.StatusResponse.store:type_name -> weft.agent.v1.StoreStatus
+	19, // 7: weft.agent.v1.StatusResponse.datapath:type_name -> weft.agent.v1.DatapathStatus
+	20, // 8: weft.agent.v1.StatusResponse.health:type_name -> weft.agent.v1.NodeHealth
+	21, // 9: weft.agent.v1.StatusResponse.remote_clusters:type_name -> weft.agent.v1.RemoteCluster
+	16, // 10: weft.agent.v1.StatusResponse.collection:type_name -> weft.agent.v1.Collection
+	17, // 11: weft.agent.v1.StatusResponse.flows:type_name -> weft.agent.v1.FlowStatus
+	14, // 12: weft.agent.v1.StatusResponse.kubernetes:type_name -> weft.agent.v1.KubernetesSource
+	13, // 13: weft.agent.v1.StatusResponse.component_errors:type_name -> weft.agent.v1.ComponentError
+	41, // 14: weft.agent.v1.KubernetesSource.kinds:type_name -> weft.agent.v1.KubernetesSource.KindsEntry
+	42, // 15: weft.agent.v1.DatapathStatus.counters:type_name -> weft.agent.v1.DatapathStatus.CountersEntry
+	43, // 16: weft.agent.v1.RemoteCluster.rejected:type_name -> weft.agent.v1.RemoteCluster.RejectedEntry
+	23, // 17: weft.agent.v1.ListNodesResponse.nodes:type_name -> weft.agent.v1.Node
+	25, // 18: weft.agent.v1.ListIdentitiesResponse.identities:type_name -> weft.agent.v1.Identity
+	30, // 19: weft.agent.v1.ListIPCacheResponse.entries:type_name -> weft.agent.v1.IPCacheEntry
+	33, // 20: weft.agent.v1.Service.frontends:type_name -> weft.agent.v1.Frontend
+	34, // 21: weft.agent.v1.Service.backends:type_name -> weft.agent.v1.Backend
+	44, // 22: weft.agent.v1.Service.annotations:type_name -> weft.agent.v1.Service.AnnotationsEntry
+	35, // 23: weft.agent.v1.ListServicesResponse.services:type_name -> weft.agent.v1.Service
+	39, // 24: weft.agent.v1.Table.rows:type_name -> weft.agent.v1.Row
+	15, // 25: weft.agent.v1.KubernetesSource.KindsEntry.value:type_name -> weft.agent.v1.KubernetesKind
+	0,  // 26: weft.agent.v1.Agent.CreateEndpoint:input_type -> weft.agent.v1.CreateEndpointRequest
+	6,  // 27: weft.agent.v1.Agent.DeleteEndpoint:input_type -> weft.agent.v1.DeleteEndpointRequest
+	8,  // 28: weft.agent.v1.Agent.GetEndpoint:input_type -> weft.agent.v1.GetEndpointRequest
+	9,  // 29: weft.agent.v1.Agent.ListEndpoints:input_type -> weft.agent.v1.ListEndpointsRequest
+	11, // 30: weft.agent.v1.Agent.Status:input_type -> weft.agent.v1.StatusRequest
+	22, // 31: weft.agent.v1.Agent.ListNodes:input_type -> weft.agent.v1.ListNodesRequest
+	26, // 32: weft.agent.v1.Agent.ListIdentities:input_type -> weft.agent.v1.ListIdentitiesRequest
+	28, // 33: weft.agent.v1.Agent.GetIdentity:input_type -> weft.agent.v1.GetIdentityRequest
+	29, // 34: weft.agent.v1.Agent.ListIPCache:input_type -> weft.agent.v1.ListIPCacheRequest
+	32, // 35: weft.agent.v1.Agent.ListServices:input_type -> weft.agent.v1.ListServicesRequest
+	37, // 36: weft.agent.v1.Agent.DumpBPF:input_type -> weft.agent.v1.DumpBPFRequest
+	2,  // 37: weft.agent.v1.Agent.CreateEndpoint:output_type -> weft.agent.v1.Endpoint
+	7,  // 38: weft.agent.v1.Agent.DeleteEndpoint:output_type -> weft.agent.v1.DeleteEndpointResponse
+	2,  // 39: weft.agent.v1.Agent.GetEndpoint:output_type -> weft.agent.v1.Endpoint
+	10, // 40: weft.agent.v1.Agent.ListEndpoints:output_type -> weft.agent.v1.ListEndpointsResponse
+	12, // 41: weft.agent.v1.Agent.Status:output_type -> weft.agent.v1.StatusResponse
+	24, // 42: weft.agent.v1.Agent.ListNodes:output_type -> weft.agent.v1.ListNodesResponse
+	27, // 43: weft.agent.v1.Agent.ListIdentities:output_type -> weft.agent.v1.ListIdentitiesResponse
+	25, // 44: weft.agent.v1.Agent.GetIdentity:output_type -> weft.agent.v1.Identity
+	31, // 45: weft.agent.v1.Agent.ListIPCache:output_type -> weft.agent.v1.ListIPCacheResponse
+	36, // 46: weft.agent.v1.Agent.ListServices:output_type -> weft.agent.v1.ListServicesResponse
+	38, // 47: weft.agent.v1.Agent.DumpBPF:output_type -> weft.agent.v1.Table
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -3108,7 +3195,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
