@@ -47,23 +47,7 @@ func BenchmarkPodStart(b *testing.B) {
 			}
 			add = append(add, time.Since(start))
 			names = append(names, name)
-			addr := netip.AddrPortFrom(p.Addr(), 7300).String()
-			deadline := start.Add(time.Minute)
-			for {
-				err := pt.Do(func() error {
-					c, err := net.DialTimeout("tcp4", addr, 20*time.Millisecond)
-					if err == nil {
-						c.Close()
-					}
-					return err
-				})
-				if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
-					break
-				}
-				if time.Now().After(deadline) {
-					b.Fatalf("pod %s (%s) not reachable from %s a minute after ADD: %v", name, p.IP, prober.Name, err)
-				}
-			}
+			reachable(b, pt, prober.Name, p, start)
 			total = append(total, time.Since(start))
 		}
 		b.StopTimer()
@@ -78,6 +62,93 @@ func BenchmarkPodStart(b *testing.B) {
 	b.ReportMetric(pct(total, 99), "p99-ms")
 	b.ReportMetric(pct(add, 50), "add-p50-ms")
 	b.ReportMetric(pct(add, 99), "add-p99-ms")
+}
+
+// reachable waits until p answers (a TCP RST or accept) from pod prober's
+// namespace, at most a minute after start.
+func reachable(b *testing.B, pt testenv.Target, prober string, p testenv.Pod, start time.Time) {
+	b.Helper()
+	addr := netip.AddrPortFrom(p.Addr(), 7300).String()
+	deadline := start.Add(time.Minute)
+	for {
+		err := pt.Do(func() error {
+			c, err := net.DialTimeout("tcp4", addr, 20*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("pod %s (%s) not reachable from %s a minute after ADD: %v", p.Name, p.IP, prober, err)
+		}
+	}
+}
+
+// BenchmarkPodStartCrossCluster measures, per pod, CNI ADD on c1-n1 until
+// a pod of the connected cluster c2 reaches it, and, from the same ADD,
+// until a pod of c1's other node does (the baseline of the same run), over
+// 200 pods (issue 17, goal 7: cross-cluster p99 < 50 ms).
+func BenchmarkPodStartCrossCluster(b *testing.B) {
+	const pods = 200
+	meshBinaries(b)
+	spec := testenv.DefaultSpec()
+	spec.Clusters, spec.Nodes = 2, 2
+	e := up(b, "podstart-mesh", spec)
+	ctx := context.Background()
+	probers := map[string]testenv.Pod{}
+	targets := map[string]testenv.Target{}
+	for name, node := range map[string]string{"local": "c1-n2", "remote": "c2-n1"} {
+		p, err := e.AddPod(ctx, testenv.PodSpec{Name: "prober-" + name, Node: node})
+		if err != nil {
+			b.Fatal(err)
+		}
+		probers[name] = p
+		if targets[name], err = e.Target("pod/" + p.Name); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var local, remote []time.Duration
+	for i := 0; i < b.N; i++ {
+		var names []string
+		for j := range pods {
+			name := fmt.Sprintf("psx-%d-%d", i, j)
+			start := time.Now()
+			p, err := e.AddPod(ctx, testenv.PodSpec{Name: name, Node: "c1-n1", Labels: map[string]string{"app": "bench"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			names = append(names, name)
+			// Alternate which prober goes first, so neither always waits
+			// for the other's probe.
+			order := []string{"local", "remote"}
+			if j%2 == 1 {
+				order = []string{"remote", "local"}
+			}
+			for _, which := range order {
+				reachable(b, targets[which], probers[which].Name, p, start)
+				if which == "local" {
+					local = append(local, time.Since(start))
+				} else {
+					remote = append(remote, time.Since(start))
+				}
+			}
+		}
+		b.StopTimer()
+		for _, n := range names {
+			if err := e.DelPod(ctx, n); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(pct(remote, 50), "remote-p50-ms")
+	b.ReportMetric(pct(remote, 99), "remote-p99-ms")
+	b.ReportMetric(pct(local, 50), "local-p50-ms")
+	b.ReportMetric(pct(local, 99), "local-p99-ms")
+	b.ReportMetric(pct(remote, 99)/pct(local, 99), "p99-remote/local")
 }
 
 func pct(d []time.Duration, p int) float64 {
