@@ -37,16 +37,7 @@ func BenchmarkFlowRecordingThroughput(b *testing.B) {
 				oc, os := pair(b, onLab)
 				fc, fs := pair(b, offLab)
 				recorded := record(b, onLab)
-				var on, off, ratios []float64
-				for round := range iperfRounds {
-					var n, f float64
-					if round%2 == 0 {
-						n, f = iperf(b, oc, os), iperf(b, fc, fs)
-					} else {
-						f, n = iperf(b, fc, fs), iperf(b, oc, os)
-					}
-					on, off, ratios = append(on, n), append(off, f), append(ratios, n/f)
-				}
+				on, off, ratios := pairedRounds(b, [2]*datapathtest.Pod{oc, os}, [2]*datapathtest.Pod{fc, fs})
 				n, f, r := median(on), median(off), median(ratios)
 				flowCount := recorded()
 				b.ReportMetric(n/1e9, "on-Gbit/s")

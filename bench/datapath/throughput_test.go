@@ -39,18 +39,7 @@ func BenchmarkPodToPodThroughput(b *testing.B) {
 				weftLab, kernelLab := datapathtest.New(b, mode, 2), datapathtest.NewKernel(b, mode, 2)
 				wc, ws := pair(b, weftLab)
 				kc, ks := pair(b, kernelLab)
-				// Paired rounds, alternating which goes first, so that
-				// load from elsewhere on the machine hits both alike.
-				var weft, kernel, ratios []float64
-				for round := range iperfRounds {
-					var w, k float64
-					if round%2 == 0 {
-						w, k = iperf(b, wc, ws), iperf(b, kc, ks)
-					} else {
-						k, w = iperf(b, kc, ks), iperf(b, wc, ws)
-					}
-					weft, kernel, ratios = append(weft, w), append(kernel, k), append(ratios, w/k)
-				}
+				weft, kernel, ratios := pairedRounds(b, [2]*datapathtest.Pod{wc, ws}, [2]*datapathtest.Pod{kc, ks})
 				w, k, r := median(weft), median(kernel), median(ratios)
 				b.ReportMetric(w/1e9, "weft-Gbit/s")
 				b.ReportMetric(k/1e9, "kernel-Gbit/s")
@@ -60,6 +49,23 @@ func BenchmarkPodToPodThroughput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// pairedRounds runs iperfRounds streams through each of two client/server
+// pairs, alternating which goes first so that load from elsewhere on the
+// machine hits both alike, and returns both rates (bits/s) and the a/b
+// ratio of each round.
+func pairedRounds(b *testing.B, a, c [2]*datapathtest.Pod) (aRates, cRates, ratios []float64) {
+	for round := range iperfRounds {
+		var x, y float64
+		if round%2 == 0 {
+			x, y = iperf(b, a[0], a[1]), iperf(b, c[0], c[1])
+		} else {
+			y, x = iperf(b, c[0], c[1]), iperf(b, a[0], a[1])
+		}
+		aRates, cRates, ratios = append(aRates, x), append(cRates, y), append(ratios, x/y)
+	}
+	return aRates, cRates, ratios
 }
 
 func pair(b *testing.B, lab *datapathtest.Lab) (client, server *datapathtest.Pod) {
