@@ -118,7 +118,7 @@ var filterHelp = map[string]string{
 	"drop-reason": "drops for `reason` (e.g. policy-denied)",
 	"node-name":   "flows observed by node `name` (--node picks the agent asked)",
 	"cluster":     "flows observed in `cluster`",
-	"service":     "flows to backends of service `[namespace/]name`",
+	"service":     "flows load-balanced for service `[namespace/]name` (the frontend asked for, the backend chosen)",
 }
 
 func newObserveCommand(o *options) *cobra.Command {
