@@ -137,7 +137,8 @@ static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_
 
 	state = ct_lookup4(&p, &ce);
 	*pstate = state;
-	*p_ = p;
+	if (state == CT_NEW)
+		*p_ = p; /* only new flows spend a translation record */
 	if (state == CT_ESTABLISHED && ce && ce->src_ifindex == skb->ifindex) {
 		src_id = ce->src_identity;
 	} else if (state == CT_REPLY && ce && ce->reply_ifindex == skb->ifindex) {
