@@ -101,13 +101,8 @@ func envClusterRelay(cmd *cobra.Command, envName, cluster string) (string, *tls.
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	cfg.ServerName = host
-	dial := func(ctx context.Context, addr string) (c net.Conn, err error) {
-		err = testenv.InNetNS(e.Underlay, func() error {
-			var d net.Dialer
-			c, err = d.DialContext(ctx, "tcp", addr)
-			return err
-		})
-		return c, err
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		return testenv.DialIn(ctx, e.Underlay, "tcp", addr)
 	}
 	return addr, cfg, dial, nil
 }

@@ -74,13 +74,8 @@ func checkMeshServiceMap(t *testing.T, e *testenv.Env) {
 		t.Fatal(err)
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = testenv.InNetNS(e.Underlay, func() error {
-				var d net.Dialer
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return testenv.DialIn(ctx, e.Underlay, network, addr)
 		}}}
 	resp, err := client.Get(base)
 	if err != nil {

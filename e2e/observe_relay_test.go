@@ -92,13 +92,8 @@ func TestObserveThroughRelay(t *testing.T) {
 	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, ServerName: "weft-agent", MinVersion: tls.VersionTLS13}
 	cfg.Peers = []relay.Peer{{Node: n1.Name, Address: net.JoinHostPort(n1.IP, flowsPort)}, {Node: n2.Name, Address: net.JoinHostPort(n2.IP, flowsPort)}}
 	from := mustTarget(t, e, "node/"+n1.Name)
-	cfg.Dial = func(ctx context.Context, addr string) (c net.Conn, err error) {
-		err = from.Do(func() error {
-			var d net.Dialer
-			c, err = d.DialContext(ctx, "tcp", addr)
-			return err
-		})
-		return c, err
+	cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		return testenv.DialIn(ctx, from.NetNS, "tcp", addr)
 	}
 	r, err := relay.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -1,9 +1,11 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -114,6 +116,18 @@ func InNetNS(name string, fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return ferr
+}
+
+// DialIn connects to addr from inside the named namespace (the socket
+// stays there): the dialer of an http.Transport or a gRPC client that must
+// reach testenv's addresses from the host.
+func DialIn(ctx context.Context, name, network, addr string) (c net.Conn, err error) {
+	err = InNetNS(name, func() error {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // handleIn opens a netlink handle in the named namespace.
