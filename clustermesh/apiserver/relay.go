@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/flow"
+	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/relay"
 	"github.com/weftnet/weft/relay/ui"
 	"github.com/weftnet/weft/state/records"
@@ -79,15 +81,17 @@ func (s *Server) runRelay(ctx context.Context) error {
 			}
 		}()
 	}
+	// The cluster's nodes follow the store's watch; connected clusters'
+	// relays are re-read from the remotes directory on every tick.
+	keys := records.NewKeys(s.source.Prefix())
+	nodes := s.source.ListAndWatch(ctx, keys.NodesPrefix(s.cfg.ClusterName))
+	agents := map[string]relay.Peer{} // by node record key
 	remotes := map[string]*remoteRelay{}
 	tick := time.NewTicker(relayRefresh)
 	defer tick.Stop()
 	var lastErr string
 	for {
-		peers, err := s.relayPeers(ctx, remotes)
-		if err == nil {
-			err = r.SetPeers(peers)
-		}
+		err := r.SetPeers(append(slices.Collect(maps.Values(agents)), s.remoteRelayPeers(remotes)...))
 		if msg := fmt.Sprint(err); err != nil && msg != lastErr {
 			s.log.Warn("relay: cannot refresh its peers; keeping the last ones", "error", err)
 			lastErr = msg
@@ -97,8 +101,29 @@ func (s *Server) runRelay(ctx context.Context) error {
 		select {
 		case err := <-done:
 			return err
+		case ev, ok := <-nodes:
+			if !ok {
+				return <-done // ctx ended
+			}
+			s.applyNodeEvent(keys, agents, ev)
 		case <-tick.C:
 		}
+	}
+}
+
+// applyNodeEvent keeps agents (the relay's agent peers, by node record
+// key) in step with one event of the cluster's node records.
+func (s *Server) applyNodeEvent(keys records.Keys, agents map[string]relay.Peer, ev kvstore.Event) {
+	switch ev.Type {
+	case kvstore.EventUpsert:
+		n, err := keys.DecodeNode(ev.Key, ev.Value)
+		if err != nil || len(n.Underlay) == 0 {
+			delete(agents, ev.Key) // the agents' own checks report a bad record
+			return
+		}
+		agents[ev.Key] = relay.Peer{Node: n.Name, Address: net.JoinHostPort(n.Underlay[0].String(), strconv.Itoa(s.cfg.RelayAgentPort))}
+	case kvstore.EventDelete:
+		delete(agents, ev.Key)
 	}
 }
 
@@ -110,27 +135,19 @@ type remoteRelay struct {
 	tls            *tls.Config
 }
 
-// relayPeers lists the cluster's nodes and the connected clusters' relays.
-func (s *Server) relayPeers(ctx context.Context, remotes map[string]*remoteRelay) ([]relay.Peer, error) {
-	keys := records.NewKeys(s.source.Prefix())
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	kvs, err := s.source.List(lctx, keys.NodesPrefix(s.cfg.ClusterName))
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("list the cluster's nodes: %w", err)
-	}
+// remoteRelayPeers are the connected clusters' relays (remotes keeps
+// their TLS configurations between calls). A directory that cannot be
+// read keeps the relays known.
+func (s *Server) remoteRelayPeers(remotes map[string]*remoteRelay) []relay.Peer {
 	var peers []relay.Peer
-	for _, kv := range kvs {
-		n, err := keys.DecodeNode(kv.Key, kv.Value)
-		if err != nil || len(n.Underlay) == 0 {
-			continue // the agents' own checks report a bad record
-		}
-		peers = append(peers, relay.Peer{Node: n.Name, Address: net.JoinHostPort(n.Underlay[0].String(), strconv.Itoa(s.cfg.RelayAgentPort))})
-	}
 	seen := map[string]bool{}
 	entries, err := os.ReadDir(s.dir.Path(clustermesh.RemotesSubdir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read connected clusters: %w", err)
+		s.log.Warn("relay: cannot read the connected clusters; keeping the last ones", "error", err)
+		for name, rr := range remotes {
+			peers = append(peers, relay.Peer{Node: "relay:" + name, Address: rr.address, TLS: rr.tls, Relay: true})
+		}
+		return peers
 	}
 	for _, e := range entries {
 		rr, err := s.loadRemoteRelay(e.Name(), remotes[e.Name()])
@@ -149,8 +166,7 @@ func (s *Server) relayPeers(ctx context.Context, remotes map[string]*remoteRelay
 			delete(remotes, name)
 		}
 	}
-	slices.SortFunc(peers, func(a, b relay.Peer) int { return strings.Compare(a.Node, b.Node) })
-	return peers, nil
+	return peers
 }
 
 // loadRemoteRelay reads remotes/<cluster>/: the cluster's info (its relay
