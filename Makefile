@@ -31,7 +31,7 @@ deps:
 	$(GO) mod download
 
 ## tools: external programs built from the Go module proxy, cached by version
-## (built concurrently; kubectl is not needed by the tests: `go run ./hack/tools kubectl`).
+## (built concurrently; kube-apiserver's build also yields kubectl, for `weft testenv kubectl`).
 tools:
 	$(GO) run ./hack/tools consul cnitool etcd kube-apiserver
 

@@ -48,7 +48,7 @@ State: /var/run/weft/testenv/<name>/ (env.json, agent and store logs).`,
 	}
 	cmd.AddCommand(newTestenvUpCommand(o), newTestenvDownCommand(o), newTestenvStatusCommand(o),
 		newTestenvExecCommand(o), newTestenvPodCommand(o), newTestenvRunStoreCommand(),
-		newTestenvRestartAgentCommand(o))
+		newTestenvRestartAgentCommand(o), newTestenvKubectlCommand(o), newTestenvRunKubeCommand(o))
 	return cmd
 }
 
@@ -60,12 +60,21 @@ func newTestenvUpCommand(o *options) *cobra.Command {
 		Short: "Bring up an environment and wait until every agent is ready",
 		Long: `Bring up an environment: the underlay namespace and bridge, each cluster's
 store, the node namespaces and their weft-agent processes. Returns once every
-agent answers on its socket. An environment of the same name must not exist
+agent answers on its socket.
+
+With --kubernetes, each cluster also gets a real kube-apiserver (on its own
+etcd; built once from the Go module proxy and cached) that the cluster's
+weft-apiserver mirrors into the store, and testenv acts as the kubelet of its
+nodes: a Pod bound to a node (or bound round-robin when spec.nodeName is
+unset) gets a namespace wired by weft-cni, an echo server on each declared
+containerPort and a Running/Ready status with its IP. Drive it with
+"weft testenv kubectl". An environment of the same name must not exist
 (or pass --replace). The binaries are taken next to this weft binary, or from
 --bin-dir. On failure everything created is removed again.`,
 		Example: `  weft testenv up --nodes 3
   weft testenv up --name mesh --clusters 2 --nodes 2 --routing native --kvstore consul
-  weft testenv up --bin-dir ./bin --replace`,
+  weft testenv up --bin-dir ./bin --replace
+  weft testenv up --kubernetes --clusters 2 --nodes 2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := testenv.DefaultBinaries(binDir)
@@ -85,6 +94,7 @@ agent answers on its socket. An environment of the same name must not exist
 	f.StringVar(&spec.KVStore, "kvstore", spec.KVStore, "store backend: etcd or consul")
 	f.IntVar(&spec.StoreMembers, "store-members", 1, "etcd members of each cluster's store: 1 or 3")
 	f.DurationVar(&spec.LeaseTTL, "lease-ttl", 0, "agents' store lease TTL (0: the agent's default)")
+	f.BoolVar(&spec.Kubernetes, "kubernetes", false, "Kubernetes mode: a real kube-apiserver per cluster, mirrored by weft-apiserver; testenv runs the Pods (see weft testenv kubectl)")
 	f.BoolVar(&spec.Replace, "replace", false, "tear down an existing environment of the same name first")
 	f.StringVar(&binDir, "bin-dir", "", "directory holding weft-agent, weft-cni and weft (default: next to this binary)")
 	f.StringSliceVar(&spec.AgentArgs, "agent-arg", nil, "extra weft-agent flag, repeatable (e.g. --agent-arg=--health-port=4241)")

@@ -113,11 +113,20 @@ func (sx *serviceFixture) globalIP(t *testing.T, node string) netip.Addr {
 // the backends want (every one of them, and no other within 30 tries).
 func (sx *serviceFixture) waitServed(t *testing.T, client string, ip netip.Addr, want []string) {
 	t.Helper()
-	slices.Sort(want)
-	eventually(t, time.Minute, fmt.Sprintf("%s reaches exactly %v through %v", client, want, ip), func() error {
+	waitBackends(t, fmt.Sprintf("%s reaches exactly %v through %v", client, want, ip), want, func() (string, error) {
+		return sx.fetch(context.Background(), client, netip.AddrPortFrom(ip, 80))
+	})
+}
+
+// waitBackends waits until 30 answers of fetch (the name of the backend
+// that answered) are exactly want: every one of them and no other.
+func waitBackends(t *testing.T, what string, want []string, fetch func() (string, error)) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	eventually(t, time.Minute, what, func() error {
 		var seen []string
 		for range 30 {
-			name, err := sx.fetch(context.Background(), client, netip.AddrPortFrom(ip, 80))
+			name, err := fetch()
 			if err != nil {
 				return err
 			}

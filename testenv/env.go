@@ -20,20 +20,23 @@ const StateRoot = "/var/run/weft/testenv"
 
 // Env is a running environment, as recorded in env.json.
 type Env struct {
-	Name     string    `json:"name"`
-	Dir      string    `json:"dir"`
-	Routing  string    `json:"routing"`
-	KVStore  string    `json:"kvstore"`
-	Underlay string    `json:"underlay"` // netns of the bridge and the stores
-	Gateway  string    `json:"gateway"`  // bridge address, the nodes' default route
-	BPFFS    string    `json:"bpffs"`    // --bpffs of every agent
-	Cgroup   string    `json:"cgroup"`   // parent of the nodes' cgroups
-	LeaseTTL string    `json:"leaseTTL,omitempty"`
-	Bin      Binaries  `json:"binaries"`
-	Clusters []Cluster `json:"clusters"`
-	Nodes    []Node    `json:"nodes"`
-	Pods     []Pod     `json:"pods"`
-	Created  time.Time `json:"created"`
+	Name     string `json:"name"`
+	Dir      string `json:"dir"`
+	Routing  string `json:"routing"`
+	KVStore  string `json:"kvstore"`
+	Underlay string `json:"underlay"` // netns of the bridge and the stores
+	Gateway  string `json:"gateway"`  // bridge address, the nodes' default route
+	BPFFS    string `json:"bpffs"`    // --bpffs of every agent
+	Cgroup   string `json:"cgroup"`   // parent of the nodes' cgroups
+	LeaseTTL string `json:"leaseTTL,omitempty"`
+	// Kubernetes: each cluster runs a kube-apiserver and testenv's kubelet,
+	// and its weft-apiserver mirrors it (testenv/kube.go).
+	Kubernetes bool      `json:"kubernetes,omitempty"`
+	Bin        Binaries  `json:"binaries"`
+	Clusters   []Cluster `json:"clusters"`
+	Nodes      []Node    `json:"nodes"`
+	Pods       []Pod     `json:"pods"`
+	Created    time.Time `json:"created"`
 
 	AgentArgs []string `json:"agentArgs,omitempty"`
 
@@ -55,6 +58,13 @@ type Cluster struct {
 	// StoreMembers are the pid files of the store's other etcd members
 	// (member 1, 2 of a 3-member store; member 0 is StorePIDFile).
 	StoreMembers []string `json:"storeMembers,omitempty"`
+	// Kubeconfig reaches the cluster's kube-apiserver from the host
+	// namespace (Kubernetes mode only), UnderlayKubeconfig from the
+	// underlay namespace; KubeLog and KubePIDFile are run-kube's.
+	Kubeconfig         string `json:"kubeconfig,omitempty"`
+	UnderlayKubeconfig string `json:"underlayKubeconfig,omitempty"`
+	KubeLog            string `json:"kubeLog,omitempty"`
+	KubePIDFile        string `json:"kubePIDFile,omitempty"`
 }
 
 // Node is one node namespace and its agent.
@@ -78,6 +88,9 @@ type Pod struct {
 	ContainerID string            `json:"containerID"`
 	IP          string            `json:"ip,omitempty"` // without prefix length; empty until ADD succeeded
 	Labels      map[string]string `json:"labels,omitempty"`
+	// Kube is namespace/name of the Kubernetes pod testenv's kubelet
+	// created this one for (Kubernetes mode).
+	Kube string `json:"kube,omitempty"`
 }
 
 // Addr is the pod's address.

@@ -78,21 +78,24 @@ func (e *Env) prepareMesh(cluster string) (clustermesh.Dir, error) {
 	}
 	ip := storeIP(c.ID).String()
 	d := clustermesh.Dir(filepath.Join(e.MeshRoot(), c.Name))
+	config := map[string]any{
+		"routing-mode":       e.Routing,
+		"pod-cidr-pool":      []string{c.PodCIDRPool},
+		"store-listen":       []string{"https://" + net.JoinHostPort(ip, strconv.Itoa(meshStorePort))},
+		"admin-listen":       []string{"unix://" + d.Path(clustermesh.AdminSocket)},
+		"metrics-listen":     net.JoinHostPort(ip, strconv.Itoa(meshMetricsPort)),
+		"kvstore":            e.KVStore,
+		"kvstore-endpoints":  c.StoreEndpoints,
+		"heartbeat-interval": "1s",
+		"relay-listen":       net.JoinHostPort(ip, strconv.Itoa(meshRelayPort)),
+		"relay-ui-listen":    net.JoinHostPort(ip, strconv.Itoa(meshUIPort)),
+	}
+	if e.Kubernetes {
+		config["kubeconfig"] = c.UnderlayKubeconfig
+	}
 	err = clustermesh.Enable(clustermesh.EnableOptions{
 		Dir: d, Cluster: c.Name, ID: uint32(c.ID), Hosts: []string{ip},
-		Config: map[string]any{
-			"routing-mode":       e.Routing,
-			"pod-cidr-pool":      []string{c.PodCIDRPool},
-			"store-listen":       []string{"https://" + net.JoinHostPort(ip, strconv.Itoa(meshStorePort))},
-			"admin-listen":       []string{"unix://" + d.Path(clustermesh.AdminSocket)},
-			"metrics-listen":     net.JoinHostPort(ip, strconv.Itoa(meshMetricsPort)),
-			"kvstore":            e.KVStore,
-			"kvstore-endpoints":  c.StoreEndpoints,
-			"heartbeat-interval": "1s",
-			"relay-listen":       net.JoinHostPort(ip, strconv.Itoa(meshRelayPort)),
-			"relay-ui-listen":    net.JoinHostPort(ip, strconv.Itoa(meshUIPort)),
-		},
-		Step: e.step,
+		Config: config, Step: e.step,
 	})
 	return d, err
 }

@@ -46,6 +46,12 @@ func (n Node) CNIConfig() []byte {
 // its node's namespace, against that node's agent. On failure the
 // namespace is removed again.
 func (e *Env) AddPod(ctx context.Context, ps PodSpec) (Pod, error) {
+	return e.addKubePod(ctx, ps, "")
+}
+
+// addKubePod is AddPod for the Kubernetes pod kube (namespace/name; empty
+// for a pod of `testenv pod add`).
+func (e *Env) addKubePod(ctx context.Context, ps PodSpec, kube string) (Pod, error) {
 	if err := ValidatePodName(ps.Name); err != nil {
 		return Pod{}, err
 	}
@@ -59,6 +65,7 @@ func (e *Env) AddPod(ctx context.Context, ps PodSpec) (Pod, error) {
 		NetNS:       "weft-" + e.Name + "-pod-" + ps.Name,
 		ContainerID: "testenv-" + e.Name + "-" + ps.Name,
 		Labels:      ps.Labels,
+		Kube:        kube,
 	}
 	// Recorded before the namespace exists, so Down finds it after a crash.
 	err = e.update(func(f *Env) error {
@@ -96,8 +103,8 @@ func (e *Env) addPod(ctx context.Context, n Node, p Pod, namespace string) (neti
 	if err := createNetNS(p.NetNS); err != nil {
 		return netip.Addr{}, err
 	}
-	args := "IgnoreUnknown=1;K8S_POD_NAME=" + p.Name
-	if namespace != "" {
+	args := p.cniArgs()
+	if namespace != "" && p.Kube == "" {
 		args += ";K8S_POD_NAMESPACE=" + namespace
 	}
 	if len(p.Labels) > 0 {
@@ -136,7 +143,7 @@ func (e *Env) CheckPod(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.runCNI(ctx, n, "CHECK", p, "IgnoreUnknown=1;K8S_POD_NAME="+p.Name)
+	_, err = e.runCNI(ctx, n, "CHECK", p, p.cniArgs())
 	return err
 }
 
@@ -151,7 +158,7 @@ func (e *Env) DelPod(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.runCNI(ctx, n, "DEL", p, "IgnoreUnknown=1;K8S_POD_NAME="+p.Name); err != nil {
+	if _, err := e.runCNI(ctx, n, "DEL", p, p.cniArgs()); err != nil {
 		return fmt.Errorf("delete pod %q: %w", name, err)
 	}
 	if err := deleteNetNS(p.NetNS); err != nil {
@@ -161,6 +168,15 @@ func (e *Env) DelPod(ctx context.Context, name string) error {
 		f.Pods = slices.DeleteFunc(f.Pods, func(q Pod) bool { return q.Name == name })
 		return nil
 	})
+}
+
+// cniArgs are the CNI_ARGS kubelet sends: the Kubernetes pod's namespace
+// and name, or the testenv pod's name.
+func (p Pod) cniArgs() string {
+	if ns, name, ok := strings.Cut(p.Kube, "/"); ok {
+		return "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + ns + ";K8S_POD_NAME=" + name
+	}
+	return "IgnoreUnknown=1;K8S_POD_NAME=" + p.Name
 }
 
 // runCNI runs weft-cni with command inside the node's namespace and

@@ -41,6 +41,10 @@ type Spec struct {
 	Bin Binaries
 	// AgentArgs are appended to every agent's command line.
 	AgentArgs []string
+	// Kubernetes gives each cluster a real kube-apiserver (on its own
+	// etcd) mirrored by the cluster's weft-apiserver, and testenv's
+	// kubelet, which wires the Pods bound to its nodes through weft-cni.
+	Kubernetes bool
 	// NoAgents builds the node namespaces but starts no agent: the caller
 	// starts its own with StartDaemon (e.g. from a systemd unit's command
 	// line), using each node's Socket, Dir, Log and PIDFile.

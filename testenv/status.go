@@ -12,7 +12,7 @@ import (
 
 // Health is what Status found about one part of the environment.
 type Health struct {
-	Kind   string // store, agent, pod
+	Kind   string // store, kubernetes, agent, pod
 	Name   string
 	OK     bool
 	Detail string
@@ -31,6 +31,19 @@ func (e *Env) Status(ctx context.Context) []Health {
 			} else {
 				h.OK = true
 			}
+		}
+		out = append(out, h)
+	}
+	for _, c := range e.Clusters {
+		if c.Kubeconfig == "" {
+			continue
+		}
+		h := Health{Kind: "kubernetes", Name: c.Name, Detail: "kubeconfig " + c.Kubeconfig}
+		if pid := readPID(c.KubePIDFile); !alive(pid) {
+			h.Detail = "kube-apiserver and kubelet not running (log " + c.KubeLog + ")"
+		} else {
+			h.OK = true
+			h.Detail = fmt.Sprintf("pid %d, %s", pid, h.Detail)
 		}
 		out = append(out, h)
 	}

@@ -47,6 +47,11 @@ func Up(ctx context.Context, spec Spec) (*Env, error) {
 	if err := spec.Bin.check(ctx, spec.KVStore, spec.progress()); err != nil {
 		return nil, err
 	}
+	if spec.Kubernetes {
+		if err := ensureKubeTools(ctx, spec.progress()); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := bpf.EnsureCgroup2(); err != nil {
 		return nil, fmt.Errorf("bring up environment %q: %w", spec.Name, err)
 	}
@@ -100,6 +105,7 @@ func newEnv(spec Spec) *Env {
 	if spec.LeaseTTL > 0 {
 		e.LeaseTTL = spec.LeaseTTL.String()
 	}
+	e.Kubernetes = spec.Kubernetes
 	e.setOutput(spec.Progress, spec.Log)
 	for c := 1; c <= spec.Clusters; c++ {
 		name := fmt.Sprintf("c%d", c)
@@ -116,6 +122,9 @@ func newEnv(spec Spec) *Env {
 			cl.StoreMembers = append(cl.StoreMembers, filepath.Join(e.Dir, fmt.Sprintf("store-%s-m%d.pid", name, m)))
 		}
 		e.Clusters = append(e.Clusters, cl)
+		if spec.Kubernetes {
+			e.setKubeLayout()
+		}
 		for i := 1; i <= spec.Nodes; i++ {
 			node := fmt.Sprintf("%s-n%d", name, i)
 			dir := filepath.Join(e.Dir, node)
@@ -162,9 +171,21 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	if len(e.Clusters) > 1 {
+	if len(e.Clusters) > 1 || e.Kubernetes {
 		for _, c := range e.Clusters {
 			if _, err := e.prepareMesh(c.Name); err != nil {
+				return err
+			}
+		}
+	}
+	if e.Kubernetes {
+		// The mirror runs before the agents: they take a pod's labels
+		// from its mirrored record once the cluster's pods are synced.
+		for _, c := range e.Clusters {
+			if err := e.startKube(ctx, c); err != nil {
+				return err
+			}
+			if err := e.EnableMesh(ctx, c.Name); err != nil {
 				return err
 			}
 		}
@@ -179,7 +200,11 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore)
+	mode := ""
+	if e.Kubernetes {
+		mode = ", Kubernetes mode (weft testenv kubectl --cluster c1 -- get pods)"
+	}
+	e.step("environment %q is up: %d cluster(s), %d node(s), %s routing, %s store%s", e.Name, len(e.Clusters), len(e.Nodes), e.Routing, e.KVStore, mode)
 	return nil
 }
 

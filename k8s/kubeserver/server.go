@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
+	"net"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -37,6 +37,10 @@ type Options struct {
 	StartTimeout time.Duration
 	// ServiceCIDR is --service-cluster-ip-range; empty: 10.96.0.0/16.
 	ServiceCIDR string
+	// ExtraIPs are addresses besides 127.0.0.1 the serving certificate is
+	// valid for, where a forwarder makes the API reachable (testenv's
+	// underlay namespace).
+	ExtraIPs []net.IP
 }
 
 // Server is one running etcd + kube-apiserver pair.
@@ -82,7 +86,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	_, _ = rand.Read(tok)
 	s := &Server{opts: opts, token: hex.EncodeToString(tok)}
 	var err error
-	if s.pki, err = writePKI(opts.Dir, s.token); err != nil {
+	if s.pki, err = writePKI(opts.Dir, s.token, opts.ExtraIPs); err != nil {
 		return nil, err
 	}
 	ports, err := freePorts(3)
@@ -139,12 +143,19 @@ func (s *Server) RESTConfig() *rest.Config {
 }
 
 func (s *Server) writeKubeconfig() error {
+	return s.WriteKubeconfig(s.Kubeconfig(), s.Host())
+}
+
+// WriteKubeconfig writes a kubeconfig for the admin user to path that
+// reaches the API at host (Host(), or the address of a forwarder whose IP
+// is in Options.ExtraIPs).
+func (s *Server) WriteKubeconfig(path, host string) error {
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["weft"] = &clientcmdapi.Cluster{Server: s.Host(), CertificateAuthorityData: s.pki.caPEM}
+	cfg.Clusters["weft"] = &clientcmdapi.Cluster{Server: host, CertificateAuthorityData: s.pki.caPEM}
 	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: s.token}
 	cfg.Contexts["weft"] = &clientcmdapi.Context{Cluster: "weft", AuthInfo: "admin"}
 	cfg.CurrentContext = "weft"
-	if err := clientcmd.WriteToFile(*cfg, s.Kubeconfig()); err != nil {
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 	return nil
