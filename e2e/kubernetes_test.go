@@ -19,7 +19,8 @@ import (
 // runs the Pods) with kubectl only: the team-isolation policies give the
 // same reachability as in standalone mode, and a Service annotated global
 // in both clusters is served by the pods of both, affinity local failing
-// over to the other cluster when the local pod is deleted.
+// over to the other cluster when the local pod is deleted; and the
+// connectivity test passes on it.
 func TestKubernetesMode(t *testing.T) {
 	meshBinaries(t)
 	spec := testenv.DefaultSpec()
@@ -30,6 +31,14 @@ func TestKubernetesMode(t *testing.T) {
 
 	t.Run("team-isolation", kx.teamIsolation)
 	t.Run("global-service", kx.globalService)
+	// The connectivity test's pods are Pods here, created through the API
+	// and run by testenv's kubelet.
+	t.Run("connectivity", func(t *testing.T) {
+		rep := runConnectivity(t, e)
+		if n := len(kx.kubectl(t, "c1", "", "get", "pods", "-n", "default", "-l", "app=weft-connectivity", "-o", "name")); n == 0 {
+			t.Errorf("the connectivity test created no Pods in c1 (%d scenarios ran)", len(rep.Results))
+		}
+	})
 }
 
 type kubeFixture struct{ e *testenv.Env }

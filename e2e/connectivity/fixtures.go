@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/testenv"
 )
@@ -74,10 +76,11 @@ type fixture struct {
 	opts     Options
 	clusters []cluster
 	servers  []func()
-	podMTU   map[string]int // by pod name
-	outside  *endpoint      // the world's server (setupOutside)
-	policy   bool           // the agents serve the Policy API
-	services bool           // the agents serve the Services API
+	podMTU   map[string]int                  // by pod name
+	outside  *endpoint                       // the world's server (setupOutside)
+	policy   bool                            // the agents serve the Policy API
+	services bool                            // the agents serve the Services API
+	kube     map[string]kubernetes.Interface // by cluster, in a Kubernetes-mode environment
 }
 
 func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
@@ -165,7 +168,13 @@ func (fx *fixture) ensurePod(ctx context.Context, name, node string) (endpoint, 
 
 func (fx *fixture) ensurePodWith(ctx context.Context, name, node string, labels map[string]string) (endpoint, error) {
 	p, err := fx.env.Pod(name)
-	if err != nil || p.IP == "" {
+	if fx.env.Kubernetes {
+		// The agents take a pod's labels from Kubernetes: the test pods
+		// are Pods, run by testenv's kubelet.
+		if p, err = fx.ensureKubePod(ctx, name, node, labels); err != nil {
+			return endpoint{}, err
+		}
+	} else if err != nil || p.IP == "" {
 		if err == nil { // half-created by an interrupted run
 			_ = fx.env.DelPod(ctx, name)
 		}
@@ -174,7 +183,7 @@ func (fx *fixture) ensurePodWith(ctx context.Context, name, node string, labels 
 			return endpoint{}, fmt.Errorf("prepare connectivity test: %w", err)
 		}
 	}
-	t, err := fx.env.Target("pod/" + name)
+	t, err := fx.env.Target("pod/" + p.Name)
 	if err != nil {
 		return endpoint{}, err
 	}
@@ -267,7 +276,11 @@ func (fx *fixture) close(ctx context.Context) {
 	var errs []error
 	for _, cl := range fx.clusters {
 		for _, p := range cl.allPods() {
-			errs = append(errs, fx.env.DelPod(ctx, p.name))
+			if fx.env.Kubernetes {
+				errs = append(errs, fx.deleteKubePod(ctx, p))
+			} else {
+				errs = append(errs, fx.env.DelPod(ctx, p.name))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
