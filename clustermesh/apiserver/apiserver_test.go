@@ -221,3 +221,46 @@ func TestCompaction(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMirrorBurstOfOneKey: many quick updates of one record (a Service
+// created and at once given its endpoints, in a Kubernetes burst) reach
+// the served store with the last value, and the mirror goes on with
+// other records afterwards (two writes of one key in one batch used to
+// make etcd refuse the batch for ever: "duplicate key given in txn").
+func TestMirrorBurstOfOneKey(t *testing.T) {
+	ctx := statetest.Context(t, 2*time.Minute)
+	c := apiservertest.Start(t, "c1", 1, apiservertest.Options{})
+	src := c.Store.NewClient(t)
+	sk := records.NewKeys(src.Prefix())
+	svc := func(name string, port uint16) *records.Service {
+		return &records.Service{Cluster: "c1", Namespace: "ns", Name: name, Type: records.ServiceClusterIP,
+			Frontends: []netip.Addr{netip.MustParseAddr("10.96.0.10")},
+			Ports:     []records.ServicePort{{Port: port, TargetPort: port, Protocol: records.ProtoTCP}}}
+	}
+	root := served(t, c, c.Dir.Cert(clustermesh.UserRoot), c.Dir.Key(clustermesh.UserRoot))
+	dk := records.NewKeys(root.Prefix())
+	statetest.Eventually(t, time.Minute, "the services canary", func() error {
+		_, err := root.Get(ctx, dk.Synced("c1", records.KindServices))
+		return err
+	})
+	const n = 500
+	for i := 1; i <= n; i++ {
+		put(t, src, sk.Service("c1", "ns", "web"), svc("web", uint16(i)))
+	}
+	put(t, src, sk.Service("c1", "ns", "after"), svc("after", 80))
+	statetest.Eventually(t, time.Minute, "the last value and the next record are served", func() error {
+		kv, err := root.Get(ctx, dk.Service("c1", "ns", "web"))
+		if err != nil {
+			return err
+		}
+		got, err := dk.DecodeService(dk.Service("c1", "ns", "web"), kv.Value)
+		if err != nil {
+			return err
+		}
+		if got.Ports[0].Port != n {
+			return fmt.Errorf("served port %d, want %d", got.Ports[0].Port, n)
+		}
+		_, err = root.Get(ctx, dk.Service("c1", "ns", "after"))
+		return err
+	})
+}

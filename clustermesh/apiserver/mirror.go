@@ -70,11 +70,37 @@ func newMirror(src kvstore.Client, dst *clientv3.Client, dstPrefix string, cc re
 	}}
 }
 
+// opBatch is the writes of one transaction, at most one per key: etcd
+// refuses a transaction naming a key twice, so a later write of a key
+// replaces the earlier one in place.
+type opBatch struct {
+	ops []clientv3.Op
+	at  map[string]int // index in ops, by key
+}
+
+func (b *opBatch) add(key string, op clientv3.Op) {
+	if i, ok := b.at[key]; ok {
+		b.ops[i] = op
+		return
+	}
+	if b.at == nil {
+		b.at = map[string]int{}
+	}
+	b.at[key] = len(b.ops)
+	b.ops = append(b.ops, op)
+}
+
+func (b *opBatch) reset() {
+	b.ops = b.ops[:0]
+	clear(b.at)
+}
+
 func (m *mirror) run(ctx context.Context, k mirrorKind) error {
 	log := m.log.With("kind", k.kind)
 	present := map[string]struct{}{} // keys copied from the source
-	var ops []clientv3.Op
+	var batch opBatch
 	flush := func() {
+		ops := batch.ops
 		if len(ops) == 0 {
 			return
 		}
@@ -89,21 +115,21 @@ func (m *mirror) run(ctx context.Context, k mirrorKind) error {
 			}
 			break
 		}
-		ops = ops[:0]
+		batch.reset()
 	}
 	synced := false
 	events := m.src.ListAndWatch(ctx, k.src)
 	for ev := range events {
 		// Batch whatever else is already waiting, up to a list-done marker.
-		batch := []kvstore.Event{ev}
+		evs := []kvstore.Event{ev}
 	gather:
-		for ev.Type != kvstore.EventListDone && len(batch) < maxTxnOps {
+		for ev.Type != kvstore.EventListDone && len(evs) < maxTxnOps {
 			select {
 			case next, ok := <-events:
 				if !ok {
 					break gather
 				}
-				batch = append(batch, next)
+				evs = append(evs, next)
 				if next.Type == kvstore.EventListDone {
 					break gather
 				}
@@ -111,9 +137,9 @@ func (m *mirror) run(ctx context.Context, k mirrorKind) error {
 				break gather
 			}
 		}
-		for _, e := range batch {
+		for _, e := range evs {
 			if e.Type != kvstore.EventListDone {
-				m.apply(k, e, present, &ops, log)
+				m.apply(k, e, present, &batch, log)
 				continue
 			}
 			flush()
@@ -127,7 +153,7 @@ func (m *mirror) run(ctx context.Context, k mirrorKind) error {
 	return nil
 }
 
-func (m *mirror) apply(k mirrorKind, ev kvstore.Event, present map[string]struct{}, ops *[]clientv3.Op, log *slog.Logger) {
+func (m *mirror) apply(k mirrorKind, ev kvstore.Event, present map[string]struct{}, ops *opBatch, log *slog.Logger) {
 	switch ev.Type {
 	case kvstore.EventUpsert:
 		dst := k.dst + strings.TrimPrefix(ev.Key, k.src)
@@ -143,17 +169,17 @@ func (m *mirror) apply(k mirrorKind, ev kvstore.Event, present map[string]struct
 			log.Warn("not mirroring a record", "key", ev.Key, "reason", reason, "err", err)
 			if _, had := present[dst]; had {
 				delete(present, dst)
-				*ops = append(*ops, clientv3.OpDelete(dst))
+				ops.add(dst, clientv3.OpDelete(dst))
 			}
 			return
 		}
 		present[dst] = struct{}{}
-		*ops = append(*ops, clientv3.OpPut(dst, string(ev.Value)))
+		ops.add(dst, clientv3.OpPut(dst, string(ev.Value)))
 		m.m.mirrorEvents.WithLabelValues(k.kind, "upsert").Inc()
 	case kvstore.EventDelete:
 		dst := k.dst + strings.TrimPrefix(ev.Key, k.src)
 		delete(present, dst)
-		*ops = append(*ops, clientv3.OpDelete(dst))
+		ops.add(dst, clientv3.OpDelete(dst))
 		m.m.mirrorEvents.WithLabelValues(k.kind, "delete").Inc()
 	}
 }
