@@ -31,6 +31,7 @@ func TestKubernetesMode(t *testing.T) {
 
 	t.Run("team-isolation", kx.teamIsolation)
 	t.Run("global-service", kx.globalService)
+	t.Run("mcs-api", kx.mcsAPI)
 	// The connectivity test's pods are Pods here, created through the API
 	// and run by testenv's kubelet.
 	t.Run("connectivity", func(t *testing.T) {
@@ -223,4 +224,70 @@ spec:
 	served("c2", "web-c1", "web-c2")
 	kx.kubectl(t, "c2", "", "delete", "service", "-n", "shop", "web")
 	served("c1", "web-c1") // c2's backends left with its Service
+}
+
+// mcsAPI: shop/web exported (ServiceExport) in both clusters and shop/solo
+// in c1 only: every cluster gets a ServiceImport whose ClusterSetIP reaches
+// the backends of every exporting cluster (the same backends as the
+// annotation gives); unexporting withdraws them, deleting the last export
+// removes the imports.
+func (kx *kubeFixture) mcsAPI(t *testing.T) {
+	const export = `apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceExport
+metadata: {name: %s, namespace: mcs}
+`
+	svc := `apiVersion: v1
+kind: Namespace
+metadata: {name: mcs}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[1]s, namespace: mcs}
+spec:
+  selector: {app: %[1]s}
+  ports: [{port: 80, targetPort: 8080}]
+---
+`
+	for _, c := range []string{"c1", "c2"} {
+		objs := fmt.Sprintf(svc, "web") + fmt.Sprintf(export, "web") + "---\n" +
+			kubePod("mcs", "web-"+c, map[string]string{"app": "web"}) + kubePod("mcs", "client", map[string]string{"app": "client"})
+		if c == "c1" {
+			objs += fmt.Sprintf(svc, "solo") + fmt.Sprintf(export, "solo") + "---\n" + kubePod("mcs", "solo-c1", map[string]string{"app": "solo"})
+		}
+		kx.kubectl(t, c, objs, "apply", "-f", "-")
+		kx.kubectl(t, c, "", "wait", "--for=condition=Ready", "pod", "--all", "-n", "mcs", "--timeout=90s")
+	}
+	clusterSetIP := func(c, name string) (netip.AddrPort, error) {
+		out, err := exec.Command(kx.e.Bin.Weft, "testenv", "kubectl", "--name", kx.e.Name, "--cluster", c, "--",
+			"get", "serviceimport", "-n", "mcs", name, "-o", "jsonpath={.spec.ips[0]}").CombinedOutput()
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("%v: %s", err, out)
+		}
+		ip, err := netip.ParseAddr(strings.TrimSpace(string(out)))
+		return netip.AddrPortFrom(ip, 80), err
+	}
+	served := func(c, name string, want ...string) {
+		t.Helper()
+		var addr netip.AddrPort
+		eventually(t, time.Minute, fmt.Sprintf("ServiceImport mcs/%s in %s", name, c), func() (err error) {
+			addr, err = clusterSetIP(c, name)
+			return err
+		})
+		waitBackends(t, fmt.Sprintf("mcs/client of %s reaches exactly %v through the ClusterSetIP %v of %s", c, want, addr, name), want, func() (string, error) {
+			return kx.greeting(c, "mcs", "client", addr)
+		})
+	}
+	served("c1", "web", "web-c1", "web-c2")
+	served("c2", "web", "web-c1", "web-c2")
+	served("c2", "solo", "solo-c1") // exported by c1 only, imported by c2
+
+	kx.kubectl(t, "c2", "", "delete", "serviceexport", "-n", "mcs", "web")
+	served("c1", "web", "web-c1") // c2 no longer offers its backend
+	kx.kubectl(t, "c1", "", "delete", "serviceexport", "-n", "mcs", "solo")
+	eventually(t, time.Minute, "the ServiceImport of solo leaves c2 once nobody exports it", func() error {
+		if _, err := clusterSetIP("c2", "solo"); err == nil {
+			return fmt.Errorf("still imported")
+		}
+		return nil
+	})
 }

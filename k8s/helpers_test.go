@@ -32,9 +32,9 @@ type running struct {
 	stop func()
 }
 
-// startSource runs a source with short lease timings; stop cancels it and
-// waits (releasing the Lease).
-func startSource(t *testing.T, c *k8stest.Cluster, store kvstore.Client, identity string) *running {
+// startSource runs a source with short lease timings, configured by opts
+// before it runs; stop cancels it and waits (releasing the Lease).
+func startSource(t *testing.T, c *k8stest.Cluster, store kvstore.Client, identity string, opts ...func(*k8s.Source)) *running {
 	t.Helper()
 	cfg := k8s.DefaultConfig()
 	cfg.Enabled, cfg.Cluster, cfg.Identity = true, cluster, identity
@@ -42,6 +42,9 @@ func startSource(t *testing.T, c *k8stest.Cluster, store kvstore.Client, identit
 	src, err := k8s.New(cfg, c.Config, store, statetest.Logger(t).With("identity", identity))
 	if err != nil {
 		t.Fatalf("new source: %v", err)
+	}
+	for _, o := range opts {
+		o(src)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

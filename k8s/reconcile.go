@@ -39,6 +39,7 @@ func meta(obj any) (metav1.Object, bool) {
 
 func (t *term) namespaceItems(obj any) []item {
 	if m, ok := meta(obj); ok {
+		t.wakeImporter() // imports follow their namespace
 		return []item{{records.KindK8sNamespaces, "", m.GetName()}}
 	}
 	return nil
@@ -53,9 +54,26 @@ func (t *term) podItems(obj any) []item {
 
 func (t *term) serviceItems(obj any) []item {
 	if m, ok := meta(obj); ok {
+		t.wakeImporter() // an exported Service's ports, or a derived one's address
+		if name := importedName(m); name != "" {
+			return []item{{records.KindK8sServices, m.GetNamespace(), name}}
+		}
 		return []item{{records.KindK8sServices, m.GetNamespace(), m.GetName()}}
 	}
 	return nil
+}
+
+// exportItems: a ServiceExport changes its Service's record and the imports.
+func (t *term) exportItems(obj any) []item {
+	t.wakeImporter()
+	return t.serviceItems(obj)
+}
+
+func (t *term) wakeImporter() {
+	select {
+	case t.importChanged <- struct{}{}:
+	default:
+	}
 }
 
 func (t *term) sliceItems(obj any) []item {
@@ -143,6 +161,11 @@ func (t *term) reconcileService(ctx context.Context, it item) (string, error) {
 	slices.SortFunc(eps, func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
 	svc, err := t.services.Services(it.namespace).Get(it.name)
 	if apierrors.IsNotFound(err) {
+		if d := t.derivedFor(it.namespace, it.name); d != nil { // imported only: the derived Service's record
+			var rec records.Service
+			obj, err := t.mcsRecord(it.namespace, it.name, nil, &rec, nil)
+			return t.apply(ctx, w, key, &rec, err, obj, kindService, it.namespace, derivedName(it.name))
+		}
 		t.problems.clear(kindService, it.namespace, it.name)
 		var names []string
 		for _, sl := range eps {
@@ -155,6 +178,7 @@ func (t *term) reconcileService(ctx context.Context, it item) (string, error) {
 	}
 	t.setSliceProblems(it, nil)
 	rec, err := serviceRecord(t.s.cfg.Cluster, svc, eps)
+	_, err = t.mcsRecord(it.namespace, it.name, svc, &rec, err)
 	return t.apply(ctx, w, key, &rec, err, svc, kindService, it.namespace, it.name)
 }
 

@@ -37,6 +37,8 @@ type Source struct {
 	// onSynced, if set, is called once per term for each kind whose first
 	// full list is in the store.
 	onSynced func(ctx context.Context, kind string)
+	// remoteExports are the other clusters' MCS-API exports (nil: none).
+	remoteExports RemoteExports
 }
 
 // New validates cfg and builds the clients; nothing runs until Run.

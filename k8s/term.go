@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	listersv1 "k8s.io/client-go/listers/core/v1"
@@ -45,6 +46,10 @@ type term struct {
 	slices     discoverylisters.EndpointSliceLister
 	netpols    networkinglisters.NetworkPolicyLister
 	cnp, ccnp  cache.GenericLister // nil without the Cilium CRDs
+	// exports and imports are the MCS-API objects (nil without its CRDs);
+	// importChanged wakes the importer.
+	exports, imports cache.GenericLister
+	importChanged    chan struct{}
 
 	mu            sync.Mutex
 	sliceProblems map[item][]string // service item → slices reported for it
@@ -69,6 +74,7 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 			records.KindK8sPolicies:   newWriter(s.store, s.limiter, s.keys.PoliciesPrefix()),
 		},
 		sliceProblems: map[item][]string{},
+		importChanged: make(chan struct{}, 1),
 	}
 	defer t.queue.ShutDown()
 	s.st.clearProblems() // this term's first pass reports them again
@@ -89,21 +95,31 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		factory.Networking().V1().NetworkPolicies().Informer(),
 	}
 	handlers := []func(obj any) []item{t.namespaceItems, t.podItems, t.serviceItems, t.sliceItems, t.netpolItems}
-	startDynamic := func(<-chan struct{}) {}
-	cilium, err := s.ciliumCRDsInstalled()
+	dyn := dynamicinformer.NewDynamicSharedInformerFactory(s.dynamic, 0)
+	defer dyn.Shutdown()
+	cilium, err := s.crdsInstalled(GVRCiliumNetworkPolicy, GVRCiliumClusterwideNetworkPolicy)
 	if err != nil {
 		return err
 	}
 	if cilium {
-		dyn := dynamicinformer.NewDynamicSharedInformerFactory(s.dynamic, 0)
-		defer dyn.Shutdown()
 		cnp, ccnp := dyn.ForResource(GVRCiliumNetworkPolicy), dyn.ForResource(GVRCiliumClusterwideNetworkPolicy)
 		t.cnp, t.ccnp = cnp.Lister(), ccnp.Lister()
 		informerList = append(informerList, cnp.Informer(), ccnp.Informer())
 		handlers = append(handlers, t.ciliumItems, t.ciliumItems)
-		startDynamic = dyn.Start
 	} else {
 		s.log.Info("the Cilium policy CRDs are not installed: CiliumNetworkPolicies are not mirrored (install k8s/crds and restart)")
+	}
+	mcs, err := s.crdsInstalled(GVRServiceExport, GVRServiceImport)
+	if err != nil {
+		return err
+	}
+	if mcs {
+		exp, imp := dyn.ForResource(GVRServiceExport), dyn.ForResource(GVRServiceImport)
+		t.exports, t.imports = exp.Lister(), imp.Lister()
+		informerList = append(informerList, exp.Informer(), imp.Informer())
+		handlers = append(handlers, t.exportItems, func(any) []item { return nil })
+	} else {
+		s.log.Info("the MCS-API CRDs are not installed: ServiceExports are not read (install k8s/crds and restart)")
 	}
 	for i, inf := range informerList {
 		items := handlers[i]
@@ -126,7 +142,7 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		}
 	}
 	factory.Start(ctx.Done())
-	startDynamic(ctx.Done())
+	dyn.Start(ctx.Done())
 	t.log.Debug("informers started")
 	if !cache.WaitForCacheSync(ctx.Done(), slices.Collect(func(yield func(cache.InformerSynced) bool) {
 		for _, inf := range informerList {
@@ -147,26 +163,35 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 	for range 4 {
 		g.Go(func() error { t.work(gctx); return nil })
 	}
+	if mcs {
+		g.Go(func() error { t.runImporter(gctx, t.importChanged); return nil })
+	}
 	<-ctx.Done()
 	t.queue.ShutDown()
 	return g.Wait()
 }
 
-// ciliumCRDsInstalled asks discovery whether cilium.io/v2 serves both
-// policy resources.
-func (s *Source) ciliumCRDsInstalled() (bool, error) {
-	rl, err := s.client.Discovery().ServerResourcesForGroupVersion(GVRCiliumNetworkPolicy.GroupVersion().String())
+// crdsInstalled asks discovery whether Kubernetes serves every resource
+// (all of one group version).
+func (s *Source) crdsInstalled(gvrs ...schema.GroupVersionResource) (bool, error) {
+	gv := gvrs[0].GroupVersion().String()
+	rl, err := s.client.Discovery().ServerResourcesForGroupVersion(gv)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("discover cilium.io/v2: %w", err)
+		return false, fmt.Errorf("discover %s: %w", gv, err)
 	}
 	have := map[string]bool{}
 	for _, r := range rl.APIResources {
 		have[r.Name] = true
 	}
-	return have[GVRCiliumNetworkPolicy.Resource] && have[GVRCiliumClusterwideNetworkPolicy.Resource], nil
+	for _, g := range gvrs {
+		if !have[g.Resource] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // initial reconciles a whole kind against the caches: differing records

@@ -76,6 +76,9 @@ func Frontends(r records.Service, nodeIPs []netip.Addr) []Frontend {
 		for i, f := range r.Frontends {
 			out = append(out, Frontend{Addr: netip.AddrPortFrom(f, p.Port), Protocol: p.Protocol, Kind: kinds[i], PortName: p.Name, Port: p.Port})
 		}
+		if r.ClusterSetIP.IsValid() {
+			out = append(out, Frontend{Addr: netip.AddrPortFrom(r.ClusterSetIP, p.Port), Protocol: p.Protocol, Kind: KindClusterSetIP, PortName: p.Name, Port: p.Port})
+		}
 		if p.NodePort != 0 && r.Type != records.ServiceClusterIP {
 			for _, ip := range nodeIPs {
 				out = append(out, Frontend{Addr: netip.AddrPortFrom(ip, p.NodePort), Protocol: p.Protocol, Kind: KindNodePort, PortName: p.Name, Port: p.Port})

@@ -94,6 +94,7 @@ func (s *Spec) setAnnotation(k, v string) {
 // Frontend kinds as shown by `weft service list`.
 const (
 	KindClusterIP    = "ClusterIP"
+	KindClusterSetIP = "ClusterSetIP" // a ServiceImport's address (MCS-API), served as a ClusterIP
 	KindNodePort     = "NodePort"
 	KindExternalIP   = "ExternalIP"
 	KindLoadBalancer = "LoadBalancer"

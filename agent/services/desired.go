@@ -35,7 +35,7 @@ type clusterBackend struct {
 var protoNumbers = map[string]uint8{records.ProtoTCP: 6, records.ProtoUDP: 17}
 
 var frontendTypes = map[string]datapath.ServiceType{
-	services.KindClusterIP: datapath.ClusterIP, services.KindNodePort: datapath.NodePort,
+	services.KindClusterIP: datapath.ClusterIP, services.KindClusterSetIP: datapath.ClusterIP, services.KindNodePort: datapath.NodePort,
 	services.KindExternalIP: datapath.ExternalIP, services.KindLoadBalancer: datapath.LoadBalancer,
 	services.KindHostPort: datapath.NodePort,
 }

@@ -170,6 +170,10 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.embeddedServicesCanary(ctx) })
 	}
 	if s.k8s != nil {
+		// The MCS-API importer learns other clusters' exports here.
+		exports := newRemoteExports(s.source, s.dir, s.cc.Name, s.log)
+		s.k8s.SetRemoteExports(exports)
+		g.Go(func() error { return exports.run(ctx) })
 		g.Go(func() error { return s.k8s.Run(ctx) })
 	}
 	g.Go(func() error { return s.heartbeat(ctx) })

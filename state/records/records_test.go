@@ -146,6 +146,11 @@ func TestServiceValidation(t *testing.T) {
 		{"not shared, local affinity", func(s *Service) { s.Global, s.Shared, s.Affinity = true, &no, ClusterAffinityLocal }, true},
 		{"bad type", func(s *Service) { s.Type = "Magic" }, false},
 		{"bad affinity", func(s *Service) { s.Affinity = "sideways" }, false},
+		{"exported with its ClusterSetIP", func(s *Service) {
+			s.Global, s.Exported, s.ClusterSetIP = true, true, netip.MustParseAddr("10.96.7.7")
+		}, true},
+		{"ClusterSetIP of a local service", func(s *Service) { s.ClusterSetIP = netip.MustParseAddr("10.96.7.7") }, false},
+		{"unspecified ClusterSetIP", func(s *Service) { s.Global, s.ClusterSetIP = true, netip.IPv4Unspecified() }, false},
 		{"duplicate port", func(s *Service) { s.Ports = append(s.Ports, s.Ports[0]) }, false},
 		{"timeout without affinity", func(s *Service) { s.SessionAffinityTimeout = 10 }, false},
 		{"client IP affinity", func(s *Service) { s.SessionAffinity, s.SessionAffinityTimeout = AffinityClientIP, 10800 }, true},

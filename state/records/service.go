@@ -51,6 +51,12 @@ type Service struct {
 	Global   bool   `json:"global,omitempty"`
 	Shared   *bool  `json:"shared,omitempty"`
 	Affinity string `json:"affinity,omitempty"`
+	// Exported: a Multi-Cluster Services ServiceExport offers this service
+	// to the clusterset (it is then global as well). ClusterSetIP is the
+	// address of its ServiceImport in this cluster, served like the
+	// ClusterIP with the backends of every exporting cluster.
+	Exported     bool       `json:"exported,omitempty"`
+	ClusterSetIP netip.Addr `json:"clusterSetIP,omitempty"`
 
 	SessionAffinity        string `json:"sessionAffinity,omitempty"`
 	SessionAffinityTimeout uint32 `json:"sessionAffinityTimeoutSeconds,omitempty"`
@@ -109,6 +115,9 @@ func (s *Service) Validate() error {
 		if !f.IsValid() || f.Zone() != "" || f.IsUnspecified() {
 			return fmt.Errorf("service %s: %w: frontend %v is not a unicast address", id, ErrInvalid, f)
 		}
+	}
+	if c := s.ClusterSetIP; c.IsValid() && (c.Zone() != "" || c.IsUnspecified() || !s.Global) {
+		return fmt.Errorf("service %s: %w: clusterSetIP %v must be a unicast address of a global service", id, ErrInvalid, c)
 	}
 	if len(s.Ports) == 0 || len(s.Ports) > MaxServicePorts {
 		return fmt.Errorf("service %s: %w: give 1 to %d ports", id, ErrInvalid, MaxServicePorts)
