@@ -1,6 +1,15 @@
 package policy
 
 import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -12,88 +21,98 @@ const (
 	NamespaceLabelsPrefix = "io.cilium.k8s.namespace.labels."
 )
 
-// kubernetesSpec reads a NetworkPolicy's spec.
+// kubernetesSpec reads a NetworkPolicy's spec into the Kubernetes type
+// (networking.k8s.io/v1, strictly: an unknown field is refused with its
+// path), checks its selectors with apimachinery's rules and turns it into
+// a rule. NetworkPolicy selectors take k8s-source labels only; namespace
+// selectors select namespaces by their mirrored labels.
 func (d *decoder) kubernetesSpec(p *Policy, v any) {
-	m := d.object("spec", v, "podSelector", "policyTypes", "ingress", "egress")
-	if m == nil {
+	if v == nil {
 		d.fail("spec", "required: a %s needs spec.podSelector", KindKubernetes)
 		return
 	}
-	var r Rule
-	if v, ok := m["podSelector"]; !ok {
+	raw, err := json.Marshal(map[string]any{"spec": v})
+	if err != nil {
+		d.fail("spec", "%v", err)
+		return
+	}
+	var np networkingv1.NetworkPolicy
+	strict, err := sigsjson.UnmarshalStrict(raw, &np)
+	switch {
+	case err != nil:
+		d.fail("spec", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		return
+	case len(strict) > 0:
+		for _, e := range strict {
+			d.fail("spec", "%s; accepted are the fields of a networking.k8s.io/v1 NetworkPolicy", e)
+		}
+		return
+	}
+	if m, _ := v.(map[string]any); m["podSelector"] == nil {
 		d.fail("spec.podSelector", "required: the pods the policy applies to ({} for all in the namespace)")
-	} else if sel, ok := d.selector("spec.podSelector", v, records.SourceK8s, nil); ok {
+	}
+	spec := np.Spec
+	var r Rule
+	if sel, ok := d.labelSelector("spec.podSelector", &spec.PodSelector, nil); ok {
 		r.Subject = sel.inNamespace(p.Namespace)
 	}
-	ingress := d.list("spec.ingress", m["ingress"])
-	egress := d.list("spec.egress", m["egress"])
-	if v, ok := m["policyTypes"]; ok {
-		for i, t := range d.list("spec.policyTypes", v) {
-			s, _ := d.str(index("spec.policyTypes", i), t)
-			switch s {
-			case "Ingress":
+	if spec.PolicyTypes != nil {
+		for i, t := range spec.PolicyTypes {
+			switch t {
+			case networkingv1.PolicyTypeIngress:
 				r.IngressEnforced = true
-			case "Egress":
+			case networkingv1.PolicyTypeEgress:
 				r.EgressEnforced = true
 			default:
-				d.fail(index("spec.policyTypes", i), "%q is not a policy type; accepted are Ingress, Egress", s)
+				d.fail(index("spec.policyTypes", i), "%q is not a policy type; accepted are Ingress, Egress", t)
 			}
 		}
 	} else {
-		r.IngressEnforced, r.EgressEnforced = true, len(egress) > 0
+		r.IngressEnforced, r.EgressEnforced = true, len(spec.Egress) > 0
 	}
-	for i, v := range ingress {
-		r.Ingress = append(r.Ingress, d.kubernetesPeerRule(index("spec.ingress", i), v, p.Namespace, "from"))
+	for i, in := range spec.Ingress {
+		r.Ingress = append(r.Ingress, d.kubernetesPeerRule(index("spec.ingress", i), "from", in.From, in.Ports, p.Namespace))
 	}
-	for i, v := range egress {
-		r.Egress = append(r.Egress, d.kubernetesPeerRule(index("spec.egress", i), v, p.Namespace, "to"))
+	for i, out := range spec.Egress {
+		r.Egress = append(r.Egress, d.kubernetesPeerRule(index("spec.egress", i), "to", out.To, out.Ports, p.Namespace))
 	}
 	p.Rules = []Rule{r}
 }
 
 // kubernetesPeerRule reads one ingress (from) or egress (to) rule. No
 // peers: every peer; no ports: every port.
-func (d *decoder) kubernetesPeerRule(path string, v any, ns, dir string) PeerRule {
-	pr := PeerRule{Field: path}
-	m := d.object(path, v, dir, "ports")
-	peers := d.list(join(path, dir), m[dir])
-	pr.AnyPeer = len(peers) == 0
-	for i, pv := range peers {
+func (d *decoder) kubernetesPeerRule(path, dir string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, ns string) PeerRule {
+	pr := PeerRule{Field: path, AnyPeer: len(peers) == 0}
+	for i, peer := range peers {
 		p := index(join(path, dir), i)
-		pm := d.object(p, pv, "podSelector", "namespaceSelector", "ipBlock")
-		if pm == nil {
-			continue
-		}
-		if ib, ok := pm["ipBlock"]; ok {
-			if len(pm) > 1 {
+		if ib := peer.IPBlock; ib != nil {
+			if peer.PodSelector != nil || peer.NamespaceSelector != nil {
 				d.fail(join(p, "ipBlock"), "ipBlock cannot be combined with podSelector or namespaceSelector in one peer; accepted is a separate peer")
 				continue
 			}
-			bm := d.object(join(p, "ipBlock"), ib, "cidr", "except")
-			if bm == nil {
-				continue
+			except := make([]any, len(ib.Except))
+			for j, e := range ib.Except {
+				except[j] = e
 			}
-			if r, ok := d.cidrRule(join(p, "ipBlock"), bm["cidr"], join(p, "ipBlock.cidr"), d.list(join(p, "ipBlock.except"), bm["except"]), join(p, "ipBlock.except")); ok {
+			if r, ok := d.cidrRule(join(p, "ipBlock"), ib.CIDR, join(p, "ipBlock.cidr"), except, join(p, "ipBlock.except")); ok {
 				pr.Peers = append(pr.Peers, Peer{CIDR: r})
 			}
 			continue
 		}
-		podV, hasPod := pm["podSelector"]
-		nsV, hasNS := pm["namespaceSelector"]
-		if !hasPod && !hasNS {
+		if peer.PodSelector == nil && peer.NamespaceSelector == nil {
 			d.fail(p, "a peer needs podSelector, namespaceSelector or ipBlock")
 			continue
 		}
-		pods, ok := d.selector(join(p, "podSelector"), podV, records.SourceK8s, nil)
+		pods, ok := d.labelSelector(join(p, "podSelector"), peer.PodSelector, nil)
 		if !ok {
 			continue
 		}
-		if !hasNS {
+		if peer.NamespaceSelector == nil {
 			pods = pods.inNamespace(ns)
 			pr.Peers = append(pr.Peers, Peer{Endpoints: &pods})
 			continue
 		}
-		nss, ok := d.selector(join(p, "namespaceSelector"), nsV, records.SourceK8s, namespaceKey)
+		nss, ok := d.labelSelector(join(p, "namespaceSelector"), peer.NamespaceSelector, namespaceKey)
 		if !ok {
 			continue
 		}
@@ -105,25 +124,62 @@ func (d *decoder) kubernetesPeerRule(path string, v any, ns, dir string) PeerRul
 		sel := newSelector(reqs)
 		pr.Peers = append(pr.Peers, Peer{Endpoints: &sel})
 	}
-	for i, pv := range d.list(join(path, "ports"), m["ports"]) {
+	for i, pp := range ports {
 		p := index(join(path, "ports"), i)
-		pm := d.object(p, pv, "port", "endPort", "protocol")
-		if pm == nil {
-			continue
+		var portV, endV, protoV any
+		if pp.Port != nil {
+			portV = pp.Port.String()
 		}
-		port, ok := d.port(join(p, "port"), pm["port"])
+		if pp.EndPort != nil {
+			endV = strconv.Itoa(int(*pp.EndPort))
+		}
+		if pp.Protocol != nil {
+			protoV = string(*pp.Protocol)
+		}
+		port, ok := d.port(join(p, "port"), portV)
 		if !ok {
 			continue
 		}
-		proto, ok := d.protocol(join(p, "protocol"), pm["protocol"], 6, "TCP", "UDP")
+		proto, ok := d.protocol(join(p, "protocol"), protoV, 6, "TCP", "UDP")
 		if !ok {
 			continue
 		}
-		if r, ok := d.portRange(p, port, pm["endPort"], proto); ok {
+		if r, ok := d.portRange(p, port, endV, proto); ok {
 			pr.Ports = append(pr.Ports, r)
 		}
 	}
 	return pr
+}
+
+// labelSelector checks a Kubernetes label selector with apimachinery's
+// rules (label key and value syntax, operators and their values) and turns
+// it into a selector of k8s-source labels; mapKey rewrites each key (for
+// namespace selectors). A nil selector selects everything.
+func (d *decoder) labelSelector(path string, ls *metav1.LabelSelector, mapKey func(src, key string) (string, string)) (Selector, bool) {
+	if ls == nil {
+		return newSelector(nil), true
+	}
+	if _, err := metav1.LabelSelectorAsSelector(ls); err != nil {
+		d.fail(path, "%v", err)
+		return Selector{}, false
+	}
+	var reqs []Requirement
+	add := func(key, op string, values []string) {
+		src, k := records.SourceK8s, key
+		if mapKey != nil {
+			src, k = mapKey(src, k)
+		}
+		values = slices.Clone(values)
+		slices.Sort(values)
+		reqs = append(reqs, Requirement{Source: src, Key: k, Op: op, Values: slices.Compact(values)})
+	}
+	for _, k := range sortedKeys(ls.MatchLabels) {
+		add(k, OpIn, []string{ls.MatchLabels[k]})
+	}
+	for _, e := range ls.MatchExpressions {
+		add(e.Key, string(e.Operator), e.Values) // LabelSelectorAsSelector accepted the operator
+	}
+	return newSelector(reqs), true
 }
 
 // namespaceKey maps a namespace selector's key to the pod label that
