@@ -13,7 +13,7 @@ TEST_FLAGS ?= -race -count=1
 PKGS ?= ./...
 REQUIRE_ALL := $(if $(CI),-require-all,$(if $(filter 1,$(WEFT_REQUIRE_ALL)),-require-all,))
 
-.PHONY: all build test deps tools generate verify-generate lint bench demo clean install uninstall
+.PHONY: all build test deps tools generate verify-generate lint bench demo clean install uninstall manifests
 
 all: build
 
@@ -33,7 +33,12 @@ deps:
 ## tools: external programs built from the Go module proxy, cached by version
 ## (built concurrently; kube-apiserver's build also yields kubectl, for `weft testenv kubectl`).
 tools:
-	$(GO) run ./hack/tools consul cnitool etcd kube-apiserver
+	$(GO) run ./hack/tools consul cnitool etcd kube-apiserver helm
+
+## manifests: deploy/manifests/weft.yaml from the Helm chart (checked by
+## deploy's tests).
+manifests: deps
+	helm=$$($(GO) run ./hack/tools helm) && bash deploy/manifests/render.sh "$$helm" > deploy/manifests/weft.yaml
 
 GENERATED := ./datapath/bpf/... ./api/...
 generate: deps

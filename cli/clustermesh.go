@@ -80,7 +80,7 @@ starts the cluster's apiserver next to its store.`,
   weft clustermesh connect --mesh c1 c2 c3`,
 	}
 	cmd.PersistentFlags().StringVar(&m.dir, "dir", "", "directory holding one clustermesh directory per cluster (default: the testenv environment's with --name, else "+defaultMeshRoot+")")
-	cmd.AddCommand(newMeshEnableCommand(m), newMeshConnectCommand(m), newMeshDisconnectCommand(m), newMeshStatusCommand(m))
+	cmd.AddCommand(newMeshEnableCommand(m), newMeshConnectCommand(m), newMeshDisconnectCommand(m), newMeshStatusCommand(m), newMeshCopyDirCommand())
 	return cmd
 }
 

@@ -65,6 +65,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newClusterMeshCommand(o))           // cli/clustermesh.go
 	root.AddCommand(newPreflightCommand(o))             // cli/preflight.go
 	root.AddCommand(newObserveCommand(o))               // cli/observe.go
+	root.AddCommand(newInstallCNICommand())             // cli/install_cni.go
 	// ---- end of other engineers' commands.
 
 	rejectUnknownSubcommands(root) // after every AddCommand

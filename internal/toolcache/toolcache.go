@@ -70,9 +70,22 @@ func CNITool() Tool {
 	}
 }
 
+// Helm renders and lints deploy/helm/weft (v4: the release of
+// shared/RECIPES.md; v3.22.0 is served but not an approved release).
+func Helm() Tool {
+	return Tool{
+		Name:    "helm",
+		Version: "v4.3.2",
+		GoMod:   "go 1.26\n",
+		Get:     []string{"helm.sh/helm/v4@v4.3.2"},
+		Package: "helm.sh/helm/v4/cmd/helm",
+		LDFlags: "-s -w -X helm.sh/helm/v4/internal/version.version=v4.3.2",
+	}
+}
+
 // All lists every tool Lookup knows.
 func All() []Tool {
-	return []Tool{Consul(), Etcd(), CNITool(), KubeAPIServer(), Kubectl()}
+	return []Tool{Consul(), Etcd(), CNITool(), KubeAPIServer(), Kubectl(), Helm()}
 }
 
 // Lookup returns the tool of that name.

@@ -181,6 +181,7 @@ func (s *Server) StartAPIServer(ctx context.Context) error {
 		"--service-account-key-file=" + s.pki.saPub, "--service-account-signing-key-file=" + s.pki.saKey,
 		"--service-cluster-ip-range=" + s.opts.ServiceCIDR,
 		"--endpoint-reconciler-type=none",
+		"--allow-privileged=true", // as kubeadm clusters run it: CNI agents are privileged DaemonSets
 		// No controller manager creates the default ServiceAccount.
 		"--disable-admission-plugins=ServiceAccount",
 		"--v=0",
