@@ -13,7 +13,7 @@ TEST_FLAGS ?= -race -count=1
 PKGS ?= ./...
 REQUIRE_ALL := $(if $(CI),-require-all,$(if $(filter 1,$(WEFT_REQUIRE_ALL)),-require-all,))
 
-.PHONY: all build test deps tools generate verify-generate lint bench demo clean install uninstall manifests
+.PHONY: all build test deps tools generate verify-generate lint bench demo clean install uninstall manifests image
 
 all: build
 
@@ -34,6 +34,11 @@ deps:
 ## (built concurrently; kube-apiserver's build also yields kubectl, for `weft testenv kubectl`).
 tools:
 	$(GO) run ./hack/tools consul cnitool etcd kube-apiserver helm
+
+## image: the OCI image (static binaries in /usr/local/bin, no base image,
+## reproducible) as an OCI archive: bin/weft-image.oci.tar.
+image: deps
+	$(GO) run ./hack/image -o bin/weft-image.oci.tar -version $(VERSION)
 
 ## manifests: deploy/manifests/weft.yaml from the Helm chart (checked by
 ## deploy's tests).

@@ -26,7 +26,7 @@ var layers = []struct {
 	{"agent/", 5}, {"clustermesh/", 5}, {"k8s", 5}, {"k8s/", 5}, {"relay", 5}, {"relay/", 5}, {"proxy", 5}, {"proxy/", 5},
 	{"agent", 6}, {"cni", 6}, {"testenv", 6}, {"testenv/", 6}, {"e2e/connectivity", 6},
 	{"cli", 7}, {"cli/", 7},
-	{"cmd/", 8}, {"e2e", 8}, {"bench/", 8}, {"hack/", 8},
+	{"cmd/", 8}, {"e2e", 8}, {"bench/", 8}, {"hack/", 8}, {"deploy", 8},
 }
 
 // layerOf returns the layer of a package path relative to the module, the
