@@ -2,8 +2,10 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -119,9 +121,14 @@ func (r *remoteExports) start(ctx context.Context, rec records.Remote) {
 }
 
 func (r *remoteExports) follow(ctx context.Context, rec records.Remote) error {
-	dir := r.dir.Remote(rec.Cluster)
-	if rec.ClientRef != "" {
-		dir = rec.ClientRef
+	dir := rec.ClientRef
+	if dir == "" || !fileExists(filepath.Join(dir, clustermesh.ClientCert)) {
+		// Another apiserver of the cluster connected it (on another host):
+		// its credentials are in the cluster's store.
+		var err error
+		if dir, err = r.credentialsFromStore(ctx, rec.Cluster); err != nil {
+			return err
+		}
 	}
 	cfg := kvstore.DefaultConfig()
 	cfg.Endpoints, cfg.Prefix = rec.Endpoints, kvstore.DefaultPrefix
@@ -179,4 +186,26 @@ func (r *remoteExports) follow(ctx context.Context, rec records.Remote) error {
 		}
 	}
 	return ctx.Err()
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// credentialsFromStore writes the credentials `clustermesh connect` kept
+// in the cluster's store for remote into this apiserver's clustermesh
+// directory and returns where.
+func (r *remoteExports) credentialsFromStore(ctx context.Context, remote string) (string, error) {
+	key := clustermesh.CredentialsKey(r.local.Prefix(), remote)
+	kv, err := r.local.Get(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("no credentials for %s here or in the store (%s): %w", remote, key, err)
+	}
+	c, err := clustermesh.DecodeCredentials(kv.Key, kv.Value)
+	if err != nil {
+		return "", err
+	}
+	dir := r.dir.Remote(remote)
+	if err := clustermesh.WritePair(dir, "client", []byte(c.Cert), []byte(c.Key)); err != nil {
+		return "", err
+	}
+	return dir, clustermesh.WriteFile(filepath.Join(dir, clustermesh.CAFile), []byte(c.CA), 0o644)
 }
