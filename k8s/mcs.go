@@ -273,7 +273,9 @@ func (t *term) importOnce(ctx context.Context) error {
 func (t *term) ensureImport(ctx context.Context, im *imported) error {
 	svcs := t.s.client.CoreV1().Services(im.namespace)
 	name := derivedName(im.name)
-	d, err := svcs.Get(ctx, name, metav1.GetOptions{})
+	// The informers' caches first: a pass over a thousand imports that are
+	// right costs no API call.
+	d, err := t.services.Services(im.namespace).Get(name)
 	switch {
 	case apierrors.IsNotFound(err):
 		d, err = svcs.Create(ctx, &corev1.Service{
@@ -283,8 +285,12 @@ func (t *term) ensureImport(ctx context.Context, im *imported) error {
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: im.ports},
 		}, metav1.CreateOptions{})
 	case err == nil && !samePorts(d.Spec.Ports, im.ports):
+		d = d.DeepCopy()
 		d.Spec.Ports = im.ports
 		d, err = svcs.Update(ctx, d, metav1.UpdateOptions{})
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return nil // created by the last pass, not yet in the cache: its event brings the next pass
 	}
 	if err != nil {
 		return fmt.Errorf("derived Service %s/%s of %s: %w", im.namespace, name, im.name, err)
@@ -304,13 +310,24 @@ func (t *term) ensureImport(ctx context.Context, im *imported) error {
 		"spec": map[string]any{"type": "ClusterSetIP", "ips": []any{d.Spec.ClusterIP}, "ports": ports},
 	}}
 	res := t.s.dynamic.Resource(GVRServiceImport).Namespace(im.namespace)
-	have, err := res.Get(ctx, im.name, metav1.GetOptions{})
+	var have *unstructured.Unstructured
+	o, err := t.imports.ByNamespace(im.namespace).Get(im.name)
+	if err == nil {
+		cached, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return fmt.Errorf("ServiceImport %s/%s: cache holds a %T", im.namespace, im.name, o)
+		}
+		have = cached.DeepCopy()
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		have, err = res.Create(ctx, u, metav1.CreateOptions{})
 	case err == nil && !equalField(have.Object, u.Object, "spec"):
 		u.SetResourceVersion(have.GetResourceVersion())
 		have, err = res.Update(ctx, u, metav1.UpdateOptions{})
+	}
+	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+		return nil // the cache lags behind the last pass; its event brings the next
 	}
 	if err != nil {
 		return fmt.Errorf("ServiceImport %s/%s: %w", im.namespace, im.name, err)

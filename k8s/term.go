@@ -117,7 +117,7 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		exp, imp := dyn.ForResource(GVRServiceExport), dyn.ForResource(GVRServiceImport)
 		t.exports, t.imports = exp.Lister(), imp.Lister()
 		informerList = append(informerList, exp.Informer(), imp.Informer())
-		handlers = append(handlers, t.exportItems, func(any) []item { return nil })
+		handlers = append(handlers, t.exportItems, func(any) []item { t.wakeImporter(); return nil })
 	} else {
 		s.log.Info("the MCS-API CRDs are not installed: ServiceExports are not read (install k8s/crds and restart)")
 	}

@@ -266,7 +266,8 @@ func (k *kubelet) sync(ctx context.Context, key string) error {
 	}
 	node, ok := k.node(pod.Spec.NodeName)
 	if !ok {
-		return nil // another cluster's or an unknown node: not ours to run
+		return k.writeStatus(ctx, pod, nil, fmt.Sprintf("node %q is not a node of cluster %s (its nodes: %s)",
+			pod.Spec.NodeName, k.cluster.Name, nodeNames(k.nodes)))
 	}
 	if have == nil {
 		if have, err = k.start(ctx, pod, node); err != nil {
