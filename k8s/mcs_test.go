@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,12 +19,24 @@ import (
 // staticExports stands for the other clusters' exports (the apiserver
 // reads them from their stores; see clustermesh/apiserver).
 type staticExports struct {
+	mu      sync.Mutex
 	svcs    []records.Service
 	changed chan struct{}
 }
 
-func (s *staticExports) Exported() []records.Service { return s.svcs }
-func (s *staticExports) Changed() <-chan struct{}    { return s.changed }
+func (s *staticExports) Exported() []records.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.svcs
+}
+func (s *staticExports) Changed() <-chan struct{} { return s.changed }
+
+func (s *staticExports) set(svcs []records.Service) {
+	s.mu.Lock()
+	s.svcs = svcs
+	s.mu.Unlock()
+	s.changed <- struct{}{}
+}
 
 // TestMCSImports: a ServiceExport makes its Service's record global and
 // exported; the Service exported here and one exported only by another
@@ -102,7 +115,6 @@ func TestMCSImports(t *testing.T) {
 		}
 		return nil
 	})
-	remote.svcs = nil
-	remote.changed <- struct{}{}
+	remote.set(nil)
 	waitGone(t, store, keys.Service(cluster, "mcs", "other"))
 }
