@@ -317,7 +317,13 @@ func (k *kubelet) start(ctx context.Context, pod *corev1.Pod, node Node) (*kubeP
 	kp := &kubePod{uid: pod.UID, name: name, ip: p.Addr(), node: node}
 	for _, c := range pod.Spec.Containers {
 		for _, port := range c.Ports {
-			srv, err := serveEcho(p, port.Protocol, port.ContainerPort, pod.Name)
+			var srv io.Closer
+			switch port.Protocol {
+			case corev1.ProtocolTCP, corev1.ProtocolUDP, "":
+				srv, err = ServeEcho(p.NetNS, netip.AddrPortFrom(p.Addr(), uint16(port.ContainerPort)), port.Protocol == corev1.ProtocolUDP, pod.Name)
+			default:
+				err = fmt.Errorf("containerPort %d/%s: testenv's echo server serves TCP and UDP", port.ContainerPort, port.Protocol)
+			}
 			if err != nil {
 				kp.close()
 				_ = k.env.DelPod(ctx, name)
@@ -433,78 +439,6 @@ func statusEqual(a, b *corev1.PodStatus) bool {
 		}
 	}
 	return true
-}
-
-// echoServer is a pod's server on one containerPort.
-type echoServer struct {
-	ln net.Listener
-	pc net.PacketConn
-	wg sync.WaitGroup
-}
-
-func (s *echoServer) Close() error {
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	if s.pc != nil {
-		s.pc.Close()
-	}
-	s.wg.Wait()
-	return nil
-}
-
-// serveEcho listens on the pod's address in its namespace on port (TCP
-// or UDP). Each TCP connection is first told "from <client ip:port> at
-// <pod>\n", then echoed; each UDP datagram is answered with
-// "<client ip:port>|" and the datagram. So a client sees which backend
-// answered and the source address it had there.
-func serveEcho(p Pod, proto corev1.Protocol, port int32, podName string) (io.Closer, error) {
-	addr := netip.AddrPortFrom(p.Addr(), uint16(port)).String()
-	s := &echoServer{}
-	err := InNetNS(p.NetNS, func() (err error) {
-		switch proto {
-		case corev1.ProtocolUDP:
-			s.pc, err = net.ListenPacket("udp4", addr)
-		case corev1.ProtocolTCP, "":
-			s.ln, err = net.Listen("tcp4", addr)
-		default:
-			err = fmt.Errorf("containerPort %d/%s: testenv's echo server serves TCP and UDP", port, proto)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("serve %s: %w", addr, err)
-	}
-	s.wg.Add(1)
-	if s.ln != nil {
-		go func() {
-			defer s.wg.Done()
-			for {
-				c, err := s.ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					fmt.Fprintf(c, "from %s at %s\n", c.RemoteAddr(), podName)
-					io.Copy(c, c) //nolint:errcheck // the client checks what comes back
-				}()
-			}
-		}()
-		return s, nil
-	}
-	go func() {
-		defer s.wg.Done()
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := s.pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			s.pc.WriteTo(append([]byte(from.String()+"|"), buf[:n]...), from) //nolint:errcheck // the client retries
-		}
-	}()
-	return s, nil
 }
 
 func ptr[T any](v T) *T { return &v }

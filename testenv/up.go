@@ -171,7 +171,7 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	if len(e.Clusters) > 1 || e.Kubernetes {
+	if len(e.Clusters) > 1 && !e.Kubernetes { // Kubernetes mode: EnableMesh below prepares it
 		for _, c := range e.Clusters {
 			if _, err := e.prepareMesh(c.Name); err != nil {
 				return err

@@ -15,57 +15,25 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weftnet/weft/testenv"
 )
 
 // serve starts a TCP and a UDP echo server in ep's namespace on ep's
-// address. Each answers first with the address it saw the client at and
-// its own name ("from <ip:port> at <name>\n" for TCP, "<ip:port>|" before
-// the echo for UDP), so a probe can tell an unexpected source translation
-// and which backend of a service answered.
+// address (testenv.ServeEcho): each answers first with the address it saw
+// the client at and its own name, so a probe can tell an unexpected source
+// translation and which backend of a service answered.
 func (fx *fixture) serve(ep endpoint, name string) error {
-	var ln net.Listener
-	var pc net.PacketConn
-	err := ep.target.Do(func() (err error) {
-		if ln, err = net.Listen("tcp4", netip.AddrPortFrom(ep.ip, tcpPort).String()); err != nil {
-			return err
-		}
-		pc, err = net.ListenPacket("udp4", netip.AddrPortFrom(ep.ip, udpPort).String())
-		if err != nil {
-			ln.Close()
-		}
-		return err
-	})
+	tcp, err := testenv.ServeEcho(ep.target.NetNS, netip.AddrPortFrom(ep.ip, tcpPort), false, name)
 	if err != nil {
 		return fmt.Errorf("start echo servers in %s: %w", ep, err)
 	}
-	done := make(chan struct{}, 2)
-	go func() {
-		defer func() { done <- struct{}{} }()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "from %s at %s\n", c.RemoteAddr(), name)
-				io.Copy(c, c) //nolint:errcheck // the client checks what comes back
-			}()
-		}
-	}()
-	go func() {
-		defer func() { done <- struct{}{} }()
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			reply := append([]byte(from.String()+"|"), buf[:n]...)
-			pc.WriteTo(reply, from) //nolint:errcheck // the client retries
-		}
-	}()
-	fx.servers = append(fx.servers, func() { ln.Close(); pc.Close(); <-done; <-done })
+	udp, err := testenv.ServeEcho(ep.target.NetNS, netip.AddrPortFrom(ep.ip, udpPort), true, name)
+	if err != nil {
+		tcp.Close()
+		return fmt.Errorf("start echo servers in %s: %w", ep, err)
+	}
+	fx.servers = append(fx.servers, func() { tcp.Close(); udp.Close() })
 	return nil
 }
 
