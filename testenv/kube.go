@@ -82,7 +82,7 @@ func (e *Env) startKube(ctx context.Context, c Cluster) error {
 			return nil
 		}
 		if !alive(pid) {
-			return fmt.Errorf("start Kubernetes of %s: run-kube exited (log %s):\n%s", c.Name, c.KubeLog, tailFile(c.KubeLog, 2048))
+			return fmt.Errorf("start Kubernetes of %s: run-kube exited (log %s):\n%s", c.Name, c.KubeLog, tail(c.KubeLog, 20))
 		}
 		select {
 		case <-ctx.Done():
@@ -90,15 +90,6 @@ func (e *Env) startKube(ctx context.Context, c Cluster) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// tailFile is the last n bytes of a file, for error messages.
-func tailFile(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // KubePodName is the testenv pod (its namespace weft-<env>-pod-<name>)
