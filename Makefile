@@ -65,9 +65,12 @@ test: deps tools lint verify-generate
 
 ## bench: every benchmark, with comparison tables (ratios to the baseline
 ## measured in the same run). BENCH_PKGS narrows it, BENCH the pattern.
+## Peers that only benchmarks compare against (flanneld) are built here,
+## not for `make test`.
 BENCH_PKGS ?= ./...
 BENCH ?= .
 bench: deps tools
+	$(GO) run ./hack/tools flanneld >/dev/null
 	set -o pipefail; $(GO) test -run '^$$' -bench '$(BENCH)' -timeout 60m $(BENCH_PKGS) | $(GO) run ./bench/benchtable
 
 ## demo: build, bring up two clusters of two nodes each (testenv connects

@@ -19,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./hack/tools <consul|etcd|cnitool|kube-apiserver|kubectl|helm>...")
+		fmt.Fprintln(os.Stderr, "usage: go run ./hack/tools <consul|etcd|cnitool|kube-apiserver|kubectl|helm|flanneld>...")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

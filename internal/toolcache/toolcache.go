@@ -28,6 +28,9 @@ type Tool struct {
 	// Files are extra source files of the throwaway module (name → body),
 	// e.g. a tools.go importing what `go mod tidy` must keep.
 	Files map[string]string
+	// CGO builds with cgo (a C compiler must be installed); tools are
+	// otherwise static.
+	CGO bool
 }
 
 // Consul is a real Consul agent. v1.22.7 needs a newer api module than its own
@@ -83,9 +86,25 @@ func Helm() Tool {
 	}
 }
 
+// Flannel is flanneld, the peer fabric of the node-join benchmark (etcd
+// backend, VXLAN). One of its dependencies must be pinned to a release the
+// proxy serves, and its UDP backend needs cgo (see shared/RECIPES.md).
+func Flannel() Tool {
+	return Tool{
+		Name:    "flanneld",
+		Version: "v0.28.4",
+		GoMod: "go 1.26\n\nreplace github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common => " +
+			"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common v1.3.103\n",
+		Get:     []string{"github.com/flannel-io/flannel@v0.28.4"},
+		Package: "github.com/flannel-io/flannel",
+		LDFlags: "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=v0.28.4",
+		CGO:     true,
+	}
+}
+
 // All lists every tool Lookup knows.
 func All() []Tool {
-	return []Tool{Consul(), Etcd(), CNITool(), KubeAPIServer(), Kubectl(), Helm()}
+	return []Tool{Consul(), Etcd(), CNITool(), KubeAPIServer(), Kubectl(), Helm(), Flannel()}
 }
 
 // Lookup returns the tool of that name.
@@ -173,6 +192,9 @@ func build(ctx context.Context, t Tool, progress io.Writer) error {
 		cmd := exec.CommandContext(ctx, gobin, args...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+		if t.CGO {
+			cmd.Env = append(cmd.Env, cgoEnv()...)
+		}
 		cmd.Stdout, cmd.Stderr = progress, progress
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
@@ -205,6 +227,16 @@ func build(ctx context.Context, t Tool, progress io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// cgoEnv enables cgo with gcc, or with clang (which `make deps` installs
+// for the BPF programs) where gcc is missing.
+func cgoEnv() []string {
+	env := []string{"CGO_ENABLED=1"}
+	if _, err := exec.LookPath("gcc"); err != nil && os.Getenv("CC") == "" {
+		env = append(env, "CC=clang")
+	}
+	return env
 }
 
 func goBinary() string {
