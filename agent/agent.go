@@ -70,6 +70,9 @@ type Agent struct {
 	registry  *prometheus.Registry
 	metrics   *metrics.Agent
 	errs      *errtrack.Registry // the last error each component logged
+
+	nodeKey   string // this node's record, published by publishNode
+	nodeValue []byte
 }
 
 // New connects to the store, takes this node's pod CIDR and loads the
@@ -125,6 +128,9 @@ func (a *Agent) setup(ctx context.Context) error {
 		return fmt.Errorf("take a pod CIDR for node %s: the pool %v has no IPv4 prefix", a.cfg.NodeName, a.cluster.PodCIDRs)
 	}
 	a.log.Info("pod CIDR taken", "cidr", a.podCIDR, "node-ip", a.nodeIP, "underlay", a.underlay)
+	if err := a.publishNode(ctx); err != nil {
+		return err
+	}
 
 	dpcfg := datapath.DefaultConfig()
 	dpcfg.Node, dpcfg.BPFFS, dpcfg.Mode = a.cfg.NodeName, a.cfg.BPFFS, datapath.Mode(a.cluster.Routing)
@@ -277,19 +283,24 @@ func (a *Agent) ensureClusterConfig(ctx context.Context) (records.ClusterConfig,
 		PodCIDRMaskSize: a.cfg.PodCIDRMaskSize, Routing: a.cfg.RoutingMode,
 	}
 	key := a.keys.ClusterConfig(a.cfg.ClusterName)
-	value, err := records.Encode(key, &want)
-	if err != nil {
-		return records.ClusterConfig{}, err
-	}
-	_, err = a.store.Create(ctx, key, value)
-	if err == nil {
-		a.log.Info("cluster configuration created", "id", want.ID, "routing", want.Routing, "pool", want.PodCIDRs)
-		return want, nil
-	}
-	if !errors.Is(err, kvstore.ErrExists) {
-		return records.ClusterConfig{}, fmt.Errorf("create cluster configuration: %w", err)
-	}
+	// Read first: the cluster exists on every start but the first, and a
+	// read costs no raft proposal.
 	kv, err := a.store.Get(ctx, key)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		value, err := records.Encode(key, &want)
+		if err != nil {
+			return records.ClusterConfig{}, err
+		}
+		_, err = a.store.Create(ctx, key, value)
+		if err == nil {
+			a.log.Info("cluster configuration created", "id", want.ID, "routing", want.Routing, "pool", want.PodCIDRs)
+			return want, nil
+		}
+		if !errors.Is(err, kvstore.ErrExists) {
+			return records.ClusterConfig{}, fmt.Errorf("create cluster configuration: %w", err)
+		}
+		kv, err = a.store.Get(ctx, key) // another node created it meanwhile
+	}
 	if err != nil {
 		return records.ClusterConfig{}, fmt.Errorf("read cluster configuration: %w", err)
 	}
@@ -349,19 +360,33 @@ func (a *Agent) Run(ctx context.Context) error {
 	return errors.Join(err, a.shutdown())
 }
 
-// register publishes the node record, restores the endpoints of the last
-// run and announces that this node's ipcache entries are all published.
-func (a *Agent) register(ctx context.Context) error {
+// publishNode writes the node record as soon as it is true: the node's
+// address and pod CIDR are known. Other nodes route to it from then on,
+// while this agent loads its datapath (flannel, too, writes its lease
+// first). The write is bound to the store lease, so a start that fails
+// later takes it away again; register hands it to the owned keys, which
+// keep it across lease losses.
+func (a *Agent) publishNode(ctx context.Context) error {
 	node := records.Node{
 		Name: a.cfg.NodeName, Cluster: a.cluster.Name, ClusterID: a.cluster.ID,
 		Underlay: []netip.Addr{a.nodeIP}, PodCIDRs: []netip.Prefix{a.podCIDR}, BootID: bootID(),
 	}
-	key := a.keys.Node(a.cluster.Name, a.cfg.NodeName)
-	value, err := records.Encode(key, &node)
-	if err != nil {
+	a.nodeKey = a.keys.Node(a.cluster.Name, a.cfg.NodeName)
+	var err error
+	if a.nodeValue, err = records.Encode(a.nodeKey, &node); err != nil {
 		return err
 	}
-	a.owned.Upsert(key, value)
+	if _, err := a.store.UpdateIfDifferent(ctx, a.nodeKey, a.nodeValue, kvstore.Leased()); err != nil {
+		return fmt.Errorf("publish node record: %w", err)
+	}
+	return nil
+}
+
+// register makes the node record an owned key, restores the endpoints of
+// the last run and announces that this node's ipcache entries are all
+// published.
+func (a *Agent) register(ctx context.Context) error {
+	a.owned.Upsert(a.nodeKey, a.nodeValue)
 	if err := a.endpoints.Restore(ctx); err != nil {
 		return fmt.Errorf("restore endpoints: %w", err)
 	}
