@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/weftnet/weft/api/agentapi"
 )
@@ -221,11 +222,17 @@ type term struct {
 	op                 string // "exists", "=", "!="
 }
 
+// The patterns compile on first use: their bounded repetitions take
+// milliseconds to compile, which every daemon would otherwise pay at start.
 var (
-	labelKey   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,316}[A-Za-z0-9])?$`)
-	labelValue = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$`)
-	labelSrc   = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	labelKey   = lazyRE(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,316}[A-Za-z0-9])?$`)
+	labelValue = lazyRE(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$`)
+	labelSrc   = lazyRE(`^[a-z0-9-]{1,32}$`)
 )
+
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // parseSelector reads "key", "key=value", "key!=value" terms separated by
 // commas; a key may carry its source ("k8s:app=web").
@@ -246,12 +253,12 @@ func parseSelector(s string) (selector, error) {
 		}
 		if src, k, ok := strings.Cut(kv, ":"); ok {
 			t.source, kv = src, k
-			if !labelSrc.MatchString(src) {
+			if !labelSrc().MatchString(src) {
 				return nil, errAccepted
 			}
 		}
 		t.key = kv
-		if !labelKey.MatchString(t.key) || !labelValue.MatchString(t.value) {
+		if !labelKey().MatchString(t.key) || !labelValue().MatchString(t.value) {
 			return nil, errAccepted
 		}
 		sel = append(sel, t)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +32,7 @@ func AddFilter(f *agentapi.FlowFilter, kind, value string) error {
 		}
 		*podField(f, kind) = append(*podField(f, kind), value)
 	case "namespace":
-		if !dnsLabel.MatchString(value) {
+		if !dnsLabel().MatchString(value) {
 			return bad("a namespace name (lowercase DNS label)")
 		}
 		f.Namespace = append(f.Namespace, value)
@@ -77,12 +76,12 @@ func AddFilter(f *agentapi.FlowFilter, kind, value string) error {
 		}
 		f.DropReason = append(f.DropReason, r)
 	case "node-name":
-		if !nodeName.MatchString(value) {
+		if !nodeName().MatchString(value) {
 			return bad("a node name (letters, digits, '-', '.', '_')")
 		}
 		f.Node = append(f.Node, value)
 	case "cluster":
-		if !dnsLabel.MatchString(value) || len(value) > 32 {
+		if !dnsLabel().MatchString(value) || len(value) > 32 {
 			return bad("a cluster name (lowercase DNS label, at most 32 characters)")
 		}
 		f.Cluster = append(f.Cluster, value)
@@ -98,18 +97,18 @@ func AddFilter(f *agentapi.FlowFilter, kind, value string) error {
 }
 
 var (
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	podName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9.-])?$`)
-	nodeName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251})?$`)
+	dnsLabel = lazyRE(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	podName  = lazyRE(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9.-])?$`)
+	nodeName = lazyRE(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251})?$`)
 )
 
 // validPodRef accepts "name" and "namespace/name" (name may be a prefix).
 func validPodRef(s string) bool {
 	ns, name, found := strings.Cut(s, "/")
 	if !found {
-		return podName.MatchString(s)
+		return podName().MatchString(s)
 	}
-	return dnsLabel.MatchString(ns) && (name == "" || podName.MatchString(name))
+	return dnsLabel().MatchString(ns) && (name == "" || podName().MatchString(name))
 }
 
 func podField(f *agentapi.FlowFilter, kind string) *[]string {
