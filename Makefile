@@ -66,12 +66,14 @@ test: deps tools lint verify-generate
 ## bench: every benchmark, with comparison tables (ratios to the baseline
 ## measured in the same run). BENCH_PKGS narrows it, BENCH the pattern.
 ## Peers that only benchmarks compare against (flanneld) are built here,
-## not for `make test`.
+## not for `make test`. Packages run one at a time (-p 1): two benchmarks
+## at once would measure each other.
 BENCH_PKGS ?= ./...
 BENCH ?= .
+BENCH_TIMEOUT ?= 3h
 bench: deps tools
 	$(GO) run ./hack/tools flanneld >/dev/null
-	set -o pipefail; $(GO) test -run '^$$' -bench '$(BENCH)' -timeout 60m $(BENCH_PKGS) | $(GO) run ./bench/benchtable
+	set -o pipefail; $(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -timeout $(BENCH_TIMEOUT) $(BENCH_PKGS) | $(GO) run ./bench/benchtable
 
 ## demo: build, bring up two clusters of two nodes each (testenv connects
 ## them with clustermesh: one weft-apiserver per cluster), show `weft
