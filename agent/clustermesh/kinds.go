@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/weftnet/weft/clustermesh"
@@ -137,7 +136,7 @@ func (r *remoteCluster) nodeKind() kindHandler {
 			r.nodes[key] = n
 			r.mu.Unlock()
 			r.m.nodes.Upsert(ctx, key, n)
-			r.persist()
+			r.persistListed()
 			return nil
 		},
 		remove: func(ctx context.Context, key string) {
@@ -147,7 +146,7 @@ func (r *remoteCluster) nodeKind() kindHandler {
 			r.mu.Unlock()
 			if had {
 				r.m.nodes.Remove(ctx, key)
-				r.persist()
+				r.persistListed()
 			}
 		},
 		prune: func(ctx context.Context, seen map[string]struct{}) {
@@ -233,12 +232,7 @@ func (m *Mesh) localNodeWith(ip netip.Addr) string {
 	if ip == m.cfg.NodeIP {
 		return m.cfg.Node
 	}
-	for _, n := range m.nodes.List() {
-		if n.Cluster == m.cfg.Cluster.Name && slices.Contains(n.Underlay, ip) {
-			return n.Name
-		}
-	}
-	return ""
+	return m.nodes.LocalNodeWith(ip)
 }
 
 func inPool(pool []netip.Prefix, p netip.Prefix) bool {

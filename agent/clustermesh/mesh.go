@@ -71,7 +71,7 @@ type Config struct {
 type Nodes interface {
 	Upsert(ctx context.Context, key string, n records.Node)
 	Remove(ctx context.Context, key string)
-	List() []records.Node
+	LocalNodeWith(ip netip.Addr) string // the node of this cluster with that underlay address
 }
 
 // IPCache is where remote pods' entries go (*agent/ipcache.Sync).

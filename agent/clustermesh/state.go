@@ -51,6 +51,18 @@ func (r *remoteCluster) persist() {
 	}
 }
 
+// persistListed persists a change of one node once the remote's nodes have
+// been listed; the first listing persists once, at its end (writing the
+// whole file for each node of a large remote made the listing quadratic).
+func (r *remoteCluster) persistListed() {
+	r.mu.Lock()
+	listed := r.listed[records.KindNodes]
+	r.mu.Unlock()
+	if listed {
+		r.persist()
+	}
+}
+
 // Restore brings back, before anything is pruned, what the last run knew
 // about every remote: nodes from the state files, pod entries from the
 // pinned BPF ipcache. They stay until the remote is listed again, or are

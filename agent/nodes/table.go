@@ -43,13 +43,14 @@ type Table struct {
 
 	mu     sync.Mutex
 	nodes  map[string]records.Node // by key
+	local  map[netip.Addr]string   // underlay address → name, nodes of this cluster
 	synced bool
 }
 
 // New returns the node table of node in cluster; keys name the store's layout.
 func New(store kvstore.Watcher, keys records.Keys, node, cluster string, routes Routes, ipc IPCache, log *slog.Logger) *Table {
 	return &Table{store: store, keys: keys, node: node, cluster: cluster, routes: routes, ipcache: ipc,
-		log: log.With("component", "nodes"), nodes: map[string]records.Node{}}
+		log: log.With("component", "nodes"), nodes: map[string]records.Node{}, local: map[netip.Addr]string{}}
 }
 
 // Run follows the cluster's node records until ctx ends.
@@ -79,6 +80,14 @@ func (t *Table) Upsert(ctx context.Context, key string, n records.Node) {
 	t.mu.Lock()
 	old, had := t.nodes[key]
 	t.nodes[key] = n
+	if had {
+		t.unindexLocked(old)
+	}
+	if n.Cluster == t.cluster {
+		for _, ip := range n.Underlay {
+			t.local[ip] = n.Name
+		}
+	}
 	t.mu.Unlock()
 	if had {
 		t.withdraw(ctx, old, n)
@@ -127,6 +136,9 @@ func (t *Table) Remove(ctx context.Context, key string) {
 	t.mu.Lock()
 	old, had := t.nodes[key]
 	delete(t.nodes, key)
+	if had {
+		t.unindexLocked(old)
+	}
 	t.mu.Unlock()
 	if had {
 		t.withdraw(ctx, old, records.Node{})
@@ -149,6 +161,28 @@ func (t *Table) prune(ctx context.Context) {
 	t.synced = true
 	t.mu.Unlock()
 	t.ipcache.NodesSynced(ctx)
+}
+
+// unindexLocked forgets the addresses of n, a node of this cluster, where
+// they still name it; t.mu is held.
+func (t *Table) unindexLocked(n records.Node) {
+	if n.Cluster != t.cluster {
+		return
+	}
+	for _, ip := range n.Underlay {
+		if t.local[ip] == n.Name {
+			delete(t.local, ip)
+		}
+	}
+}
+
+// LocalNodeWith names the node of this cluster with underlay address ip,
+// "" when there is none. It is an index lookup: clustermesh checks every
+// remote node's addresses with it.
+func (t *Table) LocalNodeWith(ip netip.Addr) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.local[ip]
 }
 
 // List returns the known nodes sorted by cluster and name.
