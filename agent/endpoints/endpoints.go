@@ -22,6 +22,7 @@ import (
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/internal/mapshrink"
 	"github.com/weftnet/weft/k8s/podlabels"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
@@ -128,8 +129,9 @@ type Manager struct {
 	// busy serialises the changes of one endpoint (relabel, delete), by id.
 	busy kvstore.KeyedMutex
 
-	mu   sync.Mutex
-	byID map[uint16]*Endpoint // an Endpoint is replaced, never changed, once stored here
+	mu       sync.Mutex
+	byID     map[uint16]*Endpoint // an Endpoint is replaced, never changed, once stored here
+	byIDPeak int                  // for mapshrink
 }
 
 // New returns the endpoint manager of the node cfg names.
@@ -393,6 +395,7 @@ func (e *Manager) forget(ep *Endpoint) {
 	defer e.mu.Unlock()
 	if e.byID[ep.ID] == ep {
 		delete(e.byID, ep.ID)
+		e.byID = mapshrink.Shrink(e.byID, &e.byIDPeak)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/internal/mapshrink"
 	stateipcache "github.com/weftnet/weft/state/ipcache"
 )
 
@@ -27,6 +28,7 @@ type Sync struct {
 
 	mu          sync.Mutex
 	pods        map[netip.Addr]datapath.IPCacheEntry
+	podsPeak    int // for mapshrink
 	nodes       map[netip.Addr]datapath.IPCacheEntry
 	podsListed  bool
 	nodesListed bool
@@ -48,6 +50,7 @@ func (s *Sync) OnChange(c stateipcache.Change) {
 	if c.Type == stateipcache.Delete {
 		s.mu.Lock()
 		delete(s.pods, ip)
+		s.pods = mapshrink.Shrink(s.pods, &s.podsPeak)
 		_, isNode := s.nodes[ip]
 		s.mu.Unlock()
 		if !isNode {

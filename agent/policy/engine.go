@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/internal/mapshrink"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/state/records"
@@ -62,9 +63,11 @@ type Engine struct {
 	universe *policy.Universe
 	cidrs    *policy.CIDRIdentities
 	applied  map[uint16]policy.Result
-	deleting map[uint16]bool // endpoints being deleted: not written to
-	listed   [2]bool         // policies, identities
-	synced   chan struct{}
+	// appliedPeak is applied's largest size since it was last rebuilt (mapshrink).
+	appliedPeak int
+	deleting    map[uint16]bool // endpoints being deleted: not written to
+	listed      [2]bool         // policies, identities
+	synced      chan struct{}
 	// waited is set once an endpoint waited policySyncWait in vain: the
 	// next ones (a restore of many) do not wait again.
 	waited atomic.Bool
@@ -331,6 +334,7 @@ func (e *Engine) EndpointDeleted(id uint16) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.applied, id)
+	e.applied = mapshrink.Shrink(e.applied, &e.appliedPeak)
 	e.deleting[id] = true
 }
 
