@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +207,32 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	}
 	if queried == 0 {
 		t.Fatal("the dashboard queries no weft_ metric")
+	}
+}
+
+// TestRegistryReportsLiveHeap: the heap the last collection found live is
+// exported, and grows with what this process holds.
+func TestRegistryReportsLiveHeap(t *testing.T) {
+	reg := metrics.NewRegistry()
+	live := func() float64 {
+		runtime.GC()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "go_gc_heap_live_bytes" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no go_gc_heap_live_bytes among the registry's metrics")
+		return 0
+	}
+	before := live()
+	held := make([]byte, 16<<20)
+	after := live()
+	runtime.KeepAlive(held)
+	if after-before < 15<<20 {
+		t.Errorf("go_gc_heap_live_bytes went from %.0f to %.0f holding 16 MiB more", before, after)
 	}
 }
