@@ -13,8 +13,8 @@ import (
 type noRoutes struct{}
 
 func (noRoutes) UpsertNodeRoute(context.Context, datapath.NodeRoute) error { return nil }
-func (noRoutes) DeleteNodeRoute(context.Context, netip.Prefix) error      { return nil }
-func (noRoutes) PruneNodeRoutes(context.Context, []netip.Prefix) error    { return nil }
+func (noRoutes) DeleteNodeRoute(context.Context, netip.Prefix) error       { return nil }
+func (noRoutes) PruneNodeRoutes(context.Context, []netip.Prefix) error     { return nil }
 
 type noIPCache struct{}
 
