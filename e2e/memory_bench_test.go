@@ -103,18 +103,13 @@ func benchLocalEndpoints(b *testing.B, kind string, n int) {
 	start := time.Now()
 	parallel(b, names, add)
 	created := time.Since(start)
-	st, err := a.Status(ctx, &agentapi.StatusRequest{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if int(st.Endpoints) != n {
-		b.Fatalf("agent holds %d endpoints after creating %d", st.Endpoints, n)
-	}
+	holds(b, a, n, "after creating them")
 	loaded := measure("created")
 
 	start = time.Now()
 	parallel(b, names, del)
 	deleted := time.Since(start)
+	holds(b, a, 0, "after deleting them all")
 	after := measure("deleted")
 	// The Go runtime returns freed pages to the kernel in the background:
 	// a minute later shows what stays.
@@ -143,6 +138,18 @@ func benchLocalEndpoints(b *testing.B, kind string, n int) {
 	b.ReportMetric(returned(idle.heapLive, loaded.heapLive, after.heapLive), "heap-returned")
 	b.ReportMetric(created.Seconds(), "create-s")
 	b.ReportMetric(deleted.Seconds(), "delete-s")
+}
+
+// holds fails b unless the agent lists want endpoints.
+func holds(b *testing.B, a agentapi.AgentClient, want int, when string) {
+	b.Helper()
+	st, err := a.Status(context.Background(), &agentapi.StatusRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if int(st.Endpoints) != want {
+		b.Fatalf("agent holds %d endpoints %s, want %d", st.Endpoints, when, want)
+	}
 }
 
 // podEndpoints adds and deletes testenv pods on node.
