@@ -287,17 +287,12 @@ func (a *Agent) ensureClusterConfig(ctx context.Context) (records.ClusterConfig,
 	// read costs no raft proposal.
 	kv, err := a.store.Get(ctx, key)
 	if errors.Is(err, kvstore.ErrNotFound) {
-		value, err := records.Encode(key, &want)
-		if err != nil {
-			return records.ClusterConfig{}, err
+		created, cerr := a.createClusterConfig(ctx, key, want)
+		if cerr != nil {
+			return records.ClusterConfig{}, cerr
 		}
-		_, err = a.store.Create(ctx, key, value)
-		if err == nil {
-			a.log.Info("cluster configuration created", "id", want.ID, "routing", want.Routing, "pool", want.PodCIDRs)
+		if created {
 			return want, nil
-		}
-		if !errors.Is(err, kvstore.ErrExists) {
-			return records.ClusterConfig{}, fmt.Errorf("create cluster configuration: %w", err)
 		}
 		kv, err = a.store.Get(ctx, key) // another node created it meanwhile
 	}
@@ -316,6 +311,22 @@ func (a *Agent) ensureClusterConfig(ctx context.Context) (records.ClusterConfig,
 		a.log.Warn("the cluster's pod CIDR pool in the store differs from --pod-cidr-pool; using the store's", "store", have.PodCIDRs, "flag", want.PodCIDRs)
 	}
 	return have, nil
+}
+
+// createClusterConfig creates the cluster's configuration; created is
+// false when another node created it first.
+func (a *Agent) createClusterConfig(ctx context.Context, key string, want records.ClusterConfig) (created bool, err error) {
+	value, err := records.Encode(key, &want)
+	if err != nil {
+		return false, err
+	}
+	if _, err := a.store.Create(ctx, key, value); errors.Is(err, kvstore.ErrExists) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("create cluster configuration: %w", err)
+	}
+	a.log.Info("cluster configuration created", "id", want.ID, "routing", want.Routing, "pool", want.PodCIDRs)
+	return true, nil
 }
 
 // Run serves until ctx ends: it starts the store-facing loops, restores
