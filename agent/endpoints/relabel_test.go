@@ -26,7 +26,7 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	dp, pub   map[netip.Addr]records.ID
-	failNext  bool
+	failing   bool // refuse every endpoint change until cleared
 	released  []string
 	allocator *identity.Allocator
 }
@@ -34,8 +34,7 @@ type recorder struct {
 func (r *recorder) UpsertEndpoint(_ context.Context, ep datapath.Endpoint) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failNext {
-		r.failNext = false
+	if r.failing {
 		return errors.New("injected datapath failure")
 	}
 	r.dp[ep.IP] = records.ID(ep.Identity)
@@ -151,9 +150,11 @@ func TestFollowLabels(t *testing.T) {
 	pod(map[string]string{"app": "web"})
 	fourth := expect("a pod label removed", third, "k8s:app=web", "tier=front")
 
-	// A change the datapath refuses leaves the old identity everywhere.
+	// A change the datapath refuses leaves the old identity everywhere. It
+	// keeps refusing until the check: another event for the pod may retry
+	// the change at any time.
 	rec.mu.Lock()
-	rec.failNext = true
+	rec.failing = true
 	rec.mu.Unlock()
 	pod(map[string]string{"app": "web", "tier": "back"})
 	statetest.Eventually(t, 20*time.Second, "the failed relabel's identity released", func() error {
