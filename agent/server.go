@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weftnet/weft/agent/connectivity"
 	"github.com/weftnet/weft/agent/endpoints"
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/policy"
@@ -48,6 +49,9 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
 	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics})
 	agentapi.RegisterObserverServer(srv, a.flows.Observer())
+	cx := connectivity.New(connectivity.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, StateDir: a.cfg.StateDir}, a.log)
+	defer cx.Close()
+	agentapi.RegisterConnectivityServer(srv, cx)
 	go func() {
 		<-ctx.Done()
 		srv.GracefulStop()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/weftnet/weft/internal/namedns"
 )
 
 // netnsDir is where `ip netns` keeps named namespaces.
@@ -31,46 +33,10 @@ func DeleteNetNS(name string) error { return deleteNetNS(name) }
 
 // createNetNS creates the named namespace without leaving the calling
 // thread in it, with loopback up.
-func createNetNS(name string) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if err != nil {
-		if rerr := netns.Set(orig); rerr != nil {
-			panic(fmt.Sprintf("restore netns: %v", rerr)) // the thread is unusable
-		}
-		return fmt.Errorf("create netns %s: %w", name, err)
-	}
-	defer h.Close()
-	lo, lerr := netlink.LinkByName("lo")
-	if lerr == nil {
-		lerr = netlink.LinkSetUp(lo)
-	}
-	if err := netns.Set(orig); err != nil {
-		panic(fmt.Sprintf("restore netns: %v", err))
-	}
-	if lerr != nil {
-		return fmt.Errorf("set lo up in %s: %w", name, lerr)
-	}
-	return nil
-}
+func createNetNS(name string) error { return namedns.Create(name) }
 
 // deleteNetNS removes a named namespace; a missing one is not an error.
-func deleteNetNS(name string) error {
-	err := netns.DeleteNamed(name)
-	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) {
-		return nil
-	}
-	if _, serr := os.Stat(NetNSPath(name)); errors.Is(serr, fs.ErrNotExist) {
-		return nil
-	}
-	return fmt.Errorf("delete netns %s: %w", name, err)
-}
+func deleteNetNS(name string) error { return namedns.Delete(name) }
 
 // listNetNS returns the named namespaces starting with prefix.
 func listNetNS(prefix string) ([]string, error) {

@@ -1,0 +1,67 @@
+// Package namedns creates and removes named network namespaces (bind
+// mounts under /run/netns, as `ip netns` and container runtimes keep
+// them) without leaving the calling thread in them. testenv (nodes and
+// pods) and the agent's connectivity test pods use it. It depends on
+// netlink and netns only.
+package namedns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Dir is where `ip netns` keeps named namespaces.
+const Dir = "/run/netns"
+
+// Path is the bind-mount path of a named namespace.
+func Path(name string) string { return filepath.Join(Dir, name) }
+
+// Create creates the named namespace with loopback up, without leaving
+// the calling thread in it.
+func Create(name string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name)
+	if err != nil {
+		if rerr := netns.Set(orig); rerr != nil {
+			panic(fmt.Sprintf("restore netns: %v", rerr)) // the thread is unusable
+		}
+		return fmt.Errorf("create netns %s: %w", name, err)
+	}
+	defer h.Close()
+	lo, lerr := netlink.LinkByName("lo")
+	if lerr == nil {
+		lerr = netlink.LinkSetUp(lo)
+	}
+	if err := netns.Set(orig); err != nil {
+		panic(fmt.Sprintf("restore netns: %v", err))
+	}
+	if lerr != nil {
+		return fmt.Errorf("set lo up in %s: %w", name, lerr)
+	}
+	return nil
+}
+
+// Delete removes a named namespace; a missing one is not an error.
+func Delete(name string) error {
+	err := netns.DeleteNamed(name)
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) {
+		return nil
+	}
+	if _, serr := os.Stat(Path(name)); errors.Is(serr, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("delete netns %s: %w", name, err)
+}
