@@ -89,10 +89,10 @@ func (u *Universe) SetCIDRs(m map[netip.Prefix]records.ID) {
 // cluster identities by their labels, CIDR identities as cidr:<prefix>.
 func (u *Universe) Labels(id records.ID) []string {
 	if ls, ok := records.ReservedLabels(id); ok {
-		return labelStrings(ls)
+		return ls.Display()
 	}
 	if ls, ok := u.ids[id]; ok {
-		return labelStrings(ls)
+		return ls.Display()
 	}
 	for p, cid := range u.cidrs {
 		if cid == id {
@@ -100,14 +100,6 @@ func (u *Universe) Labels(id records.ID) []string {
 		}
 	}
 	return nil
-}
-
-func labelStrings(ls records.Labels) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = l.String()
-	}
-	return out
 }
 
 // ForgetSelectors empties the selector cache.

@@ -520,10 +520,7 @@ func short(id string) string {
 // SortedLabels renders an identity's labels for the API, without the "="
 // of a label that has no value (reserved:host).
 func SortedLabels(ls records.Labels) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = strings.TrimSuffix(l.String(), "=")
-	}
+	out := ls.Display()
 	slices.Sort(out)
 	return out
 }

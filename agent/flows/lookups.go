@@ -64,11 +64,7 @@ func (l identityLookup) IdentityLabels(id uint32) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := make([]string, len(ls))
-	for i, lb := range ls {
-		out[i] = strings.TrimSuffix(lb.String(), "=")
-	}
-	return out, true
+	return ls.Display(), true
 }
 
 // ServiceLister lists the services the node programmed (services.Sync).

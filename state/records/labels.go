@@ -28,6 +28,15 @@ type Label struct {
 // String is the canonical form source:key=value.
 func (l Label) String() string { return l.Source + ":" + l.Key + "=" + l.Value }
 
+// Display is the label as users read it: source:key=value, or source:key
+// for a label without a value (reserved:host).
+func (l Label) Display() string {
+	if l.Value == "" {
+		return l.Source + ":" + l.Key
+	}
+	return l.String()
+}
+
 // ParseLabel parses "source:key=value"; a missing source means "k8s", a
 // missing "=value" an empty value.
 func ParseLabel(s string) (Label, error) {
@@ -150,6 +159,15 @@ func (ls Labels) String() string {
 		b.WriteString(l.String())
 	}
 	return b.String()
+}
+
+// Display returns each label's Display form, in order.
+func (ls Labels) Display() []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Display()
+	}
+	return out
 }
 
 // Equal reports whether two sets hold the same labels.

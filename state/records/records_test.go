@@ -3,6 +3,7 @@ package records
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,23 @@ func TestKeysRoundTrip(t *testing.T) {
 	}
 	if _, got, err := k.ParseIPCacheKey(k.IPCache("c1", ip)); err != nil || got != ip {
 		t.Errorf("ParseIPCacheKey = %v, %v; want %v", got, err, ip)
+	}
+}
+
+// TestLabelsDisplay checks what users read: a label without a value has no
+// trailing "=" (reserved:host), and Display parses back to the same label.
+func TestLabelsDisplay(t *testing.T) {
+	ls, err := ParseLabels("reserved:host", "k8s:app=web", "k8s:empty=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ls.Display()
+	if want := []string{"k8s:app=web", "k8s:empty", "reserved:host"}; !slices.Equal(got, want) {
+		t.Fatalf("Display() = %q, want %q", got, want)
+	}
+	back, err := ParseLabels(got...)
+	if err != nil || !back.Equal(ls) {
+		t.Fatalf("ParseLabels(Display()) = %v, %v; want %v", back, err, ls)
 	}
 }
 
