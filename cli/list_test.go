@@ -20,9 +20,9 @@ func TestListTables(t *testing.T) {
 		want string
 	}{
 		{"node list", []string{"node", "list"}, `
-NAME    CLUSTER   IPV4          POD CIDRS       HEALTH IPV4   LOCAL
-c1-n1   c1        192.168.7.2   10.100.1.0/24   10.100.1.2    *
-c1-n2   c1        192.168.7.3   10.100.2.0/24   10.100.2.2
+NAME    CLUSTER   IPV4          POD CIDRS       LOCAL
+c1-n1   c1        192.168.7.2   10.100.1.0/24   *
+c1-n2   c1        192.168.7.3   10.100.2.0/24
                                 10.100.3.0/24
 `},
 		{"endpoint list", []string{"endpoint", "list"}, `
@@ -116,7 +116,7 @@ func TestEmptyLists(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"node", "list"}, "NAME   CLUSTER   IPV4   POD CIDRS   HEALTH IPV4   LOCAL\n"},
+		{[]string{"node", "list"}, "NAME   CLUSTER   IPV4   POD CIDRS   LOCAL\n"},
 		{[]string{"endpoint", "list"}, "ID   POD   IPV4   IDENTITY   INGRESS POLICY   EGRESS POLICY   STATE   LABELS\n"},
 		{[]string{"identity", "list"}, "ID   REFS   LABELS\n"},
 		{[]string{"ipcache", "list"}, "PREFIX   IDENTITY   TUNNEL ENDPOINT   CLUSTER   POD\n"},

@@ -27,11 +27,12 @@ func newNodeListCommand(o *options) *cobra.Command {
 		Annotations: structuredOutput,
 		Short:       "List the nodes of the cluster and of connected clusters",
 		Long: `List the nodes the agent has learnt from the store: its own cluster's
-and those of connected clusters. LOCAL marks the node the agent runs on.`,
+and those of connected clusters. LOCAL marks the node the agent runs on.
+Whether each node answers its health checks is on weft status.`,
 		Example: `  $ weft node list
-  NAME    CLUSTER   IPV4          POD CIDRS       HEALTH IPV4   LOCAL
-  c1-n1   c1        192.168.7.2   10.100.1.0/24   10.100.1.2    *
-  c1-n2   c1        192.168.7.3   10.100.2.0/24   10.100.2.2`,
+  NAME    CLUSTER   IPV4          POD CIDRS       LOCAL
+  c1-n1   c1        192.168.1.1   10.100.0.0/24   *
+  c1-n2   c1        192.168.1.2   10.100.1.0/24`,
 		Aliases: []string{"ls"},
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,13 +48,15 @@ and those of connected clusters. LOCAL marks the node the agent runs on.`,
 }
 
 func nodeTable(resp *agentapi.ListNodesResponse) *table {
-	t := newTable("Name", "Cluster", "IPv4", "Pod CIDRs", "Health IPv4", "Local")
+	// No health address column: agents answer health checks on their
+	// node address (--health-port), so the record's health_ipv4 is empty.
+	t := newTable("Name", "Cluster", "IPv4", "Pod CIDRs", "Local")
 	for _, n := range resp.GetNodes() {
 		local := ""
 		if n.GetLocal() {
 			local = "*"
 		}
-		t.add(n.GetName(), n.GetCluster(), n.GetIpv4(), strings.Join(n.GetPodCidrs(), "\n"), n.GetHealthIpv4(), local)
+		t.add(n.GetName(), n.GetCluster(), n.GetIpv4(), strings.Join(n.GetPodCidrs(), "\n"), local)
 	}
 	return t
 }
