@@ -24,10 +24,13 @@ func TestConnectivity(t *testing.T) {
 	for _, routing := range []string{testenv.RoutingTunnel, testenv.RoutingNative} {
 		for _, store := range []string{testenv.StoreEtcd, testenv.StoreConsul} {
 			t.Run(routing+"/"+store, func(t *testing.T) {
+				start := time.Now()
 				spec := testenv.DefaultSpec()
 				spec.Nodes, spec.Routing, spec.KVStore = 3, routing, store
 				e := up(t, "cx-"+routing[:3]+"-"+store[:3], spec)
-				runConnectivity(t, e)
+				rep := runConnectivity(t, e)
+				t.Logf("cell %s/%s (1 cluster × 3 nodes): %d scenarios run, %d skipped, in %v including bring-up",
+					routing, store, len(rep.Results)-len(rep.Skipped()), len(rep.Skipped()), time.Since(start).Round(time.Second))
 			})
 		}
 	}
