@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
 
 	"github.com/weftnet/weft/datapath/bpf"
 )
@@ -115,11 +114,8 @@ func (d *Datapath) deleteEndpoint(key bpf.EndpointKey) error {
 	ip := bpf.AddrFrom16(key.Family, key.Addr)
 	var errs []error
 	if lnk, err := d.nl.LinkByIndex(int(info.Ifindex)); err == nil {
-		errs = append(errs, d.detachEndpoint(lnk.Attrs().Name))
-	}
-	errs = append(errs, d.deleteRoutes(func(r netlink.Route) bool {
-		return !d.isNodeRoute(r) && r.Dst != nil && r.Dst.IP.Equal(ip.AsSlice())
-	}))
+		errs = append(errs, d.detachEndpoint(lnk.Attrs().Name), d.deleteEndpointRoute(ip, lnk))
+	} // else the device is gone, and the kernel removed its route with it
 	if err := d.objs.WeftEndpoints.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, fmt.Errorf("delete endpoint %s: %w", ip, err))
 	}

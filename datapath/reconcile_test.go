@@ -3,11 +3,16 @@ package datapath_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/datapath/bpf"
@@ -79,6 +84,45 @@ func TestPruneRemovesWhatIsNotDesired(t *testing.T) {
 	}
 	unreachable(a, b.Addr(80))
 	unreachable(a, remote.Addr(80))
+}
+
+// TestDeleteEndpointRemovesItsRoute: deleting an endpoint whose veth is
+// still there removes the host's route to it and no other pod's.
+func TestDeleteEndpointRemovesItsRoute(t *testing.T) {
+	testgate.Root(t)
+	lab := datapathtest.New(t, datapath.ModeNative, 1)
+	n := lab.Nodes[0]
+	a, b := n.AddPod("a", 1001), n.AddPod("b", 1002)
+	lab.Wire()
+	ns, err := netns.GetFromName(n.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	routesTo := func(ip netip.Addr) int {
+		t.Helper()
+		rs, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Dst: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)}, Table: unix.RT_TABLE_MAIN},
+			netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	if ra, rb := routesTo(a.IP), routesTo(b.IP); ra != 1 || rb != 1 {
+		t.Fatalf("routes to a and b before the delete: %d and %d, want 1 each", ra, rb)
+	}
+	must(t, n.DP.DeleteEndpoint(context.Background(), b.IP))
+	if rb := routesTo(b.IP); rb != 0 {
+		t.Errorf("%d route(s) to the deleted endpoint b (%s) kept", rb, b.IP)
+	}
+	if ra := routesTo(a.IP); ra != 1 {
+		t.Errorf("deleting b left %d routes to a, want 1", ra)
+	}
 }
 
 func must(t *testing.T, err error) {
