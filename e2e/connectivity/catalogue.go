@@ -45,6 +45,8 @@ type policyTest struct {
 	scenarios func(fx *fixture, cl cluster, add addFunc)
 	// multiCluster: runs only in an environment of several clusters.
 	multiCluster bool
+	// outside: needs the outside server (testenv only).
+	outside bool
 }
 
 // addFunc adds a scenario of a test by name.
@@ -287,6 +289,7 @@ func policyTests() []policyTest {
 		},
 		{
 			name: "allow-all-except-world", what: "egress to the cluster, the host and remote nodes only: client2 reaches client, not the outside",
+			outside: true,
 			docs:    cnp("weft-cx-allow-all-except-world", "endpointSelector: {"+client2Sel+"}\negress:\n- toEntities: [cluster, host, remote-node]"),
 			enforce: map[string]direction{"client2": egress},
 			scenarios: func(fx *fixture, cl cluster, add addFunc) {
@@ -297,6 +300,7 @@ func policyTests() []policyTest {
 		},
 		{
 			name: "to-entities-world", what: "egress to the entity world only: client2 reaches the outside (masqueraded), not client",
+			outside: true,
 			docs:    cnp("weft-cx-to-entities-world", "endpointSelector: {"+client2Sel+"}\negress:\n- toEntities: [world]"),
 			enforce: map[string]direction{"client2": egress},
 			scenarios: func(fx *fixture, cl cluster, add addFunc) {
@@ -307,6 +311,7 @@ func policyTests() []policyTest {
 		},
 		{
 			name: "to-cidr-external", what: "egress to one outside CIDR only: client2 reaches the outside address, not client",
+			outside: true,
 			docs:    cnp("weft-cx-to-cidr-external", "endpointSelector: {"+client2Sel+"}\negress:\n- toCIDR: ["+outsideIP.String()+"/32]"),
 			enforce: map[string]direction{"client2": egress},
 			scenarios: func(fx *fixture, cl cluster, add addFunc) {
@@ -317,6 +322,7 @@ func policyTests() []policyTest {
 		},
 		{
 			name: "to-cidr-external-knp", what: "the same as a Kubernetes NetworkPolicy with an ipBlock",
+			outside: true,
 			docs:    knp("weft-cx-to-cidr-external-knp", "podSelector: {"+client2Sel+"}\npolicyTypes: [Egress]\negress:\n- to: [{ipBlock: {cidr: "+outsideCIDR+"}}]"),
 			enforce: map[string]direction{"client2": egress},
 			scenarios: func(fx *fixture, cl cluster, add addFunc) {
@@ -327,6 +333,7 @@ func policyTests() []policyTest {
 		},
 		{
 			name: "client-egress-to-cidr-deny", what: "an egressDeny of an outside CIDR beside an allow of every entity: client2 reaches client, not the outside",
+			outside: true,
 			docs: cnp("weft-cx-client-egress-to-cidr-deny", "endpointSelector: {"+client2Sel+"}\negress:\n- toEntities: [all]\n"+
 				"egressDeny:\n- toCIDR: ["+outsideCIDR+"]"),
 			enforce: map[string]direction{"client2": egress},

@@ -24,16 +24,16 @@ var expectedDrops = map[string]bool{"forwarded": true, "policy denied": true}
 // no-unexpected-packet-drops/<node> and check-log-errors/<node>.
 func (fx *fixture) startChecks(ctx context.Context) ([]Scenario, error) {
 	var out []Scenario
-	for _, n := range fx.env.Nodes {
-		drops, err := fx.dropCounters(ctx, n.Name)
+	for _, n := range fx.drv.nodes() {
+		drops, err := fx.dropCounters(ctx, n.name)
 		if err != nil {
-			return nil, fmt.Errorf("read the datapath counters of %s: %w", n.Name, err)
+			return nil, fmt.Errorf("read the datapath counters of %s: %w", n.name, err)
 		}
 		var logStart int64
-		if fi, err := os.Stat(n.Log); err == nil {
+		if fi, err := os.Stat(n.log); err == nil {
 			logStart = fi.Size()
 		}
-		node, logFile := n.Name, n.Log
+		node, logFile := n.name, n.log
 		out = append(out,
 			Scenario{Name: "no-unexpected-packet-drops/" + node, Run: func(ctx context.Context) error {
 				now, err := fx.dropCounters(ctx, node)
@@ -52,6 +52,11 @@ func (fx *fixture) startChecks(ctx context.Context) ([]Scenario, error) {
 				}
 				return nil
 			}},
+		)
+		if logFile == "" {
+			continue
+		}
+		out = append(out,
 			Scenario{Name: "check-log-errors/" + node, Run: func(context.Context) error {
 				lines, err := logErrors(logFile, logStart)
 				if err != nil {
@@ -69,7 +74,7 @@ func (fx *fixture) startChecks(ctx context.Context) ([]Scenario, error) {
 
 // dropCounters reads a node's datapath packet counters by reason.
 func (fx *fixture) dropCounters(ctx context.Context, node string) (map[string]uint64, error) {
-	a, closeFn, err := fx.env.Agent(ctx, node)
+	a, closeFn, err := fx.agent(ctx, node)
 	if err != nil {
 		return nil, err
 	}

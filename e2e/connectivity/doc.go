@@ -15,6 +15,13 @@
 // a pod and a node, NodePort from another node); with several clusters,
 // pod-to-pod across clusters (clustermesh).
 //
+// Where it runs is a driver (driver.go): a testenv environment (Run; pods
+// through testenv, servers and probes in process inside the namespaces),
+// or standalone hosts (RunHosts; test pods, node servers, dials and pings
+// made by each node's agent through the Connectivity API, a dial tunnelled
+// over a gRPC stream as a net.Conn). Scenarios a driver cannot run (the
+// outside server on hosts) are reported as skipped with the reason.
+//
 // It depends on testenv (pods, namespaces) and the agent API (waiting for
-// endpoints to propagate).
+// endpoints to propagate, and the Connectivity API on hosts).
 package connectivity

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -40,6 +39,7 @@ func (p endpoint) String() string {
 		return fmt.Sprintf("node %s (%s)", p.name, p.ip)
 	case "outside":
 		return fmt.Sprintf("the outside server %s (in the underlay namespace)", p.ip)
+
 	}
 	return fmt.Sprintf("pod %s (%s, on node %s)", p.name, p.ip, p.node)
 }
@@ -72,7 +72,8 @@ func (cl cluster) allPods() []endpoint {
 
 // fixture is the prepared environment: pods, servers, timeouts.
 type fixture struct {
-	env      *testenv.Env
+	drv      driver
+	env      *testenv.Env // the testenv environment; nil on standalone hosts
 	opts     Options
 	clusters []cluster
 	servers  []func()
@@ -81,33 +82,36 @@ type fixture struct {
 	policy   bool                            // the agents serve the Policy API
 	services bool                            // the agents serve the Services API
 	kube     map[string]kubernetes.Interface // by cluster, in a Kubernetes-mode environment
+	// skipped are parts of tests this driver cannot run, with the reason.
+	skipped []Result
 }
 
 func podName(node, suffix string) string { return "cx-" + node + "-" + suffix }
 
 // setup creates the missing test pods, starts echo servers in every pod and
-// node, and waits until every agent knows every test pod.
-func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error) {
-	fx := &fixture{env: env, opts: opts, podMTU: map[string]int{}}
+// node, and waits until every agent knows every test pod. fx has its
+// driver, env (testenv only) and opts.
+func setup(ctx context.Context, fx *fixture) (*fixture, error) {
+	fx.podMTU = map[string]int{}
 	fx.policy = fx.policyAPI(ctx)
 	fx.services = fx.servicesAPI(ctx)
-	for _, c := range env.Clusters {
+	var names []string
+	byCluster := map[string][]nodeInfo{}
+	for _, n := range fx.drv.nodes() {
+		if _, ok := byCluster[n.cluster]; !ok {
+			names = append(names, n.cluster)
+		}
+		byCluster[n.cluster] = append(byCluster[n.cluster], n)
+	}
+	for _, c := range names {
 		var cl cluster
-		var nodes []testenv.Node
-		for _, n := range env.Nodes {
-			if n.Cluster == c.Name {
-				nodes = append(nodes, n)
-			}
-		}
-		if len(nodes) == 0 {
-			continue
-		}
+		nodes := byCluster[c]
 		for i, n := range append(slices.Clone(nodes), nodes[0]) {
 			suffix := "a"
 			if i == len(nodes) {
 				suffix = "b"
 			}
-			p, err := fx.ensurePod(ctx, podName(n.Name, suffix), n.Name)
+			p, err := fx.ensurePod(ctx, podName(n.name, suffix), n.name)
 			if err != nil {
 				return nil, err
 			}
@@ -119,18 +123,22 @@ func setup(ctx context.Context, env *testenv.Env, opts Options) (*fixture, error
 			}
 		}
 		for _, n := range nodes {
-			t, err := env.Target("node/" + n.Name)
-			if err != nil {
-				return nil, err
+			ep := endpoint{kind: "node", name: n.name, node: n.name, ip: n.ip}
+			if fx.env != nil {
+				t, err := fx.env.Target("node/" + n.name)
+				if err != nil {
+					return nil, err
+				}
+				ep.target = t
 			}
-			cl.nodes = append(cl.nodes, endpoint{kind: "node", name: n.Name, node: n.Name, ip: n.Addr(), target: t})
+			cl.nodes = append(cl.nodes, ep)
 		}
-		cl.name = c.Name
+		cl.name = c
 		fx.clusters = append(fx.clusters, cl)
 	}
 	for _, cl := range fx.clusters {
 		for _, ep := range append(cl.allPods(), cl.nodes...) {
-			if err := fx.serve(ep, ep.name); err != nil {
+			if err := fx.serve(ctx, ep, ep.name); err != nil {
 				fx.close(ctx)
 				return nil, err
 			}
@@ -167,37 +175,11 @@ func (fx *fixture) ensurePod(ctx context.Context, name, node string) (endpoint, 
 }
 
 func (fx *fixture) ensurePodWith(ctx context.Context, name, node string, labels map[string]string) (endpoint, error) {
-	p, err := fx.env.Pod(name)
-	if fx.env.Kubernetes {
-		// The agents take a pod's labels from Kubernetes: the test pods
-		// are Pods, run by testenv's kubelet.
-		if p, err = fx.ensureKubePod(ctx, name, node, labels); err != nil {
-			return endpoint{}, err
-		}
-	} else if err != nil || p.IP == "" {
-		if err == nil { // half-created by an interrupted run
-			_ = fx.env.DelPod(ctx, name)
-		}
-		fmt.Fprintf(fx.opts.Progress, "• creating test pod %s on %s\n", name, node)
-		if p, err = fx.env.AddPod(ctx, testenv.PodSpec{Name: name, Node: node, Labels: labels}); err != nil {
-			return endpoint{}, fmt.Errorf("prepare connectivity test: %w", err)
-		}
-	}
-	t, err := fx.env.Target("pod/" + p.Name)
+	ep, mtu, err := fx.drv.ensurePod(ctx, name, node, labels)
 	if err != nil {
 		return endpoint{}, err
 	}
-	ep := endpoint{kind: "pod", name: name, node: p.Node, ip: p.Addr(), target: t}
-	err = t.Do(func() error {
-		ifc, err := net.InterfaceByName("eth0")
-		if err == nil {
-			fx.podMTU[name] = ifc.MTU
-		}
-		return err
-	})
-	if err != nil {
-		return endpoint{}, fmt.Errorf("read MTU of pod %s: %w", name, err)
-	}
+	fx.podMTU[name] = mtu
 	return ep, nil
 }
 
@@ -230,7 +212,7 @@ func (fx *fixture) waitPropagated(ctx context.Context) error {
 }
 
 func (fx *fixture) missingOn(ctx context.Context, node string, pods []endpoint) ([]string, error) {
-	a, closeFn, err := fx.env.Agent(ctx, node)
+	a, closeFn, err := fx.agent(ctx, node)
 	if err != nil {
 		return nil, err
 	}
@@ -276,11 +258,7 @@ func (fx *fixture) close(ctx context.Context) {
 	var errs []error
 	for _, cl := range fx.clusters {
 		for _, p := range cl.allPods() {
-			if fx.env.Kubernetes {
-				errs = append(errs, fx.deleteKubePod(ctx, p))
-			} else {
-				errs = append(errs, fx.env.DelPod(ctx, p.name))
-			}
+			errs = append(errs, fx.drv.deletePod(ctx, p))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -98,12 +98,12 @@ func (fx *fixture) findFlow(ctx context.Context, start time.Time, want expectedF
 		}
 	}
 	for _, node := range nodes {
-		n, err := fx.env.Node(node)
+		n, err := fx.node(node)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		obs, closeFn, err := agentapi.DialObserver(ctx, n.Socket)
+		obs, closeFn, err := agentapi.DialObserver(ctx, n.socket)
 		if err != nil {
 			errs = append(errs, err)
 			continue

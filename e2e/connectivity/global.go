@@ -27,7 +27,7 @@ func (fx *fixture) applyGlobalService(ctx context.Context) error {
 	for i := range fx.clusters {
 		cl := &fx.clusters[i]
 		fmt.Fprintf(fx.opts.Progress, "• applying global service %s/%s through %s\n", policyNamespace, globalServiceName, cl.nodes[0].name)
-		conn, err := fx.env.Conn(cl.nodes[0].name)
+		conn, err := fx.conn(cl.nodes[0].name)
 		if err != nil {
 			return err
 		}
@@ -118,14 +118,13 @@ func containsFalse(m map[string]bool) bool {
 func (fx *fixture) greeting(ctx context.Context, src endpoint, addr netip.AddrPort) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout)
 	defer cancel()
-	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && head -n1 <&3", addr.Addr(), addr.Port())
-	out, err := src.target.Output(cctx, "bash", "-c", script)
+	out, err := fx.drv.firstLine(cctx, src, addr)
 	if err != nil {
 		return "", err
 	}
-	_, server, ok := parseGreeting(strings.TrimSpace(string(out)))
+	_, server, ok := parseGreeting(out)
 	if !ok {
-		return "", fmt.Errorf("unexpected answer %q", strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("unexpected answer %q", out)
 	}
 	return server, nil
 }

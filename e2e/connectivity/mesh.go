@@ -45,7 +45,7 @@ func (fx *fixture) waitRemote(ctx context.Context) {
 
 // inBPFIPCache reports whether node's BPF ipcache holds p's address.
 func (fx *fixture) inBPFIPCache(ctx context.Context, node string, p endpoint) (bool, error) {
-	a, closeFn, err := fx.env.Agent(ctx, node)
+	a, closeFn, err := fx.agent(ctx, node)
 	if err != nil {
 		return false, err
 	}

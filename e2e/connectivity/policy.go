@@ -13,7 +13,6 @@ import (
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/policy"
-	"github.com/weftnet/weft/testenv"
 )
 
 // The policy tests' pods: besides the clients (app=weft-connectivity),
@@ -30,10 +29,10 @@ const (
 // policyAPI reports whether the agents serve the Policy API; the policy
 // scenarios run only then.
 func (fx *fixture) policyAPI(ctx context.Context) bool {
-	if len(fx.env.Nodes) == 0 {
+	if len(fx.drv.nodes()) == 0 {
 		return false
 	}
-	conn, err := fx.env.Conn(fx.env.Nodes[0].Name)
+	conn, err := fx.conn(fx.drv.nodes()[0].name)
 	if err != nil {
 		return false
 	}
@@ -50,13 +49,13 @@ func (fx *fixture) policyAPI(ctx context.Context) bool {
 
 // ensurePolicyPods creates the protected pod on the cluster's last node
 // and the not-allowed pod on its first.
-func (fx *fixture) ensurePolicyPods(ctx context.Context, cl *cluster, nodes []testenv.Node) error {
-	last := nodes[len(nodes)-1].Name
+func (fx *fixture) ensurePolicyPods(ctx context.Context, cl *cluster, nodes []nodeInfo) error {
+	last := nodes[len(nodes)-1].name
 	p, err := fx.ensurePodWith(ctx, podName(last, "p"), last, map[string]string{"app": protectedApp})
 	if err != nil {
 		return err
 	}
-	o, err := fx.ensurePodWith(ctx, podName(nodes[0].Name, "x"), nodes[0].Name, map[string]string{"app": otherApp})
+	o, err := fx.ensurePodWith(ctx, podName(nodes[0].name, "x"), nodes[0].name, map[string]string{"app": otherApp})
 	if err != nil {
 		return err
 	}
@@ -204,7 +203,7 @@ func (fx *fixture) waitPolicy(ctx context.Context, p endpoint, what string, done
 }
 
 func (fx *fixture) endpoint(ctx context.Context, p endpoint) (*agentapi.Endpoint, error) {
-	a, closeFn, err := fx.env.Agent(ctx, p.node)
+	a, closeFn, err := fx.agent(ctx, p.node)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +214,7 @@ func (fx *fixture) endpoint(ctx context.Context, p endpoint) (*agentapi.Endpoint
 }
 
 func (fx *fixture) withPolicy(ctx context.Context, node string, fn func(agentapi.PolicyClient) error) error {
-	conn, err := fx.env.Conn(node)
+	conn, err := fx.conn(node)
 	if err != nil {
 		return err
 	}

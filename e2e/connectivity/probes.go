@@ -11,29 +11,20 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os/exec"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/weftnet/weft/testenv"
 )
 
-// serve starts a TCP and a UDP echo server in ep's namespace on ep's
-// address (testenv.ServeEcho): each answers first with the address it saw
-// the client at and its own name, so a probe can tell an unexpected source
-// translation and which backend of a service answered.
-func (fx *fixture) serve(ep endpoint, name string) error {
-	tcp, err := testenv.ServeEcho(ep.target.NetNS, netip.AddrPortFrom(ep.ip, tcpPort), false, name)
+// serve starts a TCP and a UDP echo server on ep's address
+// (internal/echo, through the driver): each answers first with the
+// address it saw the client at and its own name, so a probe can tell an
+// unexpected source translation and which backend of a service answered.
+func (fx *fixture) serve(ctx context.Context, ep endpoint, name string) error {
+	stop, err := fx.drv.serve(ctx, ep, name)
 	if err != nil {
-		return fmt.Errorf("start echo servers in %s: %w", ep, err)
+		return err
 	}
-	udp, err := testenv.ServeEcho(ep.target.NetNS, netip.AddrPortFrom(ep.ip, udpPort), true, name)
-	if err != nil {
-		tcp.Close()
-		return fmt.Errorf("start echo servers in %s: %w", ep, err)
-	}
-	fx.servers = append(fx.servers, func() { tcp.Close(); udp.Close() })
+	fx.servers = append(fx.servers, stop)
 	return nil
 }
 
@@ -49,7 +40,7 @@ func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wa
 	what := fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort)
 	ctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout+time.Duration(size/(1<<20))*time.Second)
 	defer cancel()
-	c, r, seen, err := dialGreeting(ctx, src, dst, what)
+	c, r, seen, err := fx.dialGreeting(ctx, src, dst, what)
 	if err != nil {
 		return err
 	}
@@ -78,14 +69,9 @@ func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wa
 // dialGreeting connects from src to dst's TCP echo server and reads its
 // greeting; it returns the connection, its reader and the address the
 // server saw the client at.
-func dialGreeting(ctx context.Context, src, dst endpoint, what string) (net.Conn, *bufio.Reader, string, error) {
+func (fx *fixture) dialGreeting(ctx context.Context, src, dst endpoint, what string) (net.Conn, *bufio.Reader, string, error) {
 	addr := netip.AddrPortFrom(dst.ip, tcpPort)
-	var c net.Conn
-	err := src.target.Do(func() (err error) {
-		var d net.Dialer
-		c, err = d.DialContext(ctx, "tcp4", addr.String())
-		return err
-	})
+	c, err := fx.drv.dial(ctx, src, "tcp4", addr)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("%s: connect failed: %w (no SYN-ACK came back: packets dropped on the way or on the way back)", what, err)
 	}
@@ -112,7 +98,7 @@ func (fx *fixture) greetedAs(ctx context.Context, src, dst endpoint) (netip.Addr
 	ctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout)
 	defer cancel()
 	what := fmt.Sprintf("TCP connection from %s to %s port %d", src, dst, tcpPort)
-	c, _, seen, err := dialGreeting(ctx, src, dst, what)
+	c, _, seen, err := fx.dialGreeting(ctx, src, dst, what)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -129,12 +115,7 @@ func (fx *fixture) greetedAs(ctx context.Context, src, dst endpoint) (netip.Addr
 func (fx *fixture) probeUDP(ctx context.Context, src, dst endpoint, size int) error {
 	addr := netip.AddrPortFrom(dst.ip, udpPort)
 	what := fmt.Sprintf("UDP datagram of %d bytes from %s to %s port %d", size, src, dst, udpPort)
-	var c net.Conn
-	err := src.target.Do(func() (err error) {
-		var d net.Dialer
-		c, err = d.DialContext(ctx, "udp4", addr.String())
-		return err
-	})
+	c, err := fx.drv.dial(ctx, src, "udp4", addr)
 	if err != nil {
 		return fmt.Errorf("%s: open socket: %w", what, err)
 	}
@@ -165,22 +146,15 @@ func (fx *fixture) probeUDP(ctx context.Context, src, dst endpoint, size int) er
 // probeICMP pings dst from src once; size > 0 sends that many payload
 // bytes with "don't fragment" set.
 func (fx *fixture) probeICMP(ctx context.Context, src, dst endpoint, size int) error {
-	wait := strconv.Itoa(max(1, int(fx.opts.Timeout/time.Second)))
-	args := []string{"ping", "-n", "-c", "1", "-W", wait}
 	what := fmt.Sprintf("ICMP echo request from %s to %s", src, dst)
 	if size > 0 {
-		args = append(args, "-M", "do", "-s", strconv.Itoa(size))
 		what = fmt.Sprintf("ICMP echo request of %d bytes (IP packet %d, don't fragment) from %s to %s", size, size+28, src, dst)
 	}
 	var last error
 	for try := 0; try < 2; try++ { // one retry: the very first packet may wait for a neighbour entry
-		cmd := exec.CommandContext(ctx, args[0], append(args[1:], dst.ip.String())...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if last = src.target.Run(cmd); last == nil {
+		if last = fx.drv.ping(ctx, src, dst.ip, size, fx.opts.Timeout); last == nil {
 			return nil
 		}
-		last = fmt.Errorf("%w: %s", last, lastLine(out.String()))
 	}
 	return fmt.Errorf("%s: no echo reply (%v)", what, last)
 }
@@ -192,13 +166,12 @@ func (fx *fixture) probeHealth(ctx context.Context, src, node endpoint) error {
 	what := fmt.Sprintf("HTTP GET %s from %s to the health endpoint of %s", url, src, node)
 	hc := &http.Client{Timeout: fx.opts.Timeout, Transport: &http.Transport{
 		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = src.target.Do(func() error {
-				var d net.Dialer
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return fx.drv.dial(ctx, src, network+"4", ap)
 		},
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -30,10 +29,10 @@ type service struct {
 
 // servicesAPI reports whether the agents serve the Services API.
 func (fx *fixture) servicesAPI(ctx context.Context) bool {
-	if len(fx.env.Nodes) == 0 {
+	if len(fx.drv.nodes()) == 0 {
 		return false
 	}
-	conn, err := fx.env.Conn(fx.env.Nodes[0].Name)
+	conn, err := fx.conn(fx.drv.nodes()[0].name)
 	if err != nil {
 		return false
 	}
@@ -56,7 +55,7 @@ func (fx *fixture) applyServices(ctx context.Context) error {
 	for i := range fx.clusters {
 		cl := &fx.clusters[i]
 		fmt.Fprintf(fx.opts.Progress, "• applying service %s/%s through %s\n", policyNamespace, serviceName, cl.nodes[0].name)
-		conn, err := fx.env.Conn(cl.nodes[0].name)
+		conn, err := fx.conn(cl.nodes[0].name)
 		if err != nil {
 			return err
 		}
@@ -103,7 +102,7 @@ func (fx *fixture) waitServiceBackends(ctx context.Context, node, name string, w
 	defer cancel()
 	var last string
 	for {
-		a, closeFn, err := fx.env.Agent(ctx, node)
+		a, closeFn, err := fx.agent(ctx, node)
 		if err == nil {
 			resp, lerr := a.ListServices(ctx, &agentapi.ListServicesRequest{})
 			closeFn()
@@ -140,7 +139,7 @@ func (fx *fixture) waitServiceBackends(ctx context.Context, node, name string, w
 // deleteServices removes the test service again.
 func (fx *fixture) deleteServices(ctx context.Context) {
 	for _, cl := range fx.clusters {
-		conn, err := fx.env.Conn(cl.nodes[0].name)
+		conn, err := fx.conn(cl.nodes[0].name)
 		if err == nil {
 			_, err = agentapi.NewServicesClient(conn).Delete(ctx, &agentapi.DeleteServiceRequest{Namespace: policyNamespace, Name: serviceName})
 			if err == nil && len(fx.clusters) > 1 {
@@ -163,15 +162,14 @@ func (fx *fixture) probeService(ctx context.Context, src endpoint, addr netip.Ad
 	seen := map[string]int{}
 	for range 4 * len(svc.backends) {
 		cctx, cancel := context.WithTimeout(ctx, fx.opts.Timeout)
-		script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && head -n1 <&3", addr.Addr(), addr.Port())
-		out, err := src.target.Output(cctx, "bash", "-c", script)
+		out, err := fx.drv.firstLine(cctx, src, addr)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%s: a connection failed after %d succeeded: %v", what, len(seen), err)
 		}
-		_, server, ok := parseGreeting(strings.TrimSpace(string(out)))
+		_, server, ok := parseGreeting(out)
 		if !ok || !slices.Contains(svc.backends, server) {
-			return fmt.Errorf("%s: answered by %q, expected one of the backends %v", what, strings.TrimSpace(string(out)), svc.backends)
+			return fmt.Errorf("%s: answered by %q, expected one of the backends %v", what, out, svc.backends)
 		}
 		seen[server]++
 		if len(seen) >= 2 {

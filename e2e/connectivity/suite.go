@@ -101,7 +101,36 @@ type group struct {
 // about failed scenarios: those are in the report.
 func Run(ctx context.Context, env *testenv.Env, opts Options) (Report, error) {
 	opts.defaults()
-	fx, err := setup(ctx, env, opts)
+	fx := &fixture{env: env, opts: opts}
+	fx.drv = testenvDriver{fx}
+	return run(ctx, fx)
+}
+
+// RunHosts is Run against standalone hosts, through the Connectivity API
+// of each node's agent: the test pods are created by the agents with the
+// nodes' CNI configuration, and every probe from a pod or a node is made
+// by that node's agent. The layout (clusters, node addresses) comes from
+// the agents. Tests that need testenv (the outside server, the agent log
+// files) are reported as skipped with the reason.
+func RunHosts(ctx context.Context, hosts Hosts, opts Options) (Report, error) {
+	opts.defaults()
+	d, err := connectHosts(ctx, hosts)
+	if err != nil {
+		return Report{}, err
+	}
+	defer d.close()
+	d.progress = opts.Progress
+	if left := d.untested(ctx); len(left) > 0 {
+		fmt.Fprintf(opts.Progress, "• not tested (no --agent given for them): %s\n", strings.Join(left, ", "))
+	}
+	fx := &fixture{drv: d, opts: opts}
+	fx.skipped = append(fx.skipped, Result{Name: "check-log-errors", Skipped: "the agents' logs are on the hosts (journalctl -u weft-agent there)"})
+	return run(ctx, fx)
+}
+
+func run(ctx context.Context, fx *fixture) (Report, error) {
+	opts := fx.opts
+	fx, err := setup(ctx, fx)
 	if err != nil {
 		return Report{}, err
 	}
@@ -188,6 +217,9 @@ func (fx *fixture) groups(skipped *[]Result) []group {
 		case t.multiCluster && len(fx.clusters) < 2:
 			*skipped = append(*skipped, Result{Name: t.name, Skipped: "needs an environment of several clusters"})
 			continue
+		case t.outside && fx.outside == nil:
+			*skipped = append(*skipped, Result{Name: t.name, Skipped: noOutside})
+			continue
 		}
 		g := group{}
 		for _, cl := range fx.clusters {
@@ -211,6 +243,7 @@ func (fx *fixture) groups(skipped *[]Result) []group {
 	for _, s := range skippedTests {
 		*skipped = append(*skipped, Result{Name: s.name, Skipped: s.reason})
 	}
+	*skipped = append(*skipped, fx.skipped...)
 	return out
 }
 
