@@ -176,6 +176,7 @@ func runCLI(t *testing.T, testenvRoot string, env map[string]string, args ...str
 	o.testenvRoot = testenvRoot
 	o.now = func() time.Time { return testNow }
 	o.getenv = func(k string) string { return env[k] }
+	o.chart = os.DirFS("../deploy/helm/weft") // weft install's
 	root := newRootCommand("v9.9.9-test", o)
 	var stdout, stderr strings.Builder
 	root.SetOut(&stdout)

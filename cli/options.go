@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -45,6 +46,7 @@ type options struct {
 	socketFlag, nameFlag, nodeFlag bool
 
 	testenvRoot string
+	chart       fs.FS // the Helm chart `weft install` renders (WithChart)
 	now         func() time.Time
 	getenv      func(string) string
 }

@@ -6,8 +6,12 @@ import (
 
 // NewRootCommand builds the weft command tree. version is the CLI's own
 // version, printed by `weft version`.
-func NewRootCommand(version string) *cobra.Command {
-	return newRootCommand(version, defaultOptions())
+func NewRootCommand(version string, opts ...Option) *cobra.Command {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(o)
+	}
+	return newRootCommand(version, o)
 }
 
 func newRootCommand(version string, o *options) *cobra.Command {
@@ -66,6 +70,8 @@ their proto field names, for scripts.`,
 	root.AddCommand(newPreflightCommand(o))             // cli/preflight.go
 	root.AddCommand(newObserveCommand(o))               // cli/observe.go
 	root.AddCommand(newInstallCNICommand())             // cli/install_cni.go
+	root.AddCommand(newInstallCommand(o))               // cli/install.go
+	root.AddCommand(newUninstallCommand())              // cli/uninstall.go
 	// ---- end of other engineers' commands.
 
 	rejectUnknownSubcommands(root) // after every AddCommand

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/weftnet/weft/cli"
+	"github.com/weftnet/weft/deploy"
 )
 
 // version is set at build time: go build -ldflags "-X main.version=v0.1.0".
@@ -18,7 +19,7 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.NewRootCommand(version).ExecuteContext(ctx)
+	err := cli.NewRootCommand(version, cli.WithChart(deploy.Chart())).ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
