@@ -1,8 +1,6 @@
 package connectivity
 
 import (
-	"os"
-
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/weftnet/weft/internal/namedns"
@@ -10,9 +8,16 @@ import (
 
 func netnsPath(name string) string { return namedns.Path(name) }
 
-func netnsExists(name string) bool {
-	_, err := os.Stat(netnsPath(name))
-	return err == nil
+// netnsUsable reports whether the named namespace is there and is a
+// network namespace (not the empty file a namespace mounted in another,
+// ended mount namespace leaves).
+func netnsUsable(name string) bool {
+	h, err := ns.GetNS(netnsPath(name))
+	if err != nil {
+		return false
+	}
+	h.Close()
+	return true
 }
 
 func createNetNS(name string) error { return namedns.Create(name) }

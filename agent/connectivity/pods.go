@@ -24,14 +24,17 @@ import (
 // podRecord is what the agent keeps of a test pod, written before the
 // namespace exists (IP empty until the pod is complete).
 type podRecord struct {
-	Name        string            `json:"name"`
-	NetNS       string            `json:"netns"`
-	ContainerID string            `json:"containerID"`
-	CNIBinDir   string            `json:"cniBinDir"`
-	CNIConflist string            `json:"cniConflist"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	IP          string            `json:"ip,omitempty"`
-	MTU         int               `json:"mtu,omitempty"`
+	Name        string `json:"name"`
+	NetNS       string `json:"netns"`
+	ContainerID string `json:"containerID"`
+	CNIBinDir   string `json:"cniBinDir"`
+	CNIConflist string `json:"cniConflist"`
+	// CNIConfig is the configuration list as ADD read it: DEL runs with
+	// the same, as runtimes do, even if the file changed or went.
+	CNIConfig []byte            `json:"cniConfig,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	IP        string            `json:"ip,omitempty"`
+	MTU       int               `json:"mtu,omitempty"`
 }
 
 func (s *Server) recordPath(name string) string {
@@ -80,13 +83,15 @@ func (s *Server) ensurePod(ctx context.Context, req *agentapi.CreateTestPodReque
 	if err != nil {
 		return nil, false, status.Error(codes.Internal, err.Error())
 	}
-	if old != nil && old.IP != "" && netnsExists(old.NetNS) {
-		if _, ok := s.servers[old.Name]; !ok {
-			if err := s.startServers(old); err != nil {
-				return nil, false, status.Errorf(codes.Internal, "restart echo servers of test pod %s: %v", old.Name, err)
-			}
+	if old != nil && old.IP != "" && netnsUsable(old.NetNS) {
+		_, ok := s.servers[old.Name]
+		if !ok { // this agent restarted since
+			err = s.startServers(old)
 		}
-		return old, false, nil
+		if err == nil {
+			return old, false, nil
+		}
+		s.log.Warn("recreating a test pod whose echo servers do not start", "pod", old.Name, "err", err)
 	}
 	if old != nil {
 		s.log.Info("removing a half-created test pod", "pod", old.Name)
@@ -112,6 +117,7 @@ func (s *Server) ensurePod(ctx context.Context, req *agentapi.CreateTestPodReque
 	if err != nil {
 		return nil, false, status.Errorf(codes.FailedPrecondition, "create test pod %s: read the node's CNI configuration list %s: %v", p.Name, p.CNIConflist, err)
 	}
+	p.CNIConfig = list.Bytes
 	if err := s.saveRecord(p); err != nil {
 		return nil, false, status.Error(codes.Internal, err.Error())
 	}
@@ -172,8 +178,8 @@ func (s *Server) deletePod(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	var errs []error
-	if list, err := libcni.ConfListFromFile(p.CNIConflist); err != nil {
-		errs = append(errs, fmt.Errorf("read the CNI configuration list for DEL: %w", err))
+	if list, err := libcni.ConfListFromBytes(p.CNIConfig); err != nil {
+		errs = append(errs, fmt.Errorf("read the CNI configuration list of ADD (%s) for DEL: %w", p.CNIConflist, err))
 	} else if err := cniConfig(s, p).DelNetworkList(ctx, list, runtimeConf(p)); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL (%s): %w", p.CNIConflist, err))
 	}

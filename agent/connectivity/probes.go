@@ -34,7 +34,7 @@ func (s *Server) in(from string, fn func() error) error {
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
-	if p == nil || p.IP == "" || !netnsExists(p.NetNS) {
+	if p == nil || p.IP == "" || !netnsUsable(p.NetNS) {
 		return status.Errorf(codes.NotFound, "no test pod %s on node %s (CreateTestPod first)", from, s.cfg.Node)
 	}
 	return inNetNS(p.NetNS, fn)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Dir is where `ip netns` keeps named namespaces.
@@ -54,11 +55,18 @@ func Create(name string) error {
 	return nil
 }
 
-// Delete removes a named namespace; a missing one is not an error.
+// Delete removes a named namespace; a missing one is not an error, and
+// a file that is not mounted (left by a mount namespace that ended) is
+// removed.
 func Delete(name string) error {
 	err := netns.DeleteNamed(name)
 	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrInvalid) {
 		return nil
+	}
+	if errors.Is(err, unix.EINVAL) {
+		if rerr := os.Remove(Path(name)); rerr == nil || errors.Is(rerr, fs.ErrNotExist) {
+			return nil
+		}
 	}
 	if _, serr := os.Stat(Path(name)); errors.Is(serr, fs.ErrNotExist) {
 		return nil
