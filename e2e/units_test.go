@@ -114,48 +114,11 @@ func TestSystemdUnits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	// The apiserver host: enable, then the unit's command line.
-	storeIP := "192.168.0.11" // the cluster's address on the underlay (testenv)
-	meshDir := filepath.Join(e.MeshRoot(), "c1")
-	enable := exec.CommandContext(ctx, e.Bin.Weft, "clustermesh", "enable", "c1", "--dir", e.MeshRoot(),
-		"--cluster-id", "1", "--embedded-store", "--pod-cidr-pool", e.Clusters[0].PodCIDRPool,
-		"--store-listen", "https://"+storeIP+":2381", "--metrics-listen", storeIP+":9962",
-		"--admin-listen", storeIP+":2383,unix://"+filepath.Join(meshDir, clustermesh.AdminSocket))
-	if out, err := enable.CombinedOutput(); err != nil {
-		t.Fatalf("weft clustermesh enable: %v\n%s", err, out)
-	}
-	etc := filepath.Join(e.Dir, "etc-weft") // stands for /etc/weft
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(meshDir, clustermesh.ConfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(etc, "apiserver.yaml"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := execStart(t, "weft-apiserver.service", binDir, filepath.Join(etc, "apiserver.yaml"))
-	if _, err := e.StartDaemon(args, e.Underlay, filepath.Join(meshDir, "apiserver.log"), filepath.Join(meshDir, "apiserver.pid")); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.WaitAPIServer(ctx, "c1", time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	meshDir := standaloneAPIServer(ctx, t, e, binDir)
 
 	// One agent per node, each alone on a host without bpffs.
 	for _, n := range e.Nodes {
-		conf := filepath.Join(n.Dir, "agent.yaml")
-		agentConfig(t, conf, map[string]any{
-			"node-name": n.Name, "node-ip": n.IP, "pod-cidr-pool": []string{e.Clusters[0].PodCIDRPool},
-			"kvstore-endpoints": []string{"https://" + storeIP + ":2381"},
-			"kvstore-ca-file":   filepath.Join(meshDir, "ca.crt"),
-			"kvstore-cert-file": filepath.Join(meshDir, "agent.crt"),
-			"kvstore-key-file":  filepath.Join(meshDir, "agent.key"),
-			"state-dir":         n.Dir, "socket": n.Socket, "cgroup-path": n.Cgroup,
-		})
-		args := execStart(t, "weft-agent.service", binDir, conf)
-		fresh := append([]string{"unshare", "-m", "--propagation", "private", "sh", "-c", hosttest.UnshareScript + `exec "$@"`, "sh"}, args...)
+		fresh := standaloneAgent(t, e, n, binDir, meshDir)
 
 		pf := filepath.Join(n.Dir, "preflight.log")
 		if _, err := e.StartDaemon(append(fresh, "--preflight"), n.NetNS, pf, filepath.Join(n.Dir, "preflight.pid")); err != nil {
@@ -196,6 +159,61 @@ func TestSystemdUnits(t *testing.T) {
 			return err
 		})
 	}
+}
+
+// standaloneAPIServer is the apiserver host of docs/deploy-hosts.md for
+// cluster c1 of e: `weft clustermesh enable --embedded-store`, then
+// weft-apiserver with its unit's command line, in the underlay namespace.
+// It returns the cluster's mesh directory (CA and agent credentials).
+func standaloneAPIServer(ctx context.Context, t *testing.T, e *testenv.Env, binDir string) string {
+	t.Helper()
+	storeIP := "192.168.0.11" // the cluster's address on the underlay (testenv)
+	meshDir := filepath.Join(e.MeshRoot(), "c1")
+	enable := exec.CommandContext(ctx, e.Bin.Weft, "clustermesh", "enable", "c1", "--dir", e.MeshRoot(),
+		"--cluster-id", "1", "--embedded-store", "--pod-cidr-pool", e.Clusters[0].PodCIDRPool,
+		"--store-listen", "https://"+storeIP+":2381", "--metrics-listen", storeIP+":9962",
+		"--admin-listen", storeIP+":2383,unix://"+filepath.Join(meshDir, clustermesh.AdminSocket))
+	if out, err := enable.CombinedOutput(); err != nil {
+		t.Fatalf("weft clustermesh enable: %v\n%s", err, out)
+	}
+	etc := filepath.Join(e.Dir, "etc-weft") // stands for /etc/weft
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(meshDir, clustermesh.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "apiserver.yaml"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := execStart(t, "weft-apiserver.service", binDir, filepath.Join(etc, "apiserver.yaml"))
+	if _, err := e.StartDaemon(args, e.Underlay, filepath.Join(meshDir, "apiserver.log"), filepath.Join(meshDir, "apiserver.pid")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitAPIServer(ctx, "c1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return meshDir
+}
+
+// standaloneAgent writes node n's agent config (deploy/config/agent.yaml
+// with the node's values, the store of standaloneAPIServer) and returns
+// the command line of weft-agent's unit run on a "fresh host": a mount
+// namespace of its own without bpffs.
+func standaloneAgent(t *testing.T, e *testenv.Env, n testenv.Node, binDir, meshDir string) []string {
+	t.Helper()
+	conf := filepath.Join(n.Dir, "agent.yaml")
+	agentConfig(t, conf, map[string]any{
+		"node-name": n.Name, "node-ip": n.IP, "pod-cidr-pool": []string{e.Clusters[0].PodCIDRPool},
+		"kvstore-endpoints": []string{"https://192.168.0.11:2381"},
+		"kvstore-ca-file":   filepath.Join(meshDir, "ca.crt"),
+		"kvstore-cert-file": filepath.Join(meshDir, "agent.crt"),
+		"kvstore-key-file":  filepath.Join(meshDir, "agent.key"),
+		"state-dir":         n.Dir, "socket": n.Socket, "cgroup-path": n.Cgroup,
+	})
+	args := execStart(t, "weft-agent.service", binDir, conf)
+	return append([]string{"unshare", "-m", "--propagation", "private", "sh", "-c", hosttest.UnshareScript + `exec "$@"`, "sh"}, args...)
 }
 
 // waitOutput waits for the process of pidFile to end and returns its log.
