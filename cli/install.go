@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -173,7 +174,11 @@ func runInstall(ctx context.Context, c *installConfig, chart fs.FS, out, progres
 	}
 	manifest, err := renderChart(chart, c.kube.namespace, c.values())
 	if err != nil {
-		return fmt.Errorf("%w; nothing was applied", err)
+		msg := strings.TrimSpace(err.Error())
+		if strings.Contains(msg, "/store/endpoints") {
+			msg += "\n(give the store's URLs with --kvstore-endpoints, e.g. https://10.0.0.5:2379)"
+		}
+		return fmt.Errorf("%s\nnothing was applied", msg)
 	}
 	if c.dryRun {
 		_, err := io.WriteString(out, manifest)

@@ -78,6 +78,11 @@ func TestInstall(t *testing.T) {
 			}
 			wantContains(t, "install "+strings.Join(tc.args, " "), err.Error(), tc.want...)
 		}
+		_, _, err := runWeft(t, "install", kc) // no store given
+		if err == nil {
+			t.Fatal("install without --kvstore-endpoints succeeded; want a refusal")
+		}
+		wantContains(t, "install without a store", err.Error(), "/store/endpoints", "give the store's URLs with --kvstore-endpoints", "nothing was applied")
 		nothingApplied(t)
 	})
 
