@@ -56,6 +56,9 @@ func (f kubeFlags) connect() (*kube, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w (give --kubeconfig and --context, or set KUBECONFIG)", err)
 	}
+	if cfg.QPS == 0 { // client-go's 5/s would pace an install of ~20 objects to seconds
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	return newKube(cfg)
 }
 

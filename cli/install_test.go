@@ -5,11 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/weftnet/weft/k8s/k8stest"
@@ -270,5 +273,24 @@ func TestInstall(t *testing.T) {
 			t.Fatalf("second uninstall: %v\n%s", err, out)
 		}
 		wantContains(t, "the second uninstall", out, "nothing to remove")
+	})
+
+	t.Run("uninstall --delete-crds removes the CRDs too", func(t *testing.T) {
+		if out, _, err := runWeft(t, "install", "--context=weft", testEndpoints, "--wait=false"); err != nil {
+			t.Fatalf("install: %v\n%s", err, out)
+		}
+		out, _, err := runWeft(t, "uninstall", "--context=weft", "--delete-crds")
+		if err != nil {
+			t.Fatalf("uninstall --delete-crds: %v\n%s", err, out)
+		}
+		wantContains(t, "the output", out, "customresourcedefinition.apiextensions.k8s.io/ciliumnetworkpolicies.cilium.io deleted")
+		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := c.Dynamic.Resource(crd).Get(ctx, "ciliumnetworkpolicies.cilium.io", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if err != nil {
+			t.Errorf("the CRD ciliumnetworkpolicies.cilium.io is still there after uninstall --delete-crds: %v", err)
+		}
 	})
 }
