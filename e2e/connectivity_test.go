@@ -233,6 +233,14 @@ func checkRelayReportsDownAgent(t *testing.T, e *testenv.Env) {
 // explanation.
 func runConnectivity(t *testing.T, e *testenv.Env) connectivity.Report {
 	t.Helper()
+	rep, _ := runConnectivityProgress(t, e)
+	return rep
+}
+
+// runConnectivityProgress is runConnectivity that also returns the
+// progress lines the run printed.
+func runConnectivityProgress(t *testing.T, e *testenv.Env) (connectivity.Report, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out strings.Builder
@@ -266,5 +274,5 @@ func runConnectivity(t *testing.T, e *testenv.Env) connectivity.Report {
 	for _, f := range rep.Failed() {
 		t.Errorf("%s: %v", f.Name, f.Err)
 	}
-	return rep
+	return rep, out.String()
 }

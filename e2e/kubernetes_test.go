@@ -32,12 +32,24 @@ func TestKubernetesMode(t *testing.T) {
 	t.Run("team-isolation", kx.teamIsolation)
 	t.Run("global-service", kx.globalService)
 	t.Run("mcs-api", kx.mcsAPI)
-	// The connectivity test's pods are Pods here, created through the API
-	// and run by testenv's kubelet.
+	// The connectivity test's pods are Pods in namespace weft-test here,
+	// created through the API and run by testenv's kubelet; its services
+	// are Kubernetes Services, mirrored by the apiservers.
 	t.Run("connectivity", func(t *testing.T) {
-		rep := runConnectivity(t, e)
-		if n := len(kx.kubectl(t, "c1", "", "get", "pods", "-n", "default", "-l", "app=weft-connectivity", "-o", "name")); n == 0 {
-			t.Errorf("the connectivity test created no Pods in c1 (%d scenarios ran)", len(rep.Results))
+		rep, progress := runConnectivityProgress(t, e)
+		if n := len(kx.kubectl(t, "c1", "", "get", "pods", "-n", "weft-test", "-l", "app=weft-connectivity", "-o", "name")); n == 0 {
+			t.Errorf("the connectivity test created no Pods in c1's namespace weft-test (%d scenarios ran)", len(rep.Results))
+		}
+		for _, c := range []string{"c1", "c2"} {
+			for _, svc := range []string{"weft-connectivity", "weft-connectivity-global"} {
+				if want := "applying service weft-test/" + svc + " in " + c + " through the Kubernetes API"; !strings.Contains(progress, want) {
+					t.Errorf("the connectivity test did not say %q", want)
+				}
+			}
+		}
+		// The run deletes its Services again.
+		if out := kx.kubectl(t, "c1", "", "get", "services", "-n", "weft-test", "-o", "name"); strings.Contains(out, "service/") {
+			t.Errorf("services left in c1's weft-test after the connectivity test: %s", out)
 		}
 	})
 }

@@ -56,14 +56,15 @@ type addFunc func(name string, run func(context.Context) error)
 // Weft (yet), listed with the reason rather than left out silently.
 type skippedTest struct{ name, reason string }
 
-// cnp is a CiliumNetworkPolicy of the catalogue.
+// cnp is a CiliumNetworkPolicy of the catalogue. It names no namespace:
+// it is imported into the test pods' (fixture.namespace).
 func cnp(name, spec string) string {
-	return fmt.Sprintf("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n%s", name, policyNamespace, indent(spec, "  "))
+	return fmt.Sprintf("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: %s\nspec:\n%s", name, indent(spec, "  "))
 }
 
-// knp is a Kubernetes NetworkPolicy of the catalogue.
+// knp is a Kubernetes NetworkPolicy of the catalogue, imported as cnp.
 func knp(name, spec string) string {
-	return fmt.Sprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n%s", name, policyNamespace, indent(spec, "  "))
+	return fmt.Sprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: %s\nspec:\n%s", name, indent(spec, "  "))
 }
 
 func indent(s, prefix string) string {

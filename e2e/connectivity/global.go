@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-
-	"github.com/weftnet/weft/api/agentapi"
 )
 
 // globalServiceName is the service applied in every cluster of a mesh with
@@ -26,24 +24,9 @@ func (fx *fixture) applyGlobalService(ctx context.Context) error {
 	}
 	for i := range fx.clusters {
 		cl := &fx.clusters[i]
-		fmt.Fprintf(fx.opts.Progress, "• applying global service %s/%s through %s\n", policyNamespace, globalServiceName, cl.nodes[0].name)
-		conn, err := fx.conn(cl.nodes[0].name)
+		ip, _, err := fx.applyService(ctx, *cl, serviceSpec{name: globalServiceName, annotations: map[string]string{"service.cilium.io/global": "true"}})
 		if err != nil {
 			return err
-		}
-		resp, err := agentapi.NewServicesClient(conn).Apply(ctx, &agentapi.ApplyServicesRequest{Services: []*agentapi.ServiceSpec{{
-			Namespace: policyNamespace, Name: globalServiceName,
-			Ports:       []*agentapi.ServicePortSpec{{Port: servicePort, TargetPort: tcpPort, Protocol: "TCP"}},
-			Selector:    testLabels,
-			Annotations: map[string]string{"service.cilium.io/global": "true"},
-		}}})
-		conn.Close()
-		if err != nil {
-			return fmt.Errorf("apply the global test service in cluster %s: %w", cl.name, err)
-		}
-		ip, err := netip.ParseAddr(resp.Services[0].GetClusterIp())
-		if err != nil {
-			return fmt.Errorf("apply the global test service in cluster %s: ClusterIP %q: %w", cl.name, resp.Services[0].GetClusterIp(), err)
 		}
 		cl.global = &service{clusterIP: ip}
 	}

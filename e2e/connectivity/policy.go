@@ -18,9 +18,8 @@ import (
 // The policy tests' pods: besides the clients (app=weft-connectivity),
 // echo (protected) on the last node and client2 (other) on the first.
 const (
-	policyNamespace = "default"
-	protectedApp    = "weft-connectivity-protected"
-	otherApp        = "weft-connectivity-other"
+	protectedApp = "weft-connectivity-protected"
+	otherApp     = "weft-connectivity-other"
 	// oldPolicyName is the policy earlier versions kept in force for the
 	// whole run; deleted when found.
 	oldPolicyName = "weft-connectivity"
@@ -107,7 +106,7 @@ func (fx *fixture) applyPolicyTest(ctx context.Context, t policyTest) (map[strin
 		}
 		before[cl.name] = st
 		err = fx.withPolicy(ctx, cl.nodes[0].name, func(pc agentapi.PolicyClient) error {
-			resp, err := pc.Import(ctx, &agentapi.ImportPolicyRequest{Documents: []byte(t.docs), Source: "weft-connectivity"})
+			resp, err := pc.Import(ctx, &agentapi.ImportPolicyRequest{Documents: []byte(t.docs), Source: "weft-connectivity", Namespace: fx.namespace()})
 			if err != nil {
 				return err
 			}
@@ -165,7 +164,7 @@ func (fx *fixture) removePolicyTest(ctx context.Context, t policyTest, before ma
 
 // deletePolicyDocs deletes the policies docs names from cl's store.
 func (fx *fixture) deletePolicyDocs(ctx context.Context, cl cluster, docs string) error {
-	ps, err := policy.Parse([]byte(docs))
+	ps, err := policy.ParseIn([]byte(docs), fx.namespace())
 	if err != nil {
 		return err
 	}

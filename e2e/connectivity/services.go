@@ -13,8 +13,9 @@ import (
 	"github.com/weftnet/weft/api/agentapi"
 )
 
-// The test service: NodePort default/weft-connectivity, port 80 → the TCP
-// echo servers of the pods labelled app=weft-connectivity.
+// The test service: NodePort weft-connectivity (in the test pods'
+// namespace), port 80 → the TCP echo servers of the pods labelled
+// app=weft-connectivity.
 const (
 	serviceName = "weft-connectivity"
 	servicePort = 80
@@ -39,7 +40,7 @@ func (fx *fixture) servicesAPI(ctx context.Context) bool {
 	defer conn.Close()
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = agentapi.NewServicesClient(conn).Get(rctx, &agentapi.GetServiceRequest{Namespace: policyNamespace, Name: "weft-connectivity-probe"})
+	_, err = agentapi.NewServicesClient(conn).Get(rctx, &agentapi.GetServiceRequest{Namespace: fx.namespace(), Name: "weft-connectivity-probe"})
 	switch status.Code(err) {
 	case codes.OK, codes.NotFound:
 		return true
@@ -54,29 +55,11 @@ func (fx *fixture) servicesAPI(ctx context.Context) bool {
 func (fx *fixture) applyServices(ctx context.Context) error {
 	for i := range fx.clusters {
 		cl := &fx.clusters[i]
-		fmt.Fprintf(fx.opts.Progress, "• applying service %s/%s through %s\n", policyNamespace, serviceName, cl.nodes[0].name)
-		conn, err := fx.conn(cl.nodes[0].name)
+		ip, nodePort, err := fx.applyService(ctx, *cl, serviceSpec{name: serviceName, nodePort: true})
 		if err != nil {
 			return err
 		}
-		resp, err := agentapi.NewServicesClient(conn).Apply(ctx, &agentapi.ApplyServicesRequest{Services: []*agentapi.ServiceSpec{{
-			Namespace: policyNamespace, Name: serviceName, Type: "NodePort",
-			Ports:    []*agentapi.ServicePortSpec{{Port: servicePort, TargetPort: tcpPort, Protocol: "TCP"}},
-			Selector: testLabels,
-		}}})
-		conn.Close()
-		if err != nil {
-			return fmt.Errorf("apply the connectivity test service: %w", err)
-		}
-		if len(resp.Services) != 1 || len(resp.Services[0].Ports) != 1 {
-			return fmt.Errorf("apply the connectivity test service: the agent answered %v", resp.Services)
-		}
-		spec := resp.Services[0]
-		ip, err := netip.ParseAddr(spec.ClusterIp)
-		if err != nil {
-			return fmt.Errorf("apply the connectivity test service: ClusterIP %q: %w", spec.ClusterIp, err)
-		}
-		cl.service = &service{clusterIP: ip, nodePort: uint16(spec.Ports[0].NodePort)}
+		cl.service = &service{clusterIP: ip, nodePort: nodePort}
 		for _, p := range cl.pods {
 			cl.service.backends = append(cl.service.backends, p.name)
 		}
@@ -110,7 +93,7 @@ func (fx *fixture) waitServiceBackends(ctx context.Context, node, name string, w
 			if err == nil {
 				last = "not listed"
 				for _, s := range resp.Services {
-					if s.Namespace == policyNamespace && s.Name == name {
+					if s.Namespace == fx.namespace() && s.Name == name {
 						ready := 0
 						for _, b := range s.Backends {
 							if b.Ready {
@@ -130,27 +113,83 @@ func (fx *fixture) waitServiceBackends(ctx context.Context, node, name string, w
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for node %s to load-balance service %s/%s: %s after %v", node, policyNamespace, name, last, fx.opts.PropagationTimeout)
+			return fmt.Errorf("wait for node %s to load-balance service %s/%s: %s after %v", node, fx.namespace(), name, last, fx.opts.PropagationTimeout)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// deleteServices removes the test service again.
+// deleteServices removes the test services again.
 func (fx *fixture) deleteServices(ctx context.Context) {
 	for _, cl := range fx.clusters {
-		conn, err := fx.conn(cl.nodes[0].name)
-		if err == nil {
-			_, err = agentapi.NewServicesClient(conn).Delete(ctx, &agentapi.DeleteServiceRequest{Namespace: policyNamespace, Name: serviceName})
-			if err == nil && len(fx.clusters) > 1 {
-				_, err = agentapi.NewServicesClient(conn).Delete(ctx, &agentapi.DeleteServiceRequest{Namespace: policyNamespace, Name: globalServiceName})
-			}
-			conn.Close()
+		err := fx.deleteService(ctx, cl, serviceName)
+		if err == nil && len(fx.clusters) > 1 {
+			err = fx.deleteService(ctx, cl, globalServiceName)
 		}
 		if err != nil {
 			fx.opts.Log.Warn("delete the connectivity test service", "cluster", cl.name, "err", err)
 		}
 	}
+}
+
+// serviceSpec is a test service: port 80 to the test pods' TCP echo
+// servers.
+type serviceSpec struct {
+	name        string
+	nodePort    bool // NodePort, else ClusterIP
+	annotations map[string]string
+}
+
+// applyService writes svc into cl: as a Kubernetes Service in a
+// Kubernetes-mode environment (the apiserver mirrors it), else through the
+// agent's Services API. It returns the ClusterIP and the NodePort.
+func (fx *fixture) applyService(ctx context.Context, cl cluster, svc serviceSpec) (netip.Addr, uint16, error) {
+	if fx.env != nil && fx.env.Kubernetes {
+		return fx.applyKubeService(ctx, cl, svc)
+	}
+	fmt.Fprintf(fx.opts.Progress, "• applying service %s/%s through %s\n", fx.namespace(), svc.name, cl.nodes[0].name)
+	typ := "ClusterIP"
+	if svc.nodePort {
+		typ = "NodePort"
+	}
+	conn, err := fx.conn(cl.nodes[0].name)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	defer conn.Close()
+	resp, err := agentapi.NewServicesClient(conn).Apply(ctx, &agentapi.ApplyServicesRequest{Services: []*agentapi.ServiceSpec{{
+		Namespace: fx.namespace(), Name: svc.name, Type: typ,
+		Ports:       []*agentapi.ServicePortSpec{{Port: servicePort, TargetPort: tcpPort, Protocol: "TCP"}},
+		Selector:    testLabels,
+		Annotations: svc.annotations,
+	}}})
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("apply test service %s in cluster %s: %w", svc.name, cl.name, err)
+	}
+	if len(resp.Services) != 1 || len(resp.Services[0].Ports) != 1 {
+		return netip.Addr{}, 0, fmt.Errorf("apply test service %s in cluster %s: the agent answered %v", svc.name, cl.name, resp.Services)
+	}
+	spec := resp.Services[0]
+	ip, err := netip.ParseAddr(spec.ClusterIp)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("apply test service %s in cluster %s: ClusterIP %q: %w", svc.name, cl.name, spec.ClusterIp, err)
+	}
+	return ip, uint16(spec.Ports[0].NodePort), nil
+}
+
+// deleteService removes test service name from cl; a missing one is not
+// an error.
+func (fx *fixture) deleteService(ctx context.Context, cl cluster, name string) error {
+	if fx.env != nil && fx.env.Kubernetes {
+		return fx.deleteKubeService(ctx, cl, name)
+	}
+	conn, err := fx.conn(cl.nodes[0].name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = agentapi.NewServicesClient(conn).Delete(ctx, &agentapi.DeleteServiceRequest{Namespace: fx.namespace(), Name: name})
+	return err
 }
 
 // probeService connects from src (a process in its node's cgroup, so the

@@ -74,7 +74,7 @@ func TestCatalogue(t *testing.T) {
 		}
 	}
 	for _, pt := range policyTests() {
-		ps, err := policy.Parse([]byte(pt.docs))
+		ps, err := policy.ParseIn([]byte(pt.docs), kubeNamespace)
 		if err != nil {
 			t.Errorf("test %s: its policy is refused: %v\n%s", pt.name, err, pt.docs)
 			continue
@@ -83,8 +83,9 @@ func TestCatalogue(t *testing.T) {
 			t.Errorf("test %s waits for no enforcement", pt.name)
 		}
 		for _, p := range ps {
-			if p.Namespace != policyNamespace || !strings.HasPrefix(p.Name, "weft-cx-") {
-				t.Errorf("test %s: policy %s, want weft-cx-* in %s (deleted by name after the test)", pt.name, p.ID(), policyNamespace)
+			// Imported into the test pods' namespace: the documents name none.
+			if p.Namespace != kubeNamespace || !strings.HasPrefix(p.Name, "weft-cx-") {
+				t.Errorf("test %s: policy %s, want weft-cx-* in the namespace it is imported into, %s (deleted by name after the test)", pt.name, p.ID(), kubeNamespace)
 			}
 		}
 	}
