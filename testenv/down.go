@@ -146,7 +146,7 @@ func (e *Env) deleteNamespaces() error {
 		if _, err := os.Stat(NetNSPath(ns)); err != nil {
 			continue
 		}
-		if err := deleteNetNS(ns); err != nil {
+		if err := DeleteNetNS(ns); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -17,35 +16,25 @@ import (
 	"github.com/weftnet/weft/internal/namedns"
 )
 
-// netnsDir is where `ip netns` keeps named namespaces.
-const netnsDir = "/run/netns"
-
 // NetNSPath is the bind-mount path of a named namespace.
-func NetNSPath(name string) string { return filepath.Join(netnsDir, name) }
+func NetNSPath(name string) string { return namedns.Path(name) }
 
 // CreateNetNS creates a named namespace for callers that wire it
 // themselves (e.g. a test running cnitool); name it weft-<env>-… so Down
 // removes it.
-func CreateNetNS(name string) error { return createNetNS(name) }
+func CreateNetNS(name string) error { return namedns.Create(name) }
 
 // DeleteNetNS removes a named namespace; a missing one is not an error.
-func DeleteNetNS(name string) error { return deleteNetNS(name) }
-
-// createNetNS creates the named namespace without leaving the calling
-// thread in it, with loopback up.
-func createNetNS(name string) error { return namedns.Create(name) }
-
-// deleteNetNS removes a named namespace; a missing one is not an error.
-func deleteNetNS(name string) error { return namedns.Delete(name) }
+func DeleteNetNS(name string) error { return namedns.Delete(name) }
 
 // listNetNS returns the named namespaces starting with prefix.
 func listNetNS(prefix string) ([]string, error) {
-	ents, err := os.ReadDir(netnsDir)
+	ents, err := os.ReadDir(namedns.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", netnsDir, err)
+		return nil, fmt.Errorf("list %s: %w", namedns.Dir, err)
 	}
 	var out []string
 	for _, e := range ents {

@@ -80,7 +80,7 @@ func (e *Env) addKubePod(ctx context.Context, ps PodSpec, kube string) (Pod, err
 	}
 	ip, err := e.addPod(ctx, n, p, ps.Namespace)
 	if err != nil {
-		_ = deleteNetNS(p.NetNS)
+		_ = DeleteNetNS(p.NetNS)
 		_ = e.update(func(f *Env) error {
 			f.Pods = slices.DeleteFunc(f.Pods, func(q Pod) bool { return q.Name == p.Name })
 			return nil
@@ -100,7 +100,7 @@ func (e *Env) addKubePod(ctx context.Context, ps PodSpec, kube string) (Pod, err
 }
 
 func (e *Env) addPod(ctx context.Context, n Node, p Pod, namespace string) (netip.Addr, error) {
-	if err := createNetNS(p.NetNS); err != nil {
+	if err := CreateNetNS(p.NetNS); err != nil {
 		return netip.Addr{}, err
 	}
 	args := p.cniArgs()
@@ -161,7 +161,7 @@ func (e *Env) DelPod(ctx context.Context, name string) error {
 	if _, err := e.runCNI(ctx, n, "DEL", p, p.cniArgs()); err != nil {
 		return fmt.Errorf("delete pod %q: %w", name, err)
 	}
-	if err := deleteNetNS(p.NetNS); err != nil {
+	if err := DeleteNetNS(p.NetNS); err != nil {
 		return err
 	}
 	return e.update(func(f *Env) error {

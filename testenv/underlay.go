@@ -37,7 +37,7 @@ func ipnet(a netip.Addr, bits int) *net.IPNet {
 // buildUnderlay creates the underlay namespace with its bridge, the
 // gateway address and one store address per cluster.
 func (e *Env) buildUnderlay(clusters int) error {
-	if err := createNetNS(e.Underlay); err != nil {
+	if err := CreateNetNS(e.Underlay); err != nil {
 		return err
 	}
 	h, err := handleIn(e.Underlay)
@@ -74,7 +74,7 @@ func (e *Env) buildNode(n Node) error {
 	if err := os.MkdirAll(n.Cgroup, 0o755); err != nil {
 		return fmt.Errorf("create cgroup %s: %w", n.Cgroup, err)
 	}
-	if err := createNetNS(n.NetNS); err != nil {
+	if err := CreateNetNS(n.NetNS); err != nil {
 		return err
 	}
 	nsh, err := netns.GetFromPath(NetNSPath(n.NetNS))
