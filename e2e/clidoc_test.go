@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +62,14 @@ func TestCLIDocExamples(t *testing.T) {
 		}
 	})
 	must("testenv", "up", "--nodes", "2", "--replace", "--bin-dir", filepath.Dir(bin.Weft))
+	// testenv starts c1-n1 first, so it takes the first pod CIDR, as the
+	// page shows.
+	got := podCIDRs(t, func(args ...string) (string, error) {
+		return weft(nil, append([]string{"--name", docEnv, "--node", "c1-n1"}, args...)...)
+	})
+	if !slices.Equal(got, docPodCIDRs) {
+		t.Fatalf("c1-n1 and c1-n2 took pod CIDRs %v, the page shows %v", got, docPodCIDRs)
+	}
 	must("testenv", "pod", "add", "web-1", "--node", "c1-n1", "--labels", "app=web")
 	must("testenv", "pod", "add", "client", "--node", "c1-n1", "--labels", "app=client")
 	must("testenv", "pod", "add", "web-2", "--node", "c1-n2", "--labels", "app=web")
@@ -282,54 +289,64 @@ func withoutWeftVars(env []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "WEFT_") })
 }
 
-// The page's examples name things that differ between runs by the values
-// of the run they were taken from: agents take pod CIDRs in the order they
-// start, and identities are picked at random. docCIDRs and docIDs are
-// what the page shows; a run's own values are renamed to them before
-// comparing (and before writing, with WEFT_UPDATE_DOCS=1).
-var (
-	docCIDRs = map[string]string{"c1-n1": "10.100.0.", "c1-n2": "10.100.1."} // node: its /24's first three bytes
-	docIDs   = map[string]string{"k8s:app=web": "110001", "k8s:app=client": "110002"}
-)
+// docPodCIDRs are the pod CIDRs of c1-n1 and c1-n2 the page shows.
+var docPodCIDRs = []string{"10.100.0.0/24", "10.100.1.0/24"}
 
-// renamer maps this run's pod CIDRs and identities to the page's.
+// podCIDRs returns the pod CIDRs of c1-n1 and c1-n2 as weft node list
+// shows them, once it lists both nodes.
+func podCIDRs(t *testing.T, weft func(args ...string) (string, error)) []string {
+	t.Helper()
+	var got []string
+	eventually(t, time.Minute, "c1-n1 lists both nodes with their pod CIDRs", func() error {
+		var nodes struct {
+			Nodes []struct {
+				Name     string   `json:"name"`
+				PodCIDRs []string `json:"pod_cidrs"`
+			} `json:"nodes"`
+		}
+		out, err := weft("-o", "json", "node", "list")
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &nodes)
+		}
+		if err != nil {
+			return err
+		}
+		got = nil
+		for _, name := range []string{"c1-n1", "c1-n2"} {
+			for _, n := range nodes.Nodes {
+				if n.Name == name && len(n.PodCIDRs) == 1 {
+					got = append(got, n.PodCIDRs[0])
+				}
+			}
+		}
+		if len(got) != 2 {
+			return fmt.Errorf("listed %+v", nodes.Nodes)
+		}
+		return nil
+	})
+	return got
+}
+
+// Identities are picked at random: the page shows docIDs for the pods'
+// label sets, and a run's own ids are renamed to them before comparing
+// (and before writing, with WEFT_UPDATE_DOCS=1).
+var docIDs = map[string]string{"k8s:app=web": "110001", "k8s:app=client": "110002"}
+
+// renamer maps this run's identities to the page's.
 type renamer struct {
-	cidrs *strings.Replacer
-	ids   map[string]string // this run's id -> the page's
+	ids map[string]string // this run's id -> the page's
 }
 
 func docRenamer(t *testing.T, weft func(args ...string) (string, error)) renamer {
 	t.Helper()
 	r := renamer{ids: map[string]string{}}
-	var nodes struct {
-		Nodes []struct {
-			Name     string   `json:"name"`
-			PodCIDRs []string `json:"pod_cidrs"`
-		} `json:"nodes"`
-	}
-	out, err := weft("-o", "json", "node", "list")
-	if err == nil {
-		err = json.Unmarshal([]byte(out), &nodes)
-	}
-	if err != nil {
-		t.Fatalf("weft node list -o json: %v", err)
-	}
-	var pairs []string
-	for _, n := range nodes.Nodes {
-		doc, ok := docCIDRs[n.Name]
-		if !ok || len(n.PodCIDRs) != 1 || !strings.HasSuffix(n.PodCIDRs[0], ".0/24") {
-			t.Fatalf("node %s has pod CIDRs %v; the page's examples expect nodes %v with one /24 each", n.Name, n.PodCIDRs, slices.Sorted(maps.Keys(docCIDRs)))
-		}
-		pairs = append(pairs, strings.TrimSuffix(n.PodCIDRs[0], "0/24"), doc)
-	}
-	r.cidrs = strings.NewReplacer(pairs...)
 	var ids struct {
 		Identities []struct {
 			ID     uint32   `json:"id"`
 			Labels []string `json:"labels"`
 		} `json:"identities"`
 	}
-	out, err = weft("-o", "json", "identity", "list")
+	out, err := weft("-o", "json", "identity", "list")
 	if err == nil {
 		err = json.Unmarshal([]byte(out), &ids)
 	}
@@ -351,10 +368,9 @@ func docRenamer(t *testing.T, weft func(args ...string) (string, error)) renamer
 
 var number = regexp.MustCompile(`\b\d{5,}\b( *)`)
 
-// output renames this run's CIDRs and identities to the page's, keeping
-// table columns aligned.
+// output renames this run's identities to the page's, keeping table
+// columns aligned.
 func (r renamer) output(s string) string {
-	s = r.cidrs.Replace(s)
 	return number.ReplaceAllStringFunc(s, func(m string) string {
 		id := strings.TrimRight(m, " ")
 		doc, ok := r.ids[id]

@@ -208,16 +208,32 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 	return nil
 }
 
-// startAgents starts every node's agent and waits until all answer.
+// startAgents starts every node's agent and waits until all answer. The
+// first node of each cluster starts before the others of its cluster, so
+// it takes the cluster's first pod CIDR: c1-n1 has 10.100.0.0/24 in every
+// run (agents that start together take CIDRs in the order they get to the
+// store).
 func (e *Env) startAgents(ctx context.Context) error {
+	var first, rest []Node
+	seen := map[string]bool{}
 	for _, n := range e.Nodes {
-		if err := e.StartAgent(ctx, n.Name); err != nil {
-			return err
+		if seen[n.Cluster] {
+			rest = append(rest, n)
+			continue
 		}
+		seen[n.Cluster] = true
+		first = append(first, n)
 	}
-	for _, n := range e.Nodes {
-		if err := e.WaitAgent(ctx, n.Name, 2*time.Minute); err != nil {
-			return err
+	for _, batch := range [][]Node{first, rest} {
+		for _, n := range batch {
+			if err := e.StartAgent(ctx, n.Name); err != nil {
+				return err
+			}
+		}
+		for _, n := range batch {
+			if err := e.WaitAgent(ctx, n.Name, 2*time.Minute); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
