@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/weftnet/weft/clustermesh"
 	"github.com/weftnet/weft/clustermesh/apiserver"
@@ -23,6 +25,12 @@ const defaultMeshRoot = "/var/lib/weft/clustermesh"
 type meshOptions struct {
 	o   *options
 	dir string
+	// kube is the cluster's kube context (--kubeconfig, --context,
+	// --namespace) when Weft was installed there with its chart.
+	kube        kubeFlags
+	waitTimeout time.Duration
+	// pinned are targets found through kube contexts, by cluster name.
+	pinned map[string]clustermesh.Target
 }
 
 // root is --dir, else the clustermesh directory of the testenv
@@ -46,6 +54,9 @@ func (m *meshOptions) env(cmd *cobra.Command) (*testenv.Env, error) {
 }
 
 func (m *meshOptions) target(name string) (clustermesh.Target, error) {
+	if t, ok := m.pinned[name]; ok {
+		return t, nil
+	}
 	return clustermesh.LoadTarget(m.root(), name)
 }
 
@@ -69,7 +80,14 @@ and synced.
 
 With --name, the clusters are those of a testenv environment: their
 directories are in the environment's state directory, and "enable" also
-starts the cluster's apiserver next to its store.`,
+starts the cluster's apiserver next to its store.
+
+With --context (or --kubeconfig), the cluster is the one Weft was installed
+on with its Helm chart ("weft install" or helm): the clustermesh directory
+is the Secret weft-clustermesh its apiserver mounts, the cluster's name and
+id come from the install, and remote clusters (and this CLI) reach its
+apiserver at the addresses of the Service weft-clustermesh. "connect" then
+takes the other cluster with --destination-context.`,
 		Example: `  # Two clusters of testenv environment "mesh", connected and checked
   weft --name mesh clustermesh enable c1
   weft --name mesh clustermesh enable c2
@@ -77,9 +95,17 @@ starts the cluster's apiserver next to its store.`,
   weft --name mesh clustermesh status
 
   # Every pair of three clusters
-  weft clustermesh connect --mesh c1 c2 c3`,
+  weft clustermesh connect --mesh c1 c2 c3
+
+  # Two Kubernetes clusters, by kube context
+  weft clustermesh enable --context east
+  weft clustermesh enable --context west
+  weft clustermesh connect --context east --destination-context west
+  weft clustermesh status --context east`,
 	}
 	cmd.PersistentFlags().StringVar(&m.dir, "dir", "", "directory holding one clustermesh directory per cluster (default: the testenv environment's with --name, else "+defaultMeshRoot+")")
+	m.kube.register(cmd.PersistentFlags())
+	cmd.PersistentFlags().DurationVar(&m.waitTimeout, "wait-timeout", 5*time.Minute, "with --context: how long to wait for the apiserver's Service address and readiness")
 	cmd.AddCommand(newMeshEnableCommand(m), newMeshConnectCommand(m), newMeshDisconnectCommand(m), newMeshStatusCommand(m), newMeshCopyDirCommand())
 	return cmd
 }
@@ -97,13 +123,26 @@ apiserver.json for "weft-apiserver --config". Idempotent: an existing CA is
 kept; a directory of another cluster is refused.
 
 With --name (a testenv environment) everything is taken from the
-environment, and the cluster's weft-apiserver is started too.`,
+environment, and the cluster's weft-apiserver is started too.
+
+With --context, the cluster is the one Weft was installed on there: the
+directory is created as the Secret weft-clustermesh (an existing CA is
+kept), with a serving certificate for the addresses of the Service
+weft-clustermesh (a LoadBalancer's address is waited for); the apiserver
+is restarted when the Secret changed, and enable waits until it answers.`,
 		Example: `  weft --name mesh clustermesh enable c1
+  weft clustermesh enable --context east
   weft clustermesh enable west --cluster-id 7 --pod-cidr-pool 10.107.0.0/16 \
       --store-listen https://10.0.0.5:2381 --admin-listen 10.0.0.5:2383 \
       --kvstore-endpoints http://10.0.0.5:2379`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if m.kubeMode(cmd) {
+				return m.enableKube(cmd, args, hosts)
+			}
+			if len(args) != 1 {
+				return fmt.Errorf("enable: give the cluster's name (or --context for a cluster Weft was installed on), got %d arguments", len(args))
+			}
 			e, err := m.env(cmd)
 			if err != nil {
 				return err
@@ -142,6 +181,29 @@ environment, and the cluster's weft-apiserver is started too.`,
 	f.StringSliceVar(&cfg.KVStore.Endpoints, "kvstore-endpoints", cfg.KVStore.Endpoints, "the cluster store's URLs")
 	f.StringVar(&cfg.KVStore.Prefix, "kvstore-prefix", cfg.KVStore.Prefix, "the cluster store's key prefix")
 	return cmd
+}
+
+// enableKube is enable --context: only --host may be given besides the
+// kube flags; the rest comes from the install.
+func (m *meshOptions) enableKube(cmd *cobra.Command, args, hosts []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("enable --context: the cluster is the one installed there; give no cluster name (got %q)", args[0])
+	}
+	var set []string
+	local := cmd.LocalNonPersistentFlags()
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name != "host" && local.Lookup(f.Name) != nil {
+			set = append(set, "--"+f.Name)
+		}
+	})
+	if len(set) > 0 {
+		return fmt.Errorf("enable --context: %s configure a standalone apiserver; on Kubernetes they come from the install (change them with weft install --context ... --set)", strings.Join(set, ", "))
+	}
+	c, err := openKubeCluster(cmd.Context(), m.kube)
+	if err != nil {
+		return err
+	}
+	return c.enable(cmd.Context(), hosts, m.waitTimeout, step(cmd), cmd.ErrOrStderr())
 }
 
 // enableConfig is apiserver.json: the flags given, plus the defaults that

@@ -53,13 +53,29 @@ what its apiserver serves and which remote clusters it connects to; then,
 for each node (every node of the testenv environment with --name, else the
 agent of this host), which remote clusters its agent is connected to and
 synced with, how many nodes and endpoints it learnt, and errors with hints.
+With --context, the cluster is the one Weft was installed on there, asked
+through its Service; nodes are listed only with --name or --socket (the
+agents' API is a root-only socket on each node).
 Fails when something is not connected or synced; --wait polls until it is,
 for at most --wait-duration. JSON field names are snake_case, as in every
 other -o json output.`,
 		Example: `  weft --name mesh clustermesh status
-  weft --name mesh clustermesh status c1 --wait --wait-duration 1m -o json`,
+  weft --name mesh clustermesh status c1 --wait --wait-duration 1m -o json
+  weft clustermesh status --context east --wait`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			clusters := args
+			if m.kubeMode(cmd) {
+				if len(args) > 0 {
+					return fmt.Errorf("status --context: the cluster is the one installed there; give no cluster names (got %v)", args)
+				}
+				ts, cleanup, err := m.kubeTargets(cmd, m.kube)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				m.pinned = map[string]clustermesh.Target{ts[0].Name: ts[0]}
+				clusters = []string{ts[0].Name}
+			}
 			if len(clusters) == 0 {
 				clusters = meshClusters(m.root())
 			}
@@ -170,6 +186,9 @@ func (m *meshOptions) nodeStatuses(cmd *cobra.Command) []meshNodeStatus {
 		return client.Status(actx, &agentapi.StatusRequest{})
 	}
 	e, err := m.env(cmd)
+	if m.kubeMode(cmd) && e == nil && !cmd.Flags().Changed("socket") {
+		return nil
+	}
 	if err != nil || e == nil {
 		var out []meshNodeStatus
 		err := m.o.withAgent(ctx, func(ctx context.Context, t target, a agentapi.AgentClient) error {

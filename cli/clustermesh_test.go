@@ -106,7 +106,7 @@ func TestClusterMeshCommands(t *testing.T) {
 		{"enable pool", []string{"enable", "c9", "--cluster-id", "9", "--pod-cidr-pool", "10.1.2.3/16"}, "--pod-cidr-pool"},
 		{"enable plaintext store", []string{"enable", "c9", "--cluster-id", "9", "--store-listen", "http://127.0.0.1:2381"}, "accepted is https://"},
 		{"enable another's directory", []string{"enable", "c1", "--cluster-id", "7"}, "already belongs to cluster c1"},
-		{"enable no name", []string{"enable"}, "accepts 1 arg"},
+		{"enable no name", []string{"enable"}, "give the cluster's name (or --context"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

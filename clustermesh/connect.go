@@ -20,6 +20,10 @@ type Target struct {
 	Name  string
 	Dir   Dir
 	Admin string
+	// Endpoints, when set, are what remote clusters are told to read this
+	// cluster's store at instead of what its apiserver advertises: the
+	// addresses of its Service when it runs in Kubernetes.
+	Endpoints []string
 }
 
 // LoadTarget finds cluster name under root (<root>/<name>, made by
@@ -128,12 +132,16 @@ func Connect(ctx context.Context, a, b Target, step func(string, ...any)) error 
 			return fmt.Errorf("sign a certificate for %s at %s: %w", reader.t.Name, served.t.Name, err)
 		}
 		step("%s: read-only store user %s, certificate signed by %s's CA", served.t.Name, creds.User, served.t.Name)
-		resp, err := reader.api.AddRemote(ctx, &adminapi.AddRemoteRequest{Remote: InfoToAPI(served.info), Credentials: creds})
+		info := served.info
+		if len(served.t.Endpoints) > 0 {
+			info.Endpoints = served.t.Endpoints
+		}
+		resp, err := reader.api.AddRemote(ctx, &adminapi.AddRemoteRequest{Remote: InfoToAPI(info), Credentials: creds})
 		if err != nil {
 			return fmt.Errorf("add %s as a remote of %s: %w", served.t.Name, reader.t.Name, err)
 		}
 		if resp.Changed {
-			step("%s: connects to %s at %s", reader.t.Name, served.t.Name, strings.Join(served.info.Endpoints, ","))
+			step("%s: connects to %s at %s", reader.t.Name, served.t.Name, strings.Join(info.Endpoints, ","))
 		} else {
 			step("%s: already connected to %s (certificate renewed)", reader.t.Name, served.t.Name)
 		}

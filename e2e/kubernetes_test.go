@@ -191,28 +191,7 @@ metadata: {name: team-b}
 
 // globalService: shop/web is annotated global in both clusters.
 func (kx *kubeFixture) globalService(t *testing.T) {
-	svc := `apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: shop
-  annotations: {service.cilium.io/global: "true"}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-`
-	ips := map[string]netip.AddrPort{}
-	for _, c := range []string{"c1", "c2"} {
-		kx.kubectl(t, c, svc+kubePod("shop", "web-"+c, map[string]string{"app": "web"})+kubePod("shop", "client", map[string]string{"app": "client"}), "apply", "-f", "-")
-		kx.kubectl(t, c, "", "wait", "--for=condition=Ready", "pod", "--all", "-n", "shop", "--timeout=90s")
-		out := kx.kubectl(t, c, "", "get", "service", "-n", "shop", "web", "-o", "jsonpath={.spec.clusterIP}")
-		ips[c] = netip.AddrPortFrom(netip.MustParseAddr(strings.TrimSpace(out)), 80)
-	}
+	ips := kx.globalShop(t)
 	served := func(c string, want ...string) {
 		t.Helper()
 		waitBackends(t, fmt.Sprintf("shop/client of %s reaches exactly %v through %v", c, want, ips[c]), want, func() (string, error) {
@@ -236,6 +215,36 @@ spec:
 	served("c2", "web-c1", "web-c2")
 	kx.kubectl(t, "c2", "", "delete", "service", "-n", "shop", "web")
 	served("c1", "web-c1") // c2's backends left with its Service
+}
+
+// globalShop creates, in clusters c1 and c2, namespace shop with a Service
+// web annotated global, its pod web-<cluster> and a pod client, and
+// returns each cluster's ClusterIP of web.
+func (kx *kubeFixture) globalShop(t *testing.T) map[string]netip.AddrPort {
+	t.Helper()
+	svc := `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+  annotations: {service.cilium.io/global: "true"}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+`
+	ips := map[string]netip.AddrPort{}
+	for _, c := range []string{"c1", "c2"} {
+		kx.kubectl(t, c, svc+kubePod("shop", "web-"+c, map[string]string{"app": "web"})+kubePod("shop", "client", map[string]string{"app": "client"}), "apply", "-f", "-")
+		kx.kubectl(t, c, "", "wait", "--for=condition=Ready", "pod", "--all", "-n", "shop", "--timeout=90s")
+		out := kx.kubectl(t, c, "", "get", "service", "-n", "shop", "web", "-o", "jsonpath={.spec.clusterIP}")
+		ips[c] = netip.AddrPortFrom(netip.MustParseAddr(strings.TrimSpace(out)), 80)
+	}
+	return ips
 }
 
 // mcsAPI: shop/web exported (ServiceExport) in both clusters and shop/solo

@@ -31,12 +31,15 @@ type Env struct {
 	LeaseTTL string `json:"leaseTTL,omitempty"`
 	// Kubernetes: each cluster runs a kube-apiserver and testenv's kubelet,
 	// and its weft-apiserver mirrors it (testenv/kube.go).
-	Kubernetes bool      `json:"kubernetes,omitempty"`
-	Bin        Binaries  `json:"binaries"`
-	Clusters   []Cluster `json:"clusters"`
-	Nodes      []Node    `json:"nodes"`
-	Pods       []Pod     `json:"pods"`
-	Created    time.Time `json:"created"`
+	Kubernetes bool `json:"kubernetes,omitempty"`
+	// ChartAPIServer: each cluster's weft-apiserver is the one Weft's Helm
+	// chart installs, run by run-kube (testenv/chartpod.go).
+	ChartAPIServer bool      `json:"chartAPIServer,omitempty"`
+	Bin            Binaries  `json:"binaries"`
+	Clusters       []Cluster `json:"clusters"`
+	Nodes          []Node    `json:"nodes"`
+	Pods           []Pod     `json:"pods"`
+	Created        time.Time `json:"created"`
 
 	AgentArgs []string `json:"agentArgs,omitempty"`
 

@@ -100,8 +100,16 @@ func RunKube(ctx context.Context, envName, cluster string, log *slog.Logger) err
 		return err
 	}
 	log.Info("Kubernetes ready", "cluster", c.Name, "host", srv.Host(), "underlay", kubeAPIUnderlay(c.ID))
+	podDone := make(chan struct{})
+	if e.ChartAPIServer {
+		cp := &chartPod{env: e, cluster: c, cs: cs, caPEM: srv.RESTConfig().CAData, log: log}
+		go func() { defer close(podDone); cp.run(ctx) }()
+	} else {
+		close(podDone)
+	}
 	err = kl.run(ctx)
 	kl.stopAll()
+	<-podDone
 	return err
 }
 

@@ -45,6 +45,11 @@ type Spec struct {
 	// etcd) mirrored by the cluster's weft-apiserver, and testenv's
 	// kubelet, which wires the Pods bound to its nodes through weft-cni.
 	Kubernetes bool
+	// ChartAPIServer (with Kubernetes): testenv starts no weft-apiserver
+	// and connects no mesh; once Weft's Helm chart is installed into a
+	// cluster (weft install), run-kube runs the chart's apiserver pod
+	// (testenv/chartpod.go), and clustermesh is set up by kube context.
+	ChartAPIServer bool
 	// NoAgents builds the node namespaces but starts no agent: the caller
 	// starts its own with StartDaemon (e.g. from a systemd unit's command
 	// line), using each node's Socket, Dir, Log and PIDFile.

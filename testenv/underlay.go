@@ -77,9 +77,25 @@ func (e *Env) buildNode(n Node) error {
 	if err := CreateNetNS(n.NetNS); err != nil {
 		return err
 	}
-	nsh, err := netns.GetFromPath(NetNSPath(n.NetNS))
+	// the bridge port in the underlay is named after the node
+	if err := e.plugUnderlay(n.NetNS, n.Name, n.Addr()); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	return writeSysctl(n.NetNS, map[string]string{
+		"net/ipv4/ip_forward":                         "1",
+		"net/ipv4/conf/all/rp_filter":                 "0",
+		"net/ipv4/conf/default/rp_filter":             "0",
+		"net/ipv4/conf/" + underlayDev + "/rp_filter": "0",
+	})
+}
+
+// plugUnderlay connects namespace nsName to the bridge: a veth whose
+// underlay end is the bridge port named port, the other end ul0 in nsName
+// with addr and a default route via the gateway.
+func (e *Env) plugUnderlay(nsName, port string, addr netip.Addr) error {
+	nsh, err := netns.GetFromPath(NetNSPath(nsName))
 	if err != nil {
-		return fmt.Errorf("open netns %s: %w", n.NetNS, err)
+		return fmt.Errorf("open netns %s: %w", nsName, err)
 	}
 	defer nsh.Close()
 	ul, err := handleIn(e.Underlay)
@@ -91,13 +107,12 @@ func (e *Env) buildNode(n Node) error {
 	if err != nil {
 		return fmt.Errorf("find bridge in %s: %w", e.Underlay, err)
 	}
-	port := n.Name // the bridge port in the underlay is named after the node
 	if err := ul.LinkAdd(&netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: br.Attrs().Index, MTU: underlayMTU},
 		PeerName:      underlayDev,
 		PeerNamespace: netlink.NsFd(nsh),
 	}); err != nil {
-		return fmt.Errorf("create veth %s for node %s: %w", port, n.Name, err)
+		return fmt.Errorf("create veth %s for %s: %w", port, nsName, err)
 	}
 	pl, err := ul.LinkByName(port)
 	if err != nil {
@@ -107,28 +122,23 @@ func (e *Env) buildNode(n Node) error {
 		return fmt.Errorf("set bridge port %s up: %w", port, err)
 	}
 
-	h, err := handleIn(n.NetNS)
+	h, err := handleIn(nsName)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	dev, err := h.LinkByName(underlayDev)
 	if err != nil {
-		return fmt.Errorf("find %s in %s: %w", underlayDev, n.NetNS, err)
+		return fmt.Errorf("find %s in %s: %w", underlayDev, nsName, err)
 	}
-	if err := h.AddrAdd(dev, &netlink.Addr{IPNet: ipnet(n.Addr(), underlayBits)}); err != nil {
-		return fmt.Errorf("add %s to %s in %s: %w", n.IP, underlayDev, n.NetNS, err)
+	if err := h.AddrAdd(dev, &netlink.Addr{IPNet: ipnet(addr, underlayBits)}); err != nil {
+		return fmt.Errorf("add %s to %s in %s: %w", addr, underlayDev, nsName, err)
 	}
 	if err := h.LinkSetUp(dev); err != nil {
-		return fmt.Errorf("set %s up in %s: %w", underlayDev, n.NetNS, err)
+		return fmt.Errorf("set %s up in %s: %w", underlayDev, nsName, err)
 	}
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: dev.Attrs().Index, Dst: ipnet(netip.IPv4Unspecified(), 0), Gw: gatewayIP.AsSlice()}); err != nil {
-		return fmt.Errorf("add default route via %v in %s: %w", gatewayIP, n.NetNS, err)
+		return fmt.Errorf("add default route via %v in %s: %w", gatewayIP, nsName, err)
 	}
-	return writeSysctl(n.NetNS, map[string]string{
-		"net/ipv4/ip_forward":                         "1",
-		"net/ipv4/conf/all/rp_filter":                 "0",
-		"net/ipv4/conf/default/rp_filter":             "0",
-		"net/ipv4/conf/" + underlayDev + "/rp_filter": "0",
-	})
+	return nil
 }

@@ -106,6 +106,7 @@ func newEnv(spec Spec) *Env {
 		e.LeaseTTL = spec.LeaseTTL.String()
 	}
 	e.Kubernetes = spec.Kubernetes
+	e.ChartAPIServer = spec.Kubernetes && spec.ChartAPIServer
 	e.setOutput(spec.Progress, spec.Log)
 	for c := 1; c <= spec.Clusters; c++ {
 		name := fmt.Sprintf("c%d", c)
@@ -185,6 +186,9 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			if err := e.startKube(ctx, c); err != nil {
 				return err
 			}
+			if e.ChartAPIServer {
+				continue // weft install puts the chart's apiserver there
+			}
 			if err := e.EnableMesh(ctx, c.Name); err != nil {
 				return err
 			}
@@ -195,7 +199,7 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 			return err
 		}
 	}
-	if len(e.Clusters) > 1 { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
+	if len(e.Clusters) > 1 && !e.ChartAPIServer { // clustermesh: one apiserver per cluster, every pair connected (testenv/mesh.go)
 		if err := e.ConnectMesh(ctx); err != nil {
 			return err
 		}
