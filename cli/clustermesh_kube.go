@@ -48,6 +48,9 @@ type kubeCluster struct {
 	name   string
 	id     uint32
 	secret string // the clustermesh Secret the apiserver mounts
+	// storeHosts are where agents reach an embedded store (the apiserver's
+	// node): its serving certificate must name them.
+	storeHosts []string
 }
 
 // where names the context for messages.
@@ -86,13 +89,23 @@ func openKubeCluster(ctx context.Context, f kubeFlags) (*kubeCluster, error) {
 		return nil, fmt.Errorf("%s: the install in %s runs no weft-apiserver (apiserver.enabled is false); clustermesh needs it: weft install%s --set apiserver.enabled=true", f.where(), ns, f.flag())
 	}
 	var cfg struct {
-		Name string `json:"cluster-name"`
-		ID   uint32 `json:"cluster-id"`
+		Name     string `json:"cluster-name"`
+		ID       uint32 `json:"cluster-id"`
+		Embedded bool   `json:"embedded-store"`
 	}
 	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil || cfg.Name == "" {
 		return nil, fmt.Errorf("%s: ConfigMap %s/%s: apiserver.yaml names no cluster (%v)", f.where(), ns, meshConfigMap, err)
 	}
 	c := &kubeCluster{flags: f, k: k, name: cfg.Name, id: cfg.ID, secret: "weft-clustermesh"}
+	if cfg.Embedded {
+		var agent struct {
+			Endpoints []string `json:"kvstore-endpoints"`
+		}
+		if err := yaml.Unmarshal([]byte(cm.Data["agent.yaml"]), &agent); err != nil {
+			return nil, fmt.Errorf("%s: ConfigMap %s/%s: agent.yaml: %w", f.where(), ns, meshConfigMap, err)
+		}
+		c.storeHosts = listenHosts(agent.Endpoints)
+	}
 	dep, err := k.client.AppsV1().Deployments(ns).Get(ctx, meshDeployment, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: read Deployment %s/%s: %w", f.where(), ns, meshDeployment, err)
@@ -260,7 +273,8 @@ func (c *kubeCluster) enable(ctx context.Context, extraHosts []string, timeout t
 	if err != nil {
 		return err
 	}
-	hosts := append(append([]string{meshService + "." + ns + ".svc", meshService + "." + ns + ".svc.cluster.local"}, a.hosts...), extraHosts...)
+	hosts := append([]string{meshService + "." + ns + ".svc", meshService + "." + ns + ".svc.cluster.local"}, a.hosts...)
+	hosts = append(append(hosts, c.storeHosts...), extraHosts...)
 	err = clustermesh.Enable(clustermesh.EnableOptions{
 		Dir: clustermesh.Dir(dir), Cluster: c.name, ID: c.id, Hosts: hosts, Step: quietPaths(step, dir),
 		Config: map[string]any{"admin-listen": a.endpoints("admin", "")},

@@ -49,7 +49,7 @@ func (c *installConfig) registerFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.clusterName, "cluster-name", "c1", "the cluster's name in the mesh: a lowercase DNS label of at most 32 characters (value cluster.name)")
 	fs.Uint32Var(&c.clusterID, "cluster-id", 1, "the cluster's id in the mesh, 1-255, unique among connected clusters (value cluster.id)")
 	fs.StringVar(&c.routing, "routing", records.RoutingTunnel, "how pod traffic crosses nodes: tunnel (VXLAN) or native (value routingMode)")
-	fs.StringVar(&c.kvstore, "kvstore", "etcd", "the store the agents share: etcd or consul (value store.kind)")
+	fs.StringVar(&c.kvstore, "kvstore", "etcd", "the store the agents share: etcd, consul, or embedded (the apiserver's own etcd, on the node apiserver.nodeSelector picks; value store.kind)")
 	fs.StringSliceVar(&c.endpoints, "kvstore-endpoints", nil, "store URLs every node reaches, e.g. https://10.0.0.5:2379 (value store.endpoints; required)")
 	fs.StringArrayVar(&c.set, "set", nil, "a chart value, key=value as in helm --set (repeatable; wins over the flags above)")
 	fs.StringArrayVarP(&c.valueFiles, "values", "f", nil, "a YAML file of chart values (repeatable; the flags above and --set win over it)")
@@ -79,8 +79,8 @@ func (c *installConfig) validate() error {
 	if !slices.Contains([]string{records.RoutingTunnel, records.RoutingNative}, c.routing) {
 		return fmt.Errorf("--routing %q: want %s or %s", c.routing, records.RoutingTunnel, records.RoutingNative)
 	}
-	if c.kvstore != "etcd" && c.kvstore != "consul" {
-		return fmt.Errorf("--kvstore %q: want etcd or consul", c.kvstore)
+	if c.kvstore != "etcd" && c.kvstore != "consul" && c.kvstore != "embedded" {
+		return fmt.Errorf("--kvstore %q: want etcd, consul or embedded (the apiserver's own etcd)", c.kvstore)
 	}
 	for _, e := range c.endpoints {
 		u, err := url.Parse(e)

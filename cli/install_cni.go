@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -109,7 +110,7 @@ func checkConflist(b []byte) error {
 }
 
 func newMeshCopyDirCommand() *cobra.Command {
-	var from, to string
+	var from, to, owner string
 	cmd := &cobra.Command{
 		Use:   "copy-dir",
 		Short: "Copy a clustermesh directory's files (e.g. from a mounted Secret) into a writable directory",
@@ -117,10 +118,23 @@ func newMeshCopyDirCommand() *cobra.Command {
 missing), keys (*.key) with mode 0600, the rest 0644, each atomically.
 Hidden entries (a mounted Secret's ..data links) are skipped. The Helm chart's
 apiserver runs it to turn its clustermesh Secret into the writable
-directory weft-apiserver --dir needs.`,
-		Example: `  weft clustermesh copy-dir --from /etc/weft/clustermesh-secret --to /var/lib/weft/clustermesh/c1`,
-		Args:    cobra.NoArgs,
+directory weft-apiserver --dir needs. --chown UID:GID then hands --to and
+the copied files to the apiserver's user (an embedded store's data
+directory is on the node, owned by root).`,
+		Example: `  weft clustermesh copy-dir --from /etc/weft/clustermesh-secret --to /var/lib/weft/clustermesh/c1
+  weft clustermesh copy-dir --from /etc/weft/clustermesh-secret --to /var/lib/weft/clustermesh/c1 --chown 65532:65532`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			uid, gid := -1, -1
+			if owner != "" {
+				u, g, ok := strings.Cut(owner, ":")
+				var err1, err2 error
+				uid, err1 = strconv.Atoi(u)
+				gid, err2 = strconv.Atoi(g)
+				if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+					return fmt.Errorf("--chown %q: want numeric UID:GID, e.g. 65532:65532", owner)
+				}
+			}
 			ents, err := os.ReadDir(from)
 			if err != nil {
 				return fmt.Errorf("read --from: %w", err)
@@ -154,10 +168,22 @@ directory weft-apiserver --dir needs.`,
 				if err := clustermesh.WriteFile(filepath.Join(to, e.Name()), b, mode); err != nil {
 					return err
 				}
+				if uid >= 0 {
+					if err := os.Chown(filepath.Join(to, e.Name()), uid, gid); err != nil {
+						return fmt.Errorf("--chown: %w", err)
+					}
+				}
 				n++
 			}
 			if n == 0 {
 				return fmt.Errorf("--from %s holds no files: is the clustermesh Secret mounted there?", from)
+			}
+			if uid >= 0 {
+				if err := os.Chown(to, uid, gid); err != nil {
+					return fmt.Errorf("--chown: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "copied %d files into %s, owned by %d:%d\n", n, to, uid, gid)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "copied %d files into %s\n", n, to)
 			return nil
@@ -165,6 +191,7 @@ directory weft-apiserver --dir needs.`,
 	}
 	cmd.Flags().StringVar(&from, "from", "", "directory to copy from (required)")
 	cmd.Flags().StringVar(&to, "to", "", "directory to copy into (required)")
+	cmd.Flags().StringVar(&owner, "chown", "", "UID:GID to own --to and the copied files (root only)")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -51,5 +52,48 @@ func TestInstallCNI(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(conf, "05-weft.conflist")); string(b) != good {
 			t.Errorf("%s: the installed list changed to %q", tc.name, b)
 		}
+	}
+}
+
+// TestMeshCopyDir: the chart's apiserver init container copies the
+// mounted Secret's files (not its hidden ..data entries) into a writable
+// directory, keys 0600; --chown hands them to the apiserver's user; a bad
+// --chown is refused before anything is copied.
+func TestMeshCopyDir(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "secret"), filepath.Join(dir, "clustermesh", "c1")
+	for name, body := range map[string]string{"ca.crt": "ca", "agent.key": "key", "..data/x": "hidden"} {
+		p := filepath.Join(from, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := runCLI(t, dir, nil, "clustermesh", "copy-dir", "--from", from, "--to", to, "--chown", "65532"); r.err == nil ||
+		!strings.Contains(r.err.Error(), `--chown "65532": want numeric UID:GID`) {
+		t.Fatalf("a bad --chown: want a refusal, got %v", r.err)
+	}
+	if _, err := os.Stat(to); err == nil {
+		t.Fatal("a refused copy-dir created --to")
+	}
+	r := runCLI(t, dir, nil, "clustermesh", "copy-dir", "--from", from, "--to", to, "--chown", "65532:65533")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	wantContains(t, "copy-dir", r.stdout, "copied 2 files into "+to+", owned by 65532:65533")
+	for name, mode := range map[string]os.FileMode{"ca.crt": 0o644, "agent.key": 0o600, ".": 0o700} {
+		fi, err := os.Stat(filepath.Join(to, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != mode || st.Uid != 65532 || st.Gid != 65533 {
+			t.Errorf("%s: mode %v owner %d:%d, want %v 65532:65533", name, fi.Mode().Perm(), st.Uid, st.Gid, mode)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(to, "..data")); err == nil {
+		t.Error("copy-dir copied the Secret's hidden ..data")
 	}
 }

@@ -68,7 +68,7 @@ func TestInstall(t *testing.T) {
 			{[]string{"--cluster-id=300"}, []string{"--cluster-id", "cluster id 300", "1 to 255"}},
 			{[]string{"--routing=gre"}, []string{`--routing "gre"`, "tunnel or native"}},
 			{[]string{"--cluster-name=Not_A_Label"}, []string{"--cluster-name", `"Not_A_Label"`, "DNS label"}},
-			{[]string{"--kvstore=redis"}, []string{`--kvstore "redis"`, "etcd or consul"}},
+			{[]string{"--kvstore=redis"}, []string{`--kvstore "redis"`, "etcd, consul or embedded"}},
 			{[]string{"--kvstore-endpoints=10.0.0.5:2379"}, []string{"--kvstore-endpoints", "https://10.0.0.5:2379"}},
 			{[]string{"--set=cluster.id=0"}, []string{"/cluster/id", "nothing was applied"}},
 			{[]string{"--set=routingMode=gre"}, []string{"routingMode", "nothing was applied"}},

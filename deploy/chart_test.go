@@ -71,8 +71,10 @@ func render(t *testing.T, helm string, set ...string) (string, error) {
 
 // variants are value sets a user would install with.
 var variants = map[string][]string{
-	"etcd":   {"store.endpoints={http://10.0.0.5:2379}"},
-	"tls":    {"store.endpoints={https://10.0.0.5:2379,https://10.0.0.6:2379}", "store.tlsSecret=etcd-client", "routingMode=native", "cluster.name=east", "cluster.id=7"},
+	"etcd": {"store.endpoints={http://10.0.0.5:2379}"},
+	"tls":  {"store.endpoints={https://10.0.0.5:2379,https://10.0.0.6:2379}", "store.tlsSecret=etcd-client", "routingMode=native", "cluster.name=east", "cluster.id=7"},
+	"embedded": {"store.kind=embedded", "store.endpoints={https://10.0.0.5:2381}", "apiserver.nodeSelector.kubernetes\\.io/hostname=node-1",
+		"apiserver.k8sServiceHost=10.0.0.1"},
 	"consul": {"store.kind=consul", "store.endpoints={http://10.0.0.5:8500}", "store.consulTokenSecret=consul-token", "agent.privileged=false", "agent.flows.enabled=false"},
 	"agents-only": {"store.endpoints={http://10.0.0.5:2379}", "apiserver.enabled=false", "agent.flows.enabled=false",
 		"agent.metrics.enabled=false", "agent.extraArgs={--log-level=debug}"},
@@ -178,6 +180,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{[]string{"store.endpoints={http://10.0.0.5:2379}", "podCIDRPool={10.100.0.0}"}, "podCIDRPool"},
 		{[]string{"store.endpoints={http://10.0.0.5:2379}", "agent.tolerance=x"}, "tolerance"},
 		{[]string{"store.endpoints={http://10.0.0.5:2379}", "cluster.name=Not_A_Label"}, "/cluster/name"},
+		{[]string{"store.kind=embedded", "store.endpoints={https://10.0.0.5:2381}"}, "/apiserver/nodeSelector"},
+		{[]string{"store.kind=embedded", "store.endpoints={http://10.0.0.5:2379}", "apiserver.nodeSelector.a=b"}, "/store/endpoints/0"},
+		{[]string{"store.kind=embedded", "store.endpoints={https://10.0.0.5:2381}", "apiserver.nodeSelector.a=b", "apiserver.enabled=false"}, "/apiserver/enabled"},
+		{[]string{"store.kind=redis", "store.endpoints={http://10.0.0.5:2379}"}, "/store/kind"},
 	} {
 		out, err := render(t, helm, tc.set...)
 		if err == nil {

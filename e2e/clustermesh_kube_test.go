@@ -2,14 +2,23 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -115,6 +124,84 @@ func TestClusterMeshByContext(t *testing.T) {
 	}
 	waitBackends(t, "after disconnect, shop/client of c1 reaches only c1's pod", []string{"web-c1"}, func() (string, error) {
 		return kx.greeting("c1", "shop", "client", ips["c1"])
+	})
+
+	// An embedded store: c2 installed again with --kvstore embedded. Its
+	// apiserver, restarted for the changed pod template, serves the
+	// cluster's store at its address, with its data in the node directory
+	// (hostPath) its init container handed to the apiserver's user; a
+	// client with the agent certificate the chart mounts into the agents
+	// reads the cluster's configuration there.
+	c2, _ := e.Cluster("c2")
+	storeURL := "https://" + testenv.ChartPodIP(c2.ID).String() + ":2381"
+	mustWeft("install", "--context", "c2", "--cluster-name", "c2", "--cluster-id", strconv.Itoa(c2.ID), "--kvstore", "embedded",
+		"--kvstore-endpoints", storeURL, "--set", "podCIDRPool={"+c2.PodCIDRPool+"}", "--set", `apiserver.nodeSelector.kubernetes\.io/hostname=c2-n1`, "--wait=false")
+	out = mustWeft("clustermesh", "enable", "--context", "c2")
+	if !strings.Contains(out, "ready Deployment weft-system/weft-apiserver") || !strings.Contains(out, "apiserver of c2: answers") {
+		t.Errorf("enable --context c2 after the embedded install: want the apiserver ready again:\n%s", out)
+	}
+	logf, err := os.ReadFile(e.ChartPodLog("c2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := regexp.MustCompile(`msg="apiserver ready".*`).FindAllString(string(logf), -1)
+	if len(ready) < 2 || !strings.Contains(ready[len(ready)-1], "embedded-store=true") || !strings.Contains(string(logf), "owned by 65532:65532") {
+		t.Errorf("c2's apiserver did not restart with the embedded store and its data directory handed to its user (%s):\n%s", e.ChartPodLog("c2"), strings.Join(ready, "\n"))
+	}
+	readEmbeddedStore(t, e, storeURL, "weft/cluster-config/c2")
+}
+
+// readEmbeddedStore reads key from the store at url (in the underlay) as
+// an agent would: with the ca.crt, agent.crt and agent.key of the
+// cluster's clustermesh Secret.
+func readEmbeddedStore(t *testing.T, e *testenv.Env, url, key string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.Clusters[1].Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := cs.CoreV1().Secrets("weft-system").Get(ctx, "weft-clustermesh", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(s.Data["agent.crt"], s.Data["agent.key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.Data["ca.crt"])
+	dial := func(ctx context.Context, addr string) (conn net.Conn, err error) {
+		err = testenv.InNetNS(e.Underlay, func() error {
+			var d net.Dialer
+			conn, err = d.DialContext(ctx, "tcp4", addr)
+			return err
+		})
+		return conn, err
+	}
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 10 * time.Second,
+		TLS:         &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	eventually(t, time.Minute, "the embedded store at "+url+" holds "+key, func() error {
+		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer gcancel()
+		resp, err := client.Get(gctx, key)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) == 0 {
+			return fmt.Errorf("no key %s", key)
+		}
+		return nil
 	})
 }
 

@@ -37,9 +37,11 @@ import (
 // its own on the underlay (address 192.168.0.2<c>), each container in a
 // private mount namespace chrooted into a root that holds the
 // environment's binaries at /usr/local/bin, the host's libraries, the
-// pod's ConfigMap, Secret and emptyDir volumes at their mount paths and a
-// service-account token at /var/run/secrets/kubernetes.io/serviceaccount,
-// as the user of the pod's securityContext. It writes the Deployment's
+// pod's ConfigMap, Secret, emptyDir and hostPath volumes at their mount
+// paths (a hostPath is a directory of the pod's, kept across restarts) and
+// a service-account token at /var/run/secrets/kubernetes.io/serviceaccount,
+// as the user of its securityContext. hostNetwork is not honoured: the pod
+// keeps its own namespace and address. It writes the Deployment's
 // status from the container's TCP readiness probe, and gives the chart's
 // LoadBalancer Services the pod's address (their ports equal the
 // container ports in the chart).
@@ -64,12 +66,22 @@ type chartPod struct {
 	started time.Time
 }
 
-func (p *chartPod) dir() string     { return filepath.Join(p.env.kubeDir(p.cluster.Name), "apiserver-pod") }
+func (p *chartPod) dir() string     { return chartPodDir(p.env, p.cluster.Name) }
 func (p *chartPod) netns() string   { return "weft-" + p.env.Name + "-" + p.cluster.Name + "-apiserver" }
 func (p *chartPod) pidFile() string { return filepath.Join(p.dir(), "pod.pid") }
 
-// LogFile is where the pod's containers write.
-func (p *chartPod) logFile() string { return filepath.Join(p.dir(), "pod.log") }
+// logFile is where the pod's containers write.
+func (p *chartPod) logFile() string { return p.env.ChartPodLog(p.cluster.Name) }
+
+func chartPodDir(e *Env, cluster string) string {
+	return filepath.Join(e.kubeDir(cluster), "apiserver-pod")
+}
+
+// ChartPodLog is the log of cluster's chart apiserver pod (its init
+// containers' and its container's output, every start appended).
+func (e *Env) ChartPodLog(cluster string) string {
+	return filepath.Join(chartPodDir(e, cluster), "pod.log")
+}
 
 // run reconciles every second until ctx ends, then stops the pod.
 func (p *chartPod) run(ctx context.Context) {
@@ -298,6 +310,15 @@ func (p *chartPod) volumes(ctx context.Context, dep *appsv1.Deployment) (map[str
 		d := filepath.Join(p.dir(), "volumes", v.Name)
 		var files map[string][]byte
 		switch {
+		case v.HostPath != nil:
+			// The node's directory: kept across restarts of the pod, as
+			// on a node, and created root-owned like DirectoryOrCreate.
+			d = filepath.Join(p.dir(), "hostpath", strings.ReplaceAll(strings.Trim(path.Clean(v.HostPath.Path), "/"), "/", "_"))
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, err
+			}
+			out[v.Name] = d
+			continue
 		case v.EmptyDir != nil:
 			if err := os.MkdirAll(d, 0o777); err != nil {
 				return nil, err
@@ -323,7 +344,7 @@ func (p *chartPod) volumes(ctx context.Context, dep *appsv1.Deployment) (map[str
 			}
 			files = s.Data
 		default:
-			return nil, fmt.Errorf("volume %s: testenv mounts ConfigMap, Secret and emptyDir volumes only", v.Name)
+			return nil, fmt.Errorf("volume %s: testenv mounts ConfigMap, Secret, emptyDir and hostPath volumes only", v.Name)
 		}
 		if err := os.RemoveAll(d); err != nil {
 			return nil, err
@@ -422,6 +443,14 @@ func (p *chartPod) container(ctx context.Context, dep *appsv1.Deployment, c core
 	chroot, err := exec.LookPath("chroot")
 	if err != nil {
 		return nil, fmt.Errorf("chroot (coreutils) runs the containers: %w", err)
+	}
+	if sc := c.SecurityContext; sc != nil { // the container's user wins over the pod's
+		if sc.RunAsUser != nil {
+			uid = int(*sc.RunAsUser)
+		}
+		if sc.RunAsGroup != nil {
+			gid = int(*sc.RunAsGroup)
+		}
 	}
 	run := "env -i"
 	for _, kv := range env {

@@ -12,8 +12,18 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 weft.io/cluster: {{ .Values.cluster.name }}
 {{- end -}}
 
-{{/* Store flags shared by the agent and the apiserver (config keys). */}}
+{{/* Store flags shared by the agent and the apiserver (config keys);
+     an embedded store is etcd served by the apiserver, which the agents
+     reach with the agent certificate of the clustermesh Secret. */}}
 {{- define "weft.storeConfig" -}}
+{{- if eq .Values.store.kind "embedded" }}
+kvstore: etcd
+kvstore-endpoints: {{ toJson .Values.store.endpoints }}
+kvstore-prefix: {{ .Values.store.prefix | quote }}
+kvstore-ca-file: /etc/weft/clustermesh/ca.crt
+kvstore-cert-file: /etc/weft/clustermesh/agent.crt
+kvstore-key-file: /etc/weft/clustermesh/agent.key
+{{- else }}
 kvstore: {{ .Values.store.kind }}
 kvstore-endpoints: {{ toJson .Values.store.endpoints }}
 kvstore-prefix: {{ .Values.store.prefix | quote }}
@@ -21,6 +31,7 @@ kvstore-prefix: {{ .Values.store.prefix | quote }}
 kvstore-ca-file: /etc/weft/store-tls/ca.crt
 kvstore-cert-file: /etc/weft/store-tls/tls.crt
 kvstore-key-file: /etc/weft/store-tls/tls.key
+{{- end }}
 {{- end }}
 {{- end -}}
 
