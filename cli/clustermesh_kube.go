@@ -259,74 +259,20 @@ func (c *kubeCluster) target(ctx context.Context, timeout time.Duration, progres
 // Secret, restarts the apiserver when the Secret changed, and waits until
 // its admin API answers.
 func (c *kubeCluster) enable(ctx context.Context, extraHosts []string, timeout time.Duration, step func(string, ...any), progress io.Writer) error {
-	ns := c.flags.namespace
 	a, err := c.addrs(ctx, timeout, progress)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "weft-clustermesh-")
+	data, st, err := c.ensureSecret(ctx, a, extraHosts, step)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	old, found, err := c.readSecret(ctx, dir)
-	if err != nil {
-		return err
-	}
-	hosts := append([]string{meshService + "." + ns + ".svc", meshService + "." + ns + ".svc.cluster.local"}, a.hosts...)
-	hosts = append(append(hosts, c.storeHosts...), extraHosts...)
-	err = clustermesh.Enable(clustermesh.EnableOptions{
-		Dir: clustermesh.Dir(dir), Cluster: c.name, ID: c.id, Hosts: hosts, Step: quietPaths(step, dir),
-		Config: map[string]any{"admin-listen": a.endpoints("admin", "")},
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.flags.where(), err)
-	}
-	// The pod runs with the chart's apiserver.yaml; the Secret's
-	// apiserver.json only says whose directory it is (Enable refuses
-	// another cluster's), without the temporary path Enable wrote.
-	owner, _ := json.MarshalIndent(map[string]any{"cluster-name": c.name, "cluster-id": c.id, "admin-listen": a.endpoints("admin", "")}, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, clustermesh.ConfigFile), append(owner, '\n'), 0o644); err != nil {
-		return err
-	}
-	data := map[string][]byte{}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			if data[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
+	if st == secretUpdated {
+		if err := c.restart(ctx, dataHash(data), step); err != nil {
+			return err
 		}
 	}
-	secrets := c.k.client.CoreV1().Secrets(ns)
-	switch {
-	case found && sameData(old, data):
-		step("Secret %s/%s: unchanged", ns, c.secret)
-	case found:
-		s, err := secrets.Get(ctx, c.secret, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("%s: read Secret %s/%s: %w", c.flags.where(), ns, c.secret, err)
-		}
-		s.Data = data
-		if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-			return fmt.Errorf("%s: update Secret %s/%s: %w", c.flags.where(), ns, c.secret, err)
-		}
-		step("Secret %s/%s: updated", ns, c.secret)
-	default:
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: c.secret, Namespace: ns,
-			Labels: map[string]string{"app.kubernetes.io/part-of": "weft"}}, Data: data}
-		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
-			return fmt.Errorf("%s: create Secret %s/%s: %w", c.flags.where(), ns, c.secret, err)
-		}
-		step("Secret %s/%s: created (cluster %s, id %d; serving %s)", ns, c.secret, c.name, c.id, strings.Join(hosts, ", "))
-	}
-	if err := c.rollIfChanged(ctx, dataHash(data), step); err != nil {
-		return err
-	}
-	if err := waitReady(ctx, c.k.client, []workload{{kind: "Deployment", namespace: ns, name: meshDeployment}}, timeout, time.Second, progress); err != nil {
+	if err := waitReady(ctx, c.k.client, []workload{{kind: "Deployment", namespace: c.flags.namespace, name: meshDeployment}}, timeout, time.Second, progress); err != nil {
 		return err
 	}
 	t, cleanup, err := c.target(ctx, timeout, progress)
@@ -337,9 +283,86 @@ func (c *kubeCluster) enable(ctx context.Context, extraHosts []string, timeout t
 	return waitAdmin(ctx, t, timeout, step)
 }
 
-// rollIfChanged records the Secret's hash in the apiserver's pod template,
-// so that a changed Secret restarts it (it copies the Secret at start).
-func (c *kubeCluster) rollIfChanged(ctx context.Context, hash string, step func(string, ...any)) error {
+type secretState int
+
+const (
+	secretUnchanged secretState = iota
+	secretCreated
+	secretUpdated
+)
+
+// ensureSecret creates the clustermesh Secret, or completes and renews
+// it keeping the CA, for the Service's addresses a; it returns the
+// Secret's data and what it did.
+func (c *kubeCluster) ensureSecret(ctx context.Context, a serviceAddrs, extraHosts []string, step func(string, ...any)) (map[string][]byte, secretState, error) {
+	ns := c.flags.namespace
+	dir, err := os.MkdirTemp("", "weft-clustermesh-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	old, found, err := c.readSecret(ctx, dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	hosts := append([]string{meshService + "." + ns + ".svc", meshService + "." + ns + ".svc.cluster.local"}, a.hosts...)
+	hosts = append(append(hosts, c.storeHosts...), extraHosts...)
+	err = clustermesh.Enable(clustermesh.EnableOptions{
+		Dir: clustermesh.Dir(dir), Cluster: c.name, ID: c.id, Hosts: hosts, Step: quietPaths(step, dir),
+		Config: map[string]any{"admin-listen": a.endpoints("admin", "")},
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", c.flags.where(), err)
+	}
+	// The pod runs with the chart's apiserver.yaml; the Secret's
+	// apiserver.json only says whose directory it is (Enable refuses
+	// another cluster's), without the temporary path Enable wrote.
+	owner, _ := json.MarshalIndent(map[string]any{"cluster-name": c.name, "cluster-id": c.id, "admin-listen": a.endpoints("admin", "")}, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, clustermesh.ConfigFile), append(owner, '\n'), 0o644); err != nil {
+		return nil, 0, err
+	}
+	data := map[string][]byte{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			if data[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	secrets := c.k.client.CoreV1().Secrets(ns)
+	switch {
+	case found && sameData(old, data):
+		step("Secret %s/%s: unchanged", ns, c.secret)
+		return data, secretUnchanged, nil
+	case found:
+		s, err := secrets.Get(ctx, c.secret, metav1.GetOptions{})
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: read Secret %s/%s: %w", c.flags.where(), ns, c.secret, err)
+		}
+		s.Data = data
+		if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+			return nil, 0, fmt.Errorf("%s: update Secret %s/%s: %w", c.flags.where(), ns, c.secret, err)
+		}
+		step("Secret %s/%s: updated", ns, c.secret)
+		return data, secretUpdated, nil
+	default:
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: c.secret, Namespace: ns,
+			Labels: map[string]string{"app.kubernetes.io/part-of": "weft"}}, Data: data}
+		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+			return nil, 0, fmt.Errorf("%s: create Secret %s/%s: %w", c.flags.where(), ns, c.secret, err)
+		}
+		step("Secret %s/%s: created (cluster %s, id %d; serving %s)", ns, c.secret, c.name, c.id, strings.Join(hosts, ", "))
+	}
+	return data, secretCreated, nil
+}
+
+// restart records the Secret's hash in the apiserver's pod template, so
+// that the changed Secret restarts it (it copies the Secret at start).
+func (c *kubeCluster) restart(ctx context.Context, hash string, step func(string, ...any)) error {
 	deps := c.k.client.AppsV1().Deployments(c.flags.namespace)
 	dep, err := deps.Get(ctx, meshDeployment, metav1.GetOptions{})
 	if err != nil {
@@ -352,9 +375,7 @@ func (c *kubeCluster) rollIfChanged(ctx context.Context, hash string, step func(
 	if _, err := deps.Patch(ctx, meshDeployment, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "weft-clustermesh"}); err != nil {
 		return fmt.Errorf("%s: restart Deployment %s/%s: %w", c.flags.where(), c.flags.namespace, meshDeployment, err)
 	}
-	if dep.Spec.Template.Annotations[meshSecretHashNote] != "" {
-		step("Deployment %s/%s: restarted to load the changed Secret", c.flags.namespace, meshDeployment)
-	}
+	step("Deployment %s/%s: restarted to load the changed Secret", c.flags.namespace, meshDeployment)
 	return nil
 }
 
@@ -461,3 +482,32 @@ func (m *meshOptions) kubeTargets(cmd *cobra.Command, flags ...kubeFlags) ([]clu
 }
 
 var errNoDestination = errors.New("give the other cluster with --destination-context (and --destination-kubeconfig when it is in another kubeconfig)")
+
+// installMeshSecret gives a new install the clustermesh Secret its
+// apiserver waits for: the cluster's CA and certificates for the Service's
+// DNS names and whatever address it has yet (`weft clustermesh enable`
+// adds a LoadBalancer's address once it has one). An existing Secret is
+// kept as it is: it holds the cluster's CA.
+func installMeshSecret(ctx context.Context, f kubeFlags, out io.Writer) error {
+	c, err := openKubeCluster(ctx, f)
+	if err != nil {
+		return err
+	}
+	ns := f.namespace
+	r := ref{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: c.secret}
+	if _, err := c.k.client.CoreV1().Secrets(ns).Get(ctx, c.secret, metav1.GetOptions{}); err == nil {
+		fmt.Fprintf(out, "%s kept (the cluster's CA)\n", r)
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read Secret %s/%s: %w", ns, c.secret, err)
+	}
+	a, err := c.addrs(ctx, 0, io.Discard)
+	if err != nil {
+		a = serviceAddrs{} // no address yet: the DNS names only
+	}
+	if _, _, err := c.ensureSecret(ctx, a, nil, func(string, ...any) {}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s created (the cluster's CA and certificates; `weft clustermesh enable%s` adds the Service's address for other clusters)\n", r, f.flag())
+	return nil
+}

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"maps"
+	"slices"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weftnet/weft/k8s/k8stest"
@@ -13,8 +15,9 @@ import (
 // TestClusterMeshContextRefusals: `weft clustermesh … --context` against a
 // real kube-apiserver says what is missing and what to run, and changes
 // nothing: Weft not installed, flags of a standalone apiserver, cluster
-// names given, no destination, clustermesh not enabled, a LoadBalancer
-// without an address, and a destination that is the same cluster.
+// names given, no destination, a LoadBalancer without an address (the
+// Secret install created stays as it was), no Secret, and a destination
+// that is the same cluster. install creates the Secret once and keeps it.
 // (e2e.TestClusterMeshByContext connects two clusters this way.)
 func TestClusterMeshContextRefusals(t *testing.T) {
 	c := k8stest.Start(t)
@@ -38,24 +41,45 @@ func TestClusterMeshContextRefusals(t *testing.T) {
 	refused("connect naming clusters", []string{"clustermesh", "connect", kc, "--destination-context=x", "c1", "c2"}, "give no cluster names")
 	refused("status naming clusters", []string{"clustermesh", "status", kc, "c1"}, "give no cluster names")
 
-	if _, _, err := runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false"); err != nil {
+	// install gives the apiserver the Secret it waits for; a second
+	// install keeps it (it holds the CA).
+	out, _, err := runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false")
+	if err != nil {
 		t.Fatal(err)
 	}
+	wantContains(t, "install", out, "weft-system/secret/weft-clustermesh created (the cluster's CA and certificates; `weft clustermesh enable` adds")
+	secret := func() map[string][]byte {
+		t.Helper()
+		s, err := c.Client.CoreV1().Secrets("weft-system").Get(ctx, "weft-clustermesh", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Data
+	}
+	first := secret()
+	if len(first["ca.key"]) == 0 || len(first["admin.crt"]) == 0 || len(first["remote-ca.key"]) == 0 {
+		t.Fatalf("the Secret install created lacks the CA, remote CA or admin certificate: keys %v", slices.Collect(maps.Keys(first)))
+	}
+	out, _, err = runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "install again", out, "weft-system/secret/weft-clustermesh kept (the cluster's CA)")
 	refused("enable with no LoadBalancer address", []string{"clustermesh", "enable", kc, "--wait-timeout=2s"},
 		"Service weft-system/weft-clustermesh (type LoadBalancer) has no address after 2s", "apiserver.service.type=NodePort")
-	if _, err := c.Client.CoreV1().Secrets("weft-system").Get(ctx, "weft-clustermesh", metav1.GetOptions{}); err == nil {
-		t.Fatal("a refused enable created the clustermesh Secret")
+	if !maps.EqualFunc(first, secret(), bytes.Equal) {
+		t.Fatal("a refused enable or a second install changed the clustermesh Secret")
 	}
-	refused("connect before enable", []string{"clustermesh", "connect", kc, "--destination-kubeconfig=" + c.Kubeconfig()},
+	if err := c.Client.CoreV1().Secrets("weft-system").Delete(ctx, "weft-clustermesh", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	refused("connect without the Secret", []string{"clustermesh", "connect", kc, "--destination-kubeconfig=" + c.Kubeconfig()},
 		"clustermesh is not enabled for cluster east (no Secret weft-system/weft-clustermesh)", "run `weft clustermesh enable` first")
 
 	if _, _, err := runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false", "--set=apiserver.service.type=ClusterIP"); err != nil {
 		t.Fatal(err)
 	}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "weft-clustermesh", Namespace: "weft-system"}, Data: map[string][]byte{"ca.crt": []byte("x")}}
-	if _, err := c.Client.CoreV1().Secrets("weft-system").Create(ctx, s, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// (install made the Secret again: it was deleted above)
 	refused("connect to itself", []string{"clustermesh", "connect", kc, "--destination-kubeconfig=" + c.Kubeconfig()},
 		"the current kube context and the current kube context are the same cluster (east)")
 }

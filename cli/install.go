@@ -259,6 +259,11 @@ func (k *kube) install(ctx context.Context, c *installConfig, objs []*unstructur
 	if err := k.writeInventory(ctx, ns, applied); err != nil {
 		return err
 	}
+	if slices.Contains(workloads, workload{kind: "Deployment", namespace: ns, name: meshDeployment}) {
+		if err := installMeshSecret(ctx, c.kube, out); err != nil {
+			return fmt.Errorf("weft is installed but its apiserver has no clustermesh Secret: %w", err)
+		}
+	}
 	if !c.wait || len(workloads) == 0 {
 		return nil
 	}
