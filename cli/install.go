@@ -172,7 +172,7 @@ func runInstall(ctx context.Context, c *installConfig, chart fs.FS, out, progres
 	if err := c.validate(); err != nil {
 		return err
 	}
-	manifest, err := renderChart(chart, c.kube.namespace, c.values())
+	manifest, notes, err := renderChart(chart, c.kube.namespace, c.values())
 	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if strings.Contains(msg, "/store/endpoints") {
@@ -202,7 +202,13 @@ func runInstall(ctx context.Context, c *installConfig, chart fs.FS, out, progres
 		}
 	}
 	fmt.Fprintf(progress, "installing Weft into %s, namespace %s\n", k.host, c.kube.namespace)
-	return k.install(ctx, c, objs, out, progress)
+	if err := k.install(ctx, c, objs, out, progress); err != nil {
+		return err
+	}
+	if notes != "" {
+		fmt.Fprintf(out, "\n%s\n", notes)
+	}
+	return nil
 }
 
 func (k *kube) install(ctx context.Context, c *installConfig, objs []*unstructured.Unstructured, out, progress io.Writer) error {

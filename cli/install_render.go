@@ -88,36 +88,38 @@ func mergeValues(a, b map[string]any) map[string]any {
 // <chart> --namespace <ns> --include-crds` does (Helm's own loader,
 // values.schema.json check, template engine and install order), without a
 // helm binary or a cluster: CRDs first, then the templates' objects, then
-// hooks.
-func renderChart(chartFS fs.FS, namespace string, v chartValues) (string, error) {
+// hooks. notes is the chart's rendered NOTES.txt, which helm prints after
+// an install.
+func renderChart(chartFS fs.FS, namespace string, v chartValues) (manifest, notes string, err error) {
 	ch, err := loadChart(chartFS)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	vals, err := v.merge()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
-		return "", fmt.Errorf("process chart dependencies: %w", err)
+		return "", "", fmt.Errorf("process chart dependencies: %w", err)
 	}
 	opts := chartutil.ReleaseOptions{Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true}
 	renderVals, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, chartutil.DefaultCapabilities.Copy(), false)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	files, err := engine.Engine{}.Render(ch, renderVals)
 	if err != nil {
-		return "", fmt.Errorf("render chart: %w", err)
+		return "", "", fmt.Errorf("render chart: %w", err)
 	}
-	for name := range files {
+	for name, body := range files {
 		if strings.HasSuffix(name, "NOTES.txt") {
+			notes = strings.TrimSpace(body)
 			delete(files, name)
 		}
 	}
 	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
 	if err != nil {
-		return "", fmt.Errorf("sort rendered manifests: %w", err)
+		return "", "", fmt.Errorf("sort rendered manifests: %w", err)
 	}
 	var b bytes.Buffer
 	for _, crd := range ch.CRDObjects() {
@@ -130,7 +132,7 @@ func renderChart(chartFS fs.FS, namespace string, v chartValues) (string, error)
 	for _, h := range hooks {
 		out += fmt.Sprintf("---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
-	return out, nil
+	return out, notes, nil
 }
 
 // loadChart reads a chart from a file system whose root holds Chart.yaml.

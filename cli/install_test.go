@@ -218,7 +218,8 @@ func TestInstall(t *testing.T) {
 		if err != nil {
 			t.Fatalf("install: %v\n%s%s", err, out, progress)
 		}
-		wantContains(t, "the output", out, "Weft is ready")
+		wantContains(t, "the output", out, "Weft is ready", // then the chart's notes, as helm prints them
+			"is installed in namespace weft-system as cluster east (id 7)", "weft clustermesh enable --context")
 		wantContains(t, "the progress", progress, "ready DaemonSet weft-system/weft-agent: 2 of 2 pods ready")
 	})
 
