@@ -3,10 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weftnet/weft/k8s/k8stest"
@@ -82,4 +86,87 @@ func TestClusterMeshContextRefusals(t *testing.T) {
 	// (install made the Secret again: it was deleted above)
 	refused("connect to itself", []string{"clustermesh", "connect", kc, "--destination-kubeconfig=" + c.Kubeconfig()},
 		"the current kube context and the current kube context are the same cluster (east)")
+}
+
+// TestClusterMeshServiceAddresses: remote clusters and the CLI are told
+// the addresses the Service weft-clustermesh has from outside the cluster:
+// a NodePort's node addresses with the node ports, a LoadBalancer's
+// ingress addresses with the Service ports, a ClusterIP's cluster address.
+func TestClusterMeshServiceAddresses(t *testing.T) {
+	c := k8stest.Start(t)
+	ctx := context.Background()
+	kc := "--kubeconfig=" + c.Kubeconfig()
+	if _, _, err := runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false", "--set=apiserver.service.type=NodePort"); err != nil {
+		t.Fatal(err)
+	}
+	for i, ip := range []string{"10.0.0.11", "10.0.0.12"} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n%d", i+1)}}
+		n, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeHostName, Address: n.Name}}
+		if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kf := kubeFlags{kubeconfig: c.Kubeconfig(), namespace: "weft-system"}
+	kcl, err := openKubeCluster(ctx, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kcl.name != "east" || kcl.id != 1 || kcl.secret != "weft-clustermesh" {
+		t.Errorf("the install read back as %s id %d, Secret %s", kcl.name, kcl.id, kcl.secret)
+	}
+	svc, err := c.Client.CoreV1().Services("weft-system").Get(ctx, "weft-clustermesh", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodePort := map[string]int32{}
+	for _, p := range svc.Spec.Ports {
+		nodePort[p.Name] = p.NodePort
+	}
+	a, err := kcl.addrs(ctx, time.Second, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("https://10.0.0.11:%d", nodePort["remote"]), fmt.Sprintf("https://10.0.0.12:%d", nodePort["remote"])}
+	if got := a.endpoints("remote", "https://"); !slices.Equal(got, want) {
+		t.Errorf("NodePort: remote endpoints %v, want %v", got, want)
+	}
+	if got := a.endpoints("admin", ""); len(got) != 2 || got[0] != fmt.Sprintf("10.0.0.11:%d", nodePort["admin"]) {
+		t.Errorf("NodePort: admin endpoints %v", got)
+	}
+
+	if _, _, err := runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false", "--set=apiserver.service.type=LoadBalancer"); err != nil {
+		t.Fatal(err)
+	}
+	svc, err = c.Client.CoreV1().Services("weft-system").Get(ctx, "weft-clustermesh", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.7"}, {Hostname: "mesh.east.example.com"}}
+	if _, err := c.Client.CoreV1().Services("weft-system").UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = kcl.addrs(ctx, time.Second, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := a.endpoints("remote", "https://"), []string{"https://203.0.113.7:2384", "https://mesh.east.example.com:2384"}; !slices.Equal(got, want) {
+		t.Errorf("LoadBalancer: remote endpoints %v, want %v", got, want)
+	}
+
+	if _, _, err := runWeft(t, "install", kc, testEndpoints, "--cluster-name=east", "--wait=false", "--set=apiserver.service.type=ClusterIP"); err != nil {
+		t.Fatal(err)
+	}
+	svc, err = c.Client.CoreV1().Services("weft-system").Get(ctx, "weft-clustermesh", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = kcl.addrs(ctx, time.Second, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := a.endpoints("admin", ""), []string{svc.Spec.ClusterIP + ":2383"}; !slices.Equal(got, want) {
+		t.Errorf("ClusterIP: admin endpoints %v, want %v", got, want)
+	}
 }
