@@ -178,12 +178,12 @@ spec:
   - toPorts:
     - ports:
       - port: "80"
-        protocol: TCP
+        protocol: UDP
       rules:
         http:
         - method: POST
           path: /v1/request-landing
-`, "spec.ingress[0].toPorts[0].rules.http: L7 HTTP rules are not supported yet"},
+`, `spec.ingress[0].toPorts[0].ports[0].protocol: "UDP" cannot carry HTTP, so it takes no rules.http; accepted with L7 HTTP rules are TCP and ANY`},
 		{exampleDoc(t, "deathstar.yaml") + `---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

@@ -29,11 +29,11 @@ spec:
   ingress:
   - toPorts:
     - ports:
-      - port: "80"
-        protocol: TCP
+      - port: "53"
+        protocol: UDP
       rules:
-        http:
-        - method: GET
+        dns:
+        - matchPattern: "*"
 `
 
 // TestBadObjects: objects that cannot be mirrored get a Warning Event and

@@ -100,7 +100,9 @@ func (d *decoder) ciliumPeerRule(path string, v any, ns string, ingress, deny bo
 		return pr
 	}
 	for _, f := range []string{dir + "Requires", dir + "Groups", dir + "Nodes", "icmps", "toServices", "toFQDNs", "authentication"} {
-		if _, ok := m[f]; ok {
+		if _, ok := m[f]; ok && f == "toFQDNs" {
+			d.fail(join(path, f), "toFQDNs is not supported yet (the DNS proxy is not built); accepted are toEndpoints, toCIDR, toCIDRSet and toEntities")
+		} else if ok {
 			d.fail(join(path, f), "%s", notSupported(f+" is"))
 		}
 	}
@@ -154,7 +156,11 @@ func (d *decoder) ciliumPeerRule(path string, v any, ns string, ingress, deny bo
 	}
 	toPorts := d.list(join(path, "toPorts"), m["toPorts"])
 	for i, tp := range toPorts {
-		pr.Ports = append(pr.Ports, d.ciliumPortRule(index(join(path, "toPorts"), i), tp, deny)...)
+		ports, l7 := d.ciliumPortRule(index(join(path, "toPorts"), i), tp, deny)
+		pr.Ports = append(pr.Ports, ports...)
+		if l7 != nil {
+			pr.HTTP = append(pr.HTTP, *l7)
+		}
 	}
 	// Only ports: every peer on those ports. Neither: the rule selects nothing.
 	pr.AnyPeer = !l3 && len(toPorts) > 0
@@ -170,28 +176,34 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// ciliumPortRule reads one toPorts entry: ports, and L7 rules (refused).
-func (d *decoder) ciliumPortRule(path string, v any, deny bool) []PortRange {
+// ciliumPortRule reads one toPorts entry: its ports, and the HTTP rules
+// on them (nil without rules.http).
+func (d *decoder) ciliumPortRule(path string, v any, deny bool) ([]PortRange, *HTTPPortRule) {
 	fields := []string{"ports"}
 	if !deny {
 		fields = append(fields, "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener")
 	}
 	m := d.object(path, v, fields...)
 	if m == nil {
-		return nil
+		return nil, nil
 	}
 	for _, f := range []string{"terminatingTLS", "originatingTLS", "serverNames", "listener"} {
 		if _, ok := m[f]; ok {
 			d.fail(join(path, f), "TLS and listener options are not supported yet; accepted is ports")
 		}
 	}
+	var l7 *HTTPPortRule
 	if rules, ok := m["rules"]; ok {
-		d.l7Rules(join(path, "rules"), rules)
+		l7 = d.l7Rules(join(path, "rules"), rules)
 	}
 	var out []PortRange
 	ports := d.list(join(path, "ports"), m["ports"])
 	if len(ports) == 0 {
-		return []PortRange{{}}
+		if l7 != nil {
+			d.fail(join(path, "ports"), "required by rules.http: L7 rules apply to ports; accepted is a TCP port such as {port: \"80\", protocol: TCP}")
+			return nil, nil
+		}
+		return []PortRange{{}}, nil
 	}
 	for i, pv := range ports {
 		p := index(join(path, "ports"), i)
@@ -203,6 +215,9 @@ func (d *decoder) ciliumPortRule(path string, v any, deny bool) []PortRange {
 		if !ok {
 			continue
 		}
+		if l7 != nil && !d.carriesHTTP(p, port, pm["protocol"]) {
+			continue
+		}
 		proto, ok := d.protocol(join(p, "protocol"), pm["protocol"], 0, "TCP", "UDP", "ANY")
 		if !ok {
 			continue
@@ -211,24 +226,46 @@ func (d *decoder) ciliumPortRule(path string, v any, deny bool) []PortRange {
 			out = append(out, pr)
 		}
 	}
-	return out
+	if l7 != nil {
+		l7.Ports = out
+		return nil, l7
+	}
+	return out, nil
 }
 
-// l7Rules parses L7 rules so that malformed ones are named, then refuses
-// them: only L3/L4 is enforced so far.
-func (d *decoder) l7Rules(path string, v any) {
+// carriesHTTP checks that a port with HTTP rules is a TCP port: UDP, ICMP
+// and the other protocols cannot carry HTTP/1.1 or HTTP/2.
+func (d *decoder) carriesHTTP(path string, port uint16, proto any) bool {
+	if port == 0 {
+		d.fail(join(path, "port"), "L7 HTTP rules need a port number; accepted is a TCP port 1-65535")
+		return false
+	}
+	if s, ok := proto.(string); ok && s != "TCP" && s != "ANY" {
+		d.fail(join(path, "protocol"), "%q cannot carry HTTP, so it takes no rules.http; accepted with L7 HTTP rules are TCP and ANY", s)
+		return false
+	}
+	return true
+}
+
+// l7Rules reads toPorts[].rules: HTTP rules are returned, the other kinds
+// are refused (not enforced yet).
+func (d *decoder) l7Rules(path string, v any) *HTTPPortRule {
 	m := d.object(path, v, "http", "kafka", "dns", "l7proto", "l7")
 	if m == nil {
-		return
+		return nil
 	}
-	for i, h := range d.list(join(path, "http"), m["http"]) {
-		d.object(index(join(path, "http"), i), h, "method", "path", "host", "headers", "headerMatches")
-	}
+	var l7 *HTTPPortRule
 	for _, f := range sortedKeys(m) {
-		kind := "L7 " + strings.ToUpper(f)
-		if f == "l7proto" || f == "l7" {
-			kind = "generic L7"
+		switch f {
+		case "http":
+			l7 = &HTTPPortRule{HTTP: d.httpRules(join(path, f), m[f]), Field: join(path, f)}
+		case "dns":
+			d.fail(join(path, f), "L7 DNS rules are not supported yet; accepted are http rules (remove rules.dns to enforce the L3/L4 part of the rule)")
+		case "l7proto", "l7":
+			d.fail(join(path, f), "generic L7 rules are not supported yet; accepted are http rules (remove rules.%s to enforce the L3/L4 part of the rule)", f)
+		default:
+			d.fail(join(path, f), "L7 %s rules are not supported yet; accepted are http rules (remove rules.%s to enforce the L3/L4 part of the rule)", strings.ToUpper(f), f)
 		}
-		d.fail(join(path, f), "%s rules are not supported yet; remove rules: to enforce the L3/L4 part of the rule", kind)
 	}
+	return l7
 }

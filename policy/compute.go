@@ -99,6 +99,12 @@ func expand(pr PeerRule, u *Universe, out map[datapath.Rule]bool) {
 		return
 	}
 	ports := pr.Ports
+	if len(ports) == 0 && len(pr.HTTP) > 0 {
+		// Ports with HTTP rules are not opened at L3/L4: the datapath does
+		// not redirect them to the L7 proxy yet, so they fail closed
+		// rather than allow every request (docs/l7.md).
+		return
+	}
 	if len(ports) == 0 {
 		ports = []PortRange{{}}
 	}

@@ -93,13 +93,18 @@ type Rule struct {
 
 // PeerRule allows (or denies) traffic with a set of peers on a set of
 // ports. No peers and not AnyPeer: the rule selects nothing (it only
-// enforces default deny). No ports: every port and protocol.
+// enforces default deny). No ports and no HTTP rules: every port and
+// protocol.
 type PeerRule struct {
 	Deny bool
 	// AnyPeer selects every identity (identity 0 in the datapath).
 	AnyPeer bool
 	Peers   []Peer
-	Ports   []PortRange
+	// Ports are the ports allowed (or denied) at L3/L4.
+	Ports []PortRange
+	// HTTP are the ports whose requests must match HTTP rules (toPorts
+	// entries with rules.http); their ports are not in Ports.
+	HTTP []HTTPPortRule
 	// Field is where the rule came from, e.g. spec.ingress[0].
 	Field string
 }
@@ -165,12 +170,21 @@ func (pr PeerRule) String() string {
 	if len(peers) == 0 {
 		peers = []string{"no peer"}
 	}
-	ports := "any port"
-	if len(pr.Ports) > 0 {
-		ps := make([]string, len(pr.Ports))
-		for i, p := range pr.Ports {
-			ps[i] = p.String()
+	var ps []string
+	for _, p := range pr.Ports {
+		ps = append(ps, p.String())
+	}
+	for _, h := range pr.HTTP {
+		rules := make([]string, len(h.HTTP))
+		for i, r := range h.HTTP {
+			rules[i] = r.String()
 		}
+		for _, p := range h.Ports {
+			ps = append(ps, p.String()+" HTTP {"+strings.Join(rules, " | ")+"}")
+		}
+	}
+	ports := "any port"
+	if len(ps) > 0 {
 		ports = strings.Join(ps, ", ")
 	}
 	return verdict + " " + strings.Join(peers, " | ") + " on " + ports

@@ -25,6 +25,7 @@ func TestParseExamples(t *testing.T) {
 		want []string // Policy.String of each document
 	}{
 		{"deathstar.yaml", []string{"cilium.io/v2 CiliumNetworkPolicy default/deathstar"}},
+		{"deathstar-l7.yaml", []string{"cilium.io/v2 CiliumNetworkPolicy default/rule1"}},
 		{"team-isolation.yaml", []string{"cilium.io/v2 CiliumNetworkPolicy team-a/isolate-team-a", "cilium.io/v2 CiliumNetworkPolicy team-b/team-a-to-api"}},
 		{"team-isolation-k8s.yaml", []string{"networking.k8s.io/v1 NetworkPolicy team-a/isolate-team-a", "networking.k8s.io/v1 NetworkPolicy team-b/team-a-to-api"}},
 		{"cidr-entities.yaml", []string{"cilium.io/v2 CiliumClusterwideNetworkPolicy egress-limits"}},
@@ -92,8 +93,8 @@ func TestParseErrors(t *testing.T) {
 			`spec.ingress[0].toPorts[0].ports[0].protocol: "SCTP" is not supported; accepted are TCP, UDP, ANY`},
 		{"named port", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: http\n",
 			`spec.ingress[0].toPorts[0].ports[0].port: named port "http": named ports are not supported yet`},
-		{"L7 HTTP", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - method: GET\n          path: /v1/\n",
-			"spec.ingress[0].toPorts[0].rules.http: L7 HTTP rules are not supported yet"},
+		{"L7 DNS", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports:\n      - port: \"53\"\n        protocol: UDP\n      rules:\n        dns:\n        - matchPattern: \"*\"\n",
+			"spec.egress[0].toPorts[0].rules.dns: L7 DNS rules are not supported yet; accepted are http rules"},
 		{"port range too large", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports:\n      - port: \"1000\"\n        endPort: 5000\n",
 			"spec.egress[0].toPorts[0].ports[0].endPort: range 1000-5000 covers 4001 ports; at most 1024 are accepted"},
 		{"endPort below port", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n        endPort: 79\n",
@@ -109,7 +110,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad operator", header + "spec:\n  endpointSelector:\n    matchExpressions:\n    - key: app\n      operator: Equals\n      values: [a]\n",
 			`spec.endpointSelector.matchExpressions[0].operator: "Equals" is not supported; accepted are In, NotIn, Exists, DoesNotExist`},
 		{"toFQDNs", header + "spec:\n  endpointSelector: {}\n  egress:\n  - toFQDNs:\n    - matchName: example.com\n",
-			"spec.egress[0].toFQDNs: toFQDNs is not supported yet"},
+			"spec.egress[0].toFQDNs: toFQDNs is not supported yet (the DNS proxy is not built)"},
 		{"missing selector", header + "spec:\n  ingress: [{}]\n", "spec.endpointSelector: required"},
 		{"missing name", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {}\nspec:\n  endpointSelector: {}\n", "metadata.name: required"},
 		{"bad kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n", `apiVersion "v1" kind "Pod" is not supported; accepted are cilium.io/v2 CiliumNetworkPolicy`},

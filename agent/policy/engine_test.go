@@ -263,8 +263,8 @@ func TestPolicyImportAllOrNothing(t *testing.T) {
 	for _, tc := range []struct{ name, input, want string }{
 		{"valid then invalid", string(valid) + "---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n        protocol: SCTP\n",
 			`document 2 (CiliumNetworkPolicy default/x): spec.ingress[0].toPorts[0].ports[0].protocol: "SCTP" is not supported`},
-		{"L7", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - method: GET\n",
-			"L7 HTTP rules are not supported yet"},
+		{"L7 rule with an invalid regex", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - method: GET\n          path: \"/v1/(\"\n",
+			`spec.ingress[0].toPorts[0].rules.http[0].path: "/v1/(" is not a regular expression`},
 		{"replacing a stored policy with garbage", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: isolate-team-a\n  namespace: team-a\nspec:\n  endpointSelector: {}\n  egress: 5\n", "spec.egress: expected a list"},
 		{"empty", "# nothing\n", "no YAML document"},
 	} {
