@@ -112,7 +112,11 @@ func (p *flowPrinter) compact(f *agentapi.Flow) string {
 	if svc := serviceString(f.GetDestinationService()); svc != "" {
 		fmt.Fprintf(&b, " (service %s)", svc)
 	}
-	fmt.Fprintf(&b, " %s %s", f.GetObservationPoint(), p.verdict(f))
+	point := f.GetObservationPoint()
+	if t := flow.L7Type(f); t != "" {
+		point = t
+	}
+	fmt.Fprintf(&b, " %s %s", point, p.verdict(f))
 	if f.GetVerdict() == agentapi.Verdict_DROPPED && f.GetDropReason() != "" {
 		b.WriteString(" " + p.paint(ansiRed, f.GetDropReason()))
 	}
@@ -151,6 +155,7 @@ func (p *flowPrinter) dict(f *agentapi.Flow) error {
 	add("DESTINATION", endpointDetail(f.GetDestination(), hasPorts(f)))
 	add("SERVICE", serviceString(f.GetDestinationService()))
 	add("TYPE", f.GetObservationPoint())
+	add("L7", flow.L7Type(f))
 	add("DIRECTION", strings.ToLower(strings.TrimPrefix(f.GetDirection().String(), "DIRECTION_")))
 	add("VERDICT", p.verdict(f))
 	add("DROP REASON", f.GetDropReason())
@@ -219,8 +224,12 @@ func serviceString(svc *agentapi.FlowService) string {
 	return s
 }
 
-// summary is the protocol and, for TCP, the flags.
+// summary is the L7 request or response, else the protocol and, for TCP,
+// the flags.
 func summary(f *agentapi.Flow) string {
+	if s := flow.L7Summary(f); s != "" {
+		return s
+	}
 	if f.GetProtocolNumber() == flow.ProtoTCP && f.GetTcpFlags() != 0 {
 		return "TCP Flags: " + flow.TCPFlagsString(f.GetTcpFlags())
 	}

@@ -43,6 +43,22 @@ func observedFlows() []*agentapi.Flow {
 	}
 }
 
+// observedL7Flows are the L7 proxy's records of a denied request and of
+// its 403 answer.
+func observedL7Flows() []*agentapi.Flow {
+	at := func(ms int) int64 { return testNow.Add(-60e9).UnixNano() + int64(ms)*1e6 }
+	client := &agentapi.FlowEndpoint{Ip: "10.1.0.5", Port: 44900, Identity: 300, Namespace: "dev", PodName: "client-1"}
+	nginx := &agentapi.FlowEndpoint{Ip: "10.1.1.7", Port: 80, Identity: 301, Namespace: "dev", PodName: "nginx-dev"}
+	return []*agentapi.Flow{
+		{TimeNs: at(3000), Source: client, Destination: nginx, Node: "c1-n2", Cluster: "c1", ObservationPoint: flow.PointL7Proxy,
+			Verdict: agentapi.Verdict_DROPPED, DropReason: "policy denied", Protocol: "TCP", ProtocolNumber: 6, Direction: agentapi.Direction_INGRESS,
+			L7: &agentapi.FlowL7{Type: agentapi.L7FlowType_REQUEST, Http: &agentapi.FlowHTTP{Method: "PUT", Url: "http://nginx-dev/v1/exhaust-port", Protocol: "HTTP/1.1"}}},
+		{TimeNs: at(3001), Source: nginx, Destination: client, Node: "c1-n2", Cluster: "c1", ObservationPoint: flow.PointL7Proxy,
+			Verdict: agentapi.Verdict_FORWARDED, Protocol: "TCP", ProtocolNumber: 6, Direction: agentapi.Direction_INGRESS,
+			L7: &agentapi.FlowL7{Type: agentapi.L7FlowType_RESPONSE, LatencyNs: 12e6, Http: &agentapi.FlowHTTP{Code: 403, Method: "PUT", Url: "http://nginx-dev/v1/exhaust-port", Protocol: "HTTP/1.1"}}},
+	}
+}
+
 // serveObserver serves a real flow.Observer holding flows on a unix socket.
 func serveObserver(t *testing.T, flows []*agentapi.Flow) string {
 	t.Helper()
@@ -64,7 +80,7 @@ func serveObserver(t *testing.T, flows []*agentapi.Flow) string {
 }
 
 func TestObserveGolden(t *testing.T) {
-	socket := serveObserver(t, observedFlows())
+	socket := serveObserver(t, append(observedFlows(), observedL7Flows()...))
 	for _, tc := range []struct{ name, args string }{
 		{"compact", "-o compact"},
 		{"compact-color", "-o compact --color always --print-node-name"},

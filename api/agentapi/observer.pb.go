@@ -128,6 +128,55 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_observer_proto_rawDescGZIP(), []int{1}
 }
 
+type L7FlowType int32
+
+const (
+	L7FlowType_L7_FLOW_TYPE_UNKNOWN L7FlowType = 0
+	L7FlowType_REQUEST              L7FlowType = 1 // printed http-request
+	L7FlowType_RESPONSE             L7FlowType = 2 // printed http-response
+)
+
+// Enum value maps for L7FlowType.
+var (
+	L7FlowType_name = map[int32]string{
+		0: "L7_FLOW_TYPE_UNKNOWN",
+		1: "REQUEST",
+		2: "RESPONSE",
+	}
+	L7FlowType_value = map[string]int32{
+		"L7_FLOW_TYPE_UNKNOWN": 0,
+		"REQUEST":              1,
+		"RESPONSE":             2,
+	}
+)
+
+func (x L7FlowType) Enum() *L7FlowType {
+	p := new(L7FlowType)
+	*p = x
+	return p
+}
+
+func (x L7FlowType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (L7FlowType) Descriptor() protoreflect.EnumDescriptor {
+	return file_observer_proto_enumTypes[2].Descriptor()
+}
+
+func (L7FlowType) Type() protoreflect.EnumType {
+	return &file_observer_proto_enumTypes[2]
+}
+
+func (x L7FlowType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use L7FlowType.Descriptor instead.
+func (L7FlowType) EnumDescriptor() ([]byte, []int) {
+	return file_observer_proto_rawDescGZIP(), []int{2}
+}
+
 // FlowEndpoint is one end of a flow.
 type FlowEndpoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -310,8 +359,11 @@ type Flow struct {
 	Direction          Direction    `protobuf:"varint,14,opt,name=direction,proto3,enum=weft.agent.v1.Direction" json:"direction,omitempty"`
 	Policy             string       `protobuf:"bytes,15,opt,name=policy,proto3" json:"policy,omitempty"`      // policy that allowed or denied it, when known
 	Sequence           uint64       `protobuf:"varint,16,opt,name=sequence,proto3" json:"sequence,omitempty"` // position in the observing node's ring
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Set on the records of the L7 proxy (observation point l7-proxy): one
+	// for each request it read and one for each response it sent.
+	L7            *FlowL7 `protobuf:"bytes,17,opt,name=l7,proto3" json:"l7,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {
@@ -456,6 +508,155 @@ func (x *Flow) GetSequence() uint64 {
 	return 0
 }
 
+func (x *Flow) GetL7() *FlowL7 {
+	if x != nil {
+		return x.L7
+	}
+	return nil
+}
+
+// FlowL7 is the L7 part of a record of the L7 proxy.
+type FlowL7 struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  L7FlowType             `protobuf:"varint,1,opt,name=type,proto3,enum=weft.agent.v1.L7FlowType" json:"type,omitempty"`
+	// Response: from reading the request's header to sending the
+	// response's header.
+	LatencyNs     uint64    `protobuf:"varint,2,opt,name=latency_ns,json=latencyNs,proto3" json:"latency_ns,omitempty"`
+	Http          *FlowHTTP `protobuf:"bytes,3,opt,name=http,proto3" json:"http,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowL7) Reset() {
+	*x = FlowL7{}
+	mi := &file_observer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowL7) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowL7) ProtoMessage() {}
+
+func (x *FlowL7) ProtoReflect() protoreflect.Message {
+	mi := &file_observer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowL7.ProtoReflect.Descriptor instead.
+func (*FlowL7) Descriptor() ([]byte, []int) {
+	return file_observer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FlowL7) GetType() L7FlowType {
+	if x != nil {
+		return x.Type
+	}
+	return L7FlowType_L7_FLOW_TYPE_UNKNOWN
+}
+
+func (x *FlowL7) GetLatencyNs() uint64 {
+	if x != nil {
+		return x.LatencyNs
+	}
+	return 0
+}
+
+func (x *FlowL7) GetHttp() *FlowHTTP {
+	if x != nil {
+		return x.Http
+	}
+	return nil
+}
+
+// FlowHTTP is an HTTP request or response as the L7 proxy saw it.
+type FlowHTTP struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Code     uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"` // response status; 0 on a request
+	Method   string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Url      string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`           // http://host/path?query
+	Protocol string                 `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"` // HTTP/1.1
+	// Header names of headerMatches whose mismatch action was applied, as
+	// "ACTION name" (e.g. "LOG X-Env").
+	HeaderMismatches []string `protobuf:"bytes,5,rep,name=header_mismatches,json=headerMismatches,proto3" json:"header_mismatches,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *FlowHTTP) Reset() {
+	*x = FlowHTTP{}
+	mi := &file_observer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowHTTP) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowHTTP) ProtoMessage() {}
+
+func (x *FlowHTTP) ProtoReflect() protoreflect.Message {
+	mi := &file_observer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowHTTP.ProtoReflect.Descriptor instead.
+func (*FlowHTTP) Descriptor() ([]byte, []int) {
+	return file_observer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FlowHTTP) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *FlowHTTP) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *FlowHTTP) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *FlowHTTP) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *FlowHTTP) GetHeaderMismatches() []string {
+	if x != nil {
+		return x.HeaderMismatches
+	}
+	return nil
+}
+
 // FlowFilter matches a flow when every field given matches (AND); a field
 // with several values matches when any value does (OR). Fields named
 // without source_/destination_ match either end.
@@ -483,7 +684,7 @@ type FlowFilter struct {
 
 func (x *FlowFilter) Reset() {
 	*x = FlowFilter{}
-	mi := &file_observer_proto_msgTypes[3]
+	mi := &file_observer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +696,7 @@ func (x *FlowFilter) String() string {
 func (*FlowFilter) ProtoMessage() {}
 
 func (x *FlowFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[3]
+	mi := &file_observer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +709,7 @@ func (x *FlowFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowFilter.ProtoReflect.Descriptor instead.
 func (*FlowFilter) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{3}
+	return file_observer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FlowFilter) GetPod() []string {
@@ -637,7 +838,7 @@ type GetFlowsRequest struct {
 
 func (x *GetFlowsRequest) Reset() {
 	*x = GetFlowsRequest{}
-	mi := &file_observer_proto_msgTypes[4]
+	mi := &file_observer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +850,7 @@ func (x *GetFlowsRequest) String() string {
 func (*GetFlowsRequest) ProtoMessage() {}
 
 func (x *GetFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[4]
+	mi := &file_observer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +863,7 @@ func (x *GetFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowsRequest.ProtoReflect.Descriptor instead.
 func (*GetFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{4}
+	return file_observer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetFlowsRequest) GetNumber() uint64 {
@@ -719,7 +920,7 @@ type LostFlows struct {
 
 func (x *LostFlows) Reset() {
 	*x = LostFlows{}
-	mi := &file_observer_proto_msgTypes[5]
+	mi := &file_observer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +932,7 @@ func (x *LostFlows) String() string {
 func (*LostFlows) ProtoMessage() {}
 
 func (x *LostFlows) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[5]
+	mi := &file_observer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +945,7 @@ func (x *LostFlows) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostFlows.ProtoReflect.Descriptor instead.
 func (*LostFlows) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{5}
+	return file_observer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LostFlows) GetNode() string {
@@ -781,7 +982,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_observer_proto_msgTypes[6]
+	mi := &file_observer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +994,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[6]
+	mi := &file_observer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1007,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{6}
+	return file_observer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeStatus) GetNode() string {
@@ -850,7 +1051,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_observer_proto_msgTypes[7]
+	mi := &file_observer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1063,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[7]
+	mi := &file_observer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1076,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{7}
+	return file_observer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Heartbeat) GetNode() string {
@@ -907,7 +1108,7 @@ type GetFlowsResponse struct {
 
 func (x *GetFlowsResponse) Reset() {
 	*x = GetFlowsResponse{}
-	mi := &file_observer_proto_msgTypes[8]
+	mi := &file_observer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1120,7 @@ func (x *GetFlowsResponse) String() string {
 func (*GetFlowsResponse) ProtoMessage() {}
 
 func (x *GetFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[8]
+	mi := &file_observer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1133,7 @@ func (x *GetFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowsResponse.ProtoReflect.Descriptor instead.
 func (*GetFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{8}
+	return file_observer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetFlowsResponse) GetResponse() isGetFlowsResponse_Response {
@@ -1014,7 +1215,7 @@ type ServerStatusRequest struct {
 
 func (x *ServerStatusRequest) Reset() {
 	*x = ServerStatusRequest{}
-	mi := &file_observer_proto_msgTypes[9]
+	mi := &file_observer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1227,7 @@ func (x *ServerStatusRequest) String() string {
 func (*ServerStatusRequest) ProtoMessage() {}
 
 func (x *ServerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[9]
+	mi := &file_observer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1240,7 @@ func (x *ServerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ServerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{9}
+	return file_observer_proto_rawDescGZIP(), []int{11}
 }
 
 type ServerStatusResponse struct {
@@ -1057,7 +1258,7 @@ type ServerStatusResponse struct {
 
 func (x *ServerStatusResponse) Reset() {
 	*x = ServerStatusResponse{}
-	mi := &file_observer_proto_msgTypes[10]
+	mi := &file_observer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1270,7 @@ func (x *ServerStatusResponse) String() string {
 func (*ServerStatusResponse) ProtoMessage() {}
 
 func (x *ServerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[10]
+	mi := &file_observer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1283,7 @@ func (x *ServerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ServerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{10}
+	return file_observer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServerStatusResponse) GetNumFlows() uint64 {
@@ -1151,7 +1352,7 @@ const file_observer_proto_rawDesc = "" +
 	"\vFlowService\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\bfrontend\x18\x03 \x01(\tR\bfrontend\"\x86\x05\n" +
+	"\bfrontend\x18\x03 \x01(\tR\bfrontend\"\xad\x05\n" +
 	"\x04Flow\x12\x17\n" +
 	"\atime_ns\x18\x01 \x01(\x03R\x06timeNs\x123\n" +
 	"\x06source\x18\x02 \x01(\v2\x1b.weft.agent.v1.FlowEndpointR\x06source\x12=\n" +
@@ -1170,7 +1371,19 @@ const file_observer_proto_rawDesc = "" +
 	"\x0fprotocol_number\x18\r \x01(\rR\x0eprotocolNumber\x126\n" +
 	"\tdirection\x18\x0e \x01(\x0e2\x18.weft.agent.v1.DirectionR\tdirection\x12\x16\n" +
 	"\x06policy\x18\x0f \x01(\tR\x06policy\x12\x1a\n" +
-	"\bsequence\x18\x10 \x01(\x04R\bsequence\"\xe1\x03\n" +
+	"\bsequence\x18\x10 \x01(\x04R\bsequence\x12%\n" +
+	"\x02l7\x18\x11 \x01(\v2\x15.weft.agent.v1.FlowL7R\x02l7\"\x83\x01\n" +
+	"\x06FlowL7\x12-\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x19.weft.agent.v1.L7FlowTypeR\x04type\x12\x1d\n" +
+	"\n" +
+	"latency_ns\x18\x02 \x01(\x04R\tlatencyNs\x12+\n" +
+	"\x04http\x18\x03 \x01(\v2\x17.weft.agent.v1.FlowHTTPR\x04http\"\x91\x01\n" +
+	"\bFlowHTTP\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x1a\n" +
+	"\bprotocol\x18\x04 \x01(\tR\bprotocol\x12+\n" +
+	"\x11header_mismatches\x18\x05 \x03(\tR\x10headerMismatches\"\xe1\x03\n" +
 	"\n" +
 	"FlowFilter\x12\x10\n" +
 	"\x03pod\x18\x01 \x03(\tR\x03pod\x12\x1d\n" +
@@ -1241,7 +1454,12 @@ const file_observer_proto_rawDesc = "" +
 	"\x11DIRECTION_UNKNOWN\x10\x00\x12\v\n" +
 	"\aINGRESS\x10\x01\x12\n" +
 	"\n" +
-	"\x06EGRESS\x10\x022\xb2\x01\n" +
+	"\x06EGRESS\x10\x02*A\n" +
+	"\n" +
+	"L7FlowType\x12\x18\n" +
+	"\x14L7_FLOW_TYPE_UNKNOWN\x10\x00\x12\v\n" +
+	"\aREQUEST\x10\x01\x12\f\n" +
+	"\bRESPONSE\x10\x022\xb2\x01\n" +
 	"\bObserver\x12M\n" +
 	"\bGetFlows\x12\x1e.weft.agent.v1.GetFlowsRequest\x1a\x1f.weft.agent.v1.GetFlowsResponse0\x01\x12W\n" +
 	"\fServerStatus\x12\".weft.agent.v1.ServerStatusRequest\x1a#.weft.agent.v1.ServerStatusResponseB&Z$github.com/weftnet/weft/api/agentapib\x06proto3"
@@ -1258,46 +1476,52 @@ func file_observer_proto_rawDescGZIP() []byte {
 	return file_observer_proto_rawDescData
 }
 
-var file_observer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_observer_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_observer_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_observer_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_observer_proto_goTypes = []any{
 	(Verdict)(0),                 // 0: weft.agent.v1.Verdict
 	(Direction)(0),               // 1: weft.agent.v1.Direction
-	(*FlowEndpoint)(nil),         // 2: weft.agent.v1.FlowEndpoint
-	(*FlowService)(nil),          // 3: weft.agent.v1.FlowService
-	(*Flow)(nil),                 // 4: weft.agent.v1.Flow
-	(*FlowFilter)(nil),           // 5: weft.agent.v1.FlowFilter
-	(*GetFlowsRequest)(nil),      // 6: weft.agent.v1.GetFlowsRequest
-	(*LostFlows)(nil),            // 7: weft.agent.v1.LostFlows
-	(*NodeStatus)(nil),           // 8: weft.agent.v1.NodeStatus
-	(*Heartbeat)(nil),            // 9: weft.agent.v1.Heartbeat
-	(*GetFlowsResponse)(nil),     // 10: weft.agent.v1.GetFlowsResponse
-	(*ServerStatusRequest)(nil),  // 11: weft.agent.v1.ServerStatusRequest
-	(*ServerStatusResponse)(nil), // 12: weft.agent.v1.ServerStatusResponse
+	(L7FlowType)(0),              // 2: weft.agent.v1.L7FlowType
+	(*FlowEndpoint)(nil),         // 3: weft.agent.v1.FlowEndpoint
+	(*FlowService)(nil),          // 4: weft.agent.v1.FlowService
+	(*Flow)(nil),                 // 5: weft.agent.v1.Flow
+	(*FlowL7)(nil),               // 6: weft.agent.v1.FlowL7
+	(*FlowHTTP)(nil),             // 7: weft.agent.v1.FlowHTTP
+	(*FlowFilter)(nil),           // 8: weft.agent.v1.FlowFilter
+	(*GetFlowsRequest)(nil),      // 9: weft.agent.v1.GetFlowsRequest
+	(*LostFlows)(nil),            // 10: weft.agent.v1.LostFlows
+	(*NodeStatus)(nil),           // 11: weft.agent.v1.NodeStatus
+	(*Heartbeat)(nil),            // 12: weft.agent.v1.Heartbeat
+	(*GetFlowsResponse)(nil),     // 13: weft.agent.v1.GetFlowsResponse
+	(*ServerStatusRequest)(nil),  // 14: weft.agent.v1.ServerStatusRequest
+	(*ServerStatusResponse)(nil), // 15: weft.agent.v1.ServerStatusResponse
 }
 var file_observer_proto_depIdxs = []int32{
-	2,  // 0: weft.agent.v1.Flow.source:type_name -> weft.agent.v1.FlowEndpoint
-	2,  // 1: weft.agent.v1.Flow.destination:type_name -> weft.agent.v1.FlowEndpoint
-	3,  // 2: weft.agent.v1.Flow.destination_service:type_name -> weft.agent.v1.FlowService
+	3,  // 0: weft.agent.v1.Flow.source:type_name -> weft.agent.v1.FlowEndpoint
+	3,  // 1: weft.agent.v1.Flow.destination:type_name -> weft.agent.v1.FlowEndpoint
+	4,  // 2: weft.agent.v1.Flow.destination_service:type_name -> weft.agent.v1.FlowService
 	0,  // 3: weft.agent.v1.Flow.verdict:type_name -> weft.agent.v1.Verdict
 	1,  // 4: weft.agent.v1.Flow.direction:type_name -> weft.agent.v1.Direction
-	0,  // 5: weft.agent.v1.FlowFilter.verdict:type_name -> weft.agent.v1.Verdict
-	5,  // 6: weft.agent.v1.GetFlowsRequest.whitelist:type_name -> weft.agent.v1.FlowFilter
-	5,  // 7: weft.agent.v1.GetFlowsRequest.blacklist:type_name -> weft.agent.v1.FlowFilter
-	4,  // 8: weft.agent.v1.GetFlowsResponse.flow:type_name -> weft.agent.v1.Flow
-	7,  // 9: weft.agent.v1.GetFlowsResponse.lost:type_name -> weft.agent.v1.LostFlows
-	8,  // 10: weft.agent.v1.GetFlowsResponse.node_status:type_name -> weft.agent.v1.NodeStatus
-	9,  // 11: weft.agent.v1.GetFlowsResponse.heartbeat:type_name -> weft.agent.v1.Heartbeat
-	8,  // 12: weft.agent.v1.ServerStatusResponse.nodes:type_name -> weft.agent.v1.NodeStatus
-	6,  // 13: weft.agent.v1.Observer.GetFlows:input_type -> weft.agent.v1.GetFlowsRequest
-	11, // 14: weft.agent.v1.Observer.ServerStatus:input_type -> weft.agent.v1.ServerStatusRequest
-	10, // 15: weft.agent.v1.Observer.GetFlows:output_type -> weft.agent.v1.GetFlowsResponse
-	12, // 16: weft.agent.v1.Observer.ServerStatus:output_type -> weft.agent.v1.ServerStatusResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	6,  // 5: weft.agent.v1.Flow.l7:type_name -> weft.agent.v1.FlowL7
+	2,  // 6: weft.agent.v1.FlowL7.type:type_name -> weft.agent.v1.L7FlowType
+	7,  // 7: weft.agent.v1.FlowL7.http:type_name -> weft.agent.v1.FlowHTTP
+	0,  // 8: weft.agent.v1.FlowFilter.verdict:type_name -> weft.agent.v1.Verdict
+	8,  // 9: weft.agent.v1.GetFlowsRequest.whitelist:type_name -> weft.agent.v1.FlowFilter
+	8,  // 10: weft.agent.v1.GetFlowsRequest.blacklist:type_name -> weft.agent.v1.FlowFilter
+	5,  // 11: weft.agent.v1.GetFlowsResponse.flow:type_name -> weft.agent.v1.Flow
+	10, // 12: weft.agent.v1.GetFlowsResponse.lost:type_name -> weft.agent.v1.LostFlows
+	11, // 13: weft.agent.v1.GetFlowsResponse.node_status:type_name -> weft.agent.v1.NodeStatus
+	12, // 14: weft.agent.v1.GetFlowsResponse.heartbeat:type_name -> weft.agent.v1.Heartbeat
+	11, // 15: weft.agent.v1.ServerStatusResponse.nodes:type_name -> weft.agent.v1.NodeStatus
+	9,  // 16: weft.agent.v1.Observer.GetFlows:input_type -> weft.agent.v1.GetFlowsRequest
+	14, // 17: weft.agent.v1.Observer.ServerStatus:input_type -> weft.agent.v1.ServerStatusRequest
+	13, // 18: weft.agent.v1.Observer.GetFlows:output_type -> weft.agent.v1.GetFlowsResponse
+	15, // 19: weft.agent.v1.Observer.ServerStatus:output_type -> weft.agent.v1.ServerStatusResponse
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_observer_proto_init() }
@@ -1305,7 +1529,7 @@ func file_observer_proto_init() {
 	if File_observer_proto != nil {
 		return
 	}
-	file_observer_proto_msgTypes[8].OneofWrappers = []any{
+	file_observer_proto_msgTypes[10].OneofWrappers = []any{
 		(*GetFlowsResponse_Flow)(nil),
 		(*GetFlowsResponse_Lost)(nil),
 		(*GetFlowsResponse_NodeStatus)(nil),
@@ -1316,8 +1540,8 @@ func file_observer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_observer_proto_rawDesc), len(file_observer_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   11,
+			NumEnums:      3,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
