@@ -108,6 +108,14 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 	return r
 }
 
+// Endpoint describes the address ap as a record's end: the pod, node and
+// identity living there, with the identity's labels (id 0: the one the
+// endpoint lookup knows). For records of other sources than the datapath
+// (the L7 proxy).
+func (e *Enricher) Endpoint(ap netip.AddrPort, id uint32) *agentapi.FlowEndpoint {
+	return e.endpoint(ap, id)
+}
+
 func (e *Enricher) endpoint(ap netip.AddrPort, id uint32) *agentapi.FlowEndpoint {
 	ep := &agentapi.FlowEndpoint{Port: uint32(ap.Port()), Identity: id}
 	if !ap.Addr().IsValid() {

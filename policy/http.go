@@ -150,7 +150,7 @@ func (d *decoder) headerMatch(path string, v any) (HeaderMatch, bool) {
 	if nv, ok := m["name"]; !ok {
 		d.fail(join(path, "name"), "required: the header's name")
 	} else if name, ok := d.str(join(path, "name"), nv); ok {
-		if !validHeaderName(name) {
+		if !ValidHeaderName(name) {
 			d.fail(join(path, "name"), "%q is not a header name; accepted are letters, digits and !#$%%&'*+-.^_`|~", name)
 		}
 		hm.Name = name
@@ -177,14 +177,14 @@ func (d *decoder) headerMatch(path string, v any) (HeaderMatch, bool) {
 func parseHeaderLine(s string) (HeaderMatch, bool) {
 	name, value, _ := strings.Cut(strings.TrimSpace(s), " ")
 	name = strings.TrimSuffix(name, ":")
-	if !validHeaderName(name) {
+	if !ValidHeaderName(name) {
 		return HeaderMatch{}, false
 	}
 	return HeaderMatch{Name: name, Value: strings.TrimSpace(value)}, true
 }
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110).
-func validHeaderName(s string) bool {
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}
