@@ -183,7 +183,8 @@ func parseHeaderLine(s string) (HeaderMatch, bool) {
 	return HeaderMatch{Name: name, Value: strings.TrimSpace(value)}, true
 }
 
-// validHeaderName reports whether s is an HTTP token (RFC 9110).
+// ValidHeaderName reports whether s is an HTTP token (RFC 9110 5.6.2),
+// the form of a header name.
 func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
