@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -48,7 +47,7 @@ func FuzzProxy(f *testing.F) {
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "ok")
 	}))
-	defer dst.Close()
+	f.Cleanup(dst.Close)
 	m, err := policy.CompileHTTP([]policy.HTTPRule{{Method: "GET", Path: "/allowed.*"}})
 	if err != nil {
 		f.Fatal(err)
@@ -58,23 +57,12 @@ func FuzzProxy(f *testing.F) {
 	cfg.Matcher, cfg.Flows, cfg.MaxHeaderBytes = m, flow.NewRing(64), 4096
 	cfg.IdleTimeout, cfg.ReadHeaderTimeout = 5*time.Second, 5*time.Second
 	cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	addr := netip.MustParseAddrPort(dst.Listener.Addr().String())
-	cfg.Destination = func(net.Conn) (netip.AddrPort, error) { return addr, nil }
-	p, err := New(cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
+	dstAddr := netip.MustParseAddrPort(dst.Listener.Addr().String())
+	cfg.Destination = func(net.Conn) (netip.AddrPort, error) { return dstAddr, nil }
+	addr := serve(f, cfg)
 
 	f.Fuzz(func(t *testing.T, input []byte) {
-		c, err := net.Dial("tcp", l.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -91,9 +91,10 @@ func (c Config) Validate() error {
 
 // Proxy serves connections of one listener.
 type Proxy struct {
-	cfg       Config
-	transport *http.Transport
-	log       *slog.Logger
+	cfg         Config
+	transport   *http.Transport // HTTP/1.1 to original destinations
+	h2transport *http.Transport // h2c, for clients that spoke h2c
+	log         *slog.Logger
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -121,8 +122,9 @@ func New(cfg Config) (*Proxy, error) {
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 		},
-		log:   log.With("component", "l7-proxy"),
-		conns: map[net.Conn]struct{}{},
+		h2transport: newH2Transport(),
+		log:         log.With("component", "l7-proxy"),
+		conns:       map[net.Conn]struct{}{},
 	}, nil
 }
 
@@ -176,6 +178,7 @@ func (p *Proxy) closeAll() {
 	p.mu.Unlock()
 	p.wg.Wait()
 	p.transport.CloseIdleConnections()
+	p.h2transport.CloseIdleConnections()
 }
 
 // ServeConn serves the requests of one client connection and closes it.
@@ -206,6 +209,9 @@ type clientConn struct {
 	src, dst netip.AddrPort
 	br       *bufio.Reader
 	bw       *bufio.Writer
+	// requests counts the requests read so far: only the first may open
+	// HTTP/2.
+	requests int
 }
 
 // serveOne reads and answers one request; false: close the connection.
@@ -218,6 +224,12 @@ func (cc *clientConn) serveOne(ctx context.Context) bool {
 	_ = cc.c.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
 	start := time.Now()
 	hdr, err := peekHeader(cc.br, cfg.MaxHeaderBytes)
+	if err == nil && cc.requests == 0 && isH2Preface(hdr) {
+		_ = cc.c.SetReadDeadline(time.Time{})
+		cc.serveH2C(ctx)
+		return false
+	}
+	cc.requests++
 	if err == nil {
 		err = checkFraming(hdr)
 	}
@@ -226,7 +238,7 @@ func (cc *clientConn) serveOne(ctx context.Context) bool {
 		req, err = http.ReadRequest(cc.br)
 	}
 	if err == nil && req.ProtoMajor != 1 {
-		err = fmt.Errorf("%s is not supported; accepted is HTTP/1.x", req.Proto)
+		err = fmt.Errorf("%s is not supported; accepted are HTTP/1.x and HTTP/2 with prior knowledge (h2c)", req.Proto)
 	}
 	if err != nil {
 		if isTimeout(err) || errors.Is(err, io.EOF) && len(hdr) == 0 {
@@ -268,21 +280,11 @@ const (
 func (cc *clientConn) handle(ctx context.Context, req *http.Request, start time.Time) bool {
 	cfg := &cc.p.cfg
 	info := cc.info(req)
-	var d policy.HTTPDecision
-	if cfg.Matcher != nil {
-		d = cfg.Matcher.Match(policy.HTTPRequest{Method: req.Method, Path: req.RequestURI, Host: req.Host, Header: req.Header})
-	}
-	mismatches := make([]string, len(d.Actions))
-	for i, a := range d.Actions {
-		mismatches[i] = string(a.Mismatch) + " " + a.Name
-	}
+	d, mismatches := cc.decide(req, info, start)
 	hasBody := req.ContentLength != 0
 	if !d.Allowed {
-		cc.p.record(cc, agentapi.L7FlowType_REQUEST, agentapi.Verdict_DROPPED, reasonPolicy, info, 0, 0, nil)
 		// A body would have to be read to keep the connection: close it.
 		closing := req.Close || hasBody
-		cc.p.record(cc, agentapi.L7FlowType_RESPONSE, agentapi.Verdict_FORWARDED, "", info, http.StatusForbidden, time.Since(start), nil)
-		cfg.Metrics.observe(req.Method, http.StatusForbidden, verdictDenied, time.Since(start))
 		cc.writeError(http.StatusForbidden, "Access denied", closing)
 		return !closing
 	}
@@ -328,6 +330,29 @@ func (e *eofReader) Read(b []byte) (int, error) {
 }
 
 func (e *eofReader) Close() error { return e.r.Close() }
+
+// decide matches req against the rules. It records a denied request with
+// its 403 response (the caller sends it); for an allowed one it returns
+// the mismatch actions as records name them, and the caller records the
+// request once its body is known to be well framed.
+func (cc *clientConn) decide(req *http.Request, info httpInfo, start time.Time) (policy.HTTPDecision, []string) {
+	cfg := &cc.p.cfg
+	var d policy.HTTPDecision
+	if cfg.Matcher != nil {
+		d = cfg.Matcher.Match(policy.HTTPRequest{Method: req.Method, Path: req.RequestURI, Host: req.Host, Header: req.Header})
+	}
+	if !d.Allowed {
+		cc.p.record(cc, agentapi.L7FlowType_REQUEST, agentapi.Verdict_DROPPED, reasonPolicy, info, 0, 0, nil)
+		cc.p.record(cc, agentapi.L7FlowType_RESPONSE, agentapi.Verdict_FORWARDED, "", info, http.StatusForbidden, time.Since(start), nil)
+		cfg.Metrics.observe(req.Method, http.StatusForbidden, verdictDenied, time.Since(start))
+		return d, nil
+	}
+	mismatches := make([]string, len(d.Actions))
+	for i, a := range d.Actions {
+		mismatches[i] = string(a.Mismatch) + " " + a.Name
+	}
+	return d, mismatches
+}
 
 // forward sends req to the original destination and its response back.
 func (cc *clientConn) forward(ctx context.Context, req *http.Request, info httpInfo, start time.Time, mismatches []string) bool {

@@ -114,6 +114,14 @@ func startRig(t testing.TB, m *policy.HTTPMatcher, edit func(*Config)) *rig {
 	if edit != nil {
 		edit(&cfg)
 	}
+	r.addr = serve(t, cfg)
+	return r
+}
+
+// serve runs a proxy of cfg on a loopback listener until the test ends
+// and returns its address.
+func serve(t testing.TB, cfg Config) string {
+	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +130,6 @@ func startRig(t testing.TB, m *policy.HTTPMatcher, edit func(*Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.addr = l.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ctx, l) }()
@@ -132,7 +139,7 @@ func startRig(t testing.TB, m *policy.HTTPMatcher, edit func(*Config)) *rig {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return r
+	return l.Addr().String()
 }
 
 // flows returns the records of the ring as weft observe summarises them.
@@ -266,7 +273,7 @@ func TestMalformed(t *testing.T) {
 		{"other transfer coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", `transfer coding "gzip, chunked"`},
 		{"two content-lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nab", "several Content-Length headers"},
 		{"obsolete folding", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", "obsolete line folding"},
-		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/2.0 is not supported"},
+		{"HTTP/2 without the preface", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/2.0 is not supported; accepted are HTTP/1.x and HTTP/2 with prior knowledge (h2c)"},
 		{"not HTTP", "hello\r\n\r\n", "Bad Request"},
 		{"space before colon", "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", `header name "Transfer-Encoding "`},
 	} {
