@@ -354,3 +354,34 @@ func TestPolicyImportIntoNamespace(t *testing.T) {
 		t.Errorf("the store changed: before %q, after %q", before, after)
 	}
 }
+
+// TestPolicyEngineL7FailsClosed: Cilium's L7 deathstar rule imports, and
+// since the datapath does not redirect to the L7 proxy yet, port 80 stays
+// closed to the tiefighter (fail closed) rather than open to every
+// request; an L3/L4 rule for the same port still opens it.
+func TestPolicyEngineL7FailsClosed(t *testing.T) {
+	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
+	star, fighter := records.ClusterIdentity(1, 256), records.ClusterIdentity(1, 257)
+	starLabels := podLabels("default", "org=empire", "class=deathstar")
+	r.putIdentity(t, star, starLabels)
+	r.putIdentity(t, fighter, podLabels("default", "org=empire", "class=tiefighter"))
+	r.addEndpoint(t, 7, star, starLabels)
+
+	r.importFile(t, "deathstar-l7.yaml")
+	statetest.Eventually(t, 10*time.Second, "the deathstar's ingress is enforced with port 80 closed", func() error {
+		if p := r.dp.policy(7); !p.IngressEnforced || allows(p, fighter, 80) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+	if _, err := r.api.Get(context.Background(), &agentapi.GetPolicyRequest{Namespace: "default", Name: "rule1"}); err != nil {
+		t.Fatalf("the L7 rule is not in the agent's policies: %v", err)
+	}
+	r.importFile(t, "deathstar.yaml")
+	statetest.Eventually(t, 10*time.Second, "the L3/L4 rule opens port 80 to the tiefighter", func() error {
+		if p := r.dp.policy(7); !allows(p, fighter, 80) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+}
