@@ -78,23 +78,7 @@ func (r *Repository) Compute(subject records.Labels, u *Universe) Result {
 // expand adds the datapath entries of one peer rule: every selected
 // identity times every port.
 func expand(pr PeerRule, u *Universe, out map[datapath.Rule]bool) {
-	ids := idSet{}
-	add := func(id records.ID) { ids[id] = struct{}{} }
-	if pr.AnyPeer {
-		add(0)
-	}
-	for _, peer := range pr.Peers {
-		switch {
-		case peer.Endpoints != nil:
-			for id := range u.selectEndpoints(*peer.Endpoints) {
-				add(id)
-			}
-		case peer.CIDR != nil:
-			u.cidrIDs(peer.CIDR, add)
-		default:
-			entityIDs(peer.Entity, u, add)
-		}
-	}
+	ids := peerIDs(pr, u)
 	if len(ids) == 0 {
 		return
 	}
@@ -122,6 +106,28 @@ func expand(pr PeerRule, u *Universe, out map[datapath.Rule]bool) {
 			}
 		}
 	}
+}
+
+// peerIDs are the identities a peer rule selects (0: any).
+func peerIDs(pr PeerRule, u *Universe) idSet {
+	ids := idSet{}
+	add := func(id records.ID) { ids[id] = struct{}{} }
+	if pr.AnyPeer {
+		add(0)
+	}
+	for _, peer := range pr.Peers {
+		switch {
+		case peer.Endpoints != nil:
+			for id := range u.selectEndpoints(*peer.Endpoints) {
+				add(id)
+			}
+		case peer.CIDR != nil:
+			u.cidrIDs(peer.CIDR, add)
+		default:
+			entityIDs(peer.Entity, u, add)
+		}
+	}
+	return ids
 }
 
 // entityIDs adds the identities of a Cilium entity.
