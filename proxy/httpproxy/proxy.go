@@ -18,6 +18,7 @@ import (
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/policy"
+	"github.com/weftnet/weft/state/records"
 )
 
 // Sink receives the proxy's flow records (flow.Ring).
@@ -28,7 +29,12 @@ type Sink interface {
 // Config is one proxy listener: the rules of the (endpoint, port,
 // direction) whose connections it receives.
 type Config struct {
-	// Matcher decides requests; nil denies every request.
+	// Policy decides requests by the peer's identity (the client's for
+	// ingress, the destination's for egress), which Peers gives; an
+	// address Peers does not know is the world. Without Policy, Matcher
+	// decides every request; with neither, every request is denied.
+	Policy  *policy.HTTPPolicy
+	Peers   flow.EndpointLookup
 	Matcher *policy.HTTPMatcher
 	// Direction is the direction of the endpoint's traffic the rules
 	// apply to (records carry it).
@@ -338,8 +344,8 @@ func (e *eofReader) Close() error { return e.r.Close() }
 func (cc *clientConn) decide(req *http.Request, info httpInfo, start time.Time) (policy.HTTPDecision, []string) {
 	cfg := &cc.p.cfg
 	var d policy.HTTPDecision
-	if cfg.Matcher != nil {
-		d = cfg.Matcher.Match(policy.HTTPRequest{Method: req.Method, Path: req.RequestURI, Host: req.Host, Header: req.Header})
+	if m := cc.matcher(); m != nil {
+		d = m.Match(policy.HTTPRequest{Method: req.Method, Path: req.RequestURI, Host: req.Host, Header: req.Header})
 	}
 	if !d.Allowed {
 		cc.p.record(cc, agentapi.L7FlowType_REQUEST, agentapi.Verdict_DROPPED, reasonPolicy, info, 0, 0, nil)
@@ -352,6 +358,25 @@ func (cc *clientConn) decide(req *http.Request, info httpInfo, start time.Time) 
 		mismatches[i] = string(a.Mismatch) + " " + a.Name
 	}
 	return d, mismatches
+}
+
+// matcher is the rules for this connection's peer.
+func (cc *clientConn) matcher() *policy.HTTPMatcher {
+	cfg := &cc.p.cfg
+	if cfg.Policy == nil {
+		return cfg.Matcher
+	}
+	peer := cc.src
+	if cfg.Direction == agentapi.Direction_EGRESS {
+		peer = cc.dst
+	}
+	id := records.IDWorld
+	if cfg.Peers != nil {
+		if ep, ok := cfg.Peers.LookupIP(peer.Addr()); ok && ep.Identity != 0 {
+			id = records.ID(ep.Identity)
+		}
+	}
+	return cfg.Policy.Matcher(id)
 }
 
 // forward sends req to the original destination and its response back.
