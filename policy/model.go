@@ -180,7 +180,9 @@ func (pr PeerRule) String() string {
 			rules[i] = r.String()
 		}
 		for _, p := range h.Ports {
-			ps = append(ps, p.String()+" HTTP {"+strings.Join(rules, " | ")+"}")
+			// Until the datapath redirects to the L7 proxy the port is
+			// closed (compute.go): say so where users read rules.
+			ps = append(ps, p.String()+" HTTP {"+strings.Join(rules, " | ")+"} (closed: L7 redirection is not built yet)")
 		}
 	}
 	ports := "any port"

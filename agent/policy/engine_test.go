@@ -374,8 +374,12 @@ func TestPolicyEngineL7FailsClosed(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := r.api.Get(context.Background(), &agentapi.GetPolicyRequest{Namespace: "default", Name: "rule1"}); err != nil {
+	d, err := r.api.Get(context.Background(), &agentapi.GetPolicyRequest{Namespace: "default", Name: "rule1"})
+	if err != nil {
 		t.Fatalf("the L7 rule is not in the agent's policies: %v", err)
+	}
+	if want := "80/TCP HTTP {POST /v1/request-landing} (closed: L7 redirection is not built yet)"; len(d.Rules) != 1 || len(d.Rules[0].Ingress) != 1 || !strings.HasSuffix(d.Rules[0].Ingress[0], want) {
+		t.Errorf("weft policy get rule1 shows %v, want the ingress rule ending %q", d.Rules, want)
 	}
 	r.importFile(t, "deathstar.yaml")
 	statetest.Eventually(t, 10*time.Second, "the L3/L4 rule opens port 80 to the tiefighter", func() error {
