@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -47,31 +46,7 @@ func listNetNS(prefix string) ([]string, error) {
 
 // InNetNS runs fn on a locked OS thread inside the named namespace. Sockets
 // fn creates stay in that namespace; processes fn starts inherit it.
-func InNetNS(name string, fn func() error) error {
-	h, err := netns.GetFromPath(NetNSPath(name))
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer h.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s: %w", name, err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: it dies with the goroutine.
-		return errors.Join(ferr, fmt.Errorf("restore netns after %s: %w", name, err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+func InNetNS(name string, fn func() error) error { return namedns.Do(name, fn) }
 
 // DialIn connects to addr from inside the named namespace (the socket
 // stays there): the dialer of an http.Transport or a gRPC client that must

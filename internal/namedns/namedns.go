@@ -73,3 +73,32 @@ func Delete(name string) error {
 	}
 	return fmt.Errorf("delete netns %s: %w", name, err)
 }
+
+// Do runs fn on a locked OS thread inside the named namespace, then
+// returns the thread to the namespace it was in. Sockets fn opens stay in
+// the namespace.
+func Do(name string, fn func() error) error {
+	h, err := netns.GetFromPath(Path(name))
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", name, err)
+	}
+	defer h.Close()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(h); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns %s: %w", name, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: it dies with the goroutine.
+		return errors.Join(ferr, fmt.Errorf("restore netns after %s: %w", name, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
