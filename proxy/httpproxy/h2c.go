@@ -29,10 +29,10 @@ func h2Protocols() *http.Protocols {
 	return &p
 }
 
-func newH2Transport() *http.Transport {
+func newH2Transport(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
 	return &http.Transport{
 		Protocols:          h2Protocols(),
-		DialContext:        (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		DialContext:        dial,
 		IdleConnTimeout:    90 * time.Second,
 		DisableCompression: true,
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	// accepted socket's local address, which a transparent (TPROXY)
 	// listener keeps as the original destination.
 	Destination func(net.Conn) (netip.AddrPort, error)
+	// Dial connects to original destinations; nil: a net.Dialer with a
+	// 10 s timeout, in the namespace of the calling thread.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Flows receives a record for every request and response; nil: none.
 	Flows Sink
 	// Enricher names the pods and identities of the records' ends and the
@@ -110,6 +113,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Destination == nil {
 		cfg.Destination = localAddr
 	}
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -118,12 +124,12 @@ func New(cfg Config) (*Proxy, error) {
 		cfg: cfg,
 		transport: &http.Transport{
 			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			DialContext:         cfg.Dial,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 		},
-		h2transport: newH2Transport(),
+		h2transport: newH2Transport(cfg.Dial),
 		log:         log.With("component", "l7-proxy"),
 		conns:       map[net.Conn]struct{}{},
 	}, nil
