@@ -18,6 +18,28 @@ const credentialsDir = "clustermesh/v1/credentials/"
 // CredentialsKey is clustermesh/v1/credentials/<remote> under prefix.
 func CredentialsKey(prefix, remote string) string { return prefix + credentialsDir + remote }
 
+// readersDir holds, in a cluster's own store, the remote clusters that may
+// read it: clustermesh/v1/readers/<remote> (v1), written when the
+// apiserver signs a remote's certificate and deleted at disconnect. An
+// apiserver whose served store starts empty (a new pod) gives them their
+// read-only users again from there, so connected clusters keep reading it.
+const readersDir = "clustermesh/v1/readers/"
+
+// ReadersPrefix is clustermesh/v1/readers/ under prefix.
+func ReadersPrefix(prefix string) string { return prefix + readersDir }
+
+// ReaderKey is clustermesh/v1/readers/<remote> under prefix.
+func ReaderKey(prefix, remote string) string { return prefix + readersDir + remote }
+
+// ReaderValue is ReaderKey's value.
+func ReaderValue(remote string) []byte {
+	b, _ := json.Marshal(struct {
+		Version int    `json:"v"`
+		Cluster string `json:"cluster"`
+	}{1, remote})
+	return b
+}
+
 // StoredCredentials is the value of CredentialsKey.
 type StoredCredentials struct {
 	Version int    `json:"v"`

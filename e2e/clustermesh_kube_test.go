@@ -116,6 +116,28 @@ func TestClusterMeshByContext(t *testing.T) {
 		})
 	}
 
+	// A new c2 apiserver pod (rollout restart): its served store starts
+	// empty, and it gives c1 its read-only user again from the cluster
+	// store, so c1 keeps reading c2.
+	restarts := strings.Count(readFile(t, e.ChartPodLog("c2")), `msg="apiserver ready"`)
+	kx.kubectl(t, "c2", "", "-n", "weft-system", "rollout", "restart", "deployment/weft-apiserver")
+	eventually(t, time.Minute, "a new c2 apiserver pod", func() error {
+		if n := strings.Count(readFile(t, e.ChartPodLog("c2")), `msg="apiserver ready"`); n <= restarts {
+			return fmt.Errorf("%d starts", n)
+		}
+		return nil
+	})
+	if log := readFile(t, e.ChartPodLog("c2")); !strings.Contains(log, `msg="read-only users of connected clusters in place" component=apiserver cluster=c2 readers=[c1]`) {
+		t.Errorf("the new c2 apiserver did not restore c1's read-only user (%s)", e.ChartPodLog("c2"))
+	}
+	mustWeft("clustermesh", "status", "--context", "c2", "--wait", "--wait-duration", "1m")
+	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}, "c2": {"c1"}})
+	for _, c := range []string{"c1", "c2"} {
+		waitBackends(t, fmt.Sprintf("after c2's apiserver restarted, shop/client of %s reaches both clusters' pods", c), []string{"web-c1", "web-c2"}, func() (string, error) {
+			return kx.greeting(c, "shop", "client", ips[c])
+		})
+	}
+
 	out = mustWeft("clustermesh", "disconnect", "--context", "c2", "--destination-context", "c1")
 	if !strings.Contains(out, "c2: disconnected from c1") || !strings.Contains(out, "c1: disconnected from c2") {
 		t.Errorf("disconnect: want both directions removed:\n%s", out)
@@ -138,12 +160,9 @@ func TestClusterMeshByContext(t *testing.T) {
 	if !strings.Contains(out, "ready Deployment weft-system/weft-apiserver") || !strings.Contains(out, "apiserver of c2: answers") {
 		t.Errorf("enable --context c2 after the embedded install: want the apiserver ready again:\n%s", out)
 	}
-	logf, err := os.ReadFile(e.ChartPodLog("c2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := regexp.MustCompile(`msg="apiserver ready".*`).FindAllString(string(logf), -1)
-	if len(ready) < 2 || !strings.Contains(ready[len(ready)-1], "embedded-store=true") || !strings.Contains(string(logf), "owned by 65532:65532") {
+	logf := readFile(t, e.ChartPodLog("c2"))
+	ready := regexp.MustCompile(`msg="apiserver ready".*`).FindAllString(logf, -1)
+	if len(ready) < 2 || !strings.Contains(ready[len(ready)-1], "embedded-store=true") || !strings.Contains(logf, "owned by 65532:65532") {
 		t.Errorf("c2's apiserver did not restart with the embedded store and its data directory handed to its user (%s):\n%s", e.ChartPodLog("c2"), strings.Join(ready, "\n"))
 	}
 	readEmbeddedStore(t, e, storeURL, "weft/cluster-config/c2")
@@ -233,4 +252,13 @@ func clusterID(t *testing.T, e *testenv.Env, name string) int {
 		t.Fatal(err)
 	}
 	return c.ID
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

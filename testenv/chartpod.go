@@ -320,6 +320,10 @@ func (p *chartPod) volumes(ctx context.Context, dep *appsv1.Deployment) (map[str
 			out[v.Name] = d
 			continue
 		case v.EmptyDir != nil:
+			// Every start is a new pod here: its emptyDir starts empty.
+			if err := os.RemoveAll(d); err != nil {
+				return nil, err
+			}
 			if err := os.MkdirAll(d, 0o777); err != nil {
 				return nil, err
 			}

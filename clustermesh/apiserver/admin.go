@@ -95,6 +95,9 @@ func (a *admin) SignRemote(ctx context.Context, req *adminapi.SignRemoteRequest)
 	if err := addRemoteUser(ctx, a.s.served.Raw(), req.Cluster); err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
+	if _, err := a.s.source.UpdateIfDifferent(ctx, clustermesh.ReaderKey(a.s.source.Prefix(), req.Cluster), clustermesh.ReaderValue(req.Cluster)); err != nil {
+		return nil, status.Error(codes.Unavailable, fmt.Sprintf("record reader %s: %v", req.Cluster, err))
+	}
 	user := clustermesh.RemoteUser(req.Cluster)
 	cert, key, err := a.s.remoteCA.Issue(user, false, nil)
 	if err != nil {

@@ -127,6 +127,9 @@ func (s *Server) removeRemote(ctx context.Context, cluster string) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	if err := s.source.Delete(ctx, clustermesh.ReaderKey(s.source.Prefix(), cluster)); err != nil {
+		return false, fmt.Errorf("delete reader %s: %w", cluster, err)
+	}
 	s.front.Revoke(cluster)
 	if existed || had {
 		s.log.Info("remote cluster removed", "remote", cluster)

@@ -93,6 +93,9 @@ func (s *Server) connect(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.restoreReaders(ctx); err != nil {
+		return err
+	}
 	if s.cfg.EmbeddedStore {
 		// The store is the truth: every kind is complete by definition.
 		for _, kind := range s.canaryKinds() {

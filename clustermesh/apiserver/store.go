@@ -197,3 +197,30 @@ func writeHeartbeat(ctx context.Context, c kvstore.Client, now time.Time) error 
 	_, err := c.Update(ctx, kvstore.HeartbeatKey(c.Prefix()), kvstore.FormatHeartbeat(now))
 	return err
 }
+
+// restoreReaders gives every remote cluster recorded as a reader in the
+// cluster store its read-only user in the served store: a served store
+// that starts empty (a new pod with a fresh data directory) would
+// otherwise lock connected clusters out until they connect again.
+func (s *Server) restoreReaders(ctx context.Context) error {
+	kvs, err := s.source.List(ctx, clustermesh.ReadersPrefix(s.source.Prefix()))
+	if err != nil {
+		return fmt.Errorf("list the remote clusters that read this one: %w", err)
+	}
+	var restored []string
+	for _, kv := range kvs {
+		cluster := strings.TrimPrefix(kv.Key, clustermesh.ReadersPrefix(s.source.Prefix()))
+		if err := records.ValidateMeshClusterName(cluster); err != nil || cluster == s.cfg.ClusterName {
+			s.log.Warn("ignoring a reader record that names no other cluster", "key", kv.Key)
+			continue
+		}
+		if err := addRemoteUser(ctx, s.served.Raw(), cluster); err != nil {
+			return err
+		}
+		restored = append(restored, cluster)
+	}
+	if len(restored) > 0 {
+		s.log.Info("read-only users of connected clusters in place", "readers", restored)
+	}
+	return nil
+}
