@@ -14,6 +14,12 @@ func InfoToAPI(i Info) *adminapi.ClusterInfo {
 	for _, p := range i.PodCIDRs {
 		out.PodCidrs = append(out.PodCidrs, p.String())
 	}
+	if i.GlobalCIDR.IsValid() {
+		out.GlobalCidr = i.GlobalCIDR.String()
+	}
+	for _, p := range i.ServiceCIDRs {
+		out.ServiceCidrs = append(out.ServiceCidrs, p.String())
+	}
 	return out
 }
 
@@ -26,6 +32,20 @@ func InfoFromAPI(c *adminapi.ClusterInfo) (Info, error) {
 			return Info{}, fmt.Errorf("cluster %s: pod CIDR %q: want a prefix such as 10.100.0.0/16", i.Name, s)
 		}
 		i.PodCIDRs = append(i.PodCIDRs, p)
+	}
+	for _, s := range c.GetServiceCidrs() {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return Info{}, fmt.Errorf("cluster %s: service CIDR %q: want a prefix such as 10.96.0.0/16", i.Name, s)
+		}
+		i.ServiceCIDRs = append(i.ServiceCIDRs, p)
+	}
+	if s := c.GetGlobalCidr(); s != "" {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return Info{}, fmt.Errorf("cluster %s: global CIDR %q: want a prefix such as 242.1.0.0/16", i.Name, s)
+		}
+		i.GlobalCIDR = p
 	}
 	if i.Relay != "" {
 		if _, _, err := net.SplitHostPort(i.Relay); err != nil {

@@ -23,6 +23,13 @@ type Info struct {
 	// --relay-listen; mutual TLS, the serving certificate): connected
 	// clusters' relays read it. Empty: the cluster serves no relay.
 	Relay string `json:",omitempty"`
+	// GlobalCIDR is the cluster's global addressing range (zero: off): with
+	// it, the cluster may share pod CIDRs with other clusters that have
+	// one too (records.GlobalAddr).
+	GlobalCIDR netip.Prefix `json:",omitzero"`
+	// ServiceCIDRs are where the cluster's ClusterIPs come from; no other
+	// cluster's global CIDR may overlap them.
+	ServiceCIDRs []netip.Prefix `json:",omitempty"`
 }
 
 // Validate checks the name, id and routing mode of one cluster.
@@ -36,7 +43,63 @@ func (i Info) Validate() error {
 	if i.Routing != records.RoutingTunnel && i.Routing != records.RoutingNative {
 		return fmt.Errorf("cluster %s: routing mode %q: accepted are %q and %q", i.Name, i.Routing, records.RoutingTunnel, records.RoutingNative)
 	}
+	if i.GlobalCIDR.IsValid() {
+		if err := records.ValidateGlobalCIDR(i.GlobalCIDR, i.PodCIDRs, i.ServiceCIDRs); err != nil {
+			return fmt.Errorf("cluster %s: %w", i.Name, err)
+		}
+	}
 	return nil
+}
+
+// Global reports whether the cluster has global addressing.
+func (i Info) Global() bool { return i.GlobalCIDR.IsValid() }
+
+// rangeConflict says how the address ranges of a and b conflict, naming
+// both clusters and both ranges, or "" when they can share a mesh: pod
+// CIDRs may overlap only when both clusters have global addressing; a
+// global CIDR may overlap no global, pod or service CIDR of the other.
+func rangeConflict(a, b Info) string {
+	if a.Global() && b.Global() && a.GlobalCIDR.Overlaps(b.GlobalCIDR) {
+		return fmt.Sprintf("global CIDRs overlap (%s: %v, %s: %v); give every cluster its own global CIDR", a.Name, a.GlobalCIDR, b.Name, b.GlobalCIDR)
+	}
+	for _, x := range [][2]Info{{a, b}, {b, a}} {
+		g, o := x[0], x[1]
+		if !g.Global() {
+			continue
+		}
+		for _, p := range o.PodCIDRs {
+			if g.GlobalCIDR.Overlaps(p) {
+				return fmt.Sprintf("global CIDR %v of %s overlaps pod CIDR %v of %s; choose a global CIDR outside every connected cluster's pod and service CIDRs", g.GlobalCIDR, g.Name, p, o.Name)
+			}
+		}
+		for _, p := range o.ServiceCIDRs {
+			if g.GlobalCIDR.Overlaps(p) {
+				return fmt.Sprintf("global CIDR %v of %s overlaps service CIDR %v of %s; choose a global CIDR outside every connected cluster's pod and service CIDRs", g.GlobalCIDR, g.Name, p, o.Name)
+			}
+		}
+	}
+	if a.Global() && b.Global() {
+		return ""
+	}
+	for _, p := range a.PodCIDRs {
+		for _, q := range b.PodCIDRs {
+			if p.Overlaps(q) {
+				return fmt.Sprintf("pod CIDRs overlap (%s: %v, %s: %v) and %s; give the clusters disjoint pools, or enable global addressing on both (weft-apiserver --global-cidr)", a.Name, p, b.Name, q, withoutGlobal(a, b))
+			}
+		}
+	}
+	return ""
+}
+
+// withoutGlobal says which of a and b lack global addressing.
+func withoutGlobal(a, b Info) string {
+	switch {
+	case !a.Global() && !b.Global():
+		return "neither has global addressing"
+	case !a.Global():
+		return a.Name + " has no global addressing"
+	}
+	return b.Name + " has no global addressing"
 }
 
 // CheckPair says why a and b cannot be connected, or nil.
@@ -55,12 +118,8 @@ func CheckPair(a, b Info) error {
 	case a.Routing != b.Routing:
 		return fmt.Errorf("connect %s and %s: %w: routing modes differ (%s: %s, %s: %s); a mesh uses one routing mode", a.Name, b.Name, ErrIncompatible, a.Name, a.Routing, b.Name, b.Routing)
 	}
-	for _, p := range a.PodCIDRs {
-		for _, q := range b.PodCIDRs {
-			if p.Overlaps(q) {
-				return fmt.Errorf("connect %s and %s: %w: pod CIDRs overlap (%s: %v, %s: %v); give the clusters disjoint pools", a.Name, b.Name, ErrIncompatible, a.Name, p, b.Name, q)
-			}
-		}
+	if c := rangeConflict(a, b); c != "" {
+		return fmt.Errorf("connect %s and %s: %w: %s", a.Name, b.Name, ErrIncompatible, c)
 	}
 	return nil
 }
@@ -78,12 +137,8 @@ func CheckJoin(local Info, remotes []Info, cand Info) error {
 		if r.ID == cand.ID {
 			return fmt.Errorf("connect %s to %s: %w: cluster id %d is already used by %s, connected to %s", cand.Name, local.Name, ErrIncompatible, cand.ID, r.Name, local.Name)
 		}
-		for _, p := range r.PodCIDRs {
-			for _, q := range cand.PodCIDRs {
-				if p.Overlaps(q) {
-					return fmt.Errorf("connect %s to %s: %w: pod CIDR %v overlaps %v of %s, connected to %s", cand.Name, local.Name, ErrIncompatible, q, p, r.Name, local.Name)
-				}
-			}
+		if c := rangeConflict(cand, r); c != "" {
+			return fmt.Errorf("connect %s to %s: %w: %s (%s is connected to %s)", cand.Name, local.Name, ErrIncompatible, c, r.Name, local.Name)
 		}
 	}
 	return nil

@@ -60,6 +60,120 @@ func TestCheckJoin(t *testing.T) {
 	}
 }
 
+// global is a cluster with global addressing: pod CIDR pod, global CIDR g
+// and service CIDR 10.96.0.0/16.
+func global(name string, id uint32, pod, g string) Info {
+	i := info(name, id, "tunnel", pod)
+	i.GlobalCIDR = netip.MustParsePrefix(g)
+	i.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")}
+	return i
+}
+
+// TestCheckGlobalAddressing: overlapping pod CIDRs are accepted only when
+// both clusters have global addressing; conflicting ranges are refused
+// naming both clusters and both ranges.
+func TestCheckGlobalAddressing(t *testing.T) {
+	c1 := global("c1", 1, "10.100.0.0/16", "242.1.0.0/16")
+	c1plain := info("c1", 1, "tunnel", "10.100.0.0/16")
+	cases := []struct {
+		name string
+		a, b Info
+		want []string // substrings of the error; none: accepted
+	}{
+		{"overlapping pods, both global", c1, global("c2", 2, "10.100.0.0/16", "242.2.0.0/16"), nil},
+		{"disjoint pods, one global", c1, info("c2", 2, "tunnel", "10.101.0.0/16"), nil},
+		{"disjoint pods, neither global", c1plain, info("c2", 2, "tunnel", "10.101.0.0/16"), nil},
+		{"overlapping pods, neither global", c1plain, info("c2", 2, "tunnel", "10.100.0.0/16"),
+			[]string{"pod CIDRs overlap (c1: 10.100.0.0/16, c2: 10.100.0.0/16)", "neither has global addressing"}},
+		{"overlapping pods, only c1 global", c1, info("c2", 2, "tunnel", "10.100.4.0/24"),
+			[]string{"pod CIDRs overlap (c1: 10.100.0.0/16, c2: 10.100.4.0/24)", "c2 has no global addressing"}},
+		{"overlapping pods, only c2 global", c1plain, global("c2", 2, "10.100.0.0/16", "242.2.0.0/16"),
+			[]string{"c1 has no global addressing"}},
+		{"same global CIDR", c1, global("c2", 2, "10.100.0.0/16", "242.1.0.0/16"),
+			[]string{"global CIDRs overlap (c1: 242.1.0.0/16, c2: 242.1.0.0/16)"}},
+		{"overlapping global CIDRs", c1, global("c2", 2, "10.100.0.0/16", "242.0.0.0/8"),
+			[]string{"global CIDRs overlap (c1: 242.1.0.0/16, c2: 242.0.0.0/8)"}},
+		{"global CIDR over the other's pods", c1, global("c2", 2, "242.1.0.0/16", "242.2.0.0/16"),
+			[]string{"global CIDR 242.1.0.0/16 of c1 overlaps pod CIDR 242.1.0.0/16 of c2"}},
+		{"global CIDR over a plain cluster's pods", c1, info("c2", 2, "tunnel", "242.1.128.0/17"),
+			[]string{"global CIDR 242.1.0.0/16 of c1 overlaps pod CIDR 242.1.128.0/17 of c2"}},
+		{"global CIDR over the other's services", c1, func() Info {
+			i := global("c2", 2, "10.100.0.0/16", "242.2.0.0/16")
+			i.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("242.1.0.0/20")}
+			return i
+		}(), []string{"global CIDR 242.1.0.0/16 of c1 overlaps service CIDR 242.1.0.0/20 of c2"}},
+		{"the other's global CIDR over our services", func() Info {
+			i := global("c1", 1, "10.100.0.0/16", "242.1.0.0/16")
+			i.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("242.2.0.0/24")}
+			return i
+		}(), global("c2", 2, "10.100.0.0/16", "242.2.0.0/16"),
+			[]string{"global CIDR 242.2.0.0/16 of c2 overlaps service CIDR 242.2.0.0/24 of c1"}},
+		{"global CIDR too small for the pool", c1, global("c2", 2, "10.100.0.0/16", "242.2.0.0/17"),
+			[]string{"cluster c2", "global CIDR 242.2.0.0/17"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, err := range []error{CheckPair(tc.a, tc.b), CheckJoin(tc.a, nil, tc.b)} {
+				if tc.want == nil {
+					if err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatalf("accepted, want an error containing %q", tc.want)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%v: want it to contain %q", err, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCheckJoinGlobal: a candidate is checked against every cluster already
+// connected to the local one, naming that cluster.
+func TestCheckJoinGlobal(t *testing.T) {
+	local := global("c1", 1, "10.100.0.0/16", "242.1.0.0/16")
+	remotes := []Info{global("c2", 2, "10.100.0.0/16", "242.2.0.0/16"), info("c4", 4, "tunnel", "10.104.0.0/16")}
+	for _, tc := range []struct {
+		name string
+		cand Info
+		want []string
+	}{
+		{"third overlapping global cluster", global("c3", 3, "10.100.0.0/16", "242.3.0.0/16"), nil},
+		{"reconnecting c2", remotes[0], nil},
+		{"c2's global CIDR", global("c3", 3, "10.100.0.0/16", "242.2.0.0/16"),
+			[]string{"connect c3 to c1", "global CIDRs overlap (c3: 242.2.0.0/16, c2: 242.2.0.0/16)", "c2 is connected to c1"}},
+		{"overlapping a plain remote's pods", global("c3", 3, "10.104.0.0/16", "242.3.0.0/16"),
+			[]string{"pod CIDRs overlap (c3: 10.104.0.0/16, c4: 10.104.0.0/16)", "c4 has no global addressing", "c4 is connected to c1"}},
+		{"global CIDR over a remote's pods", global("c3", 3, "10.100.0.0/16", "10.104.0.0/16"),
+			[]string{"global CIDR 10.104.0.0/16 of c3 overlaps pod CIDR 10.104.0.0/16 of c4"}},
+		{"plain candidate overlapping c2", info("c3", 3, "tunnel", "10.100.0.0/24"),
+			[]string{"connect c1 and c3", "c3 has no global addressing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckJoin(local, remotes, tc.cand)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrIncompatible) {
+				t.Fatalf("got %v, want ErrIncompatible", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestAcceptIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		id   records.ID

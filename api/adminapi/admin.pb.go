@@ -61,15 +61,19 @@ func (*InfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type ClusterInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Id            uint32                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
-	RoutingMode   string                 `protobuf:"bytes,3,opt,name=routing_mode,json=routingMode,proto3" json:"routing_mode,omitempty"`
-	PodCidrs      []string               `protobuf:"bytes,4,rep,name=pod_cidrs,json=podCidrs,proto3" json:"pod_cidrs,omitempty"`
-	CaPem         string                 `protobuf:"bytes,5,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
-	Endpoints     []string               `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
-	Version       string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
-	Relay         string                 `protobuf:"bytes,8,opt,name=relay,proto3" json:"relay,omitempty"` // host:port of the cluster's flow relay (mutual TLS), empty: none
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Id          uint32                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	RoutingMode string                 `protobuf:"bytes,3,opt,name=routing_mode,json=routingMode,proto3" json:"routing_mode,omitempty"`
+	PodCidrs    []string               `protobuf:"bytes,4,rep,name=pod_cidrs,json=podCidrs,proto3" json:"pod_cidrs,omitempty"`
+	CaPem       string                 `protobuf:"bytes,5,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	Endpoints   []string               `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Version     string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Relay       string                 `protobuf:"bytes,8,opt,name=relay,proto3" json:"relay,omitempty"` // host:port of the cluster's flow relay (mutual TLS), empty: none
+	// global_cidr: the cluster's global addressing range (IPv4 prefix), from
+	// which its pods get mesh-wide addresses; empty: global addressing off.
+	GlobalCidr    string   `protobuf:"bytes,9,opt,name=global_cidr,json=globalCidr,proto3" json:"global_cidr,omitempty"`
+	ServiceCidrs  []string `protobuf:"bytes,10,rep,name=service_cidrs,json=serviceCidrs,proto3" json:"service_cidrs,omitempty"` // where the cluster's ClusterIPs are allocated from
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +162,20 @@ func (x *ClusterInfo) GetRelay() string {
 		return x.Relay
 	}
 	return ""
+}
+
+func (x *ClusterInfo) GetGlobalCidr() string {
+	if x != nil {
+		return x.GlobalCidr
+	}
+	return ""
+}
+
+func (x *ClusterInfo) GetServiceCidrs() []string {
+	if x != nil {
+		return x.ServiceCidrs
+	}
+	return nil
 }
 
 type SignRemoteRequest struct {
@@ -797,7 +815,7 @@ var File_admin_proto protoreflect.FileDescriptor
 const file_admin_proto_rawDesc = "" +
 	"\n" +
 	"\vadmin.proto\x12\x19weft.clustermesh.admin.v1\"\r\n" +
-	"\vInfoRequest\"\xd6\x01\n" +
+	"\vInfoRequest\"\x9c\x02\n" +
 	"\vClusterInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\rR\x02id\x12!\n" +
@@ -806,7 +824,11 @@ const file_admin_proto_rawDesc = "" +
 	"\x06ca_pem\x18\x05 \x01(\tR\x05caPem\x12\x1c\n" +
 	"\tendpoints\x18\x06 \x03(\tR\tendpoints\x12\x18\n" +
 	"\aversion\x18\a \x01(\tR\aversion\x12\x14\n" +
-	"\x05relay\x18\b \x01(\tR\x05relay\"-\n" +
+	"\x05relay\x18\b \x01(\tR\x05relay\x12\x1f\n" +
+	"\vglobal_cidr\x18\t \x01(\tR\n" +
+	"globalCidr\x12#\n" +
+	"\rservice_cidrs\x18\n" +
+	" \x03(\tR\fserviceCidrs\"-\n" +
 	"\x11SignRemoteRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\"U\n" +
 	"\vCredentials\x12\x12\n" +

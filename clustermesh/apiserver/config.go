@@ -28,6 +28,15 @@ type Config struct {
 	RoutingMode     string
 	PodCIDRPool     []string
 	PodCIDRMaskSize int
+	// GlobalCIDR turns global addressing on (empty: off): an IPv4 prefix,
+	// unique in the mesh, at least as large as the IPv4 pod CIDR pool,
+	// from which every pod gets a mesh-wide address (records.GlobalAddr).
+	// Clusters with global addressing may share pod CIDRs.
+	GlobalCIDR string
+	// ServiceCIDRs are where the cluster's ClusterIPs come from (the
+	// agents' --service-cidr); no connected cluster's global CIDR may
+	// overlap them.
+	ServiceCIDRs []string
 	// Dir is the cluster's clustermesh directory (clustermesh.Dir): CA,
 	// certificates, the served store's data, remote credentials.
 	Dir string
@@ -93,6 +102,7 @@ func DefaultConfig() Config {
 	return Config{
 		ClusterName: "", ClusterID: 1, RoutingMode: records.RoutingTunnel,
 		PodCIDRPool: []string{"10.100.0.0/16"}, PodCIDRMaskSize: 24,
+		ServiceCIDRs:      []string{"10.96.0.0/16"},
 		Dir:               "/var/lib/weft/clustermesh",
 		StoreListen:       []string{"https://127.0.0.1:2381"},
 		AdminListen:       []string{"127.0.0.1:2383"},
@@ -116,6 +126,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RoutingMode, "routing-mode", c.RoutingMode, "the cluster's routing mode: tunnel or native")
 	fs.StringSliceVar(&c.PodCIDRPool, "pod-cidr-pool", c.PodCIDRPool, "the cluster's pod CIDR pool")
 	fs.IntVar(&c.PodCIDRMaskSize, "pod-cidr-mask-size", c.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
+	fs.StringVar(&c.GlobalCIDR, "global-cidr", c.GlobalCIDR, "global addressing: an IPv4 prefix unique in the mesh, at least as large as the IPv4 pod CIDR pool, e.g. 242.1.0.0/16; every pod gets an address in it and the cluster may share pod CIDRs with other clusters that have one (empty: off)")
+	fs.StringSliceVar(&c.ServiceCIDRs, "service-cidr", c.ServiceCIDRs, "the cluster's service CIDRs (the agents' --service-cidr); connected clusters' global CIDRs must not overlap them")
 	fs.StringVar(&c.Dir, "dir", c.Dir, "clustermesh directory: CA, certificates, served store data, remote credentials")
 	fs.StringSliceVar(&c.StoreListen, "store-listen", c.StoreListen, "https URLs the served etcd listens on")
 	fs.StringSliceVar(&c.StoreAdvertise, "store-advertise", c.StoreAdvertise, "deprecated: remote clusters are told these URLs with the port + 3 when --remote-advertise is not given")
@@ -152,6 +164,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.pool(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.serviceCIDRs(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.globalCIDR(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Dir == "" {
@@ -246,8 +264,45 @@ func (c *Config) kubernetes() k8s.Config {
 
 func (c *Config) info() clustermesh.Info {
 	pool, _ := c.pool()
+	global, _ := c.globalCIDR()
+	services, _ := c.serviceCIDRs()
 	return clustermesh.Info{Name: c.ClusterName, ID: c.ClusterID, Routing: c.RoutingMode, PodCIDRs: pool, Endpoints: c.remoteAdvertise(),
-		Relay: c.relayAdvertise()}
+		Relay: c.relayAdvertise(), GlobalCIDR: global, ServiceCIDRs: services}
+}
+
+// clusterConfig is what the apiserver publishes at cluster-config/<cluster>.
+func (c *Config) clusterConfig() records.ClusterConfig {
+	i := c.info()
+	return records.ClusterConfig{Name: i.Name, ID: i.ID, PodCIDRs: i.PodCIDRs, PodCIDRMaskSize: c.PodCIDRMaskSize, Routing: i.Routing,
+		GlobalCIDR: i.GlobalCIDR, ServiceCIDRs: i.ServiceCIDRs}
+}
+
+// globalCIDR parses --global-cidr (zero when empty); Info.Validate checks
+// it against the pools.
+func (c *Config) globalCIDR() (netip.Prefix, error) {
+	if c.GlobalCIDR == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(c.GlobalCIDR)
+	if err != nil || !p.Addr().Is4() || p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("--global-cidr %q: want a masked IPv4 prefix such as 242.1.0.0/16", c.GlobalCIDR)
+	}
+	return p, nil
+}
+
+func (c *Config) serviceCIDRs() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.ServiceCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p != p.Masked() {
+			return nil, fmt.Errorf("--service-cidr %q: want network prefixes such as 10.96.0.0/16", s)
+		}
+		out = append(out, p)
+	}
+	if len(out) > 4 {
+		return nil, fmt.Errorf("--service-cidr %v: give at most 4 prefixes", c.ServiceCIDRs)
+	}
+	return out, nil
 }
 
 // relayAdvertise is the relay address connected clusters are told: the

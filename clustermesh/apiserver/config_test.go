@@ -40,3 +40,35 @@ func TestRelayFlagsRefusedNamingWhatIsAccepted(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobalCIDRFlagRefusedNamingWhatIsAccepted(t *testing.T) {
+	base := DefaultConfig()
+	base.ClusterName = "c1"
+	base.GlobalCIDR = "242.1.0.0/16"
+	if err := base.Validate(); err != nil {
+		t.Fatalf("c1 with a global CIDR: %v", err)
+	}
+	if cc := base.clusterConfig(); cc.GlobalCIDR.String() != "242.1.0.0/16" || len(cc.ServiceCIDRs) != 1 {
+		t.Fatalf("cluster-config of c1: %+v", cc)
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"not a prefix", func(c *Config) { c.GlobalCIDR = "242.1.0.0" }, `--global-cidr "242.1.0.0": want a masked IPv4 prefix`},
+		{"not masked", func(c *Config) { c.GlobalCIDR = "242.1.0.1/16" }, `--global-cidr "242.1.0.1/16": want a masked IPv4 prefix`},
+		{"inside the pod pool", func(c *Config) { c.GlobalCIDR = "10.100.0.0/16" }, "global CIDR 10.100.0.0/16: invalid record: overlaps the cluster's pod CIDR 10.100.0.0/16"},
+		{"over the service CIDR", func(c *Config) { c.GlobalCIDR = "10.96.0.0/16" }, "overlaps the cluster's service CIDR 10.96.0.0/16"},
+		{"smaller than the pool", func(c *Config) { c.GlobalCIDR = "242.1.0.0/20" }, "4096 addresses, the IPv4 pod CIDR pool [10.100.0.0/16] has 65536"},
+		{"bad service CIDR", func(c *Config) { c.ServiceCIDRs = []string{"10.96.0.1/16"} }, `--service-cidr "10.96.0.1/16"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.set(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

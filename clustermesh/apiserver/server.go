@@ -52,8 +52,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "apiserver", "cluster", cfg.ClusterName), dir: clustermesh.Dir(cfg.Dir), m: newMetrics(cfg.ClusterName)}
-	pool, _ := cfg.pool()
-	s.cc = records.ClusterConfig{Name: cfg.ClusterName, ID: cfg.ClusterID, PodCIDRs: pool, PodCIDRMaskSize: cfg.PodCIDRMaskSize, Routing: cfg.RoutingMode}
+	s.cc = cfg.clusterConfig()
 	var err error
 	if s.ca, err = clustermesh.LoadCA(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("%w (create the cluster's clustermesh directory with `weft clustermesh enable %s`)", err, cfg.ClusterName)

@@ -26,6 +26,15 @@ type ClusterConfig struct {
 	PodCIDRMaskSize   int    `json:"podCIDRMaskSize"`
 	PodCIDRMaskSizeV6 int    `json:"podCIDRMaskSizeV6,omitempty"`
 	Routing           string `json:"routing"`
+	// GlobalCIDR is the cluster's global addressing range: each pod
+	// address of the IPv4 pool has one address in it (GlobalAddr), so
+	// clusters whose pod CIDRs overlap can reach each other's pods. Zero:
+	// global addressing is off. Added compatibly in v1: readers that do not
+	// know it ignore it.
+	GlobalCIDR netip.Prefix `json:"globalCIDR,omitzero"`
+	// ServiceCIDRs are where the cluster's ClusterIPs come from (added
+	// compatibly in v1; empty when the writer did not say).
+	ServiceCIDRs []netip.Prefix `json:"serviceCIDRs,omitempty"`
 }
 
 // Validate checks the name, id, pools and routing mode.
@@ -49,6 +58,19 @@ func (c *ClusterConfig) Validate() error {
 	}
 	if c.Routing != RoutingTunnel && c.Routing != RoutingNative {
 		return fmt.Errorf("cluster %s: %w: routing %q, accepted are %q and %q", c.Name, ErrInvalid, c.Routing, RoutingTunnel, RoutingNative)
+	}
+	if len(c.ServiceCIDRs) > 4 {
+		return fmt.Errorf("cluster %s: %w: at most 4 service CIDRs", c.Name, ErrInvalid)
+	}
+	for _, p := range c.ServiceCIDRs {
+		if !p.IsValid() || p != p.Masked() {
+			return fmt.Errorf("cluster %s: service CIDR %v: %w: must be a masked prefix such as 10.96.0.0/16", c.Name, p, ErrInvalid)
+		}
+	}
+	if c.GlobalCIDR.IsValid() {
+		if err := ValidateGlobalCIDR(c.GlobalCIDR, c.PodCIDRs, c.ServiceCIDRs); err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
 	}
 	return nil
 }

@@ -93,6 +93,8 @@ func FuzzDecodeClusterConfig(f *testing.F) {
 	fuzzDecoder(f, [][2]string{
 		{"weft/cluster-config/c1", `{"v":1,"name":"c1","id":1,"capabilities":["ipv4"],"podCIDRs":["10.100.0.0/16"],"podCIDRMaskSize":24,"routing":"tunnel"}`},
 		{"weft/cluster-config/c1", `{"v":1,"name":"c1","id":1,"podCIDRs":["10.100.0.0/16","10.100.0.0/17"],"podCIDRMaskSize":24,"routing":"native"}`},
+		{"weft/cluster-config/c1", `{"v":1,"name":"c1","id":1,"podCIDRs":["10.100.0.0/16"],"podCIDRMaskSize":24,"routing":"tunnel","globalCIDR":"242.1.0.0/16","serviceCIDRs":["10.96.0.0/16"]}`},
+		{"weft/cluster-config/c1", `{"v":1,"name":"c1","id":1,"podCIDRs":["10.100.0.0/16"],"podCIDRMaskSize":24,"routing":"tunnel","globalCIDR":"10.100.0.0/16"}`},
 	}, Keys.DecodeClusterConfig)
 }
 
