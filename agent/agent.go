@@ -156,6 +156,10 @@ func (a *Agent) setup(ctx context.Context) error {
 	if a.publisher, err = ipcache.NewPublisher(a.owned, a.store.Prefix(), a.cluster.Name); err != nil {
 		return err
 	}
+	if a.cluster.GlobalCIDR.IsValid() {
+		a.publisher.SetGlobal(a.cluster.GlobalCIDR, a.cluster.PodCIDRs)
+		a.log.Info("global addressing: pods are published with their global addresses", "global-cidr", a.cluster.GlobalCIDR)
+	}
 	a.ipcache = bpfipcache.New(a.dp, a.nodeIP, a.log)
 	onIPCache := func(c ipcache.Change) { a.ipcache.OnChange(c); a.services.Changed() } // services recompute backends
 	if a.ipc, err = ipcache.NewWatcher(a.store, a.cluster.Name, onIPCache, a.log); err != nil {

@@ -163,8 +163,9 @@ func (s *api) toAPI(ep *endpoints.Endpoint) (*agentapi.Endpoint, error) {
 		Ipv4: netip.PrefixFrom(ep.IP, 32).String(), GatewayIpv4: endpoints.Gateway.String(), GatewayMac: gwMAC,
 		Mtu: uint32(mtu), Routes: []*agentapi.Route{{Dst: "0.0.0.0/0", Gw: endpoints.Gateway.String()}},
 		Identity: uint32(ep.Identity), Labels: endpoints.SortedLabels(ep.IdentityLabels), State: "ready",
-		Node:   s.a.cfg.NodeName,
-		Policy: s.a.policy.EndpointPolicy(ep),
+		Node:       s.a.cfg.NodeName,
+		Policy:     s.a.policy.EndpointPolicy(ep),
+		GlobalIpv4: globalIPv4(s.a.cluster, ep.IP),
 	}, nil
 }
 
@@ -362,7 +363,18 @@ func ipcacheEntry(cluster string, e records.IPCacheEntry) *agentapi.IPCacheEntry
 	if e.HostIP.IsValid() {
 		out.HostIp = e.HostIP.String()
 	}
+	if e.GlobalIP.IsValid() {
+		out.GlobalIp = e.GlobalIP.String()
+	}
 	return out
+}
+
+// globalIPv4 is the global address of a pod address of cluster cc, or "".
+func globalIPv4(cc records.ClusterConfig, ip netip.Addr) string {
+	if g, ok := records.GlobalAddr(cc.GlobalCIDR, cc.PodCIDRs, ip); ok {
+		return g.String()
+	}
+	return ""
 }
 
 // lastCollection reads the cluster's last garbage collection from the store

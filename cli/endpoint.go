@@ -51,11 +51,17 @@ and its identity labels.`,
 	}
 }
 
+// endpointTable lists the endpoints; with global addressing each IPv4
+// cell also gives the global address ("10.100.1.5/32 (global 242.1.1.5)").
 func endpointTable(resp *agentapi.ListEndpointsResponse) *table {
 	t := newTable("ID", "Pod", "IPv4", "Identity", "Ingress Policy", "Egress Policy", "State", "Labels")
 	for _, ep := range resp.GetEndpoints() {
 		p := ep.GetPolicy()
-		t.add(itoa(ep.GetId()), podName(ep.GetNamespace(), ep.GetPodName()), ep.GetIpv4(),
+		ip := ep.GetIpv4()
+		if g := ep.GetGlobalIpv4(); g != "" {
+			ip += " (global " + g + ")"
+		}
+		t.add(itoa(ep.GetId()), podName(ep.GetNamespace(), ep.GetPodName()), ip,
 			strconv.FormatUint(uint64(ep.GetIdentity()), 10),
 			enforcement(p.GetIngressEnforced()), enforcement(p.GetEgressEnforced()),
 			ep.GetState(), strings.Join(ep.GetLabels(), "\n"))

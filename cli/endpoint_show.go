@@ -20,6 +20,9 @@ func writeEndpoint(w io.Writer, ep *agentapi.Endpoint) error {
 	f.add("Interface", fmt.Sprintf("%s (host side %s)", orDash(ep.GetIfname()), orDash(ep.GetHostIfname())))
 	f.add("Netns", orDash(ep.GetNetns()))
 	f.add("IPv4", orDash(ep.GetIpv4()))
+	if g := ep.GetGlobalIpv4(); g != "" {
+		f.add("Global IPv4", g)
+	}
 	f.add("Gateway", fmt.Sprintf("%s (MAC %s)", orDash(ep.GetGatewayIpv4()), orDash(ep.GetGatewayMac())))
 	f.add("MTU", itoa(ep.GetMtu()))
 	var routes []string

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -43,11 +44,22 @@ list" shows what the datapath holds.`,
 	return cmd
 }
 
+// ipcacheTable lists the entries; a GLOBAL ADDRESS column appears when a
+// cluster has global addressing (docs/clustermesh.md).
 func ipcacheTable(resp *agentapi.ListIPCacheResponse) *table {
-	t := newTable("Prefix", "Identity", "Tunnel Endpoint", "Cluster", "Pod")
+	global := slices.ContainsFunc(resp.GetEntries(), func(e *agentapi.IPCacheEntry) bool { return e.GetGlobalIp() != "" })
+	header := []string{"Prefix", "Identity", "Tunnel Endpoint", "Cluster", "Pod"}
+	if global {
+		header = append(header, "Global Address")
+	}
+	t := newTable(header...)
 	for _, e := range resp.GetEntries() {
-		t.add(e.GetPrefix(), itoa(e.GetIdentity()), orDash(e.GetHostIp()), orDash(e.GetCluster()),
-			orDash(podName(e.GetNamespace(), e.GetPod())))
+		row := []string{e.GetPrefix(), itoa(e.GetIdentity()), orDash(e.GetHostIp()), orDash(e.GetCluster()),
+			orDash(podName(e.GetNamespace(), e.GetPod()))}
+		if global {
+			row = append(row, orDash(e.GetGlobalIp()))
+		}
+		t.add(row...)
 	}
 	return t
 }

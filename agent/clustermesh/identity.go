@@ -129,12 +129,12 @@ func (r *remoteCluster) pods() []services.Pod {
 		}
 	}
 	out := make([]services.Pod, 0, len(r.ips))
-	for _, e := range r.ips {
+	for addr, e := range r.ips { // addr: the global address of a global remote's pod
 		ls, ok := r.ids[e.Identity]
 		if !ok || e.Namespace == "" {
 			continue // not a pod, or its identity has not arrived yet
 		}
-		out = append(out, services.Pod{IP: e.IP, Namespace: e.Namespace, Labels: ls, HostIP: e.HostIP,
+		out = append(out, services.Pod{IP: addr, Namespace: e.Namespace, Labels: ls, HostIP: e.HostIP,
 			Node: nodeOf[e.HostIP], Cluster: r.name})
 	}
 	slices.SortFunc(out, func(a, b services.Pod) int { return a.IP.Compare(b.IP) })

@@ -68,6 +68,7 @@ const (
 	RejectIdentityRange   = "identity-range"   // an identity outside the remote's range
 	RejectPodCIDR         = "pod-cidr"         // outside the remote's pool, or inside this cluster's
 	RejectAddressConflict = "address-conflict" // an underlay address of a node of this cluster
+	RejectGlobalAddress   = "global-address"   // a global address that is not the remote's for the pod address
 )
 
 // rejection is why a record was refused: a reason (Reject*) and the detail.
@@ -168,18 +169,22 @@ func (r *remoteCluster) nodeKind() kindHandler {
 	}
 }
 
+// ipKind follows the remote's ipcache entries. Of a remote with global
+// addressing, an entry is known (r.ips, the BPF ipcache) by its global
+// address, so that pods of clusters sharing a pod CIDR never collide here;
+// of other remotes by its address.
 func (r *remoteCluster) ipKind() kindHandler {
 	keyIP := func(key string) (netip.Addr, bool) {
 		cluster, ip, err := r.keys.ParseIPCacheKey(key)
 		return ip, err == nil && cluster == r.name
 	}
-	drop := func(ip netip.Addr) {
+	drop := func(addr netip.Addr) {
 		r.mu.Lock()
-		_, had := r.ips[ip]
-		delete(r.ips, ip)
+		_, had := r.ips[addr]
+		delete(r.ips, addr)
 		r.mu.Unlock()
 		if had {
-			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: ip}})
+			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Delete, Entry: records.IPCacheEntry{IP: addr}})
 			r.m.servicesChanged()
 		}
 	}
@@ -196,35 +201,85 @@ func (r *remoteCluster) ipKind() kindHandler {
 			if !clustermesh.AcceptIdentity(cc.ID, e.Identity) {
 				return rejectf(RejectIdentityRange, "identity %d of %s is outside the range of %s (id %d)", e.Identity, e.IP, r.name, cc.ID)
 			}
-			if inAny(r.m.cfg.Cluster.PodCIDRs, e.IP) {
+			if err := checkGlobalIP(cc, e); err != nil {
+				return err
+			}
+			installed := e
+			if e.GlobalIP.IsValid() {
+				installed.IP = e.GlobalIP
+			} else if inAny(r.m.cfg.Cluster.PodCIDRs, e.IP) {
 				return rejectf(RejectPodCIDR, "address %s is in this cluster's pod CIDR pool %v", e.IP, r.m.cfg.Cluster.PodCIDRs)
 			}
 			r.mu.Lock()
-			r.ips[e.IP] = e
+			r.ips[installed.IP] = e
 			r.mu.Unlock()
-			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Upsert, Entry: e})
+			r.m.ipcache.OnChange(ipcache.Change{Type: ipcache.Upsert, Entry: installed})
 			r.m.servicesChanged() // remote pods are global services' backends
 			return nil
 		},
 		remove: func(ctx context.Context, key string) {
 			if ip, ok := keyIP(key); ok {
-				drop(ip)
+				drop(installedAddr(r.config(), ip))
 			}
 		},
 		prune: func(ctx context.Context, seen map[string]struct{}) {
+			cc := r.config()
 			r.mu.Lock()
 			var stale []netip.Addr
-			for ip := range r.ips {
-				if _, ok := seen[r.keys.IPCache(r.name, ip)]; !ok {
-					stale = append(stale, ip)
+			for addr := range r.ips {
+				if _, ok := seen[r.keys.IPCache(r.name, podAddr(cc, addr))]; !ok {
+					stale = append(stale, addr)
 				}
 			}
 			r.mu.Unlock()
-			for _, ip := range stale {
-				drop(ip)
+			for _, addr := range stale {
+				drop(addr)
 			}
 		},
 	}
+}
+
+// checkGlobalIP refuses an entry whose global address is not the one its
+// cluster's global CIDR gives its address (records.GlobalAddr): outside
+// the global CIDR, of another pod, or announced by a cluster without
+// global addressing, or missing although the address has one. An entry
+// outside a global cluster's IPv4 pool has none and is checked like any
+// other.
+func checkGlobalIP(cc records.ClusterConfig, e records.IPCacheEntry) error {
+	if !e.GlobalIP.IsValid() {
+		if want, ok := records.GlobalAddr(cc.GlobalCIDR, cc.PodCIDRs, e.IP); ok {
+			return rejectf(RejectGlobalAddress, "%s of %s has no global address; %s gives it %v (an agent started before global addressing was turned on: restart it)", e.IP, cc.Name, cc.Name, want)
+		}
+		return nil
+	}
+	switch want, ok := records.GlobalAddr(cc.GlobalCIDR, cc.PodCIDRs, e.IP); {
+	case !cc.GlobalCIDR.IsValid():
+		return rejectf(RejectGlobalAddress, "global address %s of %s: cluster %s has no global addressing", e.GlobalIP, e.IP, cc.Name)
+	case !cc.GlobalCIDR.Contains(e.GlobalIP):
+		return rejectf(RejectGlobalAddress, "global address %s of %s is outside the global CIDR %v of %s", e.GlobalIP, e.IP, cc.GlobalCIDR, cc.Name)
+	case !ok:
+		return rejectf(RejectGlobalAddress, "global address %s of %s: %s is outside the IPv4 pod CIDR pool of %s, which has global addresses", e.GlobalIP, e.IP, e.IP, cc.Name)
+	case want != e.GlobalIP:
+		return rejectf(RejectGlobalAddress, "global address %s of %s: %s gives that address %v", e.GlobalIP, e.IP, cc.Name, want)
+	}
+	return nil
+}
+
+// installedAddr is what a remote entry for pod address ip is known by
+// here: its global address when the remote has global addressing.
+func installedAddr(cc records.ClusterConfig, ip netip.Addr) netip.Addr {
+	if g, ok := records.GlobalAddr(cc.GlobalCIDR, cc.PodCIDRs, ip); ok {
+		return g
+	}
+	return ip
+}
+
+// podAddr is the inverse of installedAddr.
+func podAddr(cc records.ClusterConfig, addr netip.Addr) netip.Addr {
+	if ip, ok := records.PodAddr(cc.GlobalCIDR, cc.PodCIDRs, addr); ok {
+		return ip
+	}
+	return addr
 }
 
 // localNodeWith names the node of this cluster with underlay address ip.

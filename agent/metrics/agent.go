@@ -30,7 +30,7 @@ type Agent struct {
 	RemoteEntries  *prometheus.GaugeVec // remote, kind: nodes, identities, ipcache, services
 	// RemoteRejected counts the remote's records the agent refused, by
 	// reason (malformed, foreign-prefix, cluster-id, identity-range,
-	// pod-cidr, address-conflict); set through SetRemoteRejected.
+	// pod-cidr, address-conflict, global-address); set through SetRemoteRejected.
 	RemoteRejected *prometheus.CounterVec
 
 	HealthProbe *prometheus.GaugeVec // node: last probe's round trip in seconds

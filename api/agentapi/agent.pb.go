@@ -223,6 +223,7 @@ type Endpoint struct {
 	State         string                 `protobuf:"bytes,15,opt,name=state,proto3" json:"state,omitempty"`   // ready, restoring, disconnected
 	Policy        *EndpointPolicy        `protobuf:"bytes,16,opt,name=policy,proto3" json:"policy,omitempty"` // effective policy (once policy lands)
 	Node          string                 `protobuf:"bytes,17,opt,name=node,proto3" json:"node,omitempty"`
+	GlobalIpv4    string                 `protobuf:"bytes,18,opt,name=global_ipv4,json=globalIpv4,proto3" json:"global_ipv4,omitempty"` // its global address, with global addressing (docs/clustermesh.md); else empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +373,13 @@ func (x *Endpoint) GetPolicy() *EndpointPolicy {
 func (x *Endpoint) GetNode() string {
 	if x != nil {
 		return x.Node
+	}
+	return ""
+}
+
+func (x *Endpoint) GetGlobalIpv4() string {
+	if x != nil {
+		return x.GlobalIpv4
 	}
 	return ""
 }
@@ -2238,6 +2246,7 @@ type IPCacheEntry struct {
 	Namespace     string                 `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Pod           string                 `protobuf:"bytes,5,opt,name=pod,proto3" json:"pod,omitempty"`
 	Cluster       string                 `protobuf:"bytes,6,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	GlobalIp      string                 `protobuf:"bytes,7,opt,name=global_ip,json=globalIp,proto3" json:"global_ip,omitempty"` // the pod's global address in its cluster's global CIDR; empty: none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2310,6 +2319,13 @@ func (x *IPCacheEntry) GetPod() string {
 func (x *IPCacheEntry) GetCluster() string {
 	if x != nil {
 		return x.Cluster
+	}
+	return ""
+}
+
+func (x *IPCacheEntry) GetGlobalIp() string {
+	if x != nil {
+		return x.GlobalIp
 	}
 	return ""
 }
@@ -2826,7 +2842,7 @@ const file_agent_proto_rawDesc = "" +
 	"\thost_port\x18\x01 \x01(\rR\bhostPort\x12%\n" +
 	"\x0econtainer_port\x18\x02 \x01(\rR\rcontainerPort\x12\x1a\n" +
 	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x17\n" +
-	"\ahost_ip\x18\x04 \x01(\tR\x06hostIp\"\xf2\x03\n" +
+	"\ahost_ip\x18\x04 \x01(\tR\x06hostIp\"\x93\x04\n" +
 	"\bEndpoint\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12!\n" +
 	"\fcontainer_id\x18\x02 \x01(\tR\vcontainerId\x12\x14\n" +
@@ -2847,7 +2863,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x06labels\x18\x0e \x03(\tR\x06labels\x12\x14\n" +
 	"\x05state\x18\x0f \x01(\tR\x05state\x125\n" +
 	"\x06policy\x18\x10 \x01(\v2\x1d.weft.agent.v1.EndpointPolicyR\x06policy\x12\x12\n" +
-	"\x04node\x18\x11 \x01(\tR\x04node\")\n" +
+	"\x04node\x18\x11 \x01(\tR\x04node\x12\x1f\n" +
+	"\vglobal_ipv4\x18\x12 \x01(\tR\n" +
+	"globalIpv4\")\n" +
 	"\x05Route\x12\x10\n" +
 	"\x03dst\x18\x01 \x01(\tR\x03dst\x12\x0e\n" +
 	"\x02gw\x18\x02 \x01(\tR\x02gw\"\x95\x01\n" +
@@ -3015,14 +3033,15 @@ const file_agent_proto_rawDesc = "" +
 	"identities\"$\n" +
 	"\x12GetIdentityRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\"\x14\n" +
-	"\x12ListIPCacheRequest\"\xa5\x01\n" +
+	"\x12ListIPCacheRequest\"\xc2\x01\n" +
 	"\fIPCacheEntry\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\rR\bidentity\x12\x17\n" +
 	"\ahost_ip\x18\x03 \x01(\tR\x06hostIp\x12\x1c\n" +
 	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x05 \x01(\tR\x03pod\x12\x18\n" +
-	"\acluster\x18\x06 \x01(\tR\acluster\"L\n" +
+	"\acluster\x18\x06 \x01(\tR\acluster\x12\x1b\n" +
+	"\tglobal_ip\x18\a \x01(\tR\bglobalIp\"L\n" +
 	"\x13ListIPCacheResponse\x125\n" +
 	"\aentries\x18\x01 \x03(\v2\x1b.weft.agent.v1.IPCacheEntryR\aentries\"\x15\n" +
 	"\x13ListServicesRequest\"8\n" +

@@ -21,6 +21,8 @@ type Publisher struct {
 	owner   Owner
 	keys    records.Keys
 	cluster string
+	global  netip.Prefix // zero: global addressing off
+	pool    []netip.Prefix
 }
 
 // NewPublisher publishes cluster's entries under prefix through owner.
@@ -31,8 +33,20 @@ func NewPublisher(owner Owner, prefix, cluster string) (*Publisher, error) {
 	return &Publisher{owner: owner, keys: records.NewKeys(prefix), cluster: cluster}, nil
 }
 
-// Publish makes e this agent's entry for e.IP.
+// SetGlobal turns global addressing on: every entry published afterwards
+// whose address is in pool carries its global address in global
+// (records.GlobalAddr). Call it before the first Publish.
+func (p *Publisher) SetGlobal(global netip.Prefix, pool []netip.Prefix) {
+	p.global, p.pool = global, pool
+}
+
+// Publish makes e this agent's entry for e.IP, with its global address
+// when the cluster has global addressing.
 func (p *Publisher) Publish(e records.IPCacheEntry) error {
+	e.GlobalIP = netip.Addr{}
+	if g, ok := records.GlobalAddr(p.global, p.pool, e.IP); ok {
+		e.GlobalIP = g
+	}
 	key := p.keys.IPCache(p.cluster, e.IP)
 	val, err := records.Encode(key, &e)
 	if err != nil {

@@ -73,6 +73,8 @@ func FuzzDecodeIPCacheEntry(f *testing.F) {
 		{"weft/state/ip/v1/c1/10.100.1.7", `{"v":1,"ip":"10.100.1.7","identity":65792,"hostIP":"192.168.0.1","namespace":"default","pod":"web-1","namedPorts":[{"name":"http","port":80,"protocol":"TCP"}]}`},
 		{"weft/state/ip/v1/c1/fd00::7", `{"v":1,"ip":"fd00::7","identity":2}`},
 		{"weft/state/ip/v1/c1/10.100.1.8", `{"v":1,"ip":"10.100.1.7","identity":65792}`},
+		{"weft/state/ip/v1/c1/10.100.1.7", `{"v":1,"ip":"10.100.1.7","identity":65792,"hostIP":"192.168.0.1","globalIP":"242.1.1.7"}`},
+		{"weft/state/ip/v1/c1/fd00::7", `{"v":1,"ip":"fd00::7","identity":65792,"globalIP":"242.1.1.7"}`},
 	}, Keys.DecodeIPCacheEntry)
 }
 

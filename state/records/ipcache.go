@@ -17,6 +17,10 @@ type IPCacheEntry struct {
 	Namespace  string      `json:"namespace,omitempty"`
 	Pod        string      `json:"pod,omitempty"`
 	NamedPorts []NamedPort `json:"namedPorts,omitempty"`
+	// GlobalIP is the address's global address when its cluster has
+	// global addressing (ClusterConfig.GlobalCIDR, GlobalAddr): what other
+	// clusters reach it at. Added compatibly in v1 (omitted when unset).
+	GlobalIP netip.Addr `json:"globalIP,omitzero"`
 }
 
 // NamedPort is a container port with a name, for policies that name ports.
@@ -61,6 +65,9 @@ func (e *IPCacheEntry) Validate() error {
 		if err := ValidateObjectName(e.Pod); err != nil {
 			return fmt.Errorf("ipcache entry %v: %w", e.IP, err)
 		}
+	}
+	if e.GlobalIP.IsValid() && (!e.GlobalIP.Is4() || e.GlobalIP.IsUnspecified() || !e.IP.Is4()) {
+		return fmt.Errorf("ipcache entry %v: %w: global IP %v: accepted is an IPv4 unicast address, for an IPv4 address", e.IP, ErrInvalid, e.GlobalIP)
 	}
 	if len(e.NamedPorts) > 64 {
 		return fmt.Errorf("ipcache entry %v: %w: at most 64 named ports", e.IP, ErrInvalid)

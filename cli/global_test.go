@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weftnet/weft/api/agentapi"
+)
+
+// TestGlobalAddressesShown: with global addressing, `weft ipcache list`
+// gains a GLOBAL ADDRESS column (local and remote pods sharing a pod CIDR
+// tell apart by it), and `weft endpoint list/get` show the pod's global
+// address next to its address.
+func TestGlobalAddressesShown(t *testing.T) {
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "agent.sock")
+	a := testAgent("c1-n1")
+	a.ipcache = &agentapi.ListIPCacheResponse{Entries: []*agentapi.IPCacheEntry{
+		{Prefix: "10.100.0.5/32", Identity: 65792, Namespace: "default", Pod: "web-1", Cluster: "c1", GlobalIp: "242.1.0.5"},
+		{Prefix: "0.0.0.0/0", Identity: 2},
+		{Prefix: "10.100.0.5/32", Identity: 131328, HostIp: "192.168.0.21", Namespace: "default", Pod: "web-2", Cluster: "c2", GlobalIp: "242.2.0.5"},
+	}}
+	a.endpoints.Endpoints[0].GlobalIpv4 = "242.1.1.5"
+	serve(t, socket, a)
+	for _, tc := range []struct {
+		args []string
+		want []string // lines or parts of lines printed
+	}{
+		{[]string{"ipcache", "list"}, []string{
+			"PREFIX          IDENTITY   TUNNEL ENDPOINT   CLUSTER   POD             GLOBAL ADDRESS\n",
+			"10.100.0.5/32   65792      -                 c1        default/web-1   242.1.0.5\n",
+			"0.0.0.0/0       2          -                 -         -               -\n",
+			"10.100.0.5/32   131328     192.168.0.21      c2        default/web-2   242.2.0.5\n"}},
+		{[]string{"endpoint", "list"}, []string{"10.100.1.5/32 (global 242.1.1.5)", "10.100.1.6/32   "}},
+		{[]string{"endpoint", "get", "7"}, []string{"Global IPv4:", "242.1.1.5"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runCLI(t, dir, nil, append([]string{"--socket", socket}, tc.args...)...)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("weft %s printed\n%s\nwant it to contain %q", strings.Join(tc.args, " "), r.stdout, w)
+				}
+			}
+		})
+	}
+}
