@@ -74,7 +74,8 @@ containerPort and a Running/Ready status with its IP. Drive it with
 		Example: `  weft testenv up --nodes 3
   weft testenv up --name mesh --clusters 2 --nodes 2 --routing native --kvstore consul
   weft testenv up --bin-dir ./bin --replace
-  weft testenv up --kubernetes --clusters 2 --nodes 2`,
+  weft testenv up --kubernetes --clusters 2 --nodes 2
+  weft testenv up --name ov --clusters 3 --overlapping-pod-cidrs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := testenv.DefaultBinaries(binDir)
@@ -95,6 +96,7 @@ containerPort and a Running/Ready status with its IP. Drive it with
 	f.IntVar(&spec.StoreMembers, "store-members", 1, "etcd members of each cluster's store: 1 or 3")
 	f.DurationVar(&spec.LeaseTTL, "lease-ttl", 0, "agents' store lease TTL (0: the agent's default)")
 	f.BoolVar(&spec.Kubernetes, "kubernetes", false, "Kubernetes mode: a real kube-apiserver per cluster, mirrored by weft-apiserver; testenv runs the Pods (see weft testenv kubectl)")
+	f.BoolVar(&spec.OverlappingPodCIDRs, "overlapping-pod-cidrs", false, "every cluster uses the pod CIDR pool 10.100.0.0/16, with global addressing from 242.<cluster id>.0.0/16 so that they connect (docs/clustermesh.md)")
 	f.BoolVar(&spec.Replace, "replace", false, "tear down an existing environment of the same name first")
 	f.StringVar(&binDir, "bin-dir", "", "directory holding weft-agent, weft-cni and weft (default: next to this binary)")
 	f.StringSliceVar(&spec.AgentArgs, "agent-arg", nil, "extra weft-agent flag, repeatable (e.g. --agent-arg=--health-port=4241)")

@@ -124,7 +124,11 @@ func Connect(ctx context.Context, a, b Target, step func(string, ...any)) error 
 	if err := CheckJoin(cb.info, cb.remotes(), ca.info); err != nil {
 		return err
 	}
-	step("%s (id %d) and %s (id %d): compatible (%s routing, pod CIDRs %v and %v)", a.Name, ca.info.ID, b.Name, cb.info.ID, ca.info.Routing, ca.info.PodCIDRs, cb.info.PodCIDRs)
+	global := ""
+	if ca.info.Global() && cb.info.Global() {
+		global = fmt.Sprintf(", global CIDRs %v and %v", ca.info.GlobalCIDR, cb.info.GlobalCIDR)
+	}
+	step("%s (id %d) and %s (id %d): compatible (%s routing, pod CIDRs %v and %v%s)", a.Name, ca.info.ID, b.Name, cb.info.ID, ca.info.Routing, ca.info.PodCIDRs, cb.info.PodCIDRs, global)
 	for _, dir := range [][2]*conn{{ca, cb}, {cb, ca}} {
 		reader, served := dir[0], dir[1]
 		creds, err := served.api.SignRemote(ctx, &adminapi.SignRemoteRequest{Cluster: reader.t.Name})

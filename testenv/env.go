@@ -52,6 +52,9 @@ type Cluster struct {
 	Name        string `json:"name"`
 	ID          int    `json:"id"`
 	PodCIDRPool string `json:"podCIDRPool"`
+	// GlobalCIDR is the cluster's global addressing range (weft-apiserver
+	// --global-cidr); empty: off.
+	GlobalCIDR string `json:"globalCIDR,omitempty"`
 	// StoreEndpoints are reachable from node namespaces (agents).
 	StoreEndpoints []string `json:"storeEndpoints"`
 	// HostStoreEndpoints are reachable from the host namespace (the CLI).

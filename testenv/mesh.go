@@ -93,6 +93,9 @@ func (e *Env) prepareMesh(cluster string) (clustermesh.Dir, error) {
 	if e.Kubernetes {
 		config["kubeconfig"] = c.UnderlayKubeconfig
 	}
+	if c.GlobalCIDR != "" {
+		config["global-cidr"] = c.GlobalCIDR
+	}
 	err = clustermesh.Enable(clustermesh.EnableOptions{
 		Dir: d, Cluster: c.Name, ID: uint32(c.ID), Hosts: []string{ip},
 		Config: config, Step: e.step,

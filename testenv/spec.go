@@ -54,6 +54,11 @@ type Spec struct {
 	// starts its own with StartDaemon (e.g. from a systemd unit's command
 	// line), using each node's Socket, Dir, Log and PIDFile.
 	NoAgents bool
+	// OverlappingPodCIDRs gives every cluster the same pod CIDR pool
+	// (10.100.0.0/16) and global addressing with the global CIDR
+	// 242.<cluster id>.0.0/16, so that the clusters connect
+	// (docs/clustermesh.md, "Global addressing").
+	OverlappingPodCIDRs bool
 
 	// Progress receives one line per step as it happens; nil discards.
 	Progress io.Writer

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -71,5 +72,28 @@ func TestLayout(t *testing.T) {
 		if !strings.Contains(line, f) {
 			t.Errorf("agent command line %q lacks %q", line, f)
 		}
+	}
+}
+
+// TestLayoutOverlapping: with OverlappingPodCIDRs every cluster has the same
+// pod CIDR pool and its own global CIDR, which its apiserver is given.
+func TestLayoutOverlapping(t *testing.T) {
+	s := DefaultSpec()
+	s.Name, s.Clusters, s.Nodes, s.OverlappingPodCIDRs = "ovlay", 3, 1, true
+	e := newEnv(s)
+	for i, c := range e.Clusters {
+		if c.PodCIDRPool != "10.100.0.0/16" || c.GlobalCIDR != fmt.Sprintf("242.%d.0.0/16", i+1) {
+			t.Errorf("cluster %s: pool %s, global CIDR %s; want 10.100.0.0/16 and 242.%d.0.0/16", c.Name, c.PodCIDRPool, c.GlobalCIDR, i+1)
+		}
+	}
+	args, err := e.agentArgs(e.Nodes[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := strings.Join(args, " "); !strings.Contains(line, "--pod-cidr-pool 10.100.0.0/16") {
+		t.Errorf("agent of c3: %q, want the shared pool", line)
+	}
+	if plain := newEnv(DefaultSpec()); plain.Clusters[0].GlobalCIDR != "" {
+		t.Errorf("without overlapping pod CIDRs: global CIDR %q", plain.Clusters[0].GlobalCIDR)
 	}
 }

@@ -73,6 +73,10 @@ func Up(ctx context.Context, spec Spec) (*Env, error) {
 	return e, nil
 }
 
+// overlappingPool is every cluster's pod CIDR pool with
+// Spec.OverlappingPodCIDRs.
+const overlappingPool = "10.100.0.0/16"
+
 // exists reports whether anything of environment name is still around.
 func exists(name string) bool {
 	if _, err := os.Stat(Dir(name)); !errors.Is(err, fs.ErrNotExist) {
@@ -121,6 +125,9 @@ func newEnv(spec Spec) *Env {
 		for m := 1; m < spec.StoreMembers; m++ {
 			cl.StoreEndpoints = append(cl.StoreEndpoints, memberURL(cl.StoreEndpoints[0], m))
 			cl.StoreMembers = append(cl.StoreMembers, filepath.Join(e.Dir, fmt.Sprintf("store-%s-m%d.pid", name, m)))
+		}
+		if spec.OverlappingPodCIDRs {
+			cl.PodCIDRPool, cl.GlobalCIDR = overlappingPool, fmt.Sprintf("242.%d.0.0/16", c)
 		}
 		e.Clusters = append(e.Clusters, cl)
 		if spec.Kubernetes {
@@ -174,6 +181,14 @@ func (e *Env) build(ctx context.Context, spec Spec) error {
 	}
 	if len(e.Clusters) > 1 && !e.Kubernetes { // Kubernetes mode: EnableMesh below prepares it
 		for _, c := range e.Clusters {
+			if c.GlobalCIDR != "" {
+				// The agents read the global CIDR from cluster-config at
+				// start: the apiserver publishes it first.
+				if err := e.EnableMesh(ctx, c.Name); err != nil {
+					return err
+				}
+				continue
+			}
 			if _, err := e.prepareMesh(c.Name); err != nil {
 				return err
 			}

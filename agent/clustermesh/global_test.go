@@ -207,3 +207,22 @@ func v4(u uint32) netip.Addr {
 	binary.BigEndian.PutUint32(b[:], u)
 	return netip.AddrFrom4(b)
 }
+
+// TestGlobalNode: a global remote's node is routed by its global range, so
+// a remote node with this cluster's own pod CIDR never replaces the route
+// to the local node that has it.
+func TestGlobalNode(t *testing.T) {
+	cc := records.ClusterConfig{Name: "c2", ID: 2, PodCIDRs: pool("10.100.0.0/16", "fd00::/104"), GlobalCIDR: netip.MustParsePrefix("242.2.0.0/16")}
+	n := records.Node{Name: "c2-n1", Cluster: "c2", ClusterID: 2, PodCIDRs: pool("10.100.3.0/24", "fd00::300/120"), HealthIP: netip.MustParseAddr("10.100.3.2")}
+	got := globalNode(cc, n)
+	if len(got.PodCIDRs) != 1 || got.PodCIDRs[0].String() != "242.2.3.0/24" || got.HealthIP.String() != "242.2.3.2" {
+		t.Errorf("global remote's node: pod CIDRs %v health %v, want [242.2.3.0/24] 242.2.3.2", got.PodCIDRs, got.HealthIP)
+	}
+	if n.PodCIDRs[0].String() != "10.100.3.0/24" {
+		t.Error("globalNode changed the record it was given")
+	}
+	plain := records.ClusterConfig{Name: "c3", ID: 3, PodCIDRs: pool("10.103.0.0/16")}
+	if got := globalNode(plain, n); got.PodCIDRs[0] != n.PodCIDRs[0] || got.HealthIP != n.HealthIP {
+		t.Errorf("remote without global addressing: %+v, want unchanged", got)
+	}
+}

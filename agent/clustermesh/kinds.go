@@ -133,6 +133,7 @@ func (r *remoteCluster) nodeKind() kindHandler {
 					return rejectf(RejectAddressConflict, "node %s: underlay address %v is that of local node %s", n.Name, ip, owner)
 				}
 			}
+			n = globalNode(cc, n)
 			r.mu.Lock()
 			r.nodes[key] = n
 			r.mu.Unlock()
@@ -237,6 +238,30 @@ func (r *remoteCluster) ipKind() kindHandler {
 			}
 		},
 	}
+}
+
+// globalNode is remote node n as this cluster knows it: of a remote with
+// global addressing, its pod CIDRs and health address are the global ones
+// (its pod CIDRs may be this cluster's own), so routes go to the global
+// ranges; pod CIDRs without an aligned global range (IPv6, pools laid out
+// unaligned) are left out: the pods' own ipcache entries still carry
+// their node.
+func globalNode(cc records.ClusterConfig, n records.Node) records.Node {
+	if !cc.GlobalCIDR.IsValid() {
+		return n
+	}
+	out := n
+	out.PodCIDRs = nil
+	for _, p := range n.PodCIDRs {
+		if g, ok := records.GlobalPrefix(cc.GlobalCIDR, cc.PodCIDRs, p); ok {
+			out.PodCIDRs = append(out.PodCIDRs, g)
+		}
+	}
+	out.HealthIP = netip.Addr{}
+	if g, ok := records.GlobalAddr(cc.GlobalCIDR, cc.PodCIDRs, n.HealthIP); ok {
+		out.HealthIP = g
+	}
+	return out
 }
 
 // checkGlobalIP refuses an entry whose global address is not the one its

@@ -95,3 +95,24 @@ func addr4(v uint32) netip.Addr {
 	binary.BigEndian.PutUint32(b[:], v)
 	return netip.AddrFrom4(b)
 }
+
+// GlobalPrefix is the global range of p, a prefix inside one IPv4 prefix
+// of pool (a node's pod CIDR): the prefix of the same length at p's global
+// address, false when p has none or its global addresses do not form an
+// aligned prefix (pool prefixes laid end to end out of alignment).
+func GlobalPrefix(global netip.Prefix, pool []netip.Prefix, p netip.Prefix) (netip.Prefix, bool) {
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, false
+	}
+	first, ok := GlobalAddr(global, pool, p.Addr())
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	lastPod := addr4(u32(p.Addr()) + uint32(size4(p)-1))
+	last, ok := GlobalAddr(global, pool, lastPod)
+	g := netip.PrefixFrom(first, p.Bits())
+	if !ok || g.Masked() != g || uint64(u32(last)-u32(first)) != size4(p)-1 {
+		return netip.Prefix{}, false
+	}
+	return g, true
+}

@@ -125,3 +125,24 @@ func TestClusterConfigCompatible(t *testing.T) {
 		t.Fatalf("a global CIDR inside the pod pool: %v", err)
 	}
 }
+
+func TestGlobalPrefix(t *testing.T) {
+	global := netip.MustParsePrefix("242.3.0.0/16")
+	for _, tc := range []struct {
+		pool []netip.Prefix
+		p    string
+		want string // "" for none
+	}{
+		{prefixes("10.100.0.0/16"), "10.100.7.0/24", "242.3.7.0/24"},
+		{prefixes("10.100.0.0/17", "10.200.0.0/24"), "10.200.0.0/24", "242.3.128.0/24"},
+		{prefixes("10.200.0.0/24", "10.100.0.0/17"), "10.100.0.0/24", "242.3.1.0/24"},
+		{prefixes("10.200.0.0/24", "10.100.0.0/17"), "10.100.0.0/17", ""}, // at offset 256: not a /17 of the global CIDR
+		{prefixes("10.100.0.0/16"), "10.101.0.0/24", ""},
+		{prefixes("10.100.0.0/16"), "fd00::/120", ""},
+	} {
+		got, ok := GlobalPrefix(global, tc.pool, netip.MustParsePrefix(tc.p))
+		if tc.want == "" && ok || tc.want != "" && (!ok || got.String() != tc.want) {
+			t.Errorf("GlobalPrefix(%v in %v) = %v %v, want %q", tc.p, tc.pool, got, ok, tc.want)
+		}
+	}
+}
