@@ -144,6 +144,9 @@ func (a *Agent) setup(ctx context.Context) error {
 	if a.dp, err = datapath.New(ctx, dpcfg); err != nil {
 		return fmt.Errorf("load datapath: %w", err)
 	}
+	if err := a.setupGlobal(); err != nil {
+		return err
+	}
 
 	if a.owned, err = syncstore.New(a.store, syncstore.DefaultConfig(), a.log); err != nil {
 		return err
@@ -275,6 +278,31 @@ func (a *Agent) refreshMetrics(m *metrics.Agent) {
 		m.RemoteEntries.WithLabelValues(rc.GetName(), "endpoints").Set(float64(rc.GetEndpoints()))
 		m.SetRemoteRejected(rc.GetName(), rc.GetRejected())
 	}
+}
+
+// setupGlobal turns the datapath's global-address translation on when the
+// cluster has global addressing and one IPv4 pool prefix (off otherwise,
+// which also clears what an earlier run pinned).
+func (a *Agent) setupGlobal() error {
+	var pool []netip.Prefix
+	for _, p := range a.cluster.PodCIDRs {
+		if p.Addr().Is4() {
+			pool = append(pool, p)
+		}
+	}
+	global := a.cluster.GlobalCIDR
+	if global.IsValid() && len(pool) != 1 {
+		a.log.Warn("global addressing: the datapath translates only for a pod pool of one IPv4 prefix; pods are not reachable by their global addresses", "pool", a.cluster.PodCIDRs)
+		global = netip.Prefix{}
+	}
+	var p netip.Prefix
+	if len(pool) > 0 {
+		p = pool[0]
+	}
+	if err := a.dp.SetGlobal(global, p, a.cluster.ID); err != nil {
+		return fmt.Errorf("set up global addressing: %w", err)
+	}
+	return nil
 }
 
 // ensureClusterConfig reads cluster-config/<cluster>, creating it from the

@@ -248,17 +248,8 @@ func meshHungAPIServer(t *testing.T, e *testenv.Env, pa, pd testenv.Pod) {
 	s.advance(t, 5, time.Minute, "stream to c2 after its apiserver answers again")
 }
 
-// meshPolicy: a policy on c1 allowing only pods of cluster c2 into pa
-// admits pb (c2) and refuses pc (c1): remote identities carry their labels.
-func meshPolicy(t *testing.T, e *testenv.Env, pa, pb, pc testenv.Pod) {
-	tg, err := e.Target("pod/" + pa.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listenIn(t, tg.Do, pa.Addr())
-	dst := netip.AddrPortFrom(pa.Addr(), portHTTP)
-	eventually(t, 30*time.Second, "pc reaches pa before the policy", func() error { return greet(e, pc.Name, dst) })
-	const doc = `apiVersion: cilium.io/v2
+// onlyC2 admits into pods labelled app=pa only pods of cluster c2.
+const onlyC2 = `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata:
   name: only-c2
@@ -272,7 +263,18 @@ spec:
     - matchLabels:
         k8s:io.cilium.k8s.policy.cluster: c2
 `
-	weftCLI(t, e, "c1-n1", doc, "policy", "import", "-f", "-")
+
+// meshPolicy: a policy on c1 allowing only pods of cluster c2 into pa
+// admits pb (c2) and refuses pc (c1): remote identities carry their labels.
+func meshPolicy(t *testing.T, e *testenv.Env, pa, pb, pc testenv.Pod) {
+	tg, err := e.Target("pod/" + pa.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listenIn(t, tg.Do, pa.Addr())
+	dst := netip.AddrPortFrom(pa.Addr(), portHTTP)
+	eventually(t, 30*time.Second, "pc reaches pa before the policy", func() error { return greet(e, pc.Name, dst) })
+	weftCLI(t, e, "c1-n1", onlyC2, "policy", "import", "-f", "-")
 	defer weftCLI(t, e, "c1-n1", "", "policy", "delete", "default/only-c2")
 	eventually(t, 30*time.Second, "pc (cluster c1) is refused by pa", func() error {
 		if err := greet(e, pc.Name, dst); err == nil {

@@ -108,6 +108,38 @@ func TestOverlappingPodCIDRs(t *testing.T) {
 		}
 		return routesPresent(ctx, e, "c1-n1", want)
 	})
+	// Pods reach pods of other clusters by their global addresses, though
+	// all three pods have the same pod address: the sender's node gives
+	// the packet the sender's global address, the owner's node delivers it
+	// to the pod address, and replies go the same way back.
+	for _, p := range []testenv.Pod{pa, pb} {
+		tg, err := e.Target("pod/" + p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listenIn(t, tg.Do, p.Addr())
+	}
+	ga := global(1, pa)
+	for _, c := range []struct {
+		src string
+		dst string
+	}{{"pb", ga}, {"pc", ga}, {"pa", gb}} {
+		dst := netip.AddrPortFrom(netip.MustParseAddr(c.dst), portHTTP)
+		eventually(t, time.Minute, fmt.Sprintf("%s greeted by %s", c.src, dst), func() error { return greet(e, c.src, dst) })
+	}
+	// A policy admitting only cluster c2 on pa, enforced on c1: the source
+	// identity comes from the tunnel, not from the translated address.
+	weftCLI(t, e, "c1-n1", onlyC2, "policy", "import", "-f", "-")
+	toPA := netip.AddrPortFrom(netip.MustParseAddr(ga), portHTTP)
+	eventually(t, 30*time.Second, "pc (cluster c3) is refused by pa", func() error {
+		if err := greet(e, "pc", toPA); err == nil {
+			return fmt.Errorf("pc still reaches %s", toPA)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, "pb (cluster c2) reaches pa", func() error { return greet(e, "pb", toPA) })
+	weftCLI(t, e, "c1-n1", "", "policy", "delete", "default/only-c2")
+	eventually(t, 30*time.Second, "pc reaches pa again", func() error { return greet(e, "pc", toPA) })
 	// c1's pods reach each other across nodes.
 	waitReachable(t, e, pa, pa2)
 	waitReachable(t, e, pa2, pa)

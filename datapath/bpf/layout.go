@@ -26,6 +26,7 @@ type (
 	Metric        = weftMetric
 	MasqConfig    = weftMasqConfig
 	NomasqKey     = weftNomasqKey
+	GlobalConfig  = weftGlobalConfig
 )
 
 // Constants mirroring the #defines of c/maps.h.

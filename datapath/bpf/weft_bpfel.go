@@ -91,6 +91,15 @@ type weftFlowEvent struct {
 	Pad2         [6]uint8
 }
 
+type weftGlobalConfig struct {
+	_         structs.HostLayout
+	Global    uint32
+	Pool      uint32
+	Mask      uint32
+	ClusterId uint32
+	Enabled   uint32
+}
+
 type weftIpcacheKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -261,6 +270,7 @@ const (
 	weftMapWeftCt           = "weft_ct"
 	weftMapWeftEndpoints    = "weft_endpoints"
 	weftMapWeftFlows        = "weft_flows"
+	weftMapWeftGlobal       = "weft_global"
 	weftMapWeftIpcache      = "weft_ipcache"
 	weftMapWeftLbAffinity   = "weft_lb_affinity"
 	weftMapWeftLbBackends   = "weft_lb_backends"
@@ -351,6 +361,7 @@ type weftMapSpecs struct {
 	WeftCt         *ebpf.MapSpec `ebpf:"weft_ct"`
 	WeftEndpoints  *ebpf.MapSpec `ebpf:"weft_endpoints"`
 	WeftFlows      *ebpf.MapSpec `ebpf:"weft_flows"`
+	WeftGlobal     *ebpf.MapSpec `ebpf:"weft_global"`
 	WeftIpcache    *ebpf.MapSpec `ebpf:"weft_ipcache"`
 	WeftLbAffinity *ebpf.MapSpec `ebpf:"weft_lb_affinity"`
 	WeftLbBackends *ebpf.MapSpec `ebpf:"weft_lb_backends"`
@@ -401,6 +412,7 @@ type weftMaps struct {
 	WeftCt         *ebpf.Map `ebpf:"weft_ct"`
 	WeftEndpoints  *ebpf.Map `ebpf:"weft_endpoints"`
 	WeftFlows      *ebpf.Map `ebpf:"weft_flows"`
+	WeftGlobal     *ebpf.Map `ebpf:"weft_global"`
 	WeftIpcache    *ebpf.Map `ebpf:"weft_ipcache"`
 	WeftLbAffinity *ebpf.Map `ebpf:"weft_lb_affinity"`
 	WeftLbBackends *ebpf.Map `ebpf:"weft_lb_backends"`
@@ -424,6 +436,7 @@ func (m *weftMaps) Close() error {
 		m.WeftCt,
 		m.WeftEndpoints,
 		m.WeftFlows,
+		m.WeftGlobal,
 		m.WeftIpcache,
 		m.WeftLbAffinity,
 		m.WeftLbBackends,

@@ -7,6 +7,7 @@
 
 #include "lb.h"
 #include "masq.h"
+#include "global.h"
 #include "sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -154,9 +155,13 @@ static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_
 		/* The flow's peer across the overlay: where an established flow
 		 * goes and where replies return (a NodePort flow arrives from
 		 * the frontend's node, which reverse-NATs the reply). */
-		if (ce->tunnel_family == WEFT_AF_INET && cfg->tunnel_ifindex)
-			return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id,
-					  state == CT_REPLY ? ce->src_identity : ce->dst_identity, 0);
+		if (ce->tunnel_family == WEFT_AF_INET && cfg->tunnel_ifindex) {
+			__u32 peer = state == CT_REPLY ? ce->src_identity : ce->dst_identity;
+
+			if (global_snat4(skb, &p, peer))
+				return drop(skb, &p, src_id, peer, REASON_NAT_FAILED, OBS_FROM_ENDPOINT);
+			return to_tunnel4(skb, &p, cfg, addr4_get(ce->tunnel_endpoint), src_id, peer, 0);
+		}
 		if (ce->nexthop_family == WEFT_AF_INET &&
 		    (state == CT_ESTABLISHED) == !(ce->flags & CT_F_REPLY_FIB))
 			return to_neigh4(skb, &p, ce, src_id,
@@ -195,6 +200,8 @@ static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_
 			__builtin_memcpy(e.tunnel_endpoint, info->tunnel_endpoint, 16);
 			ct_create4(&p, &e);
 		}
+		if (global_snat4(skb, &p, dst_id))
+			return drop(skb, &p, src_id, dst_id, REASON_NAT_FAILED, OBS_FROM_ENDPOINT);
 		return to_tunnel4(skb, &p, cfg, addr4_get(info->tunnel_endpoint), src_id, dst_id,
 				  state == CT_NEW);
 	}
@@ -235,6 +242,8 @@ int from_overlay(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (r < 0)
 		return drop(skb, &p, key.tunnel_id, 0, REASON_INVALID_PACKET, OBS_FROM_OVERLAY);
+	if (global_dnat4(skb, &p))
+		return drop(skb, &p, key.tunnel_id, 0, REASON_NAT_FAILED, OBS_FROM_OVERLAY);
 	ep = endpoint4(p.daddr);
 	if (!ep) {
 		/* A reply of a NodePort flow this node sent to a remote backend. */
