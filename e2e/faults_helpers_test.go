@@ -50,13 +50,21 @@ type flow struct {
 
 func startFlow(t *testing.T, e *testenv.Env, src, dst testenv.Pod, port int, patience time.Duration) *flow {
 	t.Helper()
-	addr := net.JoinHostPort(dst.IP, strconv.Itoa(port))
+	return startFlowTo(t, e, src, dst, dst.IP, port, patience)
+}
+
+// startFlowTo is startFlow with src dialling dst at address dial (e.g. its
+// global address) instead of its pod address.
+func startFlowTo(t *testing.T, e *testenv.Env, src, dst testenv.Pod, dial string, port int, patience time.Duration) *flow {
+	t.Helper()
+	listen := net.JoinHostPort(dst.IP, strconv.Itoa(port))
+	addr := net.JoinHostPort(dial, strconv.Itoa(port))
 	dt, err := e.Target("pod/" + dst.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ln net.Listener
-	if err := dt.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+	if err := dt.Do(func() (err error) { ln, err = net.Listen("tcp4", listen); return err }); err != nil {
 		t.Fatalf("listen in %s: %v", dst.Name, err)
 	}
 	t.Cleanup(func() { ln.Close() })

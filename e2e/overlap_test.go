@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,6 +141,25 @@ func TestOverlappingPodCIDRs(t *testing.T) {
 	eventually(t, 30*time.Second, "pb (cluster c2) reaches pa", func() error { return greet(e, "pb", toPA) })
 	weftCLI(t, e, "c1-n1", "", "policy", "delete", "default/only-c2")
 	eventually(t, 30*time.Second, "pc reaches pa again", func() error { return greet(e, "pc", toPA) })
+	// A TCP stream from pb to pa's global address survives kill -9 of the
+	// agents at both ends: the translation is in pinned maps, and the
+	// restarted agents restore the remotes' global entries.
+	s := startFlowTo(t, e, pb, pa, ga, 7100, 30*time.Second)
+	s.advance(t, 5, time.Minute, "stream from pb to pa's global address")
+	for _, node := range []string{"c1-n1", "c2-n1"} {
+		if err := e.StopAgent(ctx, node, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.StartAgent(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitAgent(ctx, node, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		s.advance(t, 10, time.Minute, "stream to pa's global address after kill -9 of "+node+"'s agent")
+	}
+	waitMeshSynced(t, e, map[string][]string{"c1": {"c2", "c3"}, "c2": {"c1", "c3"}})
+	eventually(t, time.Minute, "pc greeted by pa after the restarts", func() error { return greet(e, "pc", toPA) })
 	// c1's pods reach each other across nodes.
 	waitReachable(t, e, pa, pa2)
 	waitReachable(t, e, pa2, pa)
