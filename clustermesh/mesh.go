@@ -78,13 +78,16 @@ func rangeConflict(a, b Info) string {
 			}
 		}
 	}
-	if a.Global() && b.Global() {
-		return ""
-	}
 	for _, p := range a.PodCIDRs {
 		for _, q := range b.PodCIDRs {
 			if p.Overlaps(q) {
-				return fmt.Sprintf("pod CIDRs overlap (%s: %v, %s: %v) and %s; give the clusters disjoint pools, or enable global addressing on both (weft-apiserver --global-cidr)", a.Name, p, b.Name, q, withoutGlobal(a, b))
+				switch {
+				case !a.Global() || !b.Global():
+					return fmt.Sprintf("pod CIDRs overlap (%s: %v, %s: %v) and %s; give the clusters disjoint pools, or enable global addressing on both (weft-apiserver --global-cidr)", a.Name, p, b.Name, q, withoutGlobal(a, b))
+				case a.Routing != records.RoutingTunnel || b.Routing != records.RoutingTunnel:
+					return fmt.Sprintf("pod CIDRs overlap (%s: %v, %s: %v) in %s routing; the datapath translates global addresses only in tunnel routing: give the clusters disjoint pools or use tunnel routing", a.Name, p, b.Name, q, a.Routing)
+				}
+				return ""
 			}
 		}
 	}

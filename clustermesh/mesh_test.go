@@ -108,6 +108,16 @@ func TestCheckGlobalAddressing(t *testing.T) {
 			return i
 		}(), global("c2", 2, "10.100.0.0/16", "242.2.0.0/16"),
 			[]string{"global CIDR 242.2.0.0/16 of c2 overlaps service CIDR 242.2.0.0/24 of c1"}},
+		{"overlapping pods in native routing", func() Info { i := c1; i.Routing = "native"; return i }(), func() Info {
+			i := global("c2", 2, "10.100.0.0/16", "242.2.0.0/16")
+			i.Routing = "native"
+			return i
+		}(), []string{"pod CIDRs overlap (c1: 10.100.0.0/16, c2: 10.100.0.0/16) in native routing", "only in tunnel routing"}},
+		{"disjoint global pods in native routing", func() Info { i := c1; i.Routing = "native"; return i }(), func() Info {
+			i := global("c2", 2, "10.101.0.0/16", "242.2.0.0/16")
+			i.Routing = "native"
+			return i
+		}(), nil},
 		{"global CIDR too small for the pool", c1, global("c2", 2, "10.100.0.0/16", "242.2.0.0/17"),
 			[]string{"cluster c2", "global CIDR 242.2.0.0/17"}},
 	}

@@ -118,6 +118,9 @@ func (s *Spec) Validate() error {
 	case s.StoreMembers == 3 && s.KVStore != StoreEtcd:
 		errs = append(errs, fmt.Errorf("store members 3: only an etcd store has several members, not %q", s.KVStore))
 	}
+	if s.OverlappingPodCIDRs && s.Routing != RoutingTunnel {
+		errs = append(errs, fmt.Errorf("overlapping pod CIDRs with %s routing: global addresses are translated only in tunnel routing; use --routing tunnel", s.Routing))
+	}
 	if s.LeaseTTL < 0 {
 		errs = append(errs, fmt.Errorf("lease TTL %v: must not be negative", s.LeaseTTL))
 	}

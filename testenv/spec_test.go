@@ -23,6 +23,9 @@ func TestSpecValidate(t *testing.T) {
 		{name: "ten clusters", change: func(s *Spec) { s.Clusters = 10 }, errHas: "clusters 10"},
 		{name: "bad routing", change: func(s *Spec) { s.Routing = "vxlan" }, errHas: `routing mode "vxlan": accepted are "tunnel" and "native"`},
 		{name: "bad store", change: func(s *Spec) { s.KVStore = "zk" }, errHas: `kvstore "zk"`},
+		{name: "overlapping pod CIDRs", change: func(s *Spec) { s.Clusters, s.OverlappingPodCIDRs = 3, true }},
+		{name: "overlapping pod CIDRs native", change: func(s *Spec) { s.Clusters, s.Routing, s.OverlappingPodCIDRs = 3, RoutingNative, true },
+			errHas: "overlapping pod CIDRs with native routing: global addresses are translated only in tunnel routing"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
