@@ -134,7 +134,10 @@ is restarted when the Secret changed, and enable waits until it answers.`,
   weft clustermesh enable --context east
   weft clustermesh enable west --cluster-id 7 --pod-cidr-pool 10.107.0.0/16 \
       --store-listen https://10.0.0.5:2381 --admin-listen 10.0.0.5:2383 \
-      --kvstore-endpoints http://10.0.0.5:2379`,
+      --kvstore-endpoints http://10.0.0.5:2379
+  # A cluster sharing its pod CIDR with others: global addresses
+  weft clustermesh enable east --cluster-id 8 --pod-cidr-pool 10.100.0.0/16 --global-cidr 242.8.0.0/16 \
+      --store-listen https://10.0.0.6:2381 --kvstore-endpoints http://10.0.0.6:2379`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if m.kubeMode(cmd) {
@@ -168,6 +171,8 @@ is restarted when the Secret changed, and enable waits until it answers.`,
 	f.Uint32Var(&cfg.ClusterID, "cluster-id", cfg.ClusterID, "cluster id, 1-255, unique in the mesh")
 	f.StringVar(&cfg.RoutingMode, "routing-mode", cfg.RoutingMode, "the cluster's routing mode: tunnel or native")
 	f.StringSliceVar(&cfg.PodCIDRPool, "pod-cidr-pool", cfg.PodCIDRPool, "the cluster's pod CIDR pool")
+	f.StringVar(&cfg.GlobalCIDR, "global-cidr", cfg.GlobalCIDR, "global addressing: an IPv4 prefix unique in the mesh, at least as large as the pod CIDR pool, e.g. 242.1.0.0/16; lets the cluster share pod CIDRs with other clusters that have one (tunnel routing only; empty: off)")
+	f.StringSliceVar(&cfg.ServiceCIDRs, "service-cidr", cfg.ServiceCIDRs, "the cluster's service CIDRs; connected clusters' global CIDRs must not overlap them")
 	f.IntVar(&cfg.PodCIDRMaskSize, "pod-cidr-mask-size", cfg.PodCIDRMaskSize, "prefix length of one node's pod CIDR")
 	f.StringSliceVar(&cfg.StoreListen, "store-listen", cfg.StoreListen, "https URLs the apiserver's etcd listens on")
 	f.StringSliceVar(&cfg.StoreAdvertise, "store-advertise", cfg.StoreAdvertise, "deprecated: remote clusters are told these URLs with the port + 3 unless --remote-advertise is given")
@@ -213,6 +218,12 @@ func enableConfig(cmd *cobra.Command, cfg apiserver.Config) map[string]any {
 		"routing-mode": cfg.RoutingMode, "pod-cidr-pool": cfg.PodCIDRPool, "pod-cidr-mask-size": cfg.PodCIDRMaskSize,
 		"store-listen": cfg.StoreListen, "admin-listen": cfg.AdminListen, "metrics-listen": cfg.MetricsListen,
 		"kvstore": cfg.KVStore.Backend, "kvstore-endpoints": cfg.KVStore.Endpoints, "kvstore-prefix": cfg.KVStore.Prefix,
+	}
+	if cfg.GlobalCIDR != "" {
+		out["global-cidr"] = cfg.GlobalCIDR
+	}
+	if cmd.Flags().Changed("service-cidr") {
+		out["service-cidr"] = cfg.ServiceCIDRs
 	}
 	for k, v := range map[string][]string{"store-advertise": cfg.StoreAdvertise, "remote-listen": cfg.RemoteListen, "remote-advertise": cfg.RemoteAdvertise} {
 		if len(v) > 0 {

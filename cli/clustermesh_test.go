@@ -107,6 +107,7 @@ func TestClusterMeshCommands(t *testing.T) {
 		{"enable plaintext store", []string{"enable", "c9", "--cluster-id", "9", "--store-listen", "http://127.0.0.1:2381"}, "accepted is https://"},
 		{"enable another's directory", []string{"enable", "c1", "--cluster-id", "7"}, "already belongs to cluster c1"},
 		{"enable no name", []string{"enable"}, "give the cluster's name (or --context"},
+		{"enable global", []string{"enable", "c9", "--cluster-id", "9", "--global-cidr", "242.9.0.0"}, "--global-cidr"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,5 +182,13 @@ func TestClusterMeshEnable(t *testing.T) {
 	r = runCLI(t, t.TempDir(), nil, args...)
 	if r.err != nil || !strings.Contains(r.stdout, "CA of west: kept") || !strings.Contains(r.stdout, "unchanged") {
 		t.Fatalf("enable again: %v\n%s", r.err, r.stdout)
+	}
+	// --global-cidr reaches the apiserver's configuration.
+	r = runCLI(t, t.TempDir(), nil, append(args, "--global-cidr", "242.7.0.0/16")...)
+	if r.err != nil {
+		t.Fatalf("enable --global-cidr: %v\n%s", r.err, r.stdout)
+	}
+	if raw, err := os.ReadFile(filepath.Join(root, "west", "apiserver.json")); err != nil || !strings.Contains(string(raw), `"global-cidr": "242.7.0.0/16"`) {
+		t.Errorf("apiserver.json after enable --global-cidr: %s (%v)", raw, err)
 	}
 }
