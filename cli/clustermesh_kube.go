@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -156,7 +158,7 @@ func (c *kubeCluster) addrs(ctx context.Context, timeout time.Duration, progress
 		switch svc.Spec.Type {
 		case corev1.ServiceTypeLoadBalancer:
 			for _, in := range svc.Status.LoadBalancer.Ingress {
-				a.hosts = append(a.hosts, cmpOr(in.IP, in.Hostname))
+				a.hosts = append(a.hosts, cmp.Or(in.IP, in.Hostname))
 			}
 		case corev1.ServiceTypeNodePort:
 			for _, p := range svc.Spec.Ports {
@@ -196,13 +198,6 @@ func (c *kubeCluster) addrs(ctx context.Context, timeout time.Duration, progress
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // readSecret writes the clustermesh Secret's files into dir; found is
@@ -335,7 +330,7 @@ func (c *kubeCluster) ensureSecret(ctx context.Context, a serviceAddrs, extraHos
 	}
 	secrets := c.k.client.CoreV1().Secrets(ns)
 	switch {
-	case found && sameData(old, data):
+	case found && maps.EqualFunc(old, data, bytes.Equal):
 		step("Secret %s/%s: unchanged", ns, c.secret)
 		return data, secretUnchanged, nil
 	case found:
@@ -399,18 +394,6 @@ func waitAdmin(ctx context.Context, t clustermesh.Target, timeout time.Duration,
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func sameData(a, b map[string][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if !bytes.Equal(v, b[k]) {
-			return false
-		}
-	}
-	return true
 }
 
 func dataHash(data map[string][]byte) string {

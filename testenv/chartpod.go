@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -179,7 +180,9 @@ func (p *chartPod) writeStatus(ctx context.Context, dep *appsv1.Deployment, read
 	}
 	cond.LastUpdateTime = cond.LastTransitionTime
 	st.Conditions = []appsv1.DeploymentCondition{cond}
-	if a, _ := json.Marshal(dep.Status); string(a) == string(must(json.Marshal(st))) {
+	have, _ := json.Marshal(dep.Status)
+	want, _ := json.Marshal(st)
+	if bytes.Equal(have, want) {
 		return nil
 	}
 	dep = dep.DeepCopy()
@@ -190,8 +193,6 @@ func (p *chartPod) writeStatus(ctx context.Context, dep *appsv1.Deployment, read
 	}
 	return err
 }
-
-func must(b []byte, _ error) []byte { return b }
 
 // exposeServices gives the LoadBalancer Services selecting the pod its
 // address, as a load-balancer controller would.
