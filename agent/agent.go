@@ -22,6 +22,7 @@ import (
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/nodes"
 	"github.com/weftnet/weft/agent/policy"
+	"github.com/weftnet/weft/agent/proxy"
 	"github.com/weftnet/weft/agent/services"
 	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
@@ -30,6 +31,7 @@ import (
 	"github.com/weftnet/weft/k8s/podlabels"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/dial"
+	"github.com/weftnet/weft/proxy/httpproxy"
 	"github.com/weftnet/weft/state/identity"
 	"github.com/weftnet/weft/state/ipcache"
 	"github.com/weftnet/weft/state/podcidr"
@@ -67,6 +69,7 @@ type Agent struct {
 	services  *services.Sync
 	collector *gc.Collector // runs while this agent holds the cluster's collector lock
 	flows     *flows.Component
+	proxy     *proxy.Component
 	registry  *prometheus.Registry
 	metrics   *metrics.Agent
 	errs      *errtrack.Registry // the last error each component logged
@@ -213,7 +216,14 @@ func (a *Agent) setupObservability() error {
 		Policies:   a.policy,
 	}
 	var err error
-	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)
+	if a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log); err != nil {
+		return err
+	}
+	pm, err := httpproxy.NewMetrics(a.registry)
+	if err != nil {
+		return fmt.Errorf("register L7 proxy metrics: %w", err)
+	}
+	a.proxy, err = proxy.New(a.cfg.Proxy, a.dp, a.policy, enricher.Endpoints, a.flows.Ring(), a.flows.Enricher(), pm, a.log)
 	return err
 }
 
@@ -386,6 +396,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
 	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
 	g.Go(func() error { return a.flows.Run(ctx) })
+	g.Go(func() error { return a.proxy.Run(ctx) })
 	g.Go(func() error { a.countLeaseLosses(ctx); return nil })
 	g.Go(func() error { return metrics.ListenAndServe(ctx, a.cfg.Metrics, a.registry) })
 	g.Go(func() error {

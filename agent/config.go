@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weftnet/weft/agent/metrics"
+	"github.com/weftnet/weft/agent/proxy"
 	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/kvstore"
@@ -55,6 +56,8 @@ type Config struct {
 	KVStore           kvstore.Config
 	// Flows is flow recording and serving (weft observe, weft-relay).
 	Flows flow.Config
+	// Proxy is the node's L7 proxy (docs/l7.md).
+	Proxy proxy.Config
 	// Metrics is the Prometheus endpoint (off by default).
 	Metrics metrics.Config
 }
@@ -83,6 +86,7 @@ func DefaultConfig() Config {
 		Masquerade:        true,
 		KVStore:           kvstore.DefaultConfig(),
 		Flows:             flow.DefaultConfig(),
+		Proxy:             proxy.DefaultConfig(),
 		Metrics:           metrics.DefaultConfig(),
 	}
 }
@@ -114,6 +118,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 		"how long global services wait at start for every connected cluster to be synced before they are programmed without the ones that are not (weft status says which)")
 	c.KVStore.RegisterFlags(fs)
 	c.Flows.RegisterFlags(fs)
+	c.Proxy.RegisterFlags(fs)
 	c.Metrics.RegisterFlags(fs)
 }
 
@@ -165,6 +170,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Flows.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Proxy.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Metrics.Validate(); err != nil {

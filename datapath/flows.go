@@ -27,6 +27,7 @@ const (
 	ReasonRedirectFailed Reason = bpf.ReasonRedirectFailed
 	ReasonNATFailed      Reason = bpf.ReasonNATFailed
 	ReasonNoTunnel       Reason = bpf.ReasonNoTunnelEndpoint
+	ReasonProxyDown      Reason = bpf.ReasonProxyUnavailable
 )
 
 var reasonNames = map[Reason]string{
@@ -38,6 +39,7 @@ var reasonNames = map[Reason]string{
 	ReasonRedirectFailed: "redirect failed",
 	ReasonNATFailed:      "nat failed",
 	ReasonNoTunnel:       "no tunnel endpoint",
+	ReasonProxyDown:      "proxy unavailable",
 }
 
 func (r Reason) String() string {
@@ -53,7 +55,7 @@ type Point uint8
 var pointNames = map[Point]string{
 	bpf.ObsToEndpoint: "to-endpoint", bpf.ObsToOverlay: "to-overlay", bpf.ObsToStack: "to-stack",
 	bpf.ObsFromOverlay: "from-overlay", bpf.ObsFromNetdev: "from-netdev", bpf.ObsFromEndpoint: "from-endpoint",
-	bpf.ObsSock: "socket", bpf.ObsToNetdev: "to-netdev",
+	bpf.ObsSock: "socket", bpf.ObsToNetdev: "to-netdev", bpf.ObsToProxy: "to-proxy",
 }
 
 func (p Point) String() string {

@@ -26,12 +26,47 @@ const (
 )
 
 // Rule is one L3/L4 policy entry of an endpoint. Zero Identity, Port or
-// Proto match anything; Deny rules win over Allow rules.
+// Proto match anything; Deny rules win over Allow rules, which win over
+// Redirect rules.
 type Rule struct {
 	Identity uint32
 	Port     uint16
 	Proto    uint8
 	Deny     bool
+	// Redirect admits new flows only through the node's L7 proxy
+	// (SetProxy), which decides each request.
+	Redirect bool
+}
+
+func (r Rule) verdict() uint8 {
+	switch {
+	case r.Deny:
+		return bpf.VerdictDeny
+	case r.Redirect:
+		return bpf.VerdictRedirect
+	}
+	return bpf.VerdictAllow
+}
+
+// strongerVerdict is the verdict of two entries with one key: deny, then
+// allow (an L3/L4 allow admits every request), then redirect.
+func strongerVerdict(a, b uint8) uint8 {
+	if verdictRank(a) >= verdictRank(b) {
+		return a
+	}
+	return b
+}
+
+func verdictRank(v uint8) int {
+	switch v {
+	case bpf.VerdictDeny:
+		return 3
+	case bpf.VerdictAllow:
+		return 2
+	case bpf.VerdictRedirect:
+		return 1
+	}
+	return 0
 }
 
 // Policy is an endpoint's computed policy. A direction is enforced (default
@@ -55,11 +90,7 @@ func (d *Datapath) SetPolicy(ctx context.Context, id uint16, p Policy) error {
 	for dir, rules := range map[Direction][]Rule{Ingress: p.Ingress, Egress: p.Egress} {
 		for _, r := range rules {
 			k := bpf.PolicyKey{Identity: r.Identity, EndpointId: id, Dport: bpf.Htons(r.Port), Proto: r.Proto, Direction: uint8(dir)}
-			v := bpf.PolicyValue{Verdict: bpf.VerdictAllow}
-			if r.Deny || want[k].Verdict == bpf.VerdictDeny {
-				v.Verdict = bpf.VerdictDeny
-			}
-			want[k] = v
+			want[k] = bpf.PolicyValue{Verdict: strongerVerdict(want[k].Verdict, r.verdict())}
 		}
 	}
 	for k, v := range want {

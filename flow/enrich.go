@@ -79,6 +79,10 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 	if e.Clock != nil {
 		r.TimeNs = e.Clock.Wall(f.Time).UnixNano()
 	}
+	if point == "to-proxy" {
+		// Handed to the node's L7 proxy, which records the requests.
+		r.Verdict = agentapi.Verdict_REDIRECTED
+	}
 	if f.Dropped {
 		r.Verdict = agentapi.Verdict_DROPPED
 		r.DropReasonCode = uint32(f.Reason)

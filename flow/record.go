@@ -78,7 +78,7 @@ func verdictNames() []string { return []string{"FORWARDED", "DROPPED", "REDIRECT
 
 // Points are the observation points a record can name.
 func Points() []string {
-	return []string{"from-endpoint", "to-endpoint", "to-overlay", "from-overlay", "to-stack", "from-netdev", "to-netdev", "socket", PointL7Proxy}
+	return []string{"from-endpoint", "to-endpoint", "to-overlay", "from-overlay", "to-stack", "from-netdev", "to-netdev", "socket", "to-proxy", PointL7Proxy}
 }
 
 // DropReasons are the drop reasons a record can name (the datapath's).

@@ -82,12 +82,21 @@ func expand(pr PeerRule, u *Universe, out map[datapath.Rule]bool) {
 	if len(ids) == 0 {
 		return
 	}
+	// Ports with HTTP rules are opened only through the node's L7 proxy,
+	// which decides each request (docs/l7.md): redirect entries, for TCP
+	// (HTTP's only carrier).
+	for _, h := range pr.HTTP {
+		for _, pp := range h.Ports {
+			for port := int(pp.Port); port <= max(int(pp.EndPort), int(pp.Port)); port++ {
+				for id := range ids {
+					out[datapath.Rule{Identity: uint32(id), Port: uint16(port), Proto: datapath.ProtoTCP, Redirect: true}] = true
+				}
+			}
+		}
+	}
 	ports := pr.Ports
 	if len(ports) == 0 && len(pr.HTTP) > 0 {
-		// Ports with HTTP rules are not opened at L3/L4: the datapath does
-		// not redirect them to the L7 proxy yet, so they fail closed
-		// rather than allow every request (docs/l7.md).
-		return
+		return // every port of the rule has HTTP rules
 	}
 	if len(ports) == 0 {
 		ports = []PortRange{{}}
@@ -160,7 +169,7 @@ func sortedRules(m map[datapath.Rule]bool) []datapath.Rule {
 	}
 	slices.SortFunc(out, func(a, b datapath.Rule) int {
 		return cmp.Or(cmp.Compare(a.Identity, b.Identity), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto),
-			cmp.Compare(boolInt(a.Deny), boolInt(b.Deny)))
+			cmp.Compare(boolInt(a.Deny), boolInt(b.Deny)), cmp.Compare(boolInt(a.Redirect), boolInt(b.Redirect)))
 	})
 	return out
 }

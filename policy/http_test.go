@@ -11,15 +11,15 @@ import (
 )
 
 // TestParseDeathstarL7: Cilium's L7 getting-started rule parses verbatim
-// into its HTTP rule on 80/TCP for org=empire, and the port is not opened
-// at L3/L4 (the datapath does not redirect to the proxy yet: fail closed).
+// into its HTTP rule on 80/TCP for org=empire, and the port is opened to
+// org=empire only through the L7 proxy (redirect entries), never at L3/L4.
 func TestParseDeathstarL7(t *testing.T) {
 	ps, err := Parse(readFile(t, "deathstar-l7.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr := ps[0].Rules[0].Ingress[0]
-	if got, want := pr.String(), "allow endpoints {any:org=empire, k8s:io.kubernetes.pod.namespace=default} on 80/TCP HTTP {POST /v1/request-landing} (closed: L7 redirection is not built yet)"; got != want {
+	if got, want := pr.String(), "allow endpoints {any:org=empire, k8s:io.kubernetes.pod.namespace=default} on 80/TCP HTTP {POST /v1/request-landing}"; got != want {
 		t.Errorf("rule: got %q, want %q", got, want)
 	}
 	if len(pr.HTTP) != 1 || pr.HTTP[0].Field != "spec.ingress[0].toPorts[0].rules.http" {
@@ -32,8 +32,11 @@ func TestParseDeathstarL7(t *testing.T) {
 	repo := NewRepository()
 	repo.Upsert(ps[0])
 	got := repo.Compute(deathstar, u).Policy
-	if want := fmt.Sprint([]datapath.Rule{allow(records.IDHost, 0, 0)}); !got.IngressEnforced || fmt.Sprint(got.Ingress) != want {
-		t.Errorf("deathstar ingress %v (enforced %t), want only %v: port 80 with HTTP rules stays closed until redirection exists", got.Ingress, got.IngressEnforced, want)
+	redirect := func(id records.ID) datapath.Rule {
+		return datapath.Rule{Identity: uint32(id), Port: 80, Proto: datapath.ProtoTCP, Redirect: true}
+	}
+	if want := fmt.Sprint([]datapath.Rule{allow(records.IDHost, 0, 0), redirect(300), redirect(302)}); !got.IngressEnforced || fmt.Sprint(got.Ingress) != want {
+		t.Errorf("deathstar ingress %v (enforced %t), want %v: port 80 redirected to the proxy for org=empire, closed to the rest", got.Ingress, got.IngressEnforced, want)
 	}
 
 	m, err := CompileHTTP(pr.HTTP[0].HTTP)

@@ -54,7 +54,9 @@ func (r *Repository) ComputeHTTP(subject records.Labels, u *Universe) (map[L7Por
 				entries := map[datapath.Rule]bool{}
 				expand(pr, u, entries)
 				for e := range entries {
-					l4 = append(l4, l4Allow{dir, e})
+					if !e.Redirect { // the HTTP rules below
+						l4 = append(l4, l4Allow{dir, e})
+					}
 				}
 				if len(pr.HTTP) == 0 {
 					continue

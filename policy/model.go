@@ -180,9 +180,7 @@ func (pr PeerRule) String() string {
 			rules[i] = r.String()
 		}
 		for _, p := range h.Ports {
-			// Until the datapath redirects to the L7 proxy the port is
-			// closed (compute.go): say so where users read rules.
-			ps = append(ps, p.String()+" HTTP {"+strings.Join(rules, " | ")+"} (closed: L7 redirection is not built yet)")
+			ps = append(ps, p.String()+" HTTP {"+strings.Join(rules, " | ")+"}")
 		}
 	}
 	ports := "any port"

@@ -47,6 +47,13 @@ func New(cfg flow.Config, dp Datapath, enricher *flow.Enricher, reg prometheus.R
 		enricher: enricher, metrics: m, log: log.With("component", "flows")}, nil
 }
 
+// Ring is where the node's flows are recorded; the L7 proxy writes its
+// records there too.
+func (c *Component) Ring() *flow.Ring { return c.ring }
+
+// Enricher names the ends of the node's flows.
+func (c *Component) Enricher() *flow.Enricher { return c.enricher }
+
 // Observer serves the node's flows (agentapi.ObserverServer).
 func (c *Component) Observer() *flow.Observer { return c.observer }
 

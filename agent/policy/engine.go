@@ -76,6 +76,9 @@ type Engine struct {
 
 	// explained caches PolicyOf's answers until the next recomputation.
 	explained map[explainKey]string
+	// httpPolicies caches HTTPPolicyOf's answers by identity labels until
+	// the next recomputation.
+	httpPolicies map[string]map[policy.L7Port]*policy.HTTPPolicy
 
 	// OnRecompute, when set before Run, is told how long each
 	// recomputation of every endpoint's rules took (the agent's
@@ -238,6 +241,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			e.universe.PruneSelectors()
 			clear(e.explained)
+			clear(e.httpPolicies)
 			if e.OnRecompute != nil {
 				e.OnRecompute(time.Since(start))
 			}
@@ -370,4 +374,38 @@ func (e *Engine) PolicyOf(dir datapath.Direction, subject, peer uint32, port uin
 	}
 	e.explained[k] = s
 	return s
+}
+
+// HTTPPolicyOf returns the HTTP rules of the local endpoint at ip for
+// TCP port in direction dir (the L7 proxy asks for every request), or nil
+// when the endpoint is unknown or has no HTTP rules there: the proxy then
+// denies every request. Answers are cached until the next recomputation.
+func (e *Engine) HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16) *policy.HTTPPolicy {
+	var ep *endpoints.Endpoint
+	for _, c := range e.endpoints() {
+		if c.IP == ip {
+			ep = c
+			break
+		}
+	}
+	if ep == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := ep.IdentityLabels.String()
+	byPort, ok := e.httpPolicies[key]
+	if !ok {
+		e.universe.SetLocalCluster(ep.Identity.ClusterID())
+		var err error
+		if byPort, err = e.repo.ComputeHTTP(ep.IdentityLabels, e.universe); err != nil {
+			e.log.Error("compute HTTP rules", "endpoint", ep.ID, "err", err)
+			byPort = nil // every request denied, as with no rules
+		}
+		if e.httpPolicies == nil {
+			e.httpPolicies = map[string]map[policy.L7Port]*policy.HTTPPolicy{}
+		}
+		e.httpPolicies[key] = byPort
+	}
+	return byPort[policy.L7Port{Direction: dir, Port: port}]
 }

@@ -355,11 +355,11 @@ func TestPolicyImportIntoNamespace(t *testing.T) {
 	}
 }
 
-// TestPolicyEngineL7FailsClosed: Cilium's L7 deathstar rule imports, and
-// since the datapath does not redirect to the L7 proxy yet, port 80 stays
-// closed to the tiefighter (fail closed) rather than open to every
-// request; an L3/L4 rule for the same port still opens it.
-func TestPolicyEngineL7FailsClosed(t *testing.T) {
+// TestPolicyEngineL7Redirects: Cilium's L7 deathstar rule imports, and
+// port 80 is opened to the tiefighter only through the L7 proxy (a
+// redirect entry, never an L3/L4 allow); an L3/L4 rule for the same port
+// opens it without the proxy.
+func TestPolicyEngineL7Redirects(t *testing.T) {
 	r := newPolicyRig(t, kvstoretest.StartEtcd(t))
 	star, fighter := records.ClusterIdentity(1, 256), records.ClusterIdentity(1, 257)
 	starLabels := podLabels("default", "org=empire", "class=deathstar")
@@ -368,8 +368,9 @@ func TestPolicyEngineL7FailsClosed(t *testing.T) {
 	r.addEndpoint(t, 7, star, starLabels)
 
 	r.importFile(t, "deathstar-l7.yaml")
-	statetest.Eventually(t, 10*time.Second, "the deathstar's ingress is enforced with port 80 closed", func() error {
-		if p := r.dp.policy(7); !p.IngressEnforced || allows(p, fighter, 80) {
+	redirect := datapath.Rule{Identity: uint32(fighter), Port: 80, Proto: datapath.ProtoTCP, Redirect: true}
+	statetest.Eventually(t, 10*time.Second, "the deathstar's port 80 is redirected for the tiefighter", func() error {
+		if p := r.dp.policy(7); !p.IngressEnforced || allows(p, fighter, 80) || !slices.Contains(p.Ingress, redirect) {
 			return fmt.Errorf("policy %+v", p)
 		}
 		return nil
@@ -378,7 +379,7 @@ func TestPolicyEngineL7FailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the L7 rule is not in the agent's policies: %v", err)
 	}
-	if want := "80/TCP HTTP {POST /v1/request-landing} (closed: L7 redirection is not built yet)"; len(d.Rules) != 1 || len(d.Rules[0].Ingress) != 1 || !strings.HasSuffix(d.Rules[0].Ingress[0], want) {
+	if want := "80/TCP HTTP {POST /v1/request-landing}"; len(d.Rules) != 1 || len(d.Rules[0].Ingress) != 1 || !strings.HasSuffix(d.Rules[0].Ingress[0], want) {
 		t.Errorf("weft policy get rule1 shows %v, want the ingress rule ending %q", d.Rules, want)
 	}
 	r.importFile(t, "deathstar.yaml")

@@ -27,6 +27,7 @@ type (
 	MasqConfig    = weftMasqConfig
 	NomasqKey     = weftNomasqKey
 	GlobalConfig  = weftGlobalConfig
+	ProxyConfig   = weftProxyConfig
 )
 
 // Constants mirroring the #defines of c/maps.h.
@@ -46,6 +47,8 @@ const (
 
 	VerdictAllow = 1
 	VerdictDeny  = 2
+	// VerdictRedirect admits a flow only through the node's L7 proxy.
+	VerdictRedirect = 3
 
 	ServiceSock     = 1
 	ServiceTC       = 2
@@ -69,6 +72,7 @@ const (
 	ReasonRedirectFailed   = 5
 	ReasonNATFailed        = 6
 	ReasonNoTunnelEndpoint = 7
+	ReasonProxyUnavailable = 8
 	ReasonMax              = 16
 
 	ObsToEndpoint   = 1
@@ -79,6 +83,12 @@ const (
 	ObsFromEndpoint = 6
 	ObsSock         = 7
 	ObsToNetdev     = 8
+	ObsToProxy      = 9
+
+	// MarkProxy is the skb mark (in MarkMask) of packets the datapath
+	// hands to the L7 proxy: policy routing delivers them locally.
+	MarkProxy = 0x5800
+	MarkMask  = 0xff00
 )
 
 // Addr16 returns the family and the 16-byte map form of addr: IPv4 in the

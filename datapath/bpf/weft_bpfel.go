@@ -221,6 +221,13 @@ type weftPolicyValue struct {
 	Pad     [3]uint8
 }
 
+type weftProxyConfig struct {
+	_           structs.HostLayout
+	IngressPort uint16
+	EgressPort  uint16
+	Pad         uint32
+}
+
 type weftSnatKey struct {
 	_     structs.HostLayout
 	Saddr uint32
@@ -282,6 +289,7 @@ const (
 	weftMapWeftNetnsPods    = "weft_netns_pods"
 	weftMapWeftNomasq       = "weft_nomasq"
 	weftMapWeftPolicy       = "weft_policy"
+	weftMapWeftProxy        = "weft_proxy"
 	weftMapWeftSnat         = "weft_snat"
 	weftMapWeftSnatRev      = "weft_snat_rev"
 	weftMapWeftSockRevnat   = "weft_sock_revnat"
@@ -373,6 +381,7 @@ type weftMapSpecs struct {
 	WeftNetnsPods  *ebpf.MapSpec `ebpf:"weft_netns_pods"`
 	WeftNomasq     *ebpf.MapSpec `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.MapSpec `ebpf:"weft_policy"`
+	WeftProxy      *ebpf.MapSpec `ebpf:"weft_proxy"`
 	WeftSnat       *ebpf.MapSpec `ebpf:"weft_snat"`
 	WeftSnatRev    *ebpf.MapSpec `ebpf:"weft_snat_rev"`
 	WeftSockRevnat *ebpf.MapSpec `ebpf:"weft_sock_revnat"`
@@ -424,6 +433,7 @@ type weftMaps struct {
 	WeftNetnsPods  *ebpf.Map `ebpf:"weft_netns_pods"`
 	WeftNomasq     *ebpf.Map `ebpf:"weft_nomasq"`
 	WeftPolicy     *ebpf.Map `ebpf:"weft_policy"`
+	WeftProxy      *ebpf.Map `ebpf:"weft_proxy"`
 	WeftSnat       *ebpf.Map `ebpf:"weft_snat"`
 	WeftSnatRev    *ebpf.Map `ebpf:"weft_snat_rev"`
 	WeftSockRevnat *ebpf.Map `ebpf:"weft_sock_revnat"`
@@ -448,6 +458,7 @@ func (m *weftMaps) Close() error {
 		m.WeftNetnsPods,
 		m.WeftNomasq,
 		m.WeftPolicy,
+		m.WeftProxy,
 		m.WeftSnat,
 		m.WeftSnatRev,
 		m.WeftSockRevnat,

@@ -194,12 +194,18 @@ func (cc *clientConn) decide(req *http.Request, info httpInfo, start time.Time) 
 // matcher is the rules for this connection's peer.
 func (cc *clientConn) matcher() *policy.HTTPMatcher {
 	cfg := &cc.p.cfg
-	if cfg.Policy == nil {
-		return cfg.Matcher
-	}
-	peer := cc.src
+	pol := cfg.Policy
+	peer, local := cc.src, cc.dst
 	if cfg.Direction == agentapi.Direction_EGRESS {
-		peer = cc.dst
+		peer, local = cc.dst, cc.src
+	}
+	if cfg.Policies != nil {
+		if pol = cfg.Policies(local.Addr(), cc.dst.Port()); pol == nil {
+			return nil // no rules for this endpoint and port: deny
+		}
+	}
+	if pol == nil {
+		return cfg.Matcher
 	}
 	id := records.IDWorld
 	if cfg.Peers != nil {
@@ -207,7 +213,7 @@ func (cc *clientConn) matcher() *policy.HTTPMatcher {
 			id = records.ID(ep.Identity)
 		}
 	}
-	return cfg.Policy.Matcher(id)
+	return pol.Matcher(id)
 }
 
 // forward sends req to the original destination and its response back.

@@ -31,6 +31,13 @@ type Config struct {
 	Policy  *policy.HTTPPolicy
 	Peers   flow.EndpointLookup
 	Matcher *policy.HTTPMatcher
+	// Policies, when set, gives the policy of each request instead of
+	// Policy: that of the node's endpoint at the connection's local end
+	// (the destination for ingress, the client for egress) for the
+	// destination's port; nil: every request is denied. A node's
+	// listener serves all its endpoints this way, and a request is
+	// decided by the rules in force when it arrives.
+	Policies func(endpoint netip.Addr, port uint16) *policy.HTTPPolicy
 	// Direction is the direction of the endpoint's traffic the rules
 	// apply to (records carry it).
 	Direction agentapi.Direction

@@ -24,19 +24,23 @@ static __always_inline __u32 identity4(__be32 addr)
 	return v ? v->identity : IDENTITY_WORLD;
 }
 
-/* policy_allows returns the verdict for traffic of endpoint ep with a peer
- * identity: deny entries win over allow entries, and an endpoint without
- * policy in that direction allows everything. */
-static __always_inline int policy_allows(struct endpoint_info *ep, __u32 peer, struct pkt *p,
-					 __u8 dir)
+/* policy_verdict returns the verdict for a new flow of endpoint ep with a
+ * peer identity: 0 denied, POLICY_ALLOW, or POLICY_REDIRECT (allowed only
+ * through the L7 proxy). Deny entries win over allow entries, an allow
+ * entry over a redirect (an L3/L4 allow admits every request), and an
+ * endpoint without policy in that direction allows everything. */
+#define POLICY_ALLOW 1
+#define POLICY_REDIRECT 2
+static __always_inline int policy_verdict(struct endpoint_info *ep, __u32 peer, struct pkt *p,
+					  __u8 dir)
 {
 	__u16 enforced = dir == DIR_INGRESS ? EP_F_POLICY_INGRESS : EP_F_POLICY_EGRESS;
 	struct policy_key k = { .endpoint_id = ep->id, .direction = dir };
 	struct policy_value *v;
-	int allowed = 0;
+	int allowed = 0, redirect = 0;
 
 	if (!(ep->flags & enforced))
-		return 1;
+		return POLICY_ALLOW;
 
 #pragma unroll
 	for (int i = 0; i < 6; i++) {
@@ -63,8 +67,19 @@ static __always_inline int policy_allows(struct endpoint_info *ep, __u32 peer, s
 			return 0;
 		if (v->verdict == VERDICT_ALLOW)
 			allowed = 1;
+		if (v->verdict == VERDICT_REDIRECT)
+			redirect = 1;
 	}
-	return allowed;
+	if (allowed)
+		return POLICY_ALLOW;
+	return redirect ? POLICY_REDIRECT : 0;
+}
+
+/* policy_allows: the flow is allowed without the proxy. */
+static __always_inline int policy_allows(struct endpoint_info *ep, __u32 peer, struct pkt *p,
+					 __u8 dir)
+{
+	return policy_verdict(ep, peer, p, dir) == POLICY_ALLOW;
 }
 
 static __always_inline void ct_key4(struct ct_key *k, struct pkt *p, int reverse)

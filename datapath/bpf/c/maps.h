@@ -75,6 +75,7 @@ struct policy_key {
 
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 2
+#define VERDICT_REDIRECT 3 /* allowed through the node's L7 proxy (proxy.h) */
 
 struct policy_value {
 	__u8 verdict;
@@ -178,6 +179,8 @@ struct ct_key {
 
 #define CT_F_SEEN_REPLY 1
 #define CT_F_SERVICE 2 /* pre-DNAT entry: backend_id holds the choice */
+#define CT_F_PROXY 8 /* the flow goes to the node's L7 proxy (proxy.h) */
+#define CT_F_PROXY_EGRESS 16 /* ... its egress listener */
 #define CT_F_REPLY_FIB 4 /* ifindex/nexthop route replies (the flow itself
 			   * was delivered locally, so they are free) */
 
@@ -229,6 +232,7 @@ struct config {
 #define REASON_REDIRECT_FAILED 5
 #define REASON_NAT_FAILED 6
 #define REASON_NO_TUNNEL_ENDPOINT 7
+#define REASON_PROXY_UNAVAILABLE 8
 #define REASON_MAX 16
 
 #define OBS_TO_ENDPOINT 1
@@ -239,6 +243,7 @@ struct config {
 #define OBS_FROM_ENDPOINT 6
 #define OBS_SOCK 7
 #define OBS_TO_NETDEV 8
+#define OBS_TO_PROXY 9
 
 struct flow_event {
 	__u64 time; /* ktime ns */
@@ -273,6 +278,7 @@ struct metric {
  * by kube-proxy's 0x4000/0x8000 since Weft replaces it). */
 #define MARK_MASK 0xff00
 #define MARK_TUNNEL_KEYED 0x5700 /* from_container set the tunnel key */
+#define MARK_PROXY 0x5800 /* for the L7 proxy: policy routing delivers it locally */
 
 #define PIN LIBBPF_PIN_BY_NAME
 

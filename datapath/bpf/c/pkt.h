@@ -218,9 +218,10 @@ static __always_inline void emit(struct __sk_buff *skb, struct pkt *p, __u32 src
 static __always_inline void report(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
 				   __u32 dst_id, __u8 reason, __u8 obs, int is_new)
 {
-	count(reason, skb->len,
-	      obs == OBS_TO_ENDPOINT || obs == OBS_FROM_OVERLAY || obs == OBS_FROM_NETDEV ? DIR_INGRESS
-											 : DIR_EGRESS);
+	int in = obs == OBS_TO_ENDPOINT || obs == OBS_FROM_OVERLAY || obs == OBS_FROM_NETDEV ||
+		 obs == OBS_TO_PROXY;
+
+	count(reason, skb->len, in ? DIR_INGRESS : DIR_EGRESS);
 	emit(skb, p, src_id, dst_id, reason, obs, is_new);
 }
 

@@ -9,24 +9,41 @@
 #include "masq.h"
 #include "global.h"
 #include "sock.h"
+#include "proxy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* proxy_dir is the direction of the proxy a flow of entry ce goes to. */
+static __always_inline __u8 proxy_dir(struct ct_entry *ce)
+{
+	return ce->flags & CT_F_PROXY_EGRESS ? DIR_EGRESS : DIR_INGRESS;
+}
+
 /* deliver4 hands p to the local endpoint ep once its ingress policy allows
  * a new flow (recorded with e), rewriting L2 for the pod and redirecting
- * into its netns. */
+ * into its netns. A flow the policy redirects goes to the node's L7 proxy
+ * instead (ce: the flow's conntrack entry, NULL when new). */
 static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct endpoint_info *ep,
-				    int state, struct ct_entry *e)
+				    int state, struct ct_entry *e, struct ct_entry *ce)
 {
 	int is_new = state == CT_NEW;
 
 	if (is_new) {
-		if (!policy_allows(ep, e->src_identity, p, DIR_INGRESS))
+		int v = policy_verdict(ep, e->src_identity, p, DIR_INGRESS);
+
+		if (!v)
 			return drop(skb, p, e->src_identity, ep->identity, REASON_POLICY_DENIED,
 				    OBS_TO_ENDPOINT);
 		e->dst_identity = ep->identity;
 		e->reply_ifindex = ep->ifindex;
+		if (v == POLICY_REDIRECT) {
+			e->flags |= CT_F_PROXY;
+			ct_create4(p, e);
+			return to_proxy(skb, p, e->src_identity, ep->identity, DIR_INGRESS, 1);
+		}
 		ct_create4(p, e);
+	} else if (state == CT_ESTABLISHED && ce && (ce->flags & CT_F_PROXY)) {
+		return to_proxy(skb, p, e->src_identity, ce->dst_identity, proxy_dir(ce), 0);
 	}
 	/* mac and node_mac are adjacent: destination then source MAC. */
 	if (bpf_skb_store_bytes(skb, 0, ep->mac, 12, 0))
@@ -150,6 +167,8 @@ static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_
 			return drop(skb, &p, 0, 0, REASON_UNKNOWN_SOURCE, OBS_FROM_ENDPOINT);
 		src_id = src->identity;
 	}
+	if (state == CT_ESTABLISHED && ce && (ce->flags & CT_F_PROXY))
+		return to_proxy(skb, &p, src_id, ce->dst_identity, proxy_dir(ce), 0);
 
 	if (state != CT_NEW && ce) {
 		/* The flow's peer across the overlay: where an established flow
@@ -177,21 +196,26 @@ static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_
 	e.src_identity = src_id;
 	e.src_ifindex = skb->ifindex;
 	dst = endpoint4(p.daddr);
-	if (dst) {
-		if (state == CT_NEW && (!src || !policy_allows(src, dst->identity, &p, DIR_EGRESS)))
-			return drop(skb, &p, src_id, dst->identity, REASON_POLICY_DENIED,
-				    OBS_FROM_ENDPOINT);
-		if (state == CT_NEW)
-			trace_new(skb, &p, src_id, dst->identity, OBS_FROM_ENDPOINT);
-		return deliver4(skb, &p, dst, state, &e);
-	}
+	info = dst ? NULL : ipcache4(p.daddr);
+	dst_id = dst ? dst->identity : info ? info->identity : IDENTITY_WORLD;
+	if (state == CT_NEW) {
+		int v = src ? policy_verdict(src, dst_id, &p, DIR_EGRESS) : 0;
 
-	info = ipcache4(p.daddr);
-	dst_id = info ? info->identity : IDENTITY_WORLD;
-	if (state == CT_NEW && (!src || !policy_allows(src, dst_id, &p, DIR_EGRESS)))
-		return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED, OBS_FROM_ENDPOINT);
-	if (state == CT_NEW)
+		if (!v)
+			return drop(skb, &p, src_id, dst_id, REASON_POLICY_DENIED,
+				    OBS_FROM_ENDPOINT);
 		trace_new(skb, &p, src_id, dst_id, OBS_FROM_ENDPOINT);
+		if (v == POLICY_REDIRECT) {
+			/* The egress proxy opens its own connection to the
+			 * destination; this flow ends at the proxy. */
+			e.dst_identity = dst_id;
+			e.flags = CT_F_PROXY | CT_F_PROXY_EGRESS;
+			ct_create4(&p, &e);
+			return to_proxy(skb, &p, src_id, dst_id, DIR_EGRESS, 1);
+		}
+	}
+	if (dst)
+		return deliver4(skb, &p, dst, state, &e, ce);
 	e.dst_identity = dst_id;
 
 	if (cfg->mode == MODE_TUNNEL && info && info->tunnel_family == WEFT_AF_INET) {
@@ -274,7 +298,7 @@ int from_overlay(struct __sk_buff *skb)
 	r = ct_lookup4(&p, &ce);
 	if (r == CT_NEW)
 		trace_new(skb, &p, key.tunnel_id, ep->identity, OBS_FROM_OVERLAY);
-	return deliver4(skb, &p, ep, r, &e);
+	return deliver4(skb, &p, ep, r, &e, ce);
 }
 
 /* to_container runs on the egress of each endpoint's host-side veth. It
@@ -394,7 +418,7 @@ int from_netdev(struct __sk_buff *skb)
 		e.rev_nat = rev_nat;
 		if (state == CT_NEW)
 			trace_new(skb, &p, e.src_identity, ep->identity, OBS_FROM_NETDEV);
-		return deliver4(skb, &p, ep, state, &e);
+		return deliver4(skb, &p, ep, state, &e, ce);
 	}
 	if (r == 1 && cfg && cfg->tunnel_ifindex) {
 		/* DNATed to a backend on another node: over the overlay (in
