@@ -223,8 +223,13 @@ func (a *Agent) setupObservability() error {
 	if err != nil {
 		return fmt.Errorf("register L7 proxy metrics: %w", err)
 	}
-	a.proxy, err = proxy.New(a.cfg.Proxy, a.dp, a.policy, enricher.Endpoints, a.flows.Ring(), a.flows.Enricher(), pm, a.log)
-	return err
+	pcfg := a.cfg.Proxy
+	pcfg.CacheFile = filepath.Join(a.cfg.StateDir, "fqdn-cache.json")
+	if a.proxy, err = proxy.New(pcfg, a.dp, a.policy, enricher.Endpoints, a.flows.Ring(), a.flows.Enricher(), pm, a.log); err != nil {
+		return err
+	}
+	a.policy.SetFQDN(a.proxy.FQDNLookup) // toFQDNs select what the DNS proxy learnt
+	return nil
 }
 
 // remoteIPs and remoteIdentities look addresses and identities of the

@@ -26,6 +26,7 @@ import (
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh/gc"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/fqdn"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/state/records"
 )
@@ -47,7 +48,7 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
-	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics})
+	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics, a.proxy.Cache()})
 	agentapi.RegisterObserverServer(srv, a.flows.Observer())
 	cx := connectivity.New(connectivity.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, StateDir: a.cfg.StateDir}, a.log)
 	defer cx.Close()
@@ -67,7 +68,21 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 // countedPolicyAPI counts policy imports by outcome.
 type countedPolicyAPI struct {
 	*policy.API
-	m *metrics.Agent
+	m     *metrics.Agent
+	fqdns *fqdn.Cache
+}
+
+// ListFQDNCache lists the node's FQDN cache (weft fqdn cache list).
+func (c countedPolicyAPI) ListFQDNCache(_ context.Context, req *agentapi.ListFQDNCacheRequest) (*agentapi.ListFQDNCacheResponse, error) {
+	want := fqdn.Normalize(req.GetName())
+	resp := &agentapi.ListFQDNCacheResponse{}
+	for _, e := range c.fqdns.Entries() {
+		if want != "" && e.Name != want {
+			continue
+		}
+		resp.Entries = append(resp.Entries, &agentapi.FQDNCacheEntry{Name: e.Name, Ip: e.IP.String(), ExpiresUnixNs: e.Expires.UnixNano()})
+	}
+	return resp, nil
 }
 
 func (c countedPolicyAPI) Import(ctx context.Context, req *agentapi.ImportPolicyRequest) (*agentapi.ImportPolicyResponse, error) {

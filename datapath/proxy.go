@@ -20,18 +20,23 @@ const ProxyTable = 2004
 // proxyRulePriority places the mark's rule before the main table.
 const proxyRulePriority = 100
 
+// ProxyPorts are the ports of the node's L7 proxy listeners on 127.0.0.1:
+// HTTP for ingress and egress (TCP), DNS (UDP, egress). 0: none.
+type ProxyPorts struct {
+	Ingress, Egress, DNS uint16
+}
+
 // SetProxy writes the ports of the node's L7 proxy listeners (on
 // 127.0.0.1, transparent) and installs the policy routing that delivers
-// redirected packets to them (idempotent). A zero port means no listener
-// for that direction: flows the policy redirects there are dropped with
-// "proxy unavailable".
-func (d *Datapath) SetProxy(ingress, egress uint16) error {
-	if ingress != 0 || egress != 0 {
+// redirected packets to them (idempotent). A zero port means no listener:
+// flows the policy redirects there are dropped with "proxy unavailable".
+func (d *Datapath) SetProxy(p ProxyPorts) error {
+	if p != (ProxyPorts{}) {
 		if err := d.ensureProxyRouting(); err != nil {
 			return err
 		}
 	}
-	if err := d.objs.WeftProxy.Put(uint32(0), bpf.ProxyConfig{IngressPort: ingress, EgressPort: egress}); err != nil {
+	if err := d.objs.WeftProxy.Put(uint32(0), bpf.ProxyConfig{IngressPort: p.Ingress, EgressPort: p.Egress, DnsPort: p.DNS}); err != nil {
 		return fmt.Errorf("write L7 proxy ports: %w", err)
 	}
 	return nil

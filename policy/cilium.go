@@ -2,6 +2,8 @@ package policy
 
 import (
 	"strings"
+
+	"github.com/weftnet/weft/fqdn"
 )
 
 // Entities accepted in fromEntities/toEntities.
@@ -99,11 +101,14 @@ func (d *decoder) ciliumPeerRule(path string, v any, ns string, ingress, deny bo
 	if m == nil {
 		return pr
 	}
-	for _, f := range []string{dir + "Requires", dir + "Groups", dir + "Nodes", "icmps", "toServices", "toFQDNs", "authentication"} {
-		if _, ok := m[f]; ok && f == "toFQDNs" {
-			d.fail(join(path, f), "toFQDNs is not supported yet (the DNS proxy is not built); accepted are toEndpoints, toCIDR, toCIDRSet and toEntities")
-		} else if ok {
+	for _, f := range []string{dir + "Requires", dir + "Groups", dir + "Nodes", "icmps", "toServices", "authentication"} {
+		if _, ok := m[f]; ok {
 			d.fail(join(path, f), "%s", notSupported(f+" is"))
+		}
+	}
+	for i, s := range d.list(join(path, "toFQDNs"), m["toFQDNs"]) {
+		if fm := d.fqdnSelector(index(join(path, "toFQDNs"), i), s); fm != nil {
+			pr.Peers = append(pr.Peers, Peer{FQDN: fm})
 		}
 	}
 	for i, s := range d.list(join(path, dir+"Endpoints"), m[dir+"Endpoints"]) {
@@ -149,17 +154,24 @@ func (d *decoder) ciliumPeerRule(path string, v any, ns string, ingress, deny bo
 		pr.Peers = append(pr.Peers, Peer{Entity: s})
 	}
 	l3 := false
-	for _, f := range []string{dir + "Endpoints", dir + "CIDR", dir + "CIDRSet", dir + "Entities"} {
+	for _, f := range []string{dir + "Endpoints", dir + "CIDR", dir + "CIDRSet", dir + "Entities", "toFQDNs"} {
 		if _, ok := m[f]; ok {
 			l3 = true
 		}
 	}
 	toPorts := d.list(join(path, "toPorts"), m["toPorts"])
 	for i, tp := range toPorts {
-		ports, l7 := d.ciliumPortRule(index(join(path, "toPorts"), i), tp, deny)
+		ports, l7, dns := d.ciliumPortRule(index(join(path, "toPorts"), i), tp, deny)
 		pr.Ports = append(pr.Ports, ports...)
 		if l7 != nil {
 			pr.HTTP = append(pr.HTTP, *l7)
+		}
+		if dns != nil {
+			if ingress {
+				d.fail(dns.Field, "DNS rules apply to egress only (the queries an endpoint sends); accepted on ingress are http rules")
+				continue
+			}
+			pr.DNS = append(pr.DNS, *dns)
 		}
 	}
 	// Only ports: every peer on those ports. Neither: the rule selects nothing.
@@ -176,16 +188,16 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// ciliumPortRule reads one toPorts entry: its ports, and the HTTP rules
-// on them (nil without rules.http).
-func (d *decoder) ciliumPortRule(path string, v any, deny bool) ([]PortRange, *HTTPPortRule) {
+// ciliumPortRule reads one toPorts entry: its ports, and the HTTP or DNS
+// rules on them (nil without rules.http, rules.dns).
+func (d *decoder) ciliumPortRule(path string, v any, deny bool) ([]PortRange, *HTTPPortRule, *DNSPortRule) {
 	fields := []string{"ports"}
 	if !deny {
 		fields = append(fields, "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener")
 	}
 	m := d.object(path, v, fields...)
 	if m == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	for _, f := range []string{"terminatingTLS", "originatingTLS", "serverNames", "listener"} {
 		if _, ok := m[f]; ok {
@@ -193,17 +205,22 @@ func (d *decoder) ciliumPortRule(path string, v any, deny bool) ([]PortRange, *H
 		}
 	}
 	var l7 *HTTPPortRule
+	var dns *DNSPortRule
 	if rules, ok := m["rules"]; ok {
-		l7 = d.l7Rules(join(path, "rules"), rules)
+		l7, dns = d.l7Rules(join(path, "rules"), rules)
 	}
 	var out []PortRange
 	ports := d.list(join(path, "ports"), m["ports"])
 	if len(ports) == 0 {
 		if l7 != nil {
 			d.fail(join(path, "ports"), "required by rules.http: L7 rules apply to ports; accepted is a TCP port such as {port: \"80\", protocol: TCP}")
-			return nil, nil
+			return nil, nil, nil
 		}
-		return []PortRange{{}}, nil
+		if dns != nil {
+			d.fail(join(path, "ports"), "required by rules.dns: DNS rules apply to ports; accepted is a port such as {port: \"53\", protocol: ANY}")
+			return nil, nil, nil
+		}
+		return []PortRange{{}}, nil, nil
 	}
 	for i, pv := range ports {
 		p := index(join(path, "ports"), i)
@@ -218,6 +235,10 @@ func (d *decoder) ciliumPortRule(path string, v any, deny bool) ([]PortRange, *H
 		if l7 != nil && !d.carriesHTTP(p, port, pm["protocol"]) {
 			continue
 		}
+		if dns != nil && port == 0 {
+			d.fail(join(p, "port"), "L7 DNS rules need a port number; accepted is a port 1-65535 such as 53")
+			continue
+		}
 		proto, ok := d.protocol(join(p, "protocol"), pm["protocol"], 0, "TCP", "UDP", "ANY")
 		if !ok {
 			continue
@@ -228,9 +249,13 @@ func (d *decoder) ciliumPortRule(path string, v any, deny bool) ([]PortRange, *H
 	}
 	if l7 != nil {
 		l7.Ports = out
-		return nil, l7
+		return nil, l7, nil
 	}
-	return out, nil
+	if dns != nil {
+		dns.Ports = out
+		return nil, nil, dns
+	}
+	return out, nil, nil
 }
 
 // carriesHTTP checks that a port with HTTP rules is a TCP port: UDP, ICMP
@@ -247,25 +272,64 @@ func (d *decoder) carriesHTTP(path string, port uint16, proto any) bool {
 	return true
 }
 
-// l7Rules reads toPorts[].rules: HTTP rules are returned, the other kinds
-// are refused (not enforced yet).
-func (d *decoder) l7Rules(path string, v any) *HTTPPortRule {
+// l7Rules reads toPorts[].rules: HTTP or DNS rules are returned, the
+// other kinds are refused (not enforced yet).
+func (d *decoder) l7Rules(path string, v any) (*HTTPPortRule, *DNSPortRule) {
 	m := d.object(path, v, "http", "kafka", "dns", "l7proto", "l7")
 	if m == nil {
-		return nil
+		return nil, nil
 	}
 	var l7 *HTTPPortRule
+	var dns *DNSPortRule
 	for _, f := range sortedKeys(m) {
 		switch f {
 		case "http":
 			l7 = &HTTPPortRule{HTTP: d.httpRules(join(path, f), m[f]), Field: join(path, f)}
 		case "dns":
-			d.fail(join(path, f), "L7 DNS rules are not supported yet; accepted are http rules (remove rules.dns to enforce the L3/L4 part of the rule)")
+			dns = &DNSPortRule{Field: join(path, f)}
+			items := d.list(join(path, f), m[f])
+			if len(items) == 0 {
+				d.fail(join(path, f), "an empty list allows no query; accepted is at least one of {matchName: ...} or {matchPattern: ...} ({matchPattern: \"*\"} allows every name)")
+			}
+			for i, s := range items {
+				if fm := d.fqdnSelector(index(join(path, f), i), s); fm != nil {
+					dns.Names = append(dns.Names, fm)
+				}
+			}
 		case "l7proto", "l7":
-			d.fail(join(path, f), "generic L7 rules are not supported yet; accepted are http rules (remove rules.%s to enforce the L3/L4 part of the rule)", f)
+			d.fail(join(path, f), "generic L7 rules are not supported yet; accepted are http and dns rules (remove rules.%s to enforce the L3/L4 part of the rule)", f)
 		default:
-			d.fail(join(path, f), "L7 %s rules are not supported yet; accepted are http rules (remove rules.%s to enforce the L3/L4 part of the rule)", strings.ToUpper(f), f)
+			d.fail(join(path, f), "L7 %s rules are not supported yet; accepted are http and dns rules (remove rules.%s to enforce the L3/L4 part of the rule)", strings.ToUpper(f), f)
 		}
 	}
-	return l7
+	if l7 != nil && dns != nil {
+		d.fail(path, "one toPorts entry takes http or dns rules, not both; accepted is one kind per entry")
+		return nil, nil
+	}
+	return l7, dns
+}
+
+// fqdnSelector reads one toFQDNs or rules.dns entry.
+func (d *decoder) fqdnSelector(path string, v any) *fqdn.Matcher {
+	m := d.object(path, v, "matchName", "matchPattern")
+	if m == nil {
+		return nil
+	}
+	var sel fqdn.Selector
+	if n, ok := m["matchName"]; ok {
+		if sel.MatchName, ok = d.str(join(path, "matchName"), n); !ok {
+			return nil
+		}
+	}
+	if p, ok := m["matchPattern"]; ok {
+		if sel.MatchPattern, ok = d.str(join(path, "matchPattern"), p); !ok {
+			return nil
+		}
+	}
+	fm, err := fqdn.Compile(sel)
+	if err != nil {
+		d.fail(path, "%v", err)
+		return nil
+	}
+	return fm
 }

@@ -94,9 +94,23 @@ func expand(pr PeerRule, u *Universe, out map[datapath.Rule]bool) {
 			}
 		}
 	}
+	// Ports with DNS rules: their UDP queries only through the node's DNS
+	// proxy (DNS over TCP is not proxied: closed).
+	for _, d := range pr.DNS {
+		for _, pp := range d.Ports {
+			if pp.Proto != datapath.ProtoAny && pp.Proto != datapath.ProtoUDP {
+				continue
+			}
+			for port := int(pp.Port); port <= max(int(pp.EndPort), int(pp.Port)); port++ {
+				for id := range ids {
+					out[datapath.Rule{Identity: uint32(id), Port: uint16(port), Proto: datapath.ProtoUDP, Redirect: true}] = true
+				}
+			}
+		}
+	}
 	ports := pr.Ports
-	if len(ports) == 0 && len(pr.HTTP) > 0 {
-		return // every port of the rule has HTTP rules
+	if len(ports) == 0 && len(pr.HTTP)+len(pr.DNS) > 0 {
+		return // every port of the rule has L7 rules
 	}
 	if len(ports) == 0 {
 		ports = []PortRange{{}}
@@ -132,6 +146,8 @@ func peerIDs(pr PeerRule, u *Universe) idSet {
 			}
 		case peer.CIDR != nil:
 			u.cidrIDs(peer.CIDR, add)
+		case peer.FQDN != nil:
+			u.fqdnIDs(peer.FQDN, add)
 		default:
 			entityIDs(peer.Entity, u, add)
 		}

@@ -130,7 +130,7 @@ func TestParseHTTPErrors(t *testing.T) {
 		{"no ports", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - rules:\n        http:\n        - method: GET\n",
 			`spec.ingress[0].toPorts[0].ports: required by rules.http`},
 		{"kafka", header + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n" + tcp80 + "      rules:\n        kafka:\n        - topic: x\n",
-			`spec.ingress[0].toPorts[0].rules.kafka: L7 KAFKA rules are not supported yet; accepted are http rules`},
+			`spec.ingress[0].toPorts[0].rules.kafka: L7 KAFKA rules are not supported yet; accepted are http and dns rules`},
 		{"on a deny rule", header + "spec:\n  endpointSelector: {}\n  ingressDeny:\n  - toPorts:\n    - ports:\n" + tcp80 + "      rules:\n        http:\n        - method: GET\n",
 			`spec.ingressDeny[0].toPorts[0].rules: unknown field; accepted are ports`},
 	} {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/weftnet/weft/fqdn"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -105,16 +106,30 @@ type PeerRule struct {
 	// HTTP are the ports whose requests must match HTTP rules (toPorts
 	// entries with rules.http); their ports are not in Ports.
 	HTTP []HTTPPortRule
+	// DNS are the ports whose DNS queries must match DNS rules (egress
+	// toPorts entries with rules.dns); their ports are not in Ports.
+	DNS []DNSPortRule
 	// Field is where the rule came from, e.g. spec.ingress[0].
 	Field string
 }
 
-// Peer is one peer selector of a rule: exactly one of Endpoints, Entity
-// or CIDR is set.
+// Peer is one peer selector of a rule: exactly one of Endpoints, Entity,
+// CIDR or FQDN is set.
 type Peer struct {
 	Endpoints *Selector
 	Entity    string
 	CIDR      *CIDRRule
+	// FQDN (egress toFQDNs) selects the addresses the node's DNS proxy
+	// learnt for the names it matches, while their TTL lasts.
+	FQDN *fqdn.Matcher
+}
+
+// DNSPortRule is one egress toPorts entry with rules.dns: the names whose
+// DNS queries on Ports may be resolved through the node's DNS proxy.
+type DNSPortRule struct {
+	Ports []PortRange
+	Names []*fqdn.Matcher
+	Field string
 }
 
 // CIDRRule selects the CIDR identities of Prefix and of prefixes within it,
@@ -183,6 +198,15 @@ func (pr PeerRule) String() string {
 			ps = append(ps, p.String()+" HTTP {"+strings.Join(rules, " | ")+"}")
 		}
 	}
+	for _, d := range pr.DNS {
+		names := make([]string, len(d.Names))
+		for i, n := range d.Names {
+			names[i] = n.Selector().String()
+		}
+		for _, p := range d.Ports {
+			ps = append(ps, p.String()+" DNS {"+strings.Join(names, " | ")+"}")
+		}
+	}
 	ports := "any port"
 	if len(ps) > 0 {
 		ports = strings.Join(ps, ", ")
@@ -194,6 +218,8 @@ func (p Peer) String() string {
 	switch {
 	case p.Endpoints != nil:
 		return "endpoints {" + p.Endpoints.String() + "}"
+	case p.FQDN != nil:
+		return "fqdn " + p.FQDN.Selector().String()
 	case p.CIDR != nil:
 		s := "cidr " + p.CIDR.Prefix.String()
 		if len(p.CIDR.Except) > 0 {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/weftnet/weft/fqdn"
 )
 
 // Repository holds the policies in force on a node, keyed by their store
@@ -107,5 +109,22 @@ func (r *Repository) Prefixes() []netip.Prefix {
 		}
 		return a.Bits() - b.Bits()
 	})
+	return out
+}
+
+// FQDNMatchers are the toFQDNs selectors of every policy.
+func (r *Repository) FQDNMatchers() []*fqdn.Matcher {
+	var out []*fqdn.Matcher
+	for _, p := range r.policies {
+		for _, rule := range p.Rules {
+			for _, pr := range rule.Egress {
+				for _, peer := range pr.Peers {
+					if peer.FQDN != nil {
+						out = append(out, peer.FQDN)
+					}
+				}
+			}
+		}
+	}
 	return out
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 
+	"github.com/weftnet/weft/fqdn"
 	"github.com/weftnet/weft/state/records"
 )
 
@@ -23,6 +24,26 @@ type Universe struct {
 	ids   map[records.ID]records.Labels
 	cidrs map[netip.Prefix]records.ID
 	cache map[string]*selection
+	// fqdnIPs gives the addresses learnt for the names of a toFQDNs
+	// selector (nil: none).
+	fqdnIPs func(*fqdn.Matcher) []netip.Addr
+}
+
+// SetFQDNLookup says where toFQDNs peers find their addresses (the
+// node's FQDN cache); their CIDR identities (/32) must be among the
+// universe's CIDRs (SetCIDRs) for the peer to select them.
+func (u *Universe) SetFQDNLookup(lookup func(*fqdn.Matcher) []netip.Addr) { u.fqdnIPs = lookup }
+
+// fqdnIDs adds the CIDR identities of the addresses learnt for m.
+func (u *Universe) fqdnIDs(m *fqdn.Matcher, add func(records.ID)) {
+	if u.fqdnIPs == nil {
+		return
+	}
+	for _, ip := range u.fqdnIPs(m) {
+		if id, ok := u.cidrs[netip.PrefixFrom(ip, ip.BitLen())]; ok {
+			add(id)
+		}
+	}
 }
 
 // selection is a cached selector and the identities it selects.

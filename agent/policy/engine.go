@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/fqdn"
 	"github.com/weftnet/weft/internal/mapshrink"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/policy"
@@ -77,8 +78,16 @@ type Engine struct {
 	// explained caches PolicyOf's answers until the next recomputation.
 	explained map[explainKey]string
 	// httpPolicies caches HTTPPolicyOf's answers by identity labels until
-	// the next recomputation.
+	// the next recomputation; dnsPolicies DNSPolicyOf's.
 	httpPolicies map[string]map[policy.L7Port]*policy.HTTPPolicy
+	dnsPolicies  map[string]map[uint16]*policy.DNSPolicy
+	// fqdnIPs gives the addresses the node's DNS proxy learnt for a
+	// toFQDNs selector (SetFQDN; nil: none).
+	fqdnIPs func(*fqdn.Matcher) []netip.Addr
+	// rounds counts the completed recomputations; roundDone is closed
+	// at the end of each (FQDNChanged waits for one).
+	rounds    uint64
+	roundDone chan struct{}
 
 	// OnRecompute, when set before Run, is told how long each
 	// recomputation of every endpoint's rules took (the agent's
@@ -100,7 +109,7 @@ func New(store kvstore.Client, keys records.Keys, node string, dp Datapath, pref
 		log:  log.With("component", "policy"),
 		repo: policy.NewRepository(), stored: map[string]storedPolicy{}, universe: policy.NewUniverse(),
 		cidrs: policy.NewCIDRIdentities(), applied: map[uint16]policy.Result{}, deleting: map[uint16]bool{},
-		synced: make(chan struct{}), dirty: make(chan struct{}, 1),
+		synced: make(chan struct{}), dirty: make(chan struct{}, 1), roundDone: make(chan struct{}),
 	}
 }
 
@@ -242,6 +251,10 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			e.universe.PruneSelectors()
 			clear(e.explained)
 			clear(e.httpPolicies)
+			clear(e.dnsPolicies)
+			e.rounds++
+			close(e.roundDone)
+			e.roundDone = make(chan struct{})
 			if e.OnRecompute != nil {
 				e.OnRecompute(time.Since(start))
 			}
@@ -263,7 +276,23 @@ func (e *Engine) reconcile(ctx context.Context) error {
 // returns the new prefixes, which go into the ipcache once the endpoints'
 // policies admit their identities (so no flow is dropped in between).
 func (e *Engine) syncPrefixes(ctx context.Context) map[netip.Prefix]records.ID {
-	added, removed := e.cidrs.Sync(e.repo.Prefixes())
+	prefixes := e.repo.Prefixes()
+	if e.fqdnIPs != nil {
+		// toFQDNs peers select the /32 CIDR identities of learnt addresses.
+		for _, m := range e.repo.FQDNMatchers() {
+			for _, ip := range e.fqdnIPs(m) {
+				prefixes = append(prefixes, netip.PrefixFrom(ip, ip.BitLen()))
+			}
+		}
+		slices.SortFunc(prefixes, func(a, b netip.Prefix) int {
+			if c := a.Addr().Compare(b.Addr()); c != 0 {
+				return c
+			}
+			return a.Bits() - b.Bits()
+		})
+		prefixes = slices.Compact(prefixes)
+	}
+	added, removed := e.cidrs.Sync(prefixes)
 	for p := range removed {
 		e.prefixes.DeletePrefix(ctx, p)
 	}
@@ -381,31 +410,91 @@ func (e *Engine) PolicyOf(dir datapath.Direction, subject, peer uint32, port uin
 // when the endpoint is unknown or has no HTTP rules there: the proxy then
 // denies every request. Answers are cached until the next recomputation.
 func (e *Engine) HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16) *policy.HTTPPolicy {
-	var ep *endpoints.Endpoint
-	for _, c := range e.endpoints() {
-		if c.IP == ip {
-			ep = c
-			break
+	byPort := l7PolicyOf(e, &e.httpPolicies, ip, func(ep *endpoints.Endpoint) map[policy.L7Port]*policy.HTTPPolicy {
+		byPort, err := e.repo.ComputeHTTP(ep.IdentityLabels, e.universe)
+		if err != nil {
+			e.log.Error("compute HTTP rules", "endpoint", ep.ID, "err", err)
+			return nil // every request denied, as with no rules
 		}
-	}
+		return byPort
+	})
+	return byPort[policy.L7Port{Direction: dir, Port: port}]
+}
+
+// l7PolicyOf returns what compute gives for the local endpoint at ip,
+// cached in *cache by identity labels until the next recomputation; the
+// zero value for an unknown endpoint. compute runs with e.mu held.
+func l7PolicyOf[T any](e *Engine, cache *map[string]T, ip netip.Addr, compute func(*endpoints.Endpoint) T) T {
+	var zero T
+	ep := e.endpointAt(ip)
 	if ep == nil {
-		return nil
+		return zero
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	key := ep.IdentityLabels.String()
-	byPort, ok := e.httpPolicies[key]
+	v, ok := (*cache)[key]
 	if !ok {
 		e.universe.SetLocalCluster(ep.Identity.ClusterID())
-		var err error
-		if byPort, err = e.repo.ComputeHTTP(ep.IdentityLabels, e.universe); err != nil {
-			e.log.Error("compute HTTP rules", "endpoint", ep.ID, "err", err)
-			byPort = nil // every request denied, as with no rules
+		v = compute(ep)
+		if *cache == nil {
+			*cache = map[string]T{}
 		}
-		if e.httpPolicies == nil {
-			e.httpPolicies = map[string]map[policy.L7Port]*policy.HTTPPolicy{}
-		}
-		e.httpPolicies[key] = byPort
+		(*cache)[key] = v
 	}
-	return byPort[policy.L7Port{Direction: dir, Port: port}]
+	return v
+}
+
+// SetFQDN says where toFQDNs selectors find the addresses the node's DNS
+// proxy learnt (before Run).
+func (e *Engine) SetFQDN(lookup func(*fqdn.Matcher) []netip.Addr) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fqdnIPs = lookup
+	e.universe.SetFQDNLookup(lookup)
+}
+
+// FQDNChanged recomputes every endpoint's policy after the FQDN cache
+// changed and returns once a recomputation that started after the call
+// is written (or ctx ends): a DNS answer is passed on only when the
+// addresses it brought are allowed.
+func (e *Engine) FQDNChanged(ctx context.Context) error {
+	e.mu.Lock()
+	target := e.rounds + 1
+	e.mu.Unlock()
+	e.kick()
+	for {
+		e.mu.Lock()
+		done, ch := e.rounds >= target, e.roundDone
+		e.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// DNSPolicyOf returns the DNS rules of the local endpoint at ip for UDP
+// port (the DNS proxy asks for every query), or nil when the endpoint is
+// unknown or has none there: every query is then refused. Answers are
+// cached until the next recomputation.
+func (e *Engine) DNSPolicyOf(ip netip.Addr, port uint16) *policy.DNSPolicy {
+	byPort := l7PolicyOf(e, &e.dnsPolicies, ip, func(ep *endpoints.Endpoint) map[uint16]*policy.DNSPolicy {
+		return e.repo.ComputeDNS(ep.IdentityLabels, e.universe)
+	})
+	return byPort[port]
+}
+
+// endpointAt is the local endpoint with address ip, or nil.
+func (e *Engine) endpointAt(ip netip.Addr) *endpoints.Endpoint {
+	for _, c := range e.endpoints() {
+		if c.IP == ip {
+			return c
+		}
+	}
+	return nil
 }

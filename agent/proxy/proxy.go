@@ -1,8 +1,11 @@
-// Package proxy runs a node's L7 proxy: the HTTP listeners the datapath
-// hands redirected flows to (docs/l7.md, "Redirection"), one for ingress
-// and one for egress, on 127.0.0.1 of the node, transparent. Each request
-// is decided by the rules of the node's endpoint the connection belongs to,
-// as the policy engine computes them when the request arrives.
+// Package proxy runs a node's L7 proxy: the listeners the datapath hands
+// redirected flows to (docs/l7.md), on 127.0.0.1 of the node,
+// transparent: HTTP for ingress and for egress, and DNS (egress, UDP).
+// Each request or query is decided by the rules of the node's endpoint
+// the flow belongs to, as the policy engine computes them when it
+// arrives. The DNS listener keeps the node's FQDN cache (docs/fqdn.md):
+// the addresses of allowed answers, which toFQDNs policies select,
+// saved across restarts.
 package proxy
 
 import (
@@ -12,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -21,6 +25,7 @@ import (
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/flow"
+	"github.com/weftnet/weft/fqdn"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/proxy/httpproxy"
@@ -28,14 +33,22 @@ import (
 
 // Config is the proxy's listeners.
 type Config struct {
-	// IngressPort and EgressPort are the listeners' ports on 127.0.0.1;
-	// 0 turns a direction off (its redirected flows are dropped with
-	// "proxy unavailable").
-	IngressPort, EgressPort int
+	// IngressPort and EgressPort are the HTTP listeners' ports on
+	// 127.0.0.1, DNSPort the DNS listener's; 0 turns one off (its
+	// redirected flows are dropped with "proxy unavailable").
+	IngressPort, EgressPort, DNSPort int
+	// FQDNMinTTL is the shortest time an address learnt from a DNS
+	// answer stays selected by toFQDNs policies.
+	FQDNMinTTL time.Duration
+	// CacheFile keeps the FQDN cache across restarts ("": not kept).
+	CacheFile string
 }
 
-// DefaultConfig listens on 15080 (ingress) and 15081 (egress).
-func DefaultConfig() Config { return Config{IngressPort: 15080, EgressPort: 15081} }
+// DefaultConfig listens on 15080 (ingress), 15081 (egress) and 15053
+// (DNS) and keeps learnt addresses at least an hour, as Cilium does.
+func DefaultConfig() Config {
+	return Config{IngressPort: 15080, EgressPort: 15081, DNSPort: 15053, FQDNMinTTL: time.Hour}
+}
 
 // RegisterFlags adds --proxy-ingress-port and --proxy-egress-port.
 func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
@@ -43,12 +56,16 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 		"TCP port on 127.0.0.1 of the L7 proxy for ingress HTTP rules (0: off; such flows are then dropped with \"proxy unavailable\")")
 	fs.IntVar(&c.EgressPort, "proxy-egress-port", c.EgressPort,
 		"TCP port on 127.0.0.1 of the L7 proxy for egress HTTP rules (0: off, as for ingress)")
+	fs.IntVar(&c.DNSPort, "proxy-dns-port", c.DNSPort,
+		"UDP port on 127.0.0.1 of the DNS proxy for rules.dns (0: off, as for ingress)")
+	fs.DurationVar(&c.FQDNMinTTL, "tofqdns-min-ttl", c.FQDNMinTTL,
+		"shortest time an address learnt from an allowed DNS answer stays selected by toFQDNs policies (answers with a longer TTL keep theirs)")
 }
 
 // Validate checks the ports.
 func (c Config) Validate() error {
 	var errs []error
-	for name, p := range map[string]int{"proxy-ingress-port": c.IngressPort, "proxy-egress-port": c.EgressPort} {
+	for name, p := range map[string]int{"proxy-ingress-port": c.IngressPort, "proxy-egress-port": c.EgressPort, "proxy-dns-port": c.DNSPort} {
 		if p < 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("--%s %d: want 0 (off) or 1-65535", name, p))
 		}
@@ -56,17 +73,23 @@ func (c Config) Validate() error {
 	if c.IngressPort != 0 && c.IngressPort == c.EgressPort {
 		errs = append(errs, fmt.Errorf("--proxy-ingress-port and --proxy-egress-port are both %d: want two ports", c.IngressPort))
 	}
+	if c.FQDNMinTTL < 0 {
+		errs = append(errs, fmt.Errorf("--tofqdns-min-ttl %v: want 0 or more", c.FQDNMinTTL))
+	}
 	return errors.Join(errs...)
 }
 
 // Datapath is where the listeners' ports go (*datapath.Datapath).
 type Datapath interface {
-	SetProxy(ingress, egress uint16) error
+	SetProxy(p datapath.ProxyPorts) error
 }
 
-// Policies gives the HTTP rules of a local endpoint (*agent/policy.Engine).
+// Policies gives the L7 rules of a local endpoint and hears of new FQDN
+// addresses (*agent/policy.Engine).
 type Policies interface {
 	HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16) *policy.HTTPPolicy
+	DNSPolicyOf(ip netip.Addr, port uint16) *policy.DNSPolicy
+	FQDNChanged(ctx context.Context) error
 }
 
 // Component runs the node's proxy listeners.
@@ -80,9 +103,19 @@ type Component struct {
 	metrics  *httpproxy.Metrics
 	log      *slog.Logger
 
+	cache *fqdn.Cache
+	dirty chan struct{} // the cache changed: save it
+
 	mu        sync.Mutex
-	listening [2]uint16 // ingress, egress: ports written to the datapath
+	listening datapath.ProxyPorts // written to the datapath
 }
+
+// listener indexes.
+const (
+	httpIngress = iota
+	httpEgress
+	dnsListener
+)
 
 // New prepares the component; nothing listens until Run. peers names the
 // identities of addresses (the node's ipcache), flows and enricher record
@@ -92,9 +125,30 @@ func New(cfg Config, dp Datapath, policies Policies, peers flow.EndpointLookup, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Component{cfg: cfg, dp: dp, policies: policies, peers: peers, flows: flows, enricher: enricher,
-		metrics: metrics, log: log.With("component", "l7-proxy")}, nil
+	c := &Component{cfg: cfg, dp: dp, policies: policies, peers: peers, flows: flows, enricher: enricher,
+		metrics: metrics, log: log.With("component", "l7-proxy"), cache: fqdn.NewCache(cfg.FQDNMinTTL),
+		dirty: make(chan struct{}, 1)}
+	if cfg.CacheFile != "" {
+		cache, err := fqdn.Load(cfg.CacheFile, cfg.FQDNMinTTL, time.Now())
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			// A bad file loses the learnt names (queried again), not the node.
+			c.log.Error("FQDN cache not restored; names are learnt again from the next answers", "err", err)
+		default:
+			c.cache = cache
+			c.log.Info("FQDN cache restored", "file", cfg.CacheFile, "addresses", len(cache.Entries()))
+		}
+	}
+	return c, nil
 }
+
+// Cache is the node's FQDN cache; the policy engine selects from it.
+func (c *Component) Cache() *fqdn.Cache { return c.cache }
+
+// FQDNLookup gives the addresses of the names a toFQDNs selector matches,
+// valid now (agent/policy.Engine.SetFQDN).
+func (c *Component) FQDNLookup(m *fqdn.Matcher) []netip.Addr { return c.cache.Lookup(m, time.Now()) }
 
 // Run serves both listeners until ctx ends. A listener that fails (or
 // cannot bind) is started again with backoff; meanwhile its port is
@@ -110,21 +164,33 @@ func (c *Component) Run(ctx context.Context) error {
 			c.log.Info("L7 proxy listener off", "direction", dirName(dir))
 			continue
 		}
-		g.Go(func() error { c.keepServing(ctx, i, dir, uint16(port)); return nil })
+		g.Go(func() error {
+			c.keepServing(ctx, "http "+dirName(dir), uint16(port), func() error { return c.serveHTTP(ctx, i, dir, uint16(port)) })
+			return nil
+		})
 	}
+	if c.cfg.DNSPort == 0 {
+		c.log.Info("DNS proxy listener off")
+	} else {
+		g.Go(func() error {
+			c.keepServing(ctx, "dns", uint16(c.cfg.DNSPort), func() error { return c.serveDNS(ctx, uint16(c.cfg.DNSPort)) })
+			return nil
+		})
+	}
+	g.Go(func() error { c.maintainCache(ctx); return nil })
 	return g.Wait()
 }
 
 // keepServing runs one listener until ctx ends, restarting it after a failure.
-func (c *Component) keepServing(ctx context.Context, i int, dir datapath.Direction, port uint16) {
+func (c *Component) keepServing(ctx context.Context, name string, port uint16, serve func() error) {
 	backoff := kvstore.NewBackoff(200*time.Millisecond, 10*time.Second)
 	for ctx.Err() == nil {
-		err := c.serve(ctx, i, dir, port)
+		err := serve()
 		if ctx.Err() != nil {
 			return
 		}
 		delay := backoff.Next()
-		c.log.Error("L7 proxy listener failed; its redirected flows are dropped until it is back", "direction", dirName(dir), "port", port, "err", err, "retry-in", delay.Round(time.Millisecond))
+		c.log.Error("L7 proxy listener failed; its redirected flows are dropped until it is back", "listener", name, "port", port, "err", err, "retry-in", delay.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 		case <-time.After(delay):
@@ -132,9 +198,11 @@ func (c *Component) keepServing(ctx context.Context, i int, dir datapath.Directi
 	}
 }
 
-// serve listens and serves until ctx ends or accepting fails.
-func (c *Component) serve(ctx context.Context, i int, dir datapath.Direction, port uint16) error {
-	ln, err := httpproxy.ListenTransparent(ctx, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port))
+var localhost = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
+// serveHTTP listens and serves until ctx ends or accepting fails.
+func (c *Component) serveHTTP(ctx context.Context, i int, dir datapath.Direction, port uint16) error {
+	ln, err := httpproxy.ListenTransparent(ctx, netip.AddrPortFrom(localhost, port))
 	if err != nil {
 		return err
 	}
@@ -160,29 +228,39 @@ func (c *Component) serve(ctx context.Context, i int, dir datapath.Direction, po
 	return err
 }
 
+// port is listener i's entry of p.
+func port(p *datapath.ProxyPorts, i int) *uint16 {
+	switch i {
+	case httpIngress:
+		return &p.Ingress
+	case httpEgress:
+		return &p.Egress
+	}
+	return &p.DNS
+}
+
 // publish writes the listener's port to the datapath.
-func (c *Component) publish(i int, port uint16) error {
+func (c *Component) publish(i int, p uint16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.listening[i] = port
-	if err := c.dp.SetProxy(c.listening[0], c.listening[1]); err != nil {
-		c.listening[i] = 0
+	*port(&c.listening, i) = p
+	if err := c.dp.SetProxy(c.listening); err != nil {
+		*port(&c.listening, i) = 0
 		return err
 	}
 	return nil
 }
 
-// withdraw removes a stopped listener's port from the datapath; the
-// pinned map keeps it across an agent restart otherwise, which is
-// harmless: without a listener the programs find no socket and drop.
+// withdraw removes a stopped listener's port from the datapath (flows
+// redirected to it are dropped with "proxy unavailable").
 func (c *Component) withdraw(i int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.listening[i] == 0 {
+	if *port(&c.listening, i) == 0 {
 		return
 	}
-	c.listening[i] = 0
-	if err := c.dp.SetProxy(c.listening[0], c.listening[1]); err != nil {
+	*port(&c.listening, i) = 0
+	if err := c.dp.SetProxy(c.listening); err != nil {
 		c.log.Warn("withdraw L7 proxy port", "err", err)
 	}
 }

@@ -523,6 +523,7 @@ type FlowL7 struct {
 	// response's header.
 	LatencyNs     uint64    `protobuf:"varint,2,opt,name=latency_ns,json=latencyNs,proto3" json:"latency_ns,omitempty"`
 	Http          *FlowHTTP `protobuf:"bytes,3,opt,name=http,proto3" json:"http,omitempty"`
+	Dns           *FlowDNS  `protobuf:"bytes,4,opt,name=dns,proto3" json:"dns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,6 +579,91 @@ func (x *FlowL7) GetHttp() *FlowHTTP {
 	return nil
 }
 
+func (x *FlowL7) GetDns() *FlowDNS {
+	if x != nil {
+		return x.Dns
+	}
+	return nil
+}
+
+// FlowDNS is a DNS query or answer as the DNS proxy saw it (printed
+// dns-request, dns-response).
+type FlowDNS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`   // the name asked, with its trailing dot
+	Qtypes        []string               `protobuf:"bytes,2,rep,name=qtypes,proto3" json:"qtypes,omitempty"` // A, AAAA, ...
+	Ips           []string               `protobuf:"bytes,3,rep,name=ips,proto3" json:"ips,omitempty"`       // addresses of the answer
+	Ttl           uint32                 `protobuf:"varint,4,opt,name=ttl,proto3" json:"ttl,omitempty"`      // lowest TTL of the answer, seconds
+	Rcode         string                 `protobuf:"bytes,5,opt,name=rcode,proto3" json:"rcode,omitempty"`   // NOERROR, REFUSED, ...
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowDNS) Reset() {
+	*x = FlowDNS{}
+	mi := &file_observer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowDNS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowDNS) ProtoMessage() {}
+
+func (x *FlowDNS) ProtoReflect() protoreflect.Message {
+	mi := &file_observer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowDNS.ProtoReflect.Descriptor instead.
+func (*FlowDNS) Descriptor() ([]byte, []int) {
+	return file_observer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FlowDNS) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *FlowDNS) GetQtypes() []string {
+	if x != nil {
+		return x.Qtypes
+	}
+	return nil
+}
+
+func (x *FlowDNS) GetIps() []string {
+	if x != nil {
+		return x.Ips
+	}
+	return nil
+}
+
+func (x *FlowDNS) GetTtl() uint32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *FlowDNS) GetRcode() string {
+	if x != nil {
+		return x.Rcode
+	}
+	return ""
+}
+
 // FlowHTTP is an HTTP request or response as the L7 proxy saw it.
 type FlowHTTP struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -594,7 +680,7 @@ type FlowHTTP struct {
 
 func (x *FlowHTTP) Reset() {
 	*x = FlowHTTP{}
-	mi := &file_observer_proto_msgTypes[4]
+	mi := &file_observer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +692,7 @@ func (x *FlowHTTP) String() string {
 func (*FlowHTTP) ProtoMessage() {}
 
 func (x *FlowHTTP) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[4]
+	mi := &file_observer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +705,7 @@ func (x *FlowHTTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowHTTP.ProtoReflect.Descriptor instead.
 func (*FlowHTTP) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{4}
+	return file_observer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FlowHTTP) GetCode() uint32 {
@@ -684,7 +770,7 @@ type FlowFilter struct {
 
 func (x *FlowFilter) Reset() {
 	*x = FlowFilter{}
-	mi := &file_observer_proto_msgTypes[5]
+	mi := &file_observer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +782,7 @@ func (x *FlowFilter) String() string {
 func (*FlowFilter) ProtoMessage() {}
 
 func (x *FlowFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[5]
+	mi := &file_observer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +795,7 @@ func (x *FlowFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowFilter.ProtoReflect.Descriptor instead.
 func (*FlowFilter) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{5}
+	return file_observer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FlowFilter) GetPod() []string {
@@ -838,7 +924,7 @@ type GetFlowsRequest struct {
 
 func (x *GetFlowsRequest) Reset() {
 	*x = GetFlowsRequest{}
-	mi := &file_observer_proto_msgTypes[6]
+	mi := &file_observer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +936,7 @@ func (x *GetFlowsRequest) String() string {
 func (*GetFlowsRequest) ProtoMessage() {}
 
 func (x *GetFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[6]
+	mi := &file_observer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +949,7 @@ func (x *GetFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowsRequest.ProtoReflect.Descriptor instead.
 func (*GetFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{6}
+	return file_observer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetFlowsRequest) GetNumber() uint64 {
@@ -920,7 +1006,7 @@ type LostFlows struct {
 
 func (x *LostFlows) Reset() {
 	*x = LostFlows{}
-	mi := &file_observer_proto_msgTypes[7]
+	mi := &file_observer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1018,7 @@ func (x *LostFlows) String() string {
 func (*LostFlows) ProtoMessage() {}
 
 func (x *LostFlows) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[7]
+	mi := &file_observer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1031,7 @@ func (x *LostFlows) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostFlows.ProtoReflect.Descriptor instead.
 func (*LostFlows) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{7}
+	return file_observer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LostFlows) GetNode() string {
@@ -982,7 +1068,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_observer_proto_msgTypes[8]
+	mi := &file_observer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1080,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[8]
+	mi := &file_observer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1093,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{8}
+	return file_observer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NodeStatus) GetNode() string {
@@ -1051,7 +1137,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_observer_proto_msgTypes[9]
+	mi := &file_observer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1149,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[9]
+	mi := &file_observer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1162,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{9}
+	return file_observer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Heartbeat) GetNode() string {
@@ -1108,7 +1194,7 @@ type GetFlowsResponse struct {
 
 func (x *GetFlowsResponse) Reset() {
 	*x = GetFlowsResponse{}
-	mi := &file_observer_proto_msgTypes[10]
+	mi := &file_observer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1206,7 @@ func (x *GetFlowsResponse) String() string {
 func (*GetFlowsResponse) ProtoMessage() {}
 
 func (x *GetFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[10]
+	mi := &file_observer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1219,7 @@ func (x *GetFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFlowsResponse.ProtoReflect.Descriptor instead.
 func (*GetFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{10}
+	return file_observer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetFlowsResponse) GetResponse() isGetFlowsResponse_Response {
@@ -1215,7 +1301,7 @@ type ServerStatusRequest struct {
 
 func (x *ServerStatusRequest) Reset() {
 	*x = ServerStatusRequest{}
-	mi := &file_observer_proto_msgTypes[11]
+	mi := &file_observer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1313,7 @@ func (x *ServerStatusRequest) String() string {
 func (*ServerStatusRequest) ProtoMessage() {}
 
 func (x *ServerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[11]
+	mi := &file_observer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1326,7 @@ func (x *ServerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ServerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{11}
+	return file_observer_proto_rawDescGZIP(), []int{12}
 }
 
 type ServerStatusResponse struct {
@@ -1258,7 +1344,7 @@ type ServerStatusResponse struct {
 
 func (x *ServerStatusResponse) Reset() {
 	*x = ServerStatusResponse{}
-	mi := &file_observer_proto_msgTypes[12]
+	mi := &file_observer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1356,7 @@ func (x *ServerStatusResponse) String() string {
 func (*ServerStatusResponse) ProtoMessage() {}
 
 func (x *ServerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_observer_proto_msgTypes[12]
+	mi := &file_observer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1369,7 @@ func (x *ServerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ServerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_observer_proto_rawDescGZIP(), []int{12}
+	return file_observer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServerStatusResponse) GetNumFlows() uint64 {
@@ -1372,12 +1458,19 @@ const file_observer_proto_rawDesc = "" +
 	"\tdirection\x18\x0e \x01(\x0e2\x18.weft.agent.v1.DirectionR\tdirection\x12\x16\n" +
 	"\x06policy\x18\x0f \x01(\tR\x06policy\x12\x1a\n" +
 	"\bsequence\x18\x10 \x01(\x04R\bsequence\x12%\n" +
-	"\x02l7\x18\x11 \x01(\v2\x15.weft.agent.v1.FlowL7R\x02l7\"\x83\x01\n" +
+	"\x02l7\x18\x11 \x01(\v2\x15.weft.agent.v1.FlowL7R\x02l7\"\xad\x01\n" +
 	"\x06FlowL7\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.weft.agent.v1.L7FlowTypeR\x04type\x12\x1d\n" +
 	"\n" +
 	"latency_ns\x18\x02 \x01(\x04R\tlatencyNs\x12+\n" +
-	"\x04http\x18\x03 \x01(\v2\x17.weft.agent.v1.FlowHTTPR\x04http\"\x91\x01\n" +
+	"\x04http\x18\x03 \x01(\v2\x17.weft.agent.v1.FlowHTTPR\x04http\x12(\n" +
+	"\x03dns\x18\x04 \x01(\v2\x16.weft.agent.v1.FlowDNSR\x03dns\"q\n" +
+	"\aFlowDNS\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x16\n" +
+	"\x06qtypes\x18\x02 \x03(\tR\x06qtypes\x12\x10\n" +
+	"\x03ips\x18\x03 \x03(\tR\x03ips\x12\x10\n" +
+	"\x03ttl\x18\x04 \x01(\rR\x03ttl\x12\x14\n" +
+	"\x05rcode\x18\x05 \x01(\tR\x05rcode\"\x91\x01\n" +
 	"\bFlowHTTP\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n" +
@@ -1477,7 +1570,7 @@ func file_observer_proto_rawDescGZIP() []byte {
 }
 
 var file_observer_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_observer_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_observer_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_observer_proto_goTypes = []any{
 	(Verdict)(0),                 // 0: weft.agent.v1.Verdict
 	(Direction)(0),               // 1: weft.agent.v1.Direction
@@ -1486,15 +1579,16 @@ var file_observer_proto_goTypes = []any{
 	(*FlowService)(nil),          // 4: weft.agent.v1.FlowService
 	(*Flow)(nil),                 // 5: weft.agent.v1.Flow
 	(*FlowL7)(nil),               // 6: weft.agent.v1.FlowL7
-	(*FlowHTTP)(nil),             // 7: weft.agent.v1.FlowHTTP
-	(*FlowFilter)(nil),           // 8: weft.agent.v1.FlowFilter
-	(*GetFlowsRequest)(nil),      // 9: weft.agent.v1.GetFlowsRequest
-	(*LostFlows)(nil),            // 10: weft.agent.v1.LostFlows
-	(*NodeStatus)(nil),           // 11: weft.agent.v1.NodeStatus
-	(*Heartbeat)(nil),            // 12: weft.agent.v1.Heartbeat
-	(*GetFlowsResponse)(nil),     // 13: weft.agent.v1.GetFlowsResponse
-	(*ServerStatusRequest)(nil),  // 14: weft.agent.v1.ServerStatusRequest
-	(*ServerStatusResponse)(nil), // 15: weft.agent.v1.ServerStatusResponse
+	(*FlowDNS)(nil),              // 7: weft.agent.v1.FlowDNS
+	(*FlowHTTP)(nil),             // 8: weft.agent.v1.FlowHTTP
+	(*FlowFilter)(nil),           // 9: weft.agent.v1.FlowFilter
+	(*GetFlowsRequest)(nil),      // 10: weft.agent.v1.GetFlowsRequest
+	(*LostFlows)(nil),            // 11: weft.agent.v1.LostFlows
+	(*NodeStatus)(nil),           // 12: weft.agent.v1.NodeStatus
+	(*Heartbeat)(nil),            // 13: weft.agent.v1.Heartbeat
+	(*GetFlowsResponse)(nil),     // 14: weft.agent.v1.GetFlowsResponse
+	(*ServerStatusRequest)(nil),  // 15: weft.agent.v1.ServerStatusRequest
+	(*ServerStatusResponse)(nil), // 16: weft.agent.v1.ServerStatusResponse
 }
 var file_observer_proto_depIdxs = []int32{
 	3,  // 0: weft.agent.v1.Flow.source:type_name -> weft.agent.v1.FlowEndpoint
@@ -1504,24 +1598,25 @@ var file_observer_proto_depIdxs = []int32{
 	1,  // 4: weft.agent.v1.Flow.direction:type_name -> weft.agent.v1.Direction
 	6,  // 5: weft.agent.v1.Flow.l7:type_name -> weft.agent.v1.FlowL7
 	2,  // 6: weft.agent.v1.FlowL7.type:type_name -> weft.agent.v1.L7FlowType
-	7,  // 7: weft.agent.v1.FlowL7.http:type_name -> weft.agent.v1.FlowHTTP
-	0,  // 8: weft.agent.v1.FlowFilter.verdict:type_name -> weft.agent.v1.Verdict
-	8,  // 9: weft.agent.v1.GetFlowsRequest.whitelist:type_name -> weft.agent.v1.FlowFilter
-	8,  // 10: weft.agent.v1.GetFlowsRequest.blacklist:type_name -> weft.agent.v1.FlowFilter
-	5,  // 11: weft.agent.v1.GetFlowsResponse.flow:type_name -> weft.agent.v1.Flow
-	10, // 12: weft.agent.v1.GetFlowsResponse.lost:type_name -> weft.agent.v1.LostFlows
-	11, // 13: weft.agent.v1.GetFlowsResponse.node_status:type_name -> weft.agent.v1.NodeStatus
-	12, // 14: weft.agent.v1.GetFlowsResponse.heartbeat:type_name -> weft.agent.v1.Heartbeat
-	11, // 15: weft.agent.v1.ServerStatusResponse.nodes:type_name -> weft.agent.v1.NodeStatus
-	9,  // 16: weft.agent.v1.Observer.GetFlows:input_type -> weft.agent.v1.GetFlowsRequest
-	14, // 17: weft.agent.v1.Observer.ServerStatus:input_type -> weft.agent.v1.ServerStatusRequest
-	13, // 18: weft.agent.v1.Observer.GetFlows:output_type -> weft.agent.v1.GetFlowsResponse
-	15, // 19: weft.agent.v1.Observer.ServerStatus:output_type -> weft.agent.v1.ServerStatusResponse
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	8,  // 7: weft.agent.v1.FlowL7.http:type_name -> weft.agent.v1.FlowHTTP
+	7,  // 8: weft.agent.v1.FlowL7.dns:type_name -> weft.agent.v1.FlowDNS
+	0,  // 9: weft.agent.v1.FlowFilter.verdict:type_name -> weft.agent.v1.Verdict
+	9,  // 10: weft.agent.v1.GetFlowsRequest.whitelist:type_name -> weft.agent.v1.FlowFilter
+	9,  // 11: weft.agent.v1.GetFlowsRequest.blacklist:type_name -> weft.agent.v1.FlowFilter
+	5,  // 12: weft.agent.v1.GetFlowsResponse.flow:type_name -> weft.agent.v1.Flow
+	11, // 13: weft.agent.v1.GetFlowsResponse.lost:type_name -> weft.agent.v1.LostFlows
+	12, // 14: weft.agent.v1.GetFlowsResponse.node_status:type_name -> weft.agent.v1.NodeStatus
+	13, // 15: weft.agent.v1.GetFlowsResponse.heartbeat:type_name -> weft.agent.v1.Heartbeat
+	12, // 16: weft.agent.v1.ServerStatusResponse.nodes:type_name -> weft.agent.v1.NodeStatus
+	10, // 17: weft.agent.v1.Observer.GetFlows:input_type -> weft.agent.v1.GetFlowsRequest
+	15, // 18: weft.agent.v1.Observer.ServerStatus:input_type -> weft.agent.v1.ServerStatusRequest
+	14, // 19: weft.agent.v1.Observer.GetFlows:output_type -> weft.agent.v1.GetFlowsResponse
+	16, // 20: weft.agent.v1.Observer.ServerStatus:output_type -> weft.agent.v1.ServerStatusResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_observer_proto_init() }
@@ -1529,7 +1624,7 @@ func file_observer_proto_init() {
 	if File_observer_proto != nil {
 		return
 	}
-	file_observer_proto_msgTypes[10].OneofWrappers = []any{
+	file_observer_proto_msgTypes[11].OneofWrappers = []any{
 		(*GetFlowsResponse_Flow)(nil),
 		(*GetFlowsResponse_Lost)(nil),
 		(*GetFlowsResponse_NodeStatus)(nil),
@@ -1541,7 +1636,7 @@ func file_observer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_observer_proto_rawDesc), len(file_observer_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

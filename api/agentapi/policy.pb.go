@@ -27,6 +27,154 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListFQDNCacheRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // only this name (any case, trailing dot or not); empty: all
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFQDNCacheRequest) Reset() {
+	*x = ListFQDNCacheRequest{}
+	mi := &file_policy_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFQDNCacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFQDNCacheRequest) ProtoMessage() {}
+
+func (x *ListFQDNCacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFQDNCacheRequest.ProtoReflect.Descriptor instead.
+func (*ListFQDNCacheRequest) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListFQDNCacheRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListFQDNCacheResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*FQDNCacheEntry      `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"` // by name, then address
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFQDNCacheResponse) Reset() {
+	*x = ListFQDNCacheResponse{}
+	mi := &file_policy_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFQDNCacheResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFQDNCacheResponse) ProtoMessage() {}
+
+func (x *ListFQDNCacheResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFQDNCacheResponse.ProtoReflect.Descriptor instead.
+func (*ListFQDNCacheResponse) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListFQDNCacheResponse) GetEntries() []*FQDNCacheEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type FQDNCacheEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // normalized: lowercase, no trailing dot
+	Ip            string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	ExpiresUnixNs int64                  `protobuf:"varint,3,opt,name=expires_unix_ns,json=expiresUnixNs,proto3" json:"expires_unix_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FQDNCacheEntry) Reset() {
+	*x = FQDNCacheEntry{}
+	mi := &file_policy_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FQDNCacheEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FQDNCacheEntry) ProtoMessage() {}
+
+func (x *FQDNCacheEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FQDNCacheEntry.ProtoReflect.Descriptor instead.
+func (*FQDNCacheEntry) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FQDNCacheEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FQDNCacheEntry) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *FQDNCacheEntry) GetExpiresUnixNs() int64 {
+	if x != nil {
+		return x.ExpiresUnixNs
+	}
+	return 0
+}
+
 type ImportPolicyRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Documents []byte                 `protobuf:"bytes,1,opt,name=documents,proto3" json:"documents,omitempty"`          // YAML, documents separated by "---" lines
@@ -41,7 +189,7 @@ type ImportPolicyRequest struct {
 
 func (x *ImportPolicyRequest) Reset() {
 	*x = ImportPolicyRequest{}
-	mi := &file_policy_proto_msgTypes[0]
+	mi := &file_policy_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +201,7 @@ func (x *ImportPolicyRequest) String() string {
 func (*ImportPolicyRequest) ProtoMessage() {}
 
 func (x *ImportPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[0]
+	mi := &file_policy_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +214,7 @@ func (x *ImportPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPolicyRequest.ProtoReflect.Descriptor instead.
 func (*ImportPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{0}
+	return file_policy_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ImportPolicyRequest) GetDocuments() []byte {
@@ -107,7 +255,7 @@ type ImportPolicyResponse struct {
 
 func (x *ImportPolicyResponse) Reset() {
 	*x = ImportPolicyResponse{}
-	mi := &file_policy_proto_msgTypes[1]
+	mi := &file_policy_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +267,7 @@ func (x *ImportPolicyResponse) String() string {
 func (*ImportPolicyResponse) ProtoMessage() {}
 
 func (x *ImportPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[1]
+	mi := &file_policy_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +280,7 @@ func (x *ImportPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPolicyResponse.ProtoReflect.Descriptor instead.
 func (*ImportPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{1}
+	return file_policy_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImportPolicyResponse) GetDocuments() []*ImportedDocument {
@@ -163,7 +311,7 @@ type ImportedDocument struct {
 
 func (x *ImportedDocument) Reset() {
 	*x = ImportedDocument{}
-	mi := &file_policy_proto_msgTypes[2]
+	mi := &file_policy_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +323,7 @@ func (x *ImportedDocument) String() string {
 func (*ImportedDocument) ProtoMessage() {}
 
 func (x *ImportedDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[2]
+	mi := &file_policy_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +336,7 @@ func (x *ImportedDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedDocument.ProtoReflect.Descriptor instead.
 func (*ImportedDocument) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{2}
+	return file_policy_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ImportedDocument) GetIndex() uint32 {
@@ -243,7 +391,7 @@ type DeletePolicyRequest struct {
 
 func (x *DeletePolicyRequest) Reset() {
 	*x = DeletePolicyRequest{}
-	mi := &file_policy_proto_msgTypes[3]
+	mi := &file_policy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +403,7 @@ func (x *DeletePolicyRequest) String() string {
 func (*DeletePolicyRequest) ProtoMessage() {}
 
 func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[3]
+	mi := &file_policy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +416,7 @@ func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{3}
+	return file_policy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeletePolicyRequest) GetNamespace() string {
@@ -294,7 +442,7 @@ type DeletePolicyResponse struct {
 
 func (x *DeletePolicyResponse) Reset() {
 	*x = DeletePolicyResponse{}
-	mi := &file_policy_proto_msgTypes[4]
+	mi := &file_policy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +454,7 @@ func (x *DeletePolicyResponse) String() string {
 func (*DeletePolicyResponse) ProtoMessage() {}
 
 func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[4]
+	mi := &file_policy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +467,7 @@ func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{4}
+	return file_policy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeletePolicyResponse) GetExisted() bool {
@@ -339,7 +487,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_policy_proto_msgTypes[5]
+	mi := &file_policy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +499,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[5]
+	mi := &file_policy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +512,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{5}
+	return file_policy_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetPolicyRequest) GetNamespace() string {
@@ -389,7 +537,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_policy_proto_msgTypes[6]
+	mi := &file_policy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +549,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[6]
+	mi := &file_policy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +562,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{6}
+	return file_policy_proto_rawDescGZIP(), []int{9}
 }
 
 type ListPoliciesResponse struct {
@@ -426,7 +574,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_policy_proto_msgTypes[7]
+	mi := &file_policy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +586,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[7]
+	mi := &file_policy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +599,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{7}
+	return file_policy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*PolicySummary {
@@ -477,7 +625,7 @@ type PolicySummary struct {
 
 func (x *PolicySummary) Reset() {
 	*x = PolicySummary{}
-	mi := &file_policy_proto_msgTypes[8]
+	mi := &file_policy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +637,7 @@ func (x *PolicySummary) String() string {
 func (*PolicySummary) ProtoMessage() {}
 
 func (x *PolicySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[8]
+	mi := &file_policy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +650,7 @@ func (x *PolicySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicySummary.ProtoReflect.Descriptor instead.
 func (*PolicySummary) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{8}
+	return file_policy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PolicySummary) GetNamespace() string {
@@ -572,7 +720,7 @@ type PolicyDetail struct {
 
 func (x *PolicyDetail) Reset() {
 	*x = PolicyDetail{}
-	mi := &file_policy_proto_msgTypes[9]
+	mi := &file_policy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +732,7 @@ func (x *PolicyDetail) String() string {
 func (*PolicyDetail) ProtoMessage() {}
 
 func (x *PolicyDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[9]
+	mi := &file_policy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +745,7 @@ func (x *PolicyDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyDetail.ProtoReflect.Descriptor instead.
 func (*PolicyDetail) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{9}
+	return file_policy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PolicyDetail) GetSummary() *PolicySummary {
@@ -637,7 +785,7 @@ type PolicyRuleDetail struct {
 
 func (x *PolicyRuleDetail) Reset() {
 	*x = PolicyRuleDetail{}
-	mi := &file_policy_proto_msgTypes[10]
+	mi := &file_policy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +797,7 @@ func (x *PolicyRuleDetail) String() string {
 func (*PolicyRuleDetail) ProtoMessage() {}
 
 func (x *PolicyRuleDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[10]
+	mi := &file_policy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +810,7 @@ func (x *PolicyRuleDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyRuleDetail.ProtoReflect.Descriptor instead.
 func (*PolicyRuleDetail) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{10}
+	return file_policy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PolicyRuleDetail) GetIndex() uint32 {
@@ -733,7 +881,7 @@ type SelectedEndpoint struct {
 
 func (x *SelectedEndpoint) Reset() {
 	*x = SelectedEndpoint{}
-	mi := &file_policy_proto_msgTypes[11]
+	mi := &file_policy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +893,7 @@ func (x *SelectedEndpoint) String() string {
 func (*SelectedEndpoint) ProtoMessage() {}
 
 func (x *SelectedEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[11]
+	mi := &file_policy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +906,7 @@ func (x *SelectedEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectedEndpoint.ProtoReflect.Descriptor instead.
 func (*SelectedEndpoint) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{11}
+	return file_policy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SelectedEndpoint) GetId() uint64 {
@@ -798,7 +946,7 @@ type FlowsRequest struct {
 
 func (x *FlowsRequest) Reset() {
 	*x = FlowsRequest{}
-	mi := &file_policy_proto_msgTypes[12]
+	mi := &file_policy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +958,7 @@ func (x *FlowsRequest) String() string {
 func (*FlowsRequest) ProtoMessage() {}
 
 func (x *FlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[12]
+	mi := &file_policy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +971,7 @@ func (x *FlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowsRequest.ProtoReflect.Descriptor instead.
 func (*FlowsRequest) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{12}
+	return file_policy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FlowsRequest) GetDroppedOnly() bool {
@@ -852,7 +1000,7 @@ type FlowEvent struct {
 
 func (x *FlowEvent) Reset() {
 	*x = FlowEvent{}
-	mi := &file_policy_proto_msgTypes[13]
+	mi := &file_policy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1012,7 @@ func (x *FlowEvent) String() string {
 func (*FlowEvent) ProtoMessage() {}
 
 func (x *FlowEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_policy_proto_msgTypes[13]
+	mi := &file_policy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1025,7 @@ func (x *FlowEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowEvent.ProtoReflect.Descriptor instead.
 func (*FlowEvent) Descriptor() ([]byte, []int) {
-	return file_policy_proto_rawDescGZIP(), []int{13}
+	return file_policy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FlowEvent) GetTimeNs() uint64 {
@@ -961,7 +1109,15 @@ var File_policy_proto protoreflect.FileDescriptor
 
 const file_policy_proto_rawDesc = "" +
 	"\n" +
-	"\fpolicy.proto\x12\rweft.agent.v1\"\x82\x01\n" +
+	"\fpolicy.proto\x12\rweft.agent.v1\"*\n" +
+	"\x14ListFQDNCacheRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
+	"\x15ListFQDNCacheResponse\x127\n" +
+	"\aentries\x18\x01 \x03(\v2\x1d.weft.agent.v1.FQDNCacheEntryR\aentries\"\\\n" +
+	"\x0eFQDNCacheEntry\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02ip\x18\x02 \x01(\tR\x02ip\x12&\n" +
+	"\x0fexpires_unix_ns\x18\x03 \x01(\x03R\rexpiresUnixNs\"\x82\x01\n" +
 	"\x13ImportPolicyRequest\x12\x1c\n" +
 	"\tdocuments\x18\x01 \x01(\fR\tdocuments\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x17\n" +
@@ -1032,13 +1188,14 @@ const file_policy_proto_rawDesc = "" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x12\x14\n" +
 	"\x05point\x18\n" +
 	" \x01(\tR\x05point\x12\x12\n" +
-	"\x04node\x18\v \x01(\tR\x04node2\x86\x03\n" +
+	"\x04node\x18\v \x01(\tR\x04node2\xe2\x03\n" +
 	"\x06Policy\x12Q\n" +
 	"\x06Import\x12\".weft.agent.v1.ImportPolicyRequest\x1a#.weft.agent.v1.ImportPolicyResponse\x12Q\n" +
 	"\x06Delete\x12\".weft.agent.v1.DeletePolicyRequest\x1a#.weft.agent.v1.DeletePolicyResponse\x12C\n" +
 	"\x03Get\x12\x1f.weft.agent.v1.GetPolicyRequest\x1a\x1b.weft.agent.v1.PolicyDetail\x12O\n" +
 	"\x04List\x12\".weft.agent.v1.ListPoliciesRequest\x1a#.weft.agent.v1.ListPoliciesResponse\x12@\n" +
-	"\x05Flows\x12\x1b.weft.agent.v1.FlowsRequest\x1a\x18.weft.agent.v1.FlowEvent0\x01B&Z$github.com/weftnet/weft/api/agentapib\x06proto3"
+	"\x05Flows\x12\x1b.weft.agent.v1.FlowsRequest\x1a\x18.weft.agent.v1.FlowEvent0\x01\x12Z\n" +
+	"\rListFQDNCache\x12#.weft.agent.v1.ListFQDNCacheRequest\x1a$.weft.agent.v1.ListFQDNCacheResponseB&Z$github.com/weftnet/weft/api/agentapib\x06proto3"
 
 var (
 	file_policy_proto_rawDescOnce sync.Once
@@ -1052,44 +1209,50 @@ func file_policy_proto_rawDescGZIP() []byte {
 	return file_policy_proto_rawDescData
 }
 
-var file_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_policy_proto_goTypes = []any{
-	(*ImportPolicyRequest)(nil),  // 0: weft.agent.v1.ImportPolicyRequest
-	(*ImportPolicyResponse)(nil), // 1: weft.agent.v1.ImportPolicyResponse
-	(*ImportedDocument)(nil),     // 2: weft.agent.v1.ImportedDocument
-	(*DeletePolicyRequest)(nil),  // 3: weft.agent.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil), // 4: weft.agent.v1.DeletePolicyResponse
-	(*GetPolicyRequest)(nil),     // 5: weft.agent.v1.GetPolicyRequest
-	(*ListPoliciesRequest)(nil),  // 6: weft.agent.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil), // 7: weft.agent.v1.ListPoliciesResponse
-	(*PolicySummary)(nil),        // 8: weft.agent.v1.PolicySummary
-	(*PolicyDetail)(nil),         // 9: weft.agent.v1.PolicyDetail
-	(*PolicyRuleDetail)(nil),     // 10: weft.agent.v1.PolicyRuleDetail
-	(*SelectedEndpoint)(nil),     // 11: weft.agent.v1.SelectedEndpoint
-	(*FlowsRequest)(nil),         // 12: weft.agent.v1.FlowsRequest
-	(*FlowEvent)(nil),            // 13: weft.agent.v1.FlowEvent
+	(*ListFQDNCacheRequest)(nil),  // 0: weft.agent.v1.ListFQDNCacheRequest
+	(*ListFQDNCacheResponse)(nil), // 1: weft.agent.v1.ListFQDNCacheResponse
+	(*FQDNCacheEntry)(nil),        // 2: weft.agent.v1.FQDNCacheEntry
+	(*ImportPolicyRequest)(nil),   // 3: weft.agent.v1.ImportPolicyRequest
+	(*ImportPolicyResponse)(nil),  // 4: weft.agent.v1.ImportPolicyResponse
+	(*ImportedDocument)(nil),      // 5: weft.agent.v1.ImportedDocument
+	(*DeletePolicyRequest)(nil),   // 6: weft.agent.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),  // 7: weft.agent.v1.DeletePolicyResponse
+	(*GetPolicyRequest)(nil),      // 8: weft.agent.v1.GetPolicyRequest
+	(*ListPoliciesRequest)(nil),   // 9: weft.agent.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),  // 10: weft.agent.v1.ListPoliciesResponse
+	(*PolicySummary)(nil),         // 11: weft.agent.v1.PolicySummary
+	(*PolicyDetail)(nil),          // 12: weft.agent.v1.PolicyDetail
+	(*PolicyRuleDetail)(nil),      // 13: weft.agent.v1.PolicyRuleDetail
+	(*SelectedEndpoint)(nil),      // 14: weft.agent.v1.SelectedEndpoint
+	(*FlowsRequest)(nil),          // 15: weft.agent.v1.FlowsRequest
+	(*FlowEvent)(nil),             // 16: weft.agent.v1.FlowEvent
 }
 var file_policy_proto_depIdxs = []int32{
-	2,  // 0: weft.agent.v1.ImportPolicyResponse.documents:type_name -> weft.agent.v1.ImportedDocument
-	8,  // 1: weft.agent.v1.ListPoliciesResponse.policies:type_name -> weft.agent.v1.PolicySummary
-	8,  // 2: weft.agent.v1.PolicyDetail.summary:type_name -> weft.agent.v1.PolicySummary
-	10, // 3: weft.agent.v1.PolicyDetail.rules:type_name -> weft.agent.v1.PolicyRuleDetail
-	11, // 4: weft.agent.v1.PolicyRuleDetail.endpoints:type_name -> weft.agent.v1.SelectedEndpoint
-	0,  // 5: weft.agent.v1.Policy.Import:input_type -> weft.agent.v1.ImportPolicyRequest
-	3,  // 6: weft.agent.v1.Policy.Delete:input_type -> weft.agent.v1.DeletePolicyRequest
-	5,  // 7: weft.agent.v1.Policy.Get:input_type -> weft.agent.v1.GetPolicyRequest
-	6,  // 8: weft.agent.v1.Policy.List:input_type -> weft.agent.v1.ListPoliciesRequest
-	12, // 9: weft.agent.v1.Policy.Flows:input_type -> weft.agent.v1.FlowsRequest
-	1,  // 10: weft.agent.v1.Policy.Import:output_type -> weft.agent.v1.ImportPolicyResponse
-	4,  // 11: weft.agent.v1.Policy.Delete:output_type -> weft.agent.v1.DeletePolicyResponse
-	9,  // 12: weft.agent.v1.Policy.Get:output_type -> weft.agent.v1.PolicyDetail
-	7,  // 13: weft.agent.v1.Policy.List:output_type -> weft.agent.v1.ListPoliciesResponse
-	13, // 14: weft.agent.v1.Policy.Flows:output_type -> weft.agent.v1.FlowEvent
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	2,  // 0: weft.agent.v1.ListFQDNCacheResponse.entries:type_name -> weft.agent.v1.FQDNCacheEntry
+	5,  // 1: weft.agent.v1.ImportPolicyResponse.documents:type_name -> weft.agent.v1.ImportedDocument
+	11, // 2: weft.agent.v1.ListPoliciesResponse.policies:type_name -> weft.agent.v1.PolicySummary
+	11, // 3: weft.agent.v1.PolicyDetail.summary:type_name -> weft.agent.v1.PolicySummary
+	13, // 4: weft.agent.v1.PolicyDetail.rules:type_name -> weft.agent.v1.PolicyRuleDetail
+	14, // 5: weft.agent.v1.PolicyRuleDetail.endpoints:type_name -> weft.agent.v1.SelectedEndpoint
+	3,  // 6: weft.agent.v1.Policy.Import:input_type -> weft.agent.v1.ImportPolicyRequest
+	6,  // 7: weft.agent.v1.Policy.Delete:input_type -> weft.agent.v1.DeletePolicyRequest
+	8,  // 8: weft.agent.v1.Policy.Get:input_type -> weft.agent.v1.GetPolicyRequest
+	9,  // 9: weft.agent.v1.Policy.List:input_type -> weft.agent.v1.ListPoliciesRequest
+	15, // 10: weft.agent.v1.Policy.Flows:input_type -> weft.agent.v1.FlowsRequest
+	0,  // 11: weft.agent.v1.Policy.ListFQDNCache:input_type -> weft.agent.v1.ListFQDNCacheRequest
+	4,  // 12: weft.agent.v1.Policy.Import:output_type -> weft.agent.v1.ImportPolicyResponse
+	7,  // 13: weft.agent.v1.Policy.Delete:output_type -> weft.agent.v1.DeletePolicyResponse
+	12, // 14: weft.agent.v1.Policy.Get:output_type -> weft.agent.v1.PolicyDetail
+	10, // 15: weft.agent.v1.Policy.List:output_type -> weft.agent.v1.ListPoliciesResponse
+	16, // 16: weft.agent.v1.Policy.Flows:output_type -> weft.agent.v1.FlowEvent
+	1,  // 17: weft.agent.v1.Policy.ListFQDNCache:output_type -> weft.agent.v1.ListFQDNCacheResponse
+	12, // [12:18] is the sub-list for method output_type
+	6,  // [6:12] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_policy_proto_init() }
@@ -1103,7 +1266,7 @@ func file_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_policy_proto_rawDesc), len(file_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,11 +25,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Policy_Import_FullMethodName = "/weft.agent.v1.Policy/Import"
-	Policy_Delete_FullMethodName = "/weft.agent.v1.Policy/Delete"
-	Policy_Get_FullMethodName    = "/weft.agent.v1.Policy/Get"
-	Policy_List_FullMethodName   = "/weft.agent.v1.Policy/List"
-	Policy_Flows_FullMethodName  = "/weft.agent.v1.Policy/Flows"
+	Policy_Import_FullMethodName        = "/weft.agent.v1.Policy/Import"
+	Policy_Delete_FullMethodName        = "/weft.agent.v1.Policy/Delete"
+	Policy_Get_FullMethodName           = "/weft.agent.v1.Policy/Get"
+	Policy_List_FullMethodName          = "/weft.agent.v1.Policy/List"
+	Policy_Flows_FullMethodName         = "/weft.agent.v1.Policy/Flows"
+	Policy_ListFQDNCache_FullMethodName = "/weft.agent.v1.Policy/ListFQDNCache"
 )
 
 // PolicyClient is the client API for Policy service.
@@ -56,6 +57,10 @@ type PolicyClient interface {
 	// Observer.GetFlows (full records, history, filters); both read the
 	// node's flow ring, so any number of readers may follow.
 	Flows(ctx context.Context, in *FlowsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FlowEvent], error)
+	// ListFQDNCache lists the node's FQDN cache: the addresses its DNS
+	// proxy learnt from allowed answers, which toFQDNs rules select until
+	// they expire.
+	ListFQDNCache(ctx context.Context, in *ListFQDNCacheRequest, opts ...grpc.CallOption) (*ListFQDNCacheResponse, error)
 }
 
 type policyClient struct {
@@ -125,6 +130,16 @@ func (c *policyClient) Flows(ctx context.Context, in *FlowsRequest, opts ...grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Policy_FlowsClient = grpc.ServerStreamingClient[FlowEvent]
 
+func (c *policyClient) ListFQDNCache(ctx context.Context, in *ListFQDNCacheRequest, opts ...grpc.CallOption) (*ListFQDNCacheResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFQDNCacheResponse)
+	err := c.cc.Invoke(ctx, Policy_ListFQDNCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PolicyServer is the server API for Policy service.
 // All implementations must embed UnimplementedPolicyServer
 // for forward compatibility.
@@ -149,6 +164,10 @@ type PolicyServer interface {
 	// Observer.GetFlows (full records, history, filters); both read the
 	// node's flow ring, so any number of readers may follow.
 	Flows(*FlowsRequest, grpc.ServerStreamingServer[FlowEvent]) error
+	// ListFQDNCache lists the node's FQDN cache: the addresses its DNS
+	// proxy learnt from allowed answers, which toFQDNs rules select until
+	// they expire.
+	ListFQDNCache(context.Context, *ListFQDNCacheRequest) (*ListFQDNCacheResponse, error)
 	mustEmbedUnimplementedPolicyServer()
 }
 
@@ -173,6 +192,9 @@ func (UnimplementedPolicyServer) List(context.Context, *ListPoliciesRequest) (*L
 }
 func (UnimplementedPolicyServer) Flows(*FlowsRequest, grpc.ServerStreamingServer[FlowEvent]) error {
 	return status.Errorf(codes.Unimplemented, "method Flows not implemented")
+}
+func (UnimplementedPolicyServer) ListFQDNCache(context.Context, *ListFQDNCacheRequest) (*ListFQDNCacheResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListFQDNCache not implemented")
 }
 func (UnimplementedPolicyServer) mustEmbedUnimplementedPolicyServer() {}
 func (UnimplementedPolicyServer) testEmbeddedByValue()                {}
@@ -278,6 +300,24 @@ func _Policy_Flows_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Policy_FlowsServer = grpc.ServerStreamingServer[FlowEvent]
 
+func _Policy_ListFQDNCache_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFQDNCacheRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServer).ListFQDNCache(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Policy_ListFQDNCache_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServer).ListFQDNCache(ctx, req.(*ListFQDNCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Policy_ServiceDesc is the grpc.ServiceDesc for Policy service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -300,6 +340,10 @@ var Policy_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "List",
 			Handler:    _Policy_List_Handler,
+		},
+		{
+			MethodName: "ListFQDNCache",
+			Handler:    _Policy_ListFQDNCache_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

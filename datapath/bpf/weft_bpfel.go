@@ -225,7 +225,8 @@ type weftProxyConfig struct {
 	_           structs.HostLayout
 	IngressPort uint16
 	EgressPort  uint16
-	Pad         uint32
+	DnsPort     uint16
+	Pad         uint16
 }
 
 type weftSnatKey struct {

@@ -24,6 +24,7 @@ import (
 // Query is what a policy decides on.
 type Query struct {
 	Source netip.AddrPort // the endpoint that asked
+	Server netip.AddrPort // the DNS server it asked
 	Name   string         // normalized: lowercase, no trailing dot
 	Type   dnsmessage.Type
 }
@@ -42,6 +43,7 @@ type Event struct {
 	Kind    string // dns-request or dns-response
 	Verdict string
 	Source  netip.AddrPort
+	Server  netip.AddrPort
 	Name    string
 	Type    string
 	RCode   string
@@ -53,8 +55,14 @@ type Event struct {
 
 // Config is what a Proxy needs.
 type Config struct {
-	// Upstream is the DNS server allowed queries are forwarded to.
+	// Upstream is the DNS server allowed queries are forwarded to; unset:
+	// the server each query was sent to (HandleTo's dst, as a transparent
+	// proxy sees it).
 	Upstream netip.AddrPort
+	// Learned, when set, is called with the addresses an allowed answer
+	// added to Cache before the answer is passed on (the agent makes
+	// toFQDNs policies admit them first).
+	Learned func(ctx context.Context, name string, added []netip.Addr)
 	// Allow says whether q may be resolved; nil refuses everything.
 	Allow func(q Query) bool
 	// Cache receives the addresses of allowed answers (nil: none kept).
@@ -115,69 +123,81 @@ func (p *Proxy) ServeUDP(ctx context.Context, conn net.PacketConn) error {
 }
 
 // Handle answers one query message from src: the response to send back,
-// or nil to drop it.
+// or nil to drop it. Allowed queries go to Config.Upstream.
 func (p *Proxy) Handle(ctx context.Context, src netip.AddrPort, query []byte) []byte {
+	return p.HandleTo(ctx, src, p.cfg.Upstream, query)
+}
+
+// HandleTo is Handle for a query src sent to the DNS server dst, which
+// allowed queries are forwarded to unless Config.Upstream is set.
+func (p *Proxy) HandleTo(ctx context.Context, src, dst netip.AddrPort, query []byte) []byte {
+	if p.cfg.Upstream.IsValid() {
+		dst = p.cfg.Upstream
+	}
 	var parser dnsmessage.Parser
 	hdr, err := parser.Start(query)
 	if err != nil {
-		p.drop(src, "", "malformed DNS header: "+err.Error())
+		p.drop(src, dst, "", "malformed DNS header: "+err.Error())
 		return nil
 	}
 	questions, err := parser.AllQuestions()
 	if err != nil {
-		p.drop(src, "", "malformed DNS question: "+err.Error())
+		p.drop(src, dst, "", "malformed DNS question: "+err.Error())
 		return nil
 	}
 	if hdr.Response || hdr.OpCode != 0 || len(questions) != 1 {
-		p.drop(src, "", fmt.Sprintf("not a standard query with one question (response %v, opcode %d, %d questions)", hdr.Response, hdr.OpCode, len(questions)))
+		p.drop(src, dst, "", fmt.Sprintf("not a standard query with one question (response %v, opcode %d, %d questions)", hdr.Response, hdr.OpCode, len(questions)))
 		return nil
 	}
 	q := questions[0]
 	name := fqdn.Normalize(q.Name.String())
-	query1 := Query{Source: src, Name: name, Type: q.Type}
+	query1 := Query{Source: src, Server: dst, Name: name, Type: q.Type}
 	if p.cfg.Allow == nil || !p.cfg.Allow(query1) {
-		p.cfg.OnEvent(Event{Kind: "dns-request", Verdict: Denied, Source: src, Name: name, Type: typeName(q.Type), RCode: rcodeName(dnsmessage.RCodeRefused)})
+		p.cfg.OnEvent(Event{Kind: "dns-request", Verdict: Denied, Source: src, Server: dst, Name: name, Type: typeName(q.Type), RCode: rcodeName(dnsmessage.RCodeRefused)})
 		return reply(hdr, q, dnsmessage.RCodeRefused)
 	}
-	p.cfg.OnEvent(Event{Kind: "dns-request", Verdict: Forwarded, Source: src, Name: name, Type: typeName(q.Type)})
+	p.cfg.OnEvent(Event{Kind: "dns-request", Verdict: Forwarded, Source: src, Server: dst, Name: name, Type: typeName(q.Type)})
 	start := p.cfg.Now()
-	resp, err := p.exchange(ctx, query)
+	resp, err := p.exchange(ctx, dst, query)
 	if err == nil {
-		err = p.learn(src, hdr.ID, q, resp, p.cfg.Now().Sub(start))
+		err = p.learn(ctx, src, dst, hdr.ID, q, resp, p.cfg.Now().Sub(start))
 	}
 	if err != nil {
-		p.drop(src, name, err.Error())
+		p.drop(src, dst, name, err.Error())
 		return reply(hdr, q, dnsmessage.RCodeServerFailure)
 	}
 	return resp
 }
 
 // exchange sends query to the upstream and returns its answer.
-func (p *Proxy) exchange(ctx context.Context, query []byte) ([]byte, error) {
+func (p *Proxy) exchange(ctx context.Context, upstream netip.AddrPort, query []byte) ([]byte, error) {
+	if !upstream.IsValid() {
+		return nil, errors.New("no upstream DNS server")
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", p.cfg.Upstream.String())
+	conn, err := d.DialContext(ctx, "udp", upstream.String())
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", p.cfg.Upstream, err)
+		return nil, fmt.Errorf("upstream %s: %w", upstream, err)
 	}
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	if _, err := conn.Write(query); err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", p.cfg.Upstream, err)
+		return nil, fmt.Errorf("upstream %s: %w", upstream, err)
 	}
 	buf := make([]byte, maxMessage)
 	n, err := conn.Read(buf)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", p.cfg.Upstream, err)
+		return nil, fmt.Errorf("upstream %s: %w", upstream, err)
 	}
 	return buf[:n], nil
 }
 
 // learn checks the upstream's answer to q and records its addresses: the
 // A and AAAA records of the name asked and of the names its CNAMEs lead to.
-func (p *Proxy) learn(src netip.AddrPort, id uint16, q dnsmessage.Question, resp []byte, latency time.Duration) error {
+func (p *Proxy) learn(ctx context.Context, src, dst netip.AddrPort, id uint16, q dnsmessage.Question, resp []byte, latency time.Duration) error {
 	var parser dnsmessage.Parser
 	hdr, err := parser.Start(resp)
 	if err != nil {
@@ -228,15 +248,17 @@ func (p *Proxy) learn(src netip.AddrPort, id uint16, q dnsmessage.Question, resp
 		ips = append(ips, ip)
 	}
 	if p.cfg.Cache != nil && len(ips) > 0 {
-		p.cfg.Cache.Observe(name, ips, ttl, p.cfg.Now())
+		if added := p.cfg.Cache.Observe(name, ips, ttl, p.cfg.Now()); len(added) > 0 && p.cfg.Learned != nil {
+			p.cfg.Learned(ctx, name, added)
+		}
 	}
-	p.cfg.OnEvent(Event{Kind: "dns-response", Verdict: Forwarded, Source: src, Name: name, Type: typeName(q.Type),
+	p.cfg.OnEvent(Event{Kind: "dns-response", Verdict: Forwarded, Source: src, Server: dst, Name: name, Type: typeName(q.Type),
 		RCode: rcodeName(hdr.RCode), IPs: ips, TTL: ttl, Latency: latency})
 	return nil
 }
 
-func (p *Proxy) drop(src netip.AddrPort, name, reason string) {
-	p.cfg.OnEvent(Event{Kind: "dns-request", Verdict: Dropped, Source: src, Name: name, Reason: reason})
+func (p *Proxy) drop(src, dst netip.AddrPort, name, reason string) {
+	p.cfg.OnEvent(Event{Kind: "dns-request", Verdict: Dropped, Source: src, Server: dst, Name: name, Reason: reason})
 }
 
 // reply is an answer to q with rcode and no records.

@@ -18,11 +18,14 @@
 #include "pkt.h"
 
 /* weft_proxy, array[1]: the ports of the proxy's listeners on 127.0.0.1
- * (host order), 0: none. Written by the agent once it listens. */
+ * (host order), 0: none. Written by the agent once it listens. UDP flows
+ * (DNS, egress only) go to the DNS listener, TCP flows to the HTTP
+ * listener of their direction. */
 struct proxy_config {
 	__u16 ingress_port;
 	__u16 egress_port;
-	__u32 pad;
+	__u16 dns_port;
+	__u16 pad;
 };
 
 struct {
@@ -44,7 +47,25 @@ static __always_inline int proxy_assign(struct __sk_buff *skb, struct pkt *p, __
 	__u32 zero = 0;
 	long r;
 
-	if (p->proto != IPPROTO_TCP || !p->has_ports)
+	if (!p->has_ports)
+		return -1;
+	if (p->proto == IPPROTO_UDP) {
+		/* Every datagram to the DNS listener (no per-flow socket). */
+		pc = bpf_map_lookup_elem(&weft_proxy, &zero);
+		if (!pc || !pc->dns_port || dir != DIR_EGRESS)
+			return -1;
+		t.ipv4.saddr = p->saddr;
+		t.ipv4.sport = p->sport;
+		t.ipv4.daddr = bpf_htonl(0x7f000001);
+		t.ipv4.dport = bpf_htons(pc->dns_port);
+		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+		if (!sk)
+			return -1;
+		r = bpf_sk_assign(skb, sk, 0);
+		bpf_sk_release(sk);
+		return r ? -1 : 0;
+	}
+	if (p->proto != IPPROTO_TCP)
 		return -1;
 	t.ipv4.saddr = p->saddr;
 	t.ipv4.daddr = p->daddr;
