@@ -297,3 +297,121 @@ func TestL7Deathstar(t *testing.T) {
 		}
 	})
 }
+
+// echoSource answers every request with "<path> from <client address>".
+type echoSource struct{}
+
+func (echoSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	fmt.Fprintf(w, "%s from %s", r.URL.Path, host)
+}
+
+// TestL7Egress: egress HTTP rules on a client (Cilium's client-egress-l7
+// shape: only GET /public to app=echo on port 80). The client's requests
+// to an echo pod on the other node (over the overlay) and to one on its
+// own node go through its node's egress proxy: GET /public is answered by
+// the echo pod, GET /private gets 403 Access denied and never reaches it.
+// The proxy's connection keeps the client's identity: the echo pods admit
+// only app=client on port 80 (ingress policy), and they see the client's
+// own address as the request's source. In tunnel and native routing.
+func TestL7Egress(t *testing.T) {
+	for _, routing := range []string{testenv.RoutingTunnel, testenv.RoutingNative} {
+		t.Run(routing, func(t *testing.T) {
+			spec := testenv.DefaultSpec()
+			spec.Routing = routing
+			testL7Egress(t, up(t, "l7e", spec))
+		})
+	}
+}
+
+func testL7Egress(t *testing.T, e *testenv.Env) {
+	n1, n2 := e.Nodes[0].Name, e.Nodes[1].Name
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	pods := map[string]testenv.Pod{}
+	for _, d := range []podDef{
+		{"client", n1, "default", map[string]string{"app": "client"}},
+		{"echo-far", n2, "default", map[string]string{"app": "echo"}},
+		{"echo-near", n1, "default", map[string]string{"app": "echo"}},
+	} {
+		p, err := e.AddPod(ctx, testenv.PodSpec{Name: d.name, Node: d.node, Namespace: d.ns, Labels: d.labels})
+		if err != nil {
+			t.Fatalf("add pod %s: %v", d.name, err)
+		}
+		pods[d.name] = p
+		if d.labels["app"] == "echo" {
+			serveIn(t, e, "pod/"+d.name, netip.AddrPortFrom(p.Addr(), 80), echoSource{})
+		}
+	}
+	doc := `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: client-egress-l7
+spec:
+  endpointSelector:
+    matchLabels:
+      app: client
+  egress:
+  - toEndpoints:
+    - matchLabels:
+        app: echo
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+      rules:
+        http:
+        - method: GET
+          path: /public
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: echo-from-client
+spec:
+  endpointSelector:
+    matchLabels:
+      app: echo
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: client
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+`
+	if out := weftCLI(t, e, n1, doc, "policy", "import", "-f", "-"); !strings.Contains(out, "client-egress-l7") {
+		t.Fatalf("weft policy import: %s", out)
+	}
+	client := podClient(t, e, "pod/client", true)
+	for _, echo := range []string{"echo-far", "echo-near"} {
+		base := "http://" + pods[echo].IP
+		eventually(t, 30*time.Second, "GET /private to "+echo+" gets 403 from the egress proxy", func() error {
+			code, body, err := call(client, "GET", base+"/private")
+			if err != nil || code != http.StatusForbidden || strings.TrimSpace(body) != "Access denied" {
+				return fmt.Errorf("got %d %q %v", code, body, err)
+			}
+			return nil
+		})
+		want := "/public from " + pods["client"].IP
+		if code, body, err := call(client, "GET", base+"/public"); err != nil || code != 200 || body != want {
+			t.Errorf("GET /public to %s: %d %q %v, want 200 %q (the client's identity and address kept)", echo, code, body, err, want)
+		}
+		if code, _, err := call(client, "POST", base+"/public"); err != nil || code != http.StatusForbidden {
+			t.Errorf("POST /public to %s: %d %v, want 403", echo, code, err)
+		}
+	}
+	eventually(t, 20*time.Second, "the egress records in weft observe", func() error {
+		obs := weftCLI(t, e, n1, "", "observe", "--last", "100")
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`default/client:\d+ -> default/echo-far:80 http-request FORWARDED \(HTTP/1.1 GET http://` + regexp.QuoteMeta(pods["echo-far"].IP) + `/public\)`),
+			regexp.MustCompile(`default/client:\d+ -> default/echo-near:80 http-request DROPPED policy denied \(HTTP/1.1 GET http://[^ ]+/private\)`),
+		} {
+			if !want.MatchString(obs) {
+				return fmt.Errorf("no line matches %s in:\n%s", want, obs)
+			}
+		}
+		return nil
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/datapath/bpf"
 	"github.com/weftnet/weft/flow"
 	"github.com/weftnet/weft/fqdn"
 	"github.com/weftnet/weft/kvstore"
@@ -213,6 +215,9 @@ func (c *Component) serveHTTP(ctx context.Context, i int, dir datapath.Direction
 	}
 	pcfg.Policies = func(ep netip.Addr, port uint16) *policy.HTTPPolicy { return c.policies.HTTPPolicyOf(ep, dir, port) }
 	pcfg.Peers, pcfg.Flows, pcfg.Enricher, pcfg.Metrics, pcfg.Log = c.peers, c.flows, c.enricher, c.metrics, c.log
+	if dir == datapath.Egress {
+		pcfg.DialFrom = dialFromClient
+	}
 	p, err := httpproxy.New(pcfg)
 	if err != nil {
 		ln.Close()
@@ -282,4 +287,30 @@ func dirName(d datapath.Direction) string {
 		return "egress"
 	}
 	return "ingress"
+}
+
+// dialFromClient opens the egress proxy's connection to the destination
+// from the client's address (IP_TRANSPARENT, any port) with the mark that
+// tells the datapath it is the proxy's on behalf of that endpoint
+// (bpf.MarkProxyUpstream): the destination's policy sees the client's
+// identity, and the replies come back to this socket.
+func dialFromClient(ctx context.Context, src netip.Addr, network, addr string) (net.Conn, error) {
+	d := net.Dialer{
+		Timeout:   10 * time.Second,
+		LocalAddr: &net.TCPAddr{IP: src.AsSlice()},
+		Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_TRANSPARENT, 1); serr != nil {
+					return
+				}
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, bpf.MarkProxyUpstream)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+	return d.DialContext(ctx, network, addr)
 }

@@ -88,6 +88,10 @@ const (
 	// MarkProxy is the skb mark (in MarkMask) of packets the datapath
 	// hands to the L7 proxy: policy routing delivers them locally.
 	MarkProxy = 0x5800
+	// MarkProxyUpstream marks the egress proxy's connections, opened
+	// from the client's address (SO_MARK): the datapath gives them the
+	// client's identity and hands their replies to the proxy.
+	MarkProxyUpstream = 0x5900
 	MarkMask  = 0xff00
 )
 

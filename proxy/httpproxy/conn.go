@@ -33,8 +33,17 @@ func (p *Proxy) ServeConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	src, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	cc := &clientConn{p: p, c: c, src: src, dst: dst,
+	cc := &clientConn{p: p, c: c, src: src, dst: dst, transport: p.transport, h2transport: p.h2transport,
 		br: bufio.NewReaderSize(c, p.cfg.MaxHeaderBytes), bw: bufio.NewWriter(c)}
+	if dialFrom := p.cfg.DialFrom; dialFrom != nil {
+		// Upstream connections of this client only, from its address.
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialFrom(ctx, src.Addr(), network, addr)
+		}
+		cc.transport, cc.h2transport = newTransport(dial), newH2Transport(dial)
+		defer cc.transport.CloseIdleConnections()
+		defer cc.h2transport.CloseIdleConnections()
+	}
 	for cc.serveOne(ctx) {
 	}
 }
@@ -44,8 +53,11 @@ type clientConn struct {
 	p        *Proxy
 	c        net.Conn
 	src, dst netip.AddrPort
-	br       *bufio.Reader
-	bw       *bufio.Writer
+	// transport and h2transport reach the destination (the proxy's, or
+	// this connection's own with Config.DialFrom).
+	transport, h2transport *http.Transport
+	br                     *bufio.Reader
+	bw                     *bufio.Writer
 	// requests counts the requests read so far: only the first may open
 	// HTTP/2.
 	requests int
@@ -226,7 +238,7 @@ func (cc *clientConn) forward(ctx context.Context, req *http.Request, info httpI
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // as the client sent it: none
 	}
-	resp, err := cc.p.transport.RoundTrip(out)
+	resp, err := cc.transport.RoundTrip(out)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false

@@ -78,7 +78,7 @@ func (cc *clientConn) serveH2Request(w http.ResponseWriter, req *http.Request) {
 			pr.SetURL(&url.URL{Scheme: "http", Host: cc.dst.String()})
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:     cc.p.h2transport,
+		Transport:     cc.h2transport,
 		FlushInterval: -1, // stream: gRPC and server push of data
 		ErrorLog:      log.New(io.Discard, "", 0),
 		ModifyResponse: func(resp *http.Response) error {

@@ -48,6 +48,12 @@ type Config struct {
 	// Dial connects to original destinations; nil: a net.Dialer with a
 	// 10 s timeout, in the namespace of the calling thread.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// DialFrom, when set, replaces Dial: upstream connections are opened
+	// on behalf of the client at src (the agent's egress proxy opens
+	// them from the client's address, so the destination's datapath sees
+	// the client's identity), and each client connection gets its own
+	// upstream connections, never shared with another client.
+	DialFrom func(ctx context.Context, src netip.Addr, network, addr string) (net.Conn, error)
 	// Flows receives a record for every request and response; nil: none.
 	Flows Sink
 	// Enricher names the pods and identities of the records' ends and the
@@ -128,18 +134,23 @@ func New(cfg Config) (*Proxy, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Proxy{
-		cfg: cfg,
-		transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         cfg.Dial,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
+		cfg:         cfg,
+		transport:   newTransport(cfg.Dial),
 		h2transport: newH2Transport(cfg.Dial),
 		log:         log.With("component", "l7-proxy"),
 		conns:       map[net.Conn]struct{}{},
 	}, nil
+}
+
+// newTransport is an HTTP/1.1 transport to original destinations.
+func newTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         dial,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
 }
 
 func localAddr(c net.Conn) (netip.AddrPort, error) {

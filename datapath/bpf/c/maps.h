@@ -181,6 +181,8 @@ struct ct_key {
 #define CT_F_SERVICE 2 /* pre-DNAT entry: backend_id holds the choice */
 #define CT_F_PROXY 8 /* the flow goes to the node's L7 proxy (proxy.h) */
 #define CT_F_PROXY_EGRESS 16 /* ... its egress listener */
+#define CT_F_PROXY_UPSTREAM 32 /* the egress proxy's own connection, opened from
+				* the client's address: replies go to the proxy */
 #define CT_F_REPLY_FIB 4 /* ifindex/nexthop route replies (the flow itself
 			   * was delivered locally, so they are free) */
 
@@ -279,6 +281,8 @@ struct metric {
 #define MARK_MASK 0xff00
 #define MARK_TUNNEL_KEYED 0x5700 /* from_container set the tunnel key */
 #define MARK_PROXY 0x5800 /* for the L7 proxy: policy routing delivers it locally */
+#define MARK_PROXY_UPSTREAM 0x5900 /* from the egress proxy, on behalf of the
+				    * local endpoint that is its source */
 
 #define PIN LIBBPF_PIN_BY_NAME
 

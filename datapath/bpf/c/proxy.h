@@ -15,7 +15,7 @@
  * redirected flows fail closed and nothing else is affected. */
 #pragma once
 
-#include "pkt.h"
+#include "lookup.h"
 
 /* weft_proxy, array[1]: the ports of the proxy's listeners on 127.0.0.1
  * (host order), 0: none. Written by the agent once it listens. UDP flows
@@ -97,6 +97,42 @@ assign:
 	r = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
 	return r ? -1 : 0;
+}
+
+/* The egress proxy's connection to the destination is opened from the
+ * client's address with mark MARK_PROXY_UPSTREAM (SO_MARK), so the
+ * destination's datapath sees the client's identity: where it leaves the
+ * node (to_container, to_overlay, to_netdev) its conntrack entry gets
+ * CT_F_PROXY_UPSTREAM (and the overlay's VNI the client's identity), and
+ * its replies, which would otherwise be delivered to the client, are
+ * handed to the host stack for the proxy's socket (proxy_reply). */
+static __always_inline int is_proxy_upstream(struct __sk_buff *skb)
+{
+	return (skb->mark & MARK_MASK) == MARK_PROXY_UPSTREAM;
+}
+
+/* proxy_upstream_ct records a new upstream flow of the egress proxy. */
+static __always_inline void proxy_upstream_ct(struct pkt *p, __u32 src_id, __u32 dst_id)
+{
+	struct ct_entry *ce = NULL, e = {};
+
+	if (ct_lookup4(p, &ce) != CT_NEW)
+		return;
+	e.src_identity = src_id;
+	e.dst_identity = dst_id;
+	e.flags = CT_F_PROXY_UPSTREAM;
+	ct_create4(p, &e);
+}
+
+/* proxy_reply hands a reply of the egress proxy's upstream connection to
+ * the host stack, where policy routing delivers it to the proxy's socket. */
+static __always_inline int proxy_reply(struct __sk_buff *skb, struct pkt *p, __u32 src_id,
+				       __u32 dst_id)
+{
+	set_mark(skb, (skb->mark & ~MARK_MASK) | MARK_PROXY);
+	bpf_skb_change_type(skb, PACKET_HOST);
+	report(skb, p, src_id, dst_id, REASON_FORWARDED, OBS_TO_PROXY, 0);
+	return TC_ACT_OK;
 }
 
 /* to_proxy hands p (a packet of a flow whose policy redirects it in

@@ -44,6 +44,8 @@ static __always_inline int deliver4(struct __sk_buff *skb, struct pkt *p, struct
 		ct_create4(p, e);
 	} else if (state == CT_ESTABLISHED && ce && (ce->flags & CT_F_PROXY)) {
 		return to_proxy(skb, p, e->src_identity, ce->dst_identity, proxy_dir(ce), 0);
+	} else if (state == CT_REPLY && ce && (ce->flags & CT_F_PROXY_UPSTREAM)) {
+		return proxy_reply(skb, p, e->src_identity, ce->src_identity);
 	}
 	/* mac and node_mac are adjacent: destination then source MAC. */
 	if (bpf_skb_store_bytes(skb, 0, ep->mac, 12, 0))
@@ -169,6 +171,8 @@ static __always_inline int from_container4(struct __sk_buff *skb, struct pkt *p_
 	}
 	if (state == CT_ESTABLISHED && ce && (ce->flags & CT_F_PROXY))
 		return to_proxy(skb, &p, src_id, ce->dst_identity, proxy_dir(ce), 0);
+	if (state == CT_REPLY && ce && (ce->flags & CT_F_PROXY_UPSTREAM))
+		return proxy_reply(skb, &p, src_id, ce->src_identity);
 
 	if (state != CT_NEW && ce) {
 		/* The flow's peer across the overlay: where an established flow
@@ -333,6 +337,8 @@ int to_container(struct __sk_buff *skb)
 			    OBS_TO_ENDPOINT);
 	e.dst_identity = ep->identity;
 	e.reply_ifindex = ep->ifindex;
+	if (is_proxy_upstream(skb))
+		e.flags |= CT_F_PROXY_UPSTREAM;
 	ct_create4(&p, &e);
 	report(skb, &p, e.src_identity, ep->identity, REASON_FORWARDED, OBS_TO_ENDPOINT, 1);
 	return TC_ACT_OK;
@@ -363,6 +369,15 @@ int to_overlay(struct __sk_buff *skb)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.remote_ipv4 = bpf_ntohl(addr4_get(info->tunnel_endpoint));
 	key.tunnel_id = IDENTITY_REMOTE_NODE;
+	if (is_proxy_upstream(skb)) {
+		/* The egress proxy, for a local endpoint: its identity. */
+		struct endpoint_info *src = endpoint4(p.saddr);
+
+		if (src) {
+			key.tunnel_id = src->identity;
+			proxy_upstream_ct(&p, src->identity, info->identity);
+		}
+	}
 	key.tunnel_ttl = 64;
 	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
 		return drop(skb, &p, IDENTITY_HOST, info->identity, REASON_REDIRECT_FAILED,
@@ -454,6 +469,13 @@ int to_netdev(struct __sk_buff *skb)
 
 	if (parse_ipv4(skb, &p) <= 0)
 		return TC_ACT_OK;
+	if (is_proxy_upstream(skb)) {
+		/* The egress proxy, for a local endpoint, before masquerading. */
+		struct endpoint_info *src = endpoint4(p.saddr);
+
+		if (src)
+			proxy_upstream_ct(&p, src->identity, identity4(p.daddr));
+	}
 	reason = masq_egress(skb, &p);
 	if (reason)
 		return drop(skb, &p, identity4(p.saddr), IDENTITY_WORLD, reason, OBS_TO_NETDEV);
