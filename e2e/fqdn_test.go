@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
-
+	"github.com/weftnet/weft/internal/dnstest"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -29,54 +28,7 @@ func serveDNS(t *testing.T, e *testenv.Env, target string, addr netip.Addr, name
 	}); err != nil {
 		t.Fatalf("listen for DNS in %s: %v", target, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if resp := dnsAnswer(buf[:n], names); resp != nil {
-				pc.WriteTo(resp, from)
-			}
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-}
-
-func dnsAnswer(query []byte, names map[string]netip.Addr) []byte {
-	var p dnsmessage.Parser
-	hdr, err := p.Start(query)
-	if err != nil {
-		return nil
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil
-	}
-	ip, ok := names[strings.ToLower(q.Name.String())]
-	rh := dnsmessage.Header{ID: hdr.ID, Response: true, Authoritative: true, RecursionDesired: hdr.RecursionDesired}
-	if !ok {
-		rh.RCode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, rh)
-	b.EnableCompression()
-	if b.StartQuestions() != nil || b.Question(q) != nil || b.StartAnswers() != nil {
-		return nil
-	}
-	if ok && q.Type == dnsmessage.TypeA {
-		h := dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 30}
-		if b.AResource(h, dnsmessage.AResource{A: ip.As4()}) != nil {
-			return nil
-		}
-	}
-	out, err := b.Finish()
-	if err != nil {
-		return nil
-	}
-	return out
+	t.Cleanup(dnstest.Serve(pc, names, 30))
 }
 
 // resolve looks name up (A) from inside target at server:53.

@@ -498,3 +498,18 @@ func (e *Engine) endpointAt(ip netip.Addr) *endpoints.Endpoint {
 	}
 	return nil
 }
+
+// CIDRIdentityOf returns the CIDR identity of the longest policy prefix
+// holding ip, as the datapath's ipcache resolves an address no endpoint
+// or node has (the L7 proxy decides by it); ok is false when none does.
+func (e *Engine) CIDRIdentityOf(ip netip.Addr) (records.ID, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	best, id := -1, records.ID(0)
+	for p, pid := range e.cidrs.All() {
+		if p.Contains(ip) && p.Bits() > best {
+			best, id = p.Bits(), pid
+		}
+	}
+	return id, best >= 0
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/proxy/httpproxy"
+	"github.com/weftnet/weft/state/records"
 )
 
 // Config is the proxy's listeners.
@@ -92,6 +93,28 @@ type Policies interface {
 	HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16) *policy.HTTPPolicy
 	DNSPolicyOf(ip netip.Addr, port uint16) *policy.DNSPolicy
 	FQDNChanged(ctx context.Context) error
+	CIDRIdentityOf(ip netip.Addr) (records.ID, bool)
+}
+
+// peerLookup names the identity of a peer address as the datapath's
+// ipcache does: an endpoint or node the node knows, else the CIDR
+// identity of the longest policy prefix holding it (toCIDR, toFQDNs),
+// else the world.
+type peerLookup struct {
+	known    flow.EndpointLookup
+	policies Policies
+}
+
+func (l peerLookup) LookupIP(ip netip.Addr) (flow.Endpoint, bool) {
+	if l.known != nil {
+		if ep, ok := l.known.LookupIP(ip); ok && ep.Identity != 0 && ep.Identity != uint32(records.IDWorld) {
+			return ep, true
+		}
+	}
+	if id, ok := l.policies.CIDRIdentityOf(ip); ok {
+		return flow.Endpoint{Identity: uint32(id)}, true
+	}
+	return flow.Endpoint{Identity: uint32(records.IDWorld)}, true
 }
 
 // Component runs the node's proxy listeners.
@@ -127,7 +150,7 @@ func New(cfg Config, dp Datapath, policies Policies, peers flow.EndpointLookup, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Component{cfg: cfg, dp: dp, policies: policies, peers: peers, flows: flows, enricher: enricher,
+	c := &Component{cfg: cfg, dp: dp, policies: policies, peers: peerLookup{peers, policies}, flows: flows, enricher: enricher,
 		metrics: metrics, log: log.With("component", "l7-proxy"), cache: fqdn.NewCache(cfg.FQDNMinTTL),
 		dirty: make(chan struct{}, 1)}
 	if cfg.CacheFile != "" {

@@ -139,7 +139,7 @@ func pair(src, dst endpoint) string { return src.name + "->" + dst.name }
 
 // policyTests is the catalogue's policy tests, in the order they run.
 func policyTests() []policyTest {
-	return []policyTest{
+	return append([]policyTest{
 		{
 			name: "echo-ingress", what: "an ingress policy on echo admits client on TCP 7070 only: client2 and other ports are dropped, pods it does not select stay open",
 			docs:    cnp("weft-cx-echo-ingress", "endpointSelector: {"+echoSel+"}\ningress:\n- fromEndpoints: [{"+clientSel+"}]\n  toPorts: [{ports: [{port: \"7070\", protocol: TCP}]}]"),
@@ -366,7 +366,7 @@ func policyTests() []policyTest {
 				add("pod-to-pod-denied/tcp/"+pair(x, p), fx.deniedTCP("client-egress-to-echo-deny", x, p))
 			},
 		},
-	}
+	}, dnsTests()...)
 }
 
 // policyTestDocs returns the documents of a policy test by name.
@@ -413,8 +413,6 @@ var skippedTests = []skippedTest{
 	{"client-egress-l7-method", "L7 (HTTP) rules are accepted but the datapath does not redirect to the L7 proxy yet (docs/l7.md)"},
 	{"client-egress-l7-named-port", "L7 (HTTP) rules are accepted but the datapath does not redirect to the L7 proxy yet (docs/l7.md)"},
 	{"client-egress-tls-sni", "TLS SNI policy is not built (the [l7] work)"},
-	{"dns-only", "DNS policy is not built (the [l7] work)"},
-	{"to-fqdns", "FQDN policy is not built (the [l7] work)"},
 	{"pod-to-controlplane-host", "needs Kubernetes mode (a control-plane node)"},
 	{"pod-to-k8s-on-controlplane", "needs Kubernetes mode (a control-plane node)"},
 	{"pod-to-controlplane-host-cidr", "needs Kubernetes mode (a control-plane node)"},

@@ -49,7 +49,10 @@ func (fx *fixture) setupOutside(ctx context.Context) error {
 	}
 	fx.outside = &endpoint{kind: "outside", name: "outside", ip: outsideIP,
 		target: testenv.Target{Kind: "node", Name: "underlay", NetNS: fx.env.Underlay}}
-	return fx.serve(ctx, *fx.outside, "outside")
+	if err := fx.serve(ctx, *fx.outside, "outside"); err != nil {
+		return err
+	}
+	return fx.setupOutsideDNS(ctx)
 }
 
 // probeWorld connects from src to the outside server and expects to be
