@@ -44,6 +44,7 @@ func (p *Proxy) ServeConn(ctx context.Context, c net.Conn) {
 		defer cc.transport.CloseIdleConnections()
 		defer cc.h2transport.CloseIdleConnections()
 	}
+	defer cc.closeUpstream()
 	for cc.serveOne(ctx) {
 	}
 }
@@ -56,8 +57,11 @@ type clientConn struct {
 	// transport and h2transport reach the destination (the proxy's, or
 	// this connection's own with Config.DialFrom).
 	transport, h2transport *http.Transport
-	br                     *bufio.Reader
-	bw                     *bufio.Writer
+	// up is this connection's upstream connection for requests without a
+	// body (upstream.go); nil until the first.
+	up *upstream
+	br *bufio.Reader
+	bw *bufio.Writer
 	// requests counts the requests read so far: only the first may open
 	// HTTP/2.
 	requests int
@@ -238,7 +242,15 @@ func (cc *clientConn) forward(ctx context.Context, req *http.Request, info httpI
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // as the client sent it: none
 	}
-	resp, err := cc.transport.RoundTrip(out)
+	var resp *http.Response
+	var err error
+	// Without a body: the connection's own upstream connection.
+	direct := req.ContentLength == 0 && len(req.TransferEncoding) == 0
+	if direct {
+		resp, err = cc.roundTripDirect(ctx, out)
+	} else {
+		resp, err = cc.transport.RoundTrip(out)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
@@ -250,6 +262,7 @@ func (cc *clientConn) forward(ctx context.Context, req *http.Request, info httpI
 		return false
 	}
 	defer resp.Body.Close()
+	upstreamClose := resp.Close // the destination closes its connection after it
 	latency := time.Since(start)
 	removeHopByHop(resp.Header)
 	resp.Proto, resp.ProtoMajor, resp.ProtoMinor = "HTTP/1.1", 1, 1
@@ -260,7 +273,13 @@ func (cc *clientConn) forward(ctx context.Context, req *http.Request, info httpI
 	cc.p.record(cc, agentapi.L7FlowType_RESPONSE, agentapi.Verdict_FORWARDED, "", info, uint32(resp.StatusCode), latency, mismatches)
 	cc.p.cfg.Metrics.observe(req.Method, resp.StatusCode, verdictForwarded, latency)
 	if err := resp.Write(cc.bw); err != nil {
+		if direct {
+			cc.closeUpstream() // the body may be left on it
+		}
 		return false
+	}
+	if direct && upstreamClose {
+		cc.closeUpstream()
 	}
 	if err := cc.bw.Flush(); err != nil {
 		return false
