@@ -92,7 +92,7 @@ const (
 	// from the client's address (SO_MARK): the datapath gives them the
 	// client's identity and hands their replies to the proxy.
 	MarkProxyUpstream = 0x5900
-	MarkMask  = 0xff00
+	MarkMask          = 0xff00
 )
 
 // Addr16 returns the family and the 16-byte map form of addr: IPv4 in the
