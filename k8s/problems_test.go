@@ -29,11 +29,11 @@ spec:
   ingress:
   - toPorts:
     - ports:
-      - port: "53"
-        protocol: UDP
+      - port: "9092"
+        protocol: TCP
       rules:
-        dns:
-        - matchPattern: "*"
+        kafka:
+        - topic: orders
 `
 
 // TestBadObjects: objects that cannot be mirrored get a Warning Event and
