@@ -208,7 +208,7 @@ func greet(e *testenv.Env, src string, dst netip.AddrPort) error {
 }
 
 // weftCLI runs the weft binary against node of e.
-func weftCLI(t *testing.T, e *testenv.Env, node, stdin string, args ...string) string {
+func weftCLI(t testing.TB, e *testenv.Env, node, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

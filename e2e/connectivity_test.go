@@ -255,7 +255,8 @@ func runConnectivityProgress(t *testing.T, e *testenv.Env) (connectivity.Report,
 	// The agents serve the Policy and Services APIs: their scenarios must
 	// not be skipped silently, and every policy test of the catalogue runs.
 	for part, want := range map[string]int{"echo-ingress/": 4, "all-ingress-deny/": 3, "client-egress-to-echo-deny/": 2,
-		"-to-service/": 2, "-nodeport/": 1, "check-log-errors/": 1, "no-unexpected-packet-drops/": 1} {
+		"-to-service/": 2, "-nodeport/": 1, "check-log-errors/": 1, "no-unexpected-packet-drops/": 1,
+		"echo-ingress-l7/": 4, "client-egress-l7/": 4, "client-egress-l7-method/": 4} {
 		n := 0
 		for _, r := range rep.Results {
 			if strings.Contains(r.Name, part) && r.Skipped == "" {

@@ -54,7 +54,7 @@ func (d *deathstar) saw(req string) int {
 }
 
 // serveIn serves h on addr inside target until the test ends.
-func serveIn(t *testing.T, e *testenv.Env, target string, addr netip.AddrPort, h http.Handler) {
+func serveIn(t testing.TB, e *testenv.Env, target string, addr netip.AddrPort, h http.Handler) {
 	t.Helper()
 	var ln net.Listener
 	if err := mustTarget(t, e, target).Do(func() (err error) {
@@ -71,7 +71,7 @@ func serveIn(t *testing.T, e *testenv.Env, target string, addr netip.AddrPort, h
 
 // podClient is an HTTP client whose connections start in target (a new
 // connection per request unless keepAlive).
-func podClient(t *testing.T, e *testenv.Env, target string, keepAlive bool) *http.Client {
+func podClient(t testing.TB, e *testenv.Env, target string, keepAlive bool) *http.Client {
 	tg := mustTarget(t, e, target)
 	tr := &http.Transport{
 		DisableKeepAlives: !keepAlive,

@@ -213,7 +213,7 @@ func TestObserve(t *testing.T) {
 	})
 }
 
-func mustTarget(t *testing.T, e *testenv.Env, name string) testenv.Target {
+func mustTarget(t testing.TB, e *testenv.Env, name string) testenv.Target {
 	t.Helper()
 	tg, err := e.Target(name)
 	if err != nil {

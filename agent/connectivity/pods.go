@@ -214,26 +214,31 @@ func runtimeConf(p *podRecord) *libcni.RuntimeConf {
 	return rt
 }
 
-// startServers starts the pod's TCP and UDP echo servers on its address.
+// startServers starts the pod's TCP, UDP and HTTP echo servers on its
+// address.
 func (s *Server) startServers(p *podRecord) error {
 	var (
-		ln net.Listener
-		pc net.PacketConn
+		ln, hln net.Listener
+		pc      net.PacketConn
 	)
 	err := inNetNS(p.NetNS, func() (err error) {
 		if ln, err = net.Listen("tcp4", net.JoinHostPort(p.IP, fmt.Sprint(TCPPort))); err != nil {
 			return err
 		}
+		if hln, err = net.Listen("tcp4", net.JoinHostPort(p.IP, fmt.Sprint(HTTPPort))); err != nil {
+			ln.Close()
+			return err
+		}
 		if pc, err = net.ListenPacket("udp4", net.JoinHostPort(p.IP, fmt.Sprint(UDPPort))); err != nil {
 			ln.Close()
+			hln.Close()
 		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("start echo servers in %s: %w", p.NetNS, err)
 	}
-	tcp, udp := echo.ServeTCP(ln, p.Name), echo.ServeUDP(pc)
-	s.servers[p.Name] = closers{tcp, udp}
+	s.servers[p.Name] = closers{echo.ServeTCP(ln, p.Name), echo.ServeUDP(pc), echo.ServeHTTP(hln, p.Name)}
 	return nil
 }
 

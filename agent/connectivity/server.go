@@ -18,8 +18,9 @@ import (
 
 // Ports of the echo servers in every test pod.
 const (
-	TCPPort = 7070
-	UDPPort = 7071
+	TCPPort  = 7070
+	UDPPort  = 7071
+	HTTPPort = 8080
 )
 
 // Defaults of a CreateTestPodRequest that leaves the CNI paths empty: where

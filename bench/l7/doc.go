@@ -8,6 +8,9 @@
 //
 //	go test -run '^$' -bench HTTPProxy -benchtime 20000x ./bench/l7 | go run ./bench/benchtable
 //
-// No datapath is involved: "direct" stands for the L3/L4-only path, the
-// proxy is reached on its own loopback listener.
+// No datapath is involved here: "direct" stands for the L3/L4-only path,
+// the proxy is reached on its own loopback listener. e2e's
+// BenchmarkL7Policy measures the same traffic between two pods of a
+// testenv environment, through the datapath's redirection to the agent's
+// proxy, with Load, the load generator both share.
 package l7bench

@@ -139,7 +139,12 @@ func pair(src, dst endpoint) string { return src.name + "->" + dst.name }
 
 // policyTests is the catalogue's policy tests, in the order they run.
 func policyTests() []policyTest {
-	return append([]policyTest{
+	return append(append(l3l4Tests(), l7Tests()...), dnsTests()...)
+}
+
+// l3l4Tests are the policy tests of L3/L4 rules only.
+func l3l4Tests() []policyTest {
+	return []policyTest{
 		{
 			name: "echo-ingress", what: "an ingress policy on echo admits client on TCP 7070 only: client2 and other ports are dropped, pods it does not select stay open",
 			docs:    cnp("weft-cx-echo-ingress", "endpointSelector: {"+echoSel+"}\ningress:\n- fromEndpoints: [{"+clientSel+"}]\n  toPorts: [{ports: [{port: \"7070\", protocol: TCP}]}]"),
@@ -366,7 +371,7 @@ func policyTests() []policyTest {
 				add("pod-to-pod-denied/tcp/"+pair(x, p), fx.deniedTCP("client-egress-to-echo-deny", x, p))
 			},
 		},
-	}, dnsTests()...)
+	}
 }
 
 // policyTestDocs returns the documents of a policy test by name.
@@ -394,7 +399,7 @@ func (fx *fixture) nextCluster(cl cluster) cluster {
 var skippedTests = []skippedTest{
 	{"client-ingress-icmp", "ICMP rules (icmps) are not supported by Weft's policy yet"},
 	{"client-ingress-to-echo-named-port-deny", "named ports are not supported by Weft's policy yet"},
-	{"echo-ingress-l7-named-port", "named ports and L7 rules are not supported yet"},
+	{"echo-ingress-l7-named-port", "named ports are not supported by Weft's policy yet"},
 	{"client-with-service-account-egress-to-echo", "testenv pods have no Kubernetes service account (Kubernetes mode only)"},
 	{"client-egress-to-echo-service-account", "testenv pods have no Kubernetes service account (Kubernetes mode only)"},
 	{"client-with-service-account-egress-to-echo-deny", "testenv pods have no Kubernetes service account (Kubernetes mode only)"},
@@ -408,10 +413,7 @@ var skippedTests = []skippedTest{
 	{"local-redirect-policy", "local redirect policies are not built"},
 	{"pod-to-ingress-service", "Ingress is not built (the [l7] work)"},
 	{"pod-to-ingress-service-deny-all", "Ingress is not built (the [l7] work)"},
-	{"echo-ingress-l7", "L7 (HTTP) rules are accepted but the datapath does not redirect to the L7 proxy yet (docs/l7.md)"},
-	{"client-egress-l7", "L7 (HTTP) rules are accepted but the datapath does not redirect to the L7 proxy yet (docs/l7.md)"},
-	{"client-egress-l7-method", "L7 (HTTP) rules are accepted but the datapath does not redirect to the L7 proxy yet (docs/l7.md)"},
-	{"client-egress-l7-named-port", "L7 (HTTP) rules are accepted but the datapath does not redirect to the L7 proxy yet (docs/l7.md)"},
+	{"client-egress-l7-named-port", "named ports are not supported by Weft's policy yet"},
 	{"client-egress-tls-sni", "TLS SNI policy is not built (the [l7] work)"},
 	{"pod-to-controlplane-host", "needs Kubernetes mode (a control-plane node)"},
 	{"pod-to-k8s-on-controlplane", "needs Kubernetes mode (a control-plane node)"},

@@ -18,6 +18,7 @@ import (
 const (
 	tcpPort    = 7070
 	udpPort    = 7071
+	httpPort   = 8080 // pods only, for the L7 tests
 	healthPort = 4240 // the agent's default --health-port
 )
 

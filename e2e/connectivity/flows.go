@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -30,20 +31,48 @@ func ParseFlowValidation(v string) (string, error) {
 
 // expectedFlow is what a scenario states the datapath must have recorded:
 // a flow from src to dst's echo port with this verdict (and drop reason),
-// seen by the node of either end.
+// seen by the node of either end. With a method it is the L7 proxy's
+// record of that HTTP request (http-request) instead.
 type expectedFlow struct {
 	src, dst endpoint
 	port     uint32
 	verdict  agentapi.Verdict
 	reason   string // for DROPPED
+	// method and path of an http-request record; empty for the
+	// datapath's records.
+	method, path string
 }
 
 func (e expectedFlow) String() string {
 	s := fmt.Sprintf("a %s flow %s -> %s:%d", e.verdict, e.src.ip, e.dst.ip, e.port)
+	if e.method != "" {
+		s = fmt.Sprintf("a %s http-request %s -> %s:%d (%s %s)", e.verdict, e.src.ip, e.dst.ip, e.port, e.method, e.path)
+	}
 	if e.reason != "" {
 		s += " (" + e.reason + ")"
 	}
 	return s
+}
+
+// matches reports whether f is the record e describes.
+func (e expectedFlow) matches(f *agentapi.Flow) bool {
+	if f.GetVerdict() != e.verdict || (e.reason != "" && f.GetDropReason() != e.reason) {
+		return false
+	}
+	if e.method == "" {
+		// A forward recorded where a flow enters a node (from-endpoint,
+		// from-overlay, from-netdev) precedes the policy decision at
+		// the other end: only a forward where it is sent on proves it
+		// was allowed.
+		entry := strings.HasPrefix(f.GetObservationPoint(), "from-")
+		return f.GetL7() == nil && (e.verdict != agentapi.Verdict_FORWARDED || !entry)
+	}
+	l7 := f.GetL7()
+	if l7.GetType() != agentapi.L7FlowType_REQUEST || l7.GetHttp().GetMethod() != e.method {
+		return false
+	}
+	u, err := url.Parse(l7.GetHttp().GetUrl())
+	return err == nil && u.RequestURI() == e.path
 }
 
 // validateFlows checks, when flow validation is on, that the flow the
@@ -120,18 +149,16 @@ func (fx *fixture) findFlow(ctx context.Context, start time.Time, want expectedF
 			if f == nil || f.GetSource().GetIp() != want.src.ip.String() || f.GetDestination().GetIp() != want.dst.ip.String() {
 				continue
 			}
-			// A forward recorded where a flow enters a node (from-endpoint,
-			// from-overlay, from-netdev) precedes the policy decision at
-			// the other end: only a forward where it is sent on proves it
-			// was allowed.
-			entry := strings.HasPrefix(f.GetObservationPoint(), "from-")
-			if f.GetVerdict() == want.verdict && (want.reason == "" || f.GetDropReason() == want.reason) &&
-				(want.verdict != agentapi.Verdict_FORWARDED || !entry) {
+			if want.matches(f) {
 				cancel()
 				closeFn()
 				return true, nil, nil
 			}
-			seen = append(seen, fmt.Sprintf("%s %s at %s on %s", f.GetVerdict(), f.GetDropReason(), f.GetObservationPoint(), f.GetNode()))
+			rec := fmt.Sprintf("%s %s at %s on %s", f.GetVerdict(), f.GetDropReason(), f.GetObservationPoint(), f.GetNode())
+			if h := f.GetL7().GetHttp(); h != nil {
+				rec = fmt.Sprintf("%s %s %s %d %s at %s on %s", f.GetVerdict(), h.GetMethod(), h.GetUrl(), h.GetCode(), f.GetDropReason(), f.GetObservationPoint(), f.GetNode())
+			}
+			seen = append(seen, rec)
 		}
 		cancel()
 		closeFn()

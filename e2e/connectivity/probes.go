@@ -164,16 +164,7 @@ func (fx *fixture) probeICMP(ctx context.Context, src, dst endpoint, size int) e
 func (fx *fixture) probeHealth(ctx context.Context, src, node endpoint) error {
 	url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(node.ip, healthPort))
 	what := fmt.Sprintf("HTTP GET %s from %s to the health endpoint of %s", url, src, node)
-	hc := &http.Client{Timeout: fx.opts.Timeout, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ap, err := netip.ParseAddrPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			return fx.drv.dial(ctx, src, network+"4", ap)
-		},
-	}}
+	hc := fx.httpClient(src)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -188,6 +179,20 @@ func (fx *fixture) probeHealth(ctx context.Context, src, node endpoint) error {
 		return fmt.Errorf("%s: got %s %q, expected 200 \"ok %s\"", what, resp.Status, strings.TrimSpace(string(body)), node.name)
 	}
 	return nil
+}
+
+// httpClient sends each request on a new connection from inside src.
+func (fx *fixture) httpClient(src endpoint) *http.Client {
+	return &http.Client{Timeout: fx.opts.Timeout, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return fx.drv.dial(ctx, src, network+"4", ap)
+		},
+	}}
 }
 
 // parseGreeting splits "from <ip:port> at <name>".

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weftnet/weft/internal/echo"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -80,7 +81,7 @@ func (d testenvDriver) deletePod(ctx context.Context, p endpoint) error {
 }
 
 // serve starts the servers in process inside ep's namespace
-// (testenv.ServeEcho).
+// (testenv.ServeEcho), and in a pod the HTTP echo server.
 func (d testenvDriver) serve(_ context.Context, ep endpoint, name string) (func(), error) {
 	tcp, err := testenv.ServeEcho(ep.target.NetNS, netip.AddrPortFrom(ep.ip, tcpPort), false, name)
 	if err != nil {
@@ -91,7 +92,21 @@ func (d testenvDriver) serve(_ context.Context, ep endpoint, name string) (func(
 		tcp.Close()
 		return nil, fmt.Errorf("start echo servers in %s: %w", ep, err)
 	}
-	return func() { tcp.Close(); udp.Close() }, nil
+	if ep.kind != "pod" {
+		return func() { tcp.Close(); udp.Close() }, nil
+	}
+	var ln net.Listener
+	err = ep.target.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(ep.ip, httpPort).String())
+		return err
+	})
+	if err != nil {
+		tcp.Close()
+		udp.Close()
+		return nil, fmt.Errorf("start the HTTP echo server in %s: %w", ep, err)
+	}
+	web := echo.ServeHTTP(ln, name)
+	return func() { tcp.Close(); udp.Close(); web.Close() }, nil
 }
 
 // dial opens the socket in process, inside from's namespace.
