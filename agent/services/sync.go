@@ -65,6 +65,7 @@ type Sync struct {
 	view       []serviceView
 	numbers    map[string]uint32
 	nextNumber uint32
+	redirects  map[ServicePort]netip.AddrPort // SetL7Redirect
 }
 
 // Config is the node a Sync programs.
@@ -103,7 +104,7 @@ func New(store kvstore.Client, keys records.Keys, cfg Config, dp Datapath, pods 
 	s := &Sync{cfg: cfg, keys: keys, dp: dp, ipcache: pods, nodes: nodes, endpoints: eps,
 		log: log.With("component", "services"), kick: make(chan struct{}, 1),
 		remote: map[string]Remote{}, programmed: map[datapath.ServiceKey]datapath.Service{},
-		numbers: map[string]uint32{}, nextNumber: 1}
+		numbers: map[string]uint32{}, nextNumber: 1, redirects: map[ServicePort]netip.AddrPort{}}
 	var err error
 	if s.alloc, err = services.NewAllocator(store, cfg.Cluster, cfg.ServiceCIDR, log); err != nil {
 		return nil, err
