@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,35 +80,17 @@ func TestL7LoadBalancing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	backends := map[string]*l7lbBackend{}
-	for _, d := range []podDef{
+	backends := l7lbPods(ctx, t, e, []podDef{
 		{"v1-good", n1, l7lbNamespace, map[string]string{"app": "web", "version": "v1"}},
 		{"v1-bad", n2, l7lbNamespace, map[string]string{"app": "web", "version": "v1"}},
 		{"v2", n2, l7lbNamespace, map[string]string{"app": "web", "version": "v2"}},
 		{"client-1", n1, l7lbNamespace, map[string]string{"app": "client"}},
 		{"client-2", n2, l7lbNamespace, map[string]string{"app": "client"}},
-	} {
-		p, err := e.AddPod(ctx, testenv.PodSpec{Name: d.name, Node: d.node, Namespace: d.ns, Labels: d.labels})
-		if err != nil {
-			t.Fatalf("add pod %s: %v", d.name, err)
-		}
-		if d.labels["app"] == "web" {
-			b := &l7lbBackend{name: d.name, code: http.StatusOK}
-			if d.name == "v1-bad" {
-				b.code = http.StatusServiceUnavailable
-			}
-			backends[d.name] = b
-			serveIn(t, e, "pod/"+d.name, netip.AddrPortFrom(p.Addr(), 8080), b)
-		}
-	}
+	}, "v1-bad")
 	for _, svc := range []struct{ name, selector string }{{"web", "app=web"}, {"web-v1", "version=v1"}, {"web-v2", "version=v2"}} {
 		weftCLI(t, e, n1, "", "service", "create", l7lbNamespace+"/"+svc.name, "--port", "80:8080/TCP", "--selector", svc.selector)
 	}
-	var ws agentapi.ServiceSpec
-	if err := protojson.Unmarshal([]byte(weftCLI(t, e, n1, "", "service", "get", l7lbNamespace+"/web", "-o", "json")), &ws); err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ws.GetClusterIp() + "/api/x"
+	url := "http://" + l7lbClusterIP(t, e, n1, "web") + "/api/x"
 
 	// Without a document, the Service's own backends answer, the failing
 	// one included.
@@ -184,6 +167,38 @@ func TestL7LoadBalancing(t *testing.T) {
 	})
 }
 
+// l7lbPods adds the pods; those labelled app=web serve l7lbBackend on
+// 8080, answering 503 when named in failing.
+func l7lbPods(ctx context.Context, t *testing.T, e *testenv.Env, defs []podDef, failing ...string) map[string]*l7lbBackend {
+	t.Helper()
+	backends := map[string]*l7lbBackend{}
+	for _, d := range defs {
+		p, err := e.AddPod(ctx, testenv.PodSpec{Name: d.name, Node: d.node, Namespace: d.ns, Labels: d.labels})
+		if err != nil {
+			t.Fatalf("add pod %s: %v", d.name, err)
+		}
+		if d.labels["app"] == "web" {
+			b := &l7lbBackend{name: d.name, code: http.StatusOK}
+			if slices.Contains(failing, d.name) {
+				b.code = http.StatusServiceUnavailable
+			}
+			backends[d.name] = b
+			serveIn(t, e, "pod/"+d.name, netip.AddrPortFrom(p.Addr(), 8080), b)
+		}
+	}
+	return backends
+}
+
+// l7lbClusterIP is the ClusterIP of service l7lb-e2e/name in node's cluster.
+func l7lbClusterIP(t *testing.T, e *testenv.Env, node, name string) string {
+	t.Helper()
+	var ws agentapi.ServiceSpec
+	if err := protojson.Unmarshal([]byte(weftCLI(t, e, node, "", "service", "get", l7lbNamespace+"/"+name, "-o", "json")), &ws); err != nil {
+		t.Fatal(err)
+	}
+	return ws.GetClusterIp()
+}
+
 // fetchAll sends n GET requests to url from a process in pod client (in
 // its node's cgroup, so the socket load balancer applies), a new
 // connection each, and counts the answers as "<body> <status>".
@@ -212,4 +227,59 @@ func weftCLIErr(e *testenv.Env, node, stdin string, args ...string) (string, err
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestL7LoadBalancingGlobal: a global Service in two connected clusters,
+// balanced in c1 by an L7LoadBalancing document with retries. c1's own
+// pod answers 503, so every request from c1's client is answered by c2's
+// pod: the balancer on c1's node has the remote cluster's backends (the
+// node's service table merges them) and retries across the mesh.
+func TestL7LoadBalancingGlobal(t *testing.T) {
+	meshBinaries(t)
+	spec := testenv.DefaultSpec()
+	spec.Clusters, spec.Nodes = 2, 1
+	e := up(t, "l7lbgs", spec)
+	waitMeshSynced(t, e, map[string][]string{"c1": {"c2"}, "c2": {"c1"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	backends := l7lbPods(ctx, t, e, []podDef{
+		{"web-c1", "c1-n1", l7lbNamespace, map[string]string{"app": "web"}},
+		{"web-c2", "c2-n1", l7lbNamespace, map[string]string{"app": "web"}},
+		{"client-c1", "c1-n1", l7lbNamespace, map[string]string{"app": "client"}},
+	}, "web-c1")
+	for _, node := range []string{"c1-n1", "c2-n1"} {
+		weftCLI(t, e, node, "", "service", "create", l7lbNamespace+"/web", "--port", "80:8080/TCP", "--selector", "app=web",
+			"--annotation", "service.cilium.io/global=true")
+	}
+	url := "http://" + l7lbClusterIP(t, e, "c1-n1", "web") + "/"
+	eventually(t, time.Minute, "the global service reaches both clusters' pods", func() error {
+		got := fetchAll(ctx, t, e, "client-c1", url, 20)
+		if got["web-c1 / 503"] == 0 || got["web-c2 / 200"] == 0 {
+			return fmt.Errorf("answers %v", got)
+		}
+		return nil
+	})
+
+	doc := `apiVersion: weft.io/v1
+kind: L7LoadBalancing
+metadata: {name: web, namespace: l7lb-e2e}
+spec:
+  service: web
+  port: 80
+  retries: {attempts: 2, perTryTimeout: 2s}
+`
+	weftCLI(t, e, "c1-n1", doc, "l7lb", "apply", "-f", "-")
+	eventually(t, 30*time.Second, "c1-n1 serves the document", func() error {
+		if out := weftCLI(t, e, "c1-n1", "", "l7lb", "list"); !strings.Contains(out, "serving") {
+			return fmt.Errorf("weft l7lb list: %s", out)
+		}
+		return nil
+	})
+	const n = 100
+	if got := fetchAll(ctx, t, e, "client-c1", url, n); got["web-c2 / 200"] != n {
+		t.Fatalf("answers %v: want all %d from web-c2 (c1's pod's 503 retried in c2)", got, n)
+	}
+	if backends["web-c1"].seen() == 0 {
+		t.Error("c1's failing pod saw no request: the balancer never tried it")
+	}
 }
