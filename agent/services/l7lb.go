@@ -38,23 +38,35 @@ func (s *Sync) SetL7Redirect(sp ServicePort, to netip.AddrPort) {
 func (s *Sync) Backends(sp ServicePort) (addrs []netip.AddrPort, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, v := range s.view {
-		if v.namespace != sp.Namespace || v.name != sp.Name || v.source == "hostport" {
+	if s.byPort == nil {
+		s.byPort = backendsByPort(s.view)
+	}
+	addrs, ok = s.byPort[sp]
+	return addrs, ok
+}
+
+// backendsByPort indexes the ready TCP backends of every service's
+// ClusterIP ports.
+func backendsByPort(views []serviceView) map[ServicePort][]netip.AddrPort {
+	out := map[ServicePort][]netip.AddrPort{}
+	for _, v := range views {
+		if v.source == "hostport" {
 			continue
 		}
 		for _, f := range v.frontends {
-			if f.Kind != services.KindClusterIP || f.Protocol != records.ProtoTCP || f.Addr.Port() != sp.Port {
+			if f.Kind != services.KindClusterIP || f.Protocol != records.ProtoTCP {
 				continue
 			}
+			var addrs []netip.AddrPort
 			for _, b := range v.backends {
 				if b.Ready && b.Protocol == records.ProtoTCP && b.PortName == f.PortName {
 					addrs = append(addrs, netip.AddrPortFrom(b.IP, b.Port))
 				}
 			}
-			return addrs, true
+			out[ServicePort{Namespace: v.namespace, Name: v.name, Port: f.Addr.Port()}] = addrs
 		}
 	}
-	return nil, false
+	return out
 }
 
 // redirected applies the L7 redirects to a frontend being programmed.

@@ -65,7 +65,8 @@ type Sync struct {
 	view       []serviceView
 	numbers    map[string]uint32
 	nextNumber uint32
-	redirects  map[ServicePort]netip.AddrPort // SetL7Redirect
+	redirects  map[ServicePort]netip.AddrPort   // SetL7Redirect
+	byPort     map[ServicePort][]netip.AddrPort // Backends' index of view, built on first use
 }
 
 // Config is the node a Sync programs.
@@ -307,7 +308,7 @@ func (s *Sync) reconcile(ctx context.Context) {
 			delete(s.programmed, key)
 		}
 	}
-	s.view = view // listed once programmed
+	s.view, s.byPort = view, nil // listed once programmed
 	if !open {
 		time.AfterFunc(gatePoll, s.Changed) // the wait's end is a change too
 		return
