@@ -46,7 +46,12 @@ type Component struct {
 
 	mu      sync.Mutex
 	running map[string]*listener // by record key
+	failed  map[string]string    // documents whose listener could not be opened: why
 }
+
+// startRetry is how long a listener that could not be opened waits to be
+// tried again.
+const startRetry = time.Second
 
 // listener is one document's balancer on the node.
 type listener struct {
@@ -62,10 +67,18 @@ type listener struct {
 // closing the listener.
 type swapHandler struct {
 	mu sync.RWMutex
-	h  http.Handler
+	h  *l7lb.Balancer
 }
 
-func (s *swapHandler) set(h http.Handler) { s.mu.Lock(); s.h = h; s.mu.Unlock() }
+// set serves with h from now on and closes the idle upstream connections
+// of the balancer it replaces.
+func (s *swapHandler) set(h *l7lb.Balancer) {
+	s.mu.Lock()
+	old := s.h
+	s.h = h
+	s.mu.Unlock()
+	old.CloseIdleConnections()
+}
 
 func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
@@ -77,7 +90,7 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // New returns the component of cfg's node.
 func New(store kvstore.Client, keys records.Keys, cfg Config, svcs Services, log *slog.Logger) *Component {
 	c := &Component{cfg: cfg, svcs: svcs, store: store, keys: keys, log: log.With("component", "l7lb"),
-		kick: make(chan struct{}, 1), running: map[string]*listener{}}
+		kick: make(chan struct{}, 1), running: map[string]*listener{}, failed: map[string]string{}}
 	c.recs = watchstore.New(store, watchstore.Config[records.L7LoadBalancingRef]{
 		Prefix: keys.L7LBPrefix(cfg.Cluster), Decode: keys.DecodeL7LB,
 		Equal:    func(a, b records.L7LoadBalancingRef) bool { return a == b },
@@ -127,6 +140,11 @@ func (c *Component) reconcile() {
 			c.stop(key, l)
 		}
 	}
+	for key := range c.failed {
+		if _, ok := want[key]; !ok {
+			delete(c.failed, key)
+		}
+	}
 	for key, r := range want {
 		l := c.running[key]
 		if l != nil && l.doc == r.Document {
@@ -156,10 +174,14 @@ func (c *Component) reconcile() {
 		}
 		l, err = c.start(sp, bal)
 		if err != nil {
-			c.log.Error("start L7 load balancer", "key", key, "err", err)
-			c.running[key] = &listener{doc: r.Document, err: err.Error()}
+			if c.failed[key] != err.Error() { // logged once, retried every startRetry
+				c.log.Error("start L7 load balancer", "key", key, "err", err)
+			}
+			c.failed[key] = err.Error()
+			time.AfterFunc(startRetry, c.changed)
 			continue
 		}
+		delete(c.failed, key)
 		l.doc = r.Document
 		c.running[key] = l
 		c.svcs.SetL7Redirect(sp, l.addr)
@@ -168,7 +190,7 @@ func (c *Component) reconcile() {
 }
 
 // start opens a listener on the node's address (a port the kernel picks).
-func (c *Component) start(sp services.ServicePort, h http.Handler) (*listener, error) {
+func (c *Component) start(sp services.ServicePort, h *l7lb.Balancer) (*listener, error) {
 	ln, err := net.Listen("tcp4", netip.AddrPortFrom(c.cfg.NodeIP, 0).String())
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", c.cfg.NodeIP, err)
@@ -195,6 +217,9 @@ func (c *Component) stop(key string, l *listener) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = l.srv.Shutdown(ctx)
+		l.handler.mu.RLock()
+		defer l.handler.mu.RUnlock()
+		l.handler.h.CloseIdleConnections()
 	}()
 	c.log.Info("L7LoadBalancing stopped", "key", key)
 }
@@ -236,6 +261,9 @@ func (c *Component) Status() map[string]Status {
 			}
 		}
 		out[key] = st
+	}
+	for key, why := range c.failed {
+		out[key] = Status{Error: "no listener: " + why}
 	}
 	return out
 }

@@ -64,6 +64,14 @@ func NewBalancer(p *Policy, resolve Resolver, now func() time.Time) *Balancer {
 	return b
 }
 
+// CloseIdleConnections closes the kept-alive connections to backends (for
+// a balancer that is being replaced or stopped).
+func (b *Balancer) CloseIdleConnections() {
+	if t, ok := b.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // Ejected lists the backends out of rotation now.
 func (b *Balancer) Ejected() []netip.AddrPort {
 	b.mu.Lock()
