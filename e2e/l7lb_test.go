@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,7 +72,8 @@ spec:
 // within 7 points, with the path rewritten; the failing pod saw requests
 // (it was tried) and, once ejected, no more than a few. A bad document is
 // refused naming the field and nothing changes; applying the same one
-// again is "unchanged"; after `weft l7lb delete` connections reach the
+// again is "unchanged"; after a node's agent is killed and restarted its
+// pods are balanced again; after `weft l7lb delete` connections reach the
 // Service's own backends again (the failing pod's 503 shows).
 func TestL7LoadBalancing(t *testing.T) {
 	spec := testenv.DefaultSpec()
@@ -152,6 +154,21 @@ func TestL7LoadBalancing(t *testing.T) {
 		if out := weftCLI(t, e, n1, "", "l7lb", "list"); strings.Contains(out, "web-2") || !strings.Contains(out, "web-v2:80=20") {
 			t.Fatalf("after refused applies: %s", out)
 		}
+	})
+
+	t.Run("agent-restart-serves-again", func(t *testing.T) {
+		if _, err := e.RestartAgent(ctx, n1, syscall.SIGKILL, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// The restarted agent opens a new listener and points the
+		// ClusterIP at it; the failing pod is tried and retried again.
+		eventually(t, time.Minute, "client-1 is balanced by n1's new listener", func() error {
+			got := fetchAll(ctx, t, e, "client-1", url, 40)
+			if got["v1-good /x 200"]+got["v2 /x 200"] != 40 {
+				return fmt.Errorf("answers %v", got)
+			}
+			return nil
+		})
 	})
 
 	t.Run("delete-restores-the-service-backends", func(t *testing.T) {
