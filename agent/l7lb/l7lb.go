@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/weftnet/weft/agent/services"
@@ -36,13 +37,14 @@ type Services interface {
 
 // Component runs the node's L7 load balancers.
 type Component struct {
-	cfg   Config
-	svcs  Services
-	store kvstore.Client
-	keys  records.Keys
-	log   *slog.Logger
-	recs  *watchstore.Watcher[records.L7LoadBalancingRef]
-	kick  chan struct{}
+	cfg     Config
+	svcs    Services
+	store   kvstore.Client
+	keys    records.Keys
+	log     *slog.Logger
+	recs    *watchstore.Watcher[records.L7LoadBalancingRef]
+	kick    chan struct{}
+	metrics *l7lb.Metrics
 
 	mu      sync.Mutex
 	running map[string]*listener // by record key
@@ -70,6 +72,13 @@ type swapHandler struct {
 	h  *l7lb.Balancer
 }
 
+// name is the document the balancer serves, as metrics name it.
+func (s *swapHandler) name() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.h.Name()
+}
+
 // set serves with h from now on and closes the idle upstream connections
 // of the balancer it replaces.
 func (s *swapHandler) set(h *l7lb.Balancer) {
@@ -87,16 +96,21 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// New returns the component of cfg's node.
-func New(store kvstore.Client, keys records.Keys, cfg Config, svcs Services, log *slog.Logger) *Component {
-	c := &Component{cfg: cfg, svcs: svcs, store: store, keys: keys, log: log.With("component", "l7lb"),
+// New returns the component of cfg's node; the balancers' counters are
+// registered with reg (proxy/l7lb.NewMetrics).
+func New(store kvstore.Client, keys records.Keys, cfg Config, svcs Services, reg prometheus.Registerer, log *slog.Logger) (*Component, error) {
+	m, err := l7lb.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register L7 load balancer metrics: %w", err)
+	}
+	c := &Component{cfg: cfg, svcs: svcs, store: store, keys: keys, log: log.With("component", "l7lb"), metrics: m,
 		kick: make(chan struct{}, 1), running: map[string]*listener{}, failed: map[string]string{}}
 	c.recs = watchstore.New(store, watchstore.Config[records.L7LoadBalancingRef]{
 		Prefix: keys.L7LBPrefix(cfg.Cluster), Decode: keys.DecodeL7LB,
 		Equal:    func(a, b records.L7LoadBalancingRef) bool { return a == b },
 		OnChange: func(watchstore.Change[records.L7LoadBalancingRef]) { c.changed() },
 	}, c.log)
-	return c
+	return c, nil
 }
 
 func (c *Component) changed() {
@@ -160,7 +174,7 @@ func (c *Component) reconcile() {
 			continue
 		}
 		sp := services.ServicePort{Namespace: p.Metadata.Namespace, Name: p.Spec.Service, Port: uint16(p.Spec.Port)}
-		bal := l7lb.NewBalancer(p, c.resolve, nil)
+		bal := l7lb.NewBalancer(p, c.resolve, nil).CountIn(c.metrics)
 		if l != nil { // a changed document: same listener, new balancer
 			l.handler.set(bal)
 			l.doc = r.Document
@@ -213,6 +227,7 @@ func (c *Component) stop(key string, l *listener) {
 		return
 	}
 	c.svcs.SetL7Redirect(l.sp, netip.AddrPort{})
+	c.metrics.Forget(l.handler.name())
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

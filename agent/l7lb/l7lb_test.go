@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -86,7 +87,10 @@ func TestComponent(t *testing.T) {
 	}}
 	store := kvstoretest.StartEtcd(t).NewClient(t, statetest.Unlimited)
 	keys := records.NewKeys(store.Prefix())
-	c := New(store, keys, Config{Cluster: "c1", NodeIP: netip.MustParseAddr("127.0.0.1")}, tb, statetest.Logger(t))
+	c, err := New(store, keys, Config{Cluster: "c1", NodeIP: netip.MustParseAddr("127.0.0.1")}, tb, prometheus.NewRegistry(), statetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	statetest.Go(t, c.Run)
 	api := NewAPI(c)
 	ctx := statetest.Context(t, time.Minute)
