@@ -191,6 +191,7 @@ func (a *Agent) setup(ctx context.Context) error {
 	if a.l7lb, err = l7lb.New(a.store, a.keys, l7lb.Config{Cluster: a.cluster.Name, NodeIP: a.nodeIP}, a.services, a.registry, a.log); err != nil {
 		return err
 	}
+	a.services.SetL7Ready(a.l7lb.Ready()) // balanced ports are never programmed with their backends first
 	meshCfg := clustermesh.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, Cluster: a.cluster, StateDir: filepath.Join(a.cfg.StateDir, "clustermesh")}
 	a.mesh = clustermesh.New(a.store, a.keys, meshCfg, a.nodes, a.ipcache, a.policy, a.dp, a.log)
 	a.mesh.OnServicesChanged(a.services.Changed)      // global services: remote services and pods

@@ -157,9 +157,42 @@ func TestL7LoadBalancing(t *testing.T) {
 	})
 
 	t.Run("agent-restart-serves-again", func(t *testing.T) {
-		if _, err := e.RestartAgent(ctx, n1, syscall.SIGKILL, time.Minute); err != nil {
+		// Under load from client-1 while n1's agent is killed and starts
+		// again: requests are refused while nothing listens, but none is
+		// answered by the Service's own backends (path not rewritten).
+		stop := make(chan struct{})
+		loadDone := make(chan map[string]int)
+		go func() {
+			seen := map[string]int{}
+			defer func() { loadDone <- seen }()
+			tgt, err := e.Target("pod/client-1")
+			if err != nil {
+				return
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond): // pacing, not synchronisation
+				}
+				got, _ := fetchSome(ctx, tgt, url, 5)
+				for k, v := range got {
+					seen[k] += v
+				}
+			}
+		}()
+		_, err := e.RestartAgent(ctx, n1, syscall.SIGKILL, time.Minute)
+		close(stop)
+		seen := <-loadDone
+		if err != nil {
 			t.Fatal(err)
 		}
+		for answer := range seen {
+			if strings.Contains(answer, "/api/x") {
+				t.Errorf("during the restart a request was answered by the Service's own backend: %q (all: %v)", answer, seen)
+			}
+		}
+		t.Logf("answers during the restart: %v", seen)
 		// The restarted agent opens a new listener and points the
 		// ClusterIP at it; the failing pod is tried and retried again.
 		eventually(t, time.Minute, "client-1 is balanced by n1's new listener", func() error {
@@ -221,19 +254,28 @@ func l7lbClusterIP(t *testing.T, e *testenv.Env, node, name string) string {
 // connection each, and counts the answers as "<body> <status>".
 func fetchAll(ctx context.Context, t *testing.T, e *testenv.Env, client, url string, n int) map[string]int {
 	t.Helper()
-	tgt := mustTarget(t, e, "pod/"+client)
+	got, err := fetchSome(ctx, mustTarget(t, e, "pod/"+client), url, n)
+	if err != nil {
+		t.Fatalf("curl from %s: %v", client, err)
+	}
+	return got
+}
+
+// fetchSome is fetchAll that also returns the answers when some requests
+// failed (a failed one counts as " 000").
+func fetchSome(ctx context.Context, tgt testenv.Target, url string, n int) (map[string]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	out, err := tgt.Output(ctx, "curl", "-sS", "--max-time", "10", "-H", "Connection: close",
 		"-w", " %{http_code}\\n", fmt.Sprintf("%s?[1-%d]", url, n))
-	if err != nil {
-		t.Fatalf("curl from %s: %v", client, err)
-	}
 	got := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(line, "curl: ") {
+			continue // curl's error message of a failed request
+		}
 		got[line]++
 	}
-	return got
+	return got, err
 }
 
 // weftCLIErr runs the CLI against node and returns its output and error.

@@ -46,6 +46,9 @@ type Component struct {
 	kick    chan struct{}
 	metrics *l7lb.Metrics
 
+	ready     chan struct{} // closed after the first reconcile
+	readyOnce sync.Once
+
 	mu      sync.Mutex
 	running map[string]*listener // by record key
 	failed  map[string]string    // documents whose listener could not be opened: why
@@ -104,7 +107,7 @@ func New(store kvstore.Client, keys records.Keys, cfg Config, svcs Services, reg
 		return nil, fmt.Errorf("register L7 load balancer metrics: %w", err)
 	}
 	c := &Component{cfg: cfg, svcs: svcs, store: store, keys: keys, log: log.With("component", "l7lb"), metrics: m,
-		kick: make(chan struct{}, 1), running: map[string]*listener{}, failed: map[string]string{}}
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), running: map[string]*listener{}, failed: map[string]string{}}
 	c.recs = watchstore.New(store, watchstore.Config[records.L7LoadBalancingRef]{
 		Prefix: keys.L7LBPrefix(cfg.Cluster), Decode: keys.DecodeL7LB,
 		Equal:    func(a, b records.L7LoadBalancingRef) bool { return a == b },
@@ -112,6 +115,10 @@ func New(store kvstore.Client, keys records.Keys, cfg Config, svcs Services, reg
 	}, c.log)
 	return c, nil
 }
+
+// Ready is closed once the documents the store held at start are served
+// and their redirects set (services.Sync.SetL7Ready waits for it).
+func (c *Component) Ready() <-chan struct{} { return c.ready }
 
 func (c *Component) changed() {
 	select {
@@ -134,6 +141,7 @@ func (c *Component) Run(ctx context.Context) error {
 		}
 		for {
 			c.reconcile()
+			c.readyOnce.Do(func() { close(c.ready) })
 			select {
 			case <-c.kick:
 			case <-ctx.Done():

@@ -31,6 +31,26 @@ func (s *Sync) SetL7Redirect(sp ServicePort, to netip.AddrPort) {
 	s.Changed()
 }
 
+// SetL7Ready makes the first programming of the LB maps wait until ready
+// is closed: the L7 load balancer has set the redirects of the documents
+// the store holds (agent/l7lb.Component.Ready), so that a restarted agent
+// never programs a balanced Service port with the Service's own backends
+// first. Call it before Run.
+func (s *Sync) SetL7Ready(ready <-chan struct{}) {
+	s.mu.Lock()
+	s.l7ready = ready
+	s.mu.Unlock()
+}
+
+func (s *Sync) l7Ready() []<-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.l7ready == nil {
+		return nil
+	}
+	return []<-chan struct{}{s.l7ready}
+}
+
 // Backends returns the ready backends of a service's TCP port as this
 // node last computed them (the service's own, not an L7 redirect; a
 // global service's include the remote clusters' it merges). ok is false

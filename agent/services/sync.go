@@ -67,6 +67,7 @@ type Sync struct {
 	nextNumber uint32
 	redirects  map[ServicePort]netip.AddrPort   // SetL7Redirect
 	byPort     map[ServicePort][]netip.AddrPort // Backends' index of view, built on first use
+	l7ready    <-chan struct{}                  // SetL7Ready
 }
 
 // Config is the node a Sync programs.
@@ -224,7 +225,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	g.Go(func() error { return s.svcs.Run(ctx) })
 	g.Go(func() error { return s.ids.Run(ctx) })
 	g.Go(func() error {
-		for _, ch := range []<-chan struct{}{s.svcs.Synced(), s.ids.Synced(), s.ipcache.Synced()} {
+		for _, ch := range append([]<-chan struct{}{s.svcs.Synced(), s.ids.Synced(), s.ipcache.Synced()}, s.l7Ready()...) {
 			select {
 			case <-ch:
 			case <-ctx.Done():
