@@ -19,6 +19,7 @@ import (
 	"github.com/weftnet/weft/agent/flows"
 	"github.com/weftnet/weft/agent/health"
 	bpfipcache "github.com/weftnet/weft/agent/ipcache"
+	"github.com/weftnet/weft/agent/l7lb"
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/nodes"
 	"github.com/weftnet/weft/agent/policy"
@@ -67,7 +68,8 @@ type Agent struct {
 	policy    *policy.Engine
 	mesh      *clustermesh.Mesh
 	services  *services.Sync
-	collector *gc.Collector // runs while this agent holds the cluster's collector lock
+	l7lb      *l7lb.Component // L7LoadBalancing documents served on this node
+	collector *gc.Collector   // runs while this agent holds the cluster's collector lock
 	flows     *flows.Component
 	proxy     *proxy.Component
 	registry  *prometheus.Registry
@@ -186,6 +188,10 @@ func (a *Agent) setup(ctx context.Context) error {
 		return err
 	}
 	a.endpoints.SetHooks(a.policy, a.services.Changed) // HostPorts are services
+	if a.l7lb, err = l7lb.New(a.store, a.keys, l7lb.Config{Cluster: a.cluster.Name, NodeIP: a.nodeIP}, a.services, a.registry, a.log); err != nil {
+		return err
+	}
+	a.services.SetL7Ready(a.l7lb.Ready()) // balanced ports are never programmed with their backends first
 	meshCfg := clustermesh.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, Cluster: a.cluster, StateDir: filepath.Join(a.cfg.StateDir, "clustermesh")}
 	a.mesh = clustermesh.New(a.store, a.keys, meshCfg, a.nodes, a.ipcache, a.policy, a.dp, a.log)
 	a.mesh.OnServicesChanged(a.services.Changed)      // global services: remote services and pods
@@ -397,6 +403,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.mesh.Run(ctx) })
 	g.Go(func() error { return a.collector.Run(ctx) })
 	g.Go(func() error { return a.services.Run(ctx) })
+	g.Go(func() error { return a.l7lb.Run(ctx) })
 	g.Go(func() error { return a.policy.Run(ctx) })
 	g.Go(func() error { return a.health.Run(ctx, a.nodes) })
 	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })

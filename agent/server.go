@@ -20,6 +20,7 @@ import (
 
 	"github.com/weftnet/weft/agent/connectivity"
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/l7lb"
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
@@ -48,6 +49,7 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	srv := grpc.NewServer()
 	agentapi.RegisterAgentServer(srv, &api{a: a})
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
+	agentapi.RegisterL7LoadBalancingServer(srv, l7lb.NewAPI(a.l7lb))
 	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics, a.proxy.Cache()})
 	agentapi.RegisterObserverServer(srv, a.flows.Observer())
 	cx := connectivity.New(connectivity.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, StateDir: a.cfg.StateDir}, a.log)

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/api/agentapi"
@@ -78,6 +82,33 @@ func (o *options) withAgent(ctx context.Context, fn func(ctx context.Context, t 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	return fn(ctx, t, client)
+}
+
+// withClient is withAgent for any service of the agent's socket: newClient
+// makes its client (agentapi.NewXClient).
+func withClient[C any](ctx context.Context, o *options, newClient func(grpc.ClientConnInterface) C, fn func(ctx context.Context, t target, c C) error) error {
+	t, err := o.target()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(t.socket); err != nil {
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
+	}
+	conn, err := grpc.NewClient("unix://"+t.socket,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", t.socket)
+		}),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second}),
+	)
+	if err != nil {
+		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return fn(ctx, t, newClient(conn))
 }
 
 // rpcError turns a failed call (what: "list nodes") into a message that says

@@ -5,15 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/weftnet/weft/api/agentapi"
@@ -40,28 +35,7 @@ a clusterwide one by its name alone.`,
 
 // withPolicy is withAgent for the Policy service on the same socket.
 func (o *options) withPolicy(ctx context.Context, fn func(ctx context.Context, t target, p agentapi.PolicyClient) error) error {
-	t, err := o.target()
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(t.socket); err != nil {
-		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
-	}
-	conn, err := grpc.NewClient("unix://"+t.socket,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", t.socket)
-		}),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second}),
-	)
-	if err != nil {
-		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	return fn(ctx, t, agentapi.NewPolicyClient(conn))
+	return withClient(ctx, o, agentapi.NewPolicyClient, fn)
 }
 
 // parsePolicyName reads <namespace>/<name>, or <name> for a clusterwide policy.
@@ -135,20 +109,9 @@ than -n is refused. Clusterwide policies have no namespace.`,
   $ kubectl get networkpolicy -A -o yaml | weft policy import -f - --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return fmt.Errorf("import policies: give the file with -f FILE (or -f - for standard input)")
-			}
-			var (
-				data []byte
-				err  error
-			)
-			if file == "-" {
-				data, err = io.ReadAll(cmd.InOrStdin())
-			} else {
-				data, err = os.ReadFile(file)
-			}
+			data, err := readFileFlag(cmd, file, "import policies")
 			if err != nil {
-				return fmt.Errorf("read policies: %w", err)
+				return err
 			}
 			return o.withPolicy(cmd.Context(), func(ctx context.Context, t target, p agentapi.PolicyClient) error {
 				resp, err := p.Import(ctx, &agentapi.ImportPolicyRequest{Documents: data, Source: "cli", DryRun: dryRun, Namespace: namespace})

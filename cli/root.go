@@ -73,6 +73,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newInstallCNICommand())             // cli/install_cni.go
 	root.AddCommand(newInstallCommand(o))               // cli/install.go
 	root.AddCommand(newUninstallCommand())              // cli/uninstall.go
+	root.AddCommand(newL7LBCommand(o))                  // cli/l7lb.go
 	// ---- end of other engineers' commands.
 
 	rejectUnknownSubcommands(root) // after every AddCommand

@@ -5,15 +5,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
-	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/services"
@@ -32,28 +27,7 @@ func serviceWriteCommands(o *options) []*cobra.Command {
 
 // withServices is withAgent for the Services service on the same socket.
 func (o *options) withServices(ctx context.Context, fn func(ctx context.Context, t target, s agentapi.ServicesClient) error) error {
-	t, err := o.target()
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(t.socket); err != nil {
-		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
-	}
-	conn, err := grpc.NewClient("unix://"+t.socket,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", t.socket)
-		}),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second}),
-	)
-	if err != nil {
-		return fmt.Errorf("reach weft-agent at %s: is the agent running? (%w)", t, err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	return fn(ctx, t, agentapi.NewServicesClient(conn))
+	return withClient(ctx, o, agentapi.NewServicesClient, fn)
 }
 
 // parseServiceName reads [namespace/]name.

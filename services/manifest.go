@@ -1,11 +1,12 @@
 package services
 
 import (
-	"bytes"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/weftnet/weft/internal/yamldocs"
 )
 
 // MaxManifest is the largest manifest file accepted.
@@ -19,8 +20,8 @@ func ParseManifest(data []byte) ([]Spec, error) {
 		return nil, invalid("manifest of %d bytes: at most %d are accepted", len(data), MaxManifest)
 	}
 	var out []Spec
-	for i, doc := range splitDocuments(data) {
-		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+	for i, doc := range yamldocs.Split(data) {
+		if yamldocs.Empty(doc) {
 			continue
 		}
 		s, err := parseDocument(doc)
@@ -38,30 +39,6 @@ func ParseManifest(data []byte) ([]Spec, error) {
 		return nil, invalid("the manifest holds no document: a Kubernetes Service (apiVersion: v1, kind: Service) is accepted")
 	}
 	return out, nil
-}
-
-func splitDocuments(data []byte) [][]byte {
-	var docs [][]byte
-	var cur []byte
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
-		if t := bytes.TrimRight(line, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
-			docs = append(docs, cur)
-			cur = nil
-			continue
-		}
-		cur = append(cur, line...)
-	}
-	return append(docs, cur)
-}
-
-func stripComments(doc []byte) []byte {
-	var out []byte
-	for _, line := range bytes.SplitAfter(doc, []byte("\n")) {
-		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
-			out = append(out, line...)
-		}
-	}
-	return out
 }
 
 func parseDocument(doc []byte) (Spec, error) {

@@ -62,6 +62,7 @@ func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceVie
 	out := map[datapath.ServiceKey]datapath.Service{}
 	global := map[datapath.ServiceKey]bool{}
 	var views []serviceView
+	redirects := s.l7Redirects()
 	add := func(v serviceView, affinity time.Duration, isGlobal bool) {
 		for _, f := range v.frontends {
 			svc := datapath.Service{Frontend: f.Addr, Proto: protoNumbers[f.Protocol], Type: frontendTypes[f.Kind], SessionAffinity: affinity}
@@ -69,6 +70,9 @@ func (s *Sync) desired() (map[datapath.ServiceKey]datapath.Service, []serviceVie
 				if b.Protocol == f.Protocol && b.PortName == f.PortName && b.Ready {
 					svc.Backends = append(svc.Backends, datapath.Backend{Addr: netip.AddrPortFrom(b.IP, b.Port)})
 				}
+			}
+			if to, ok := redirected(redirects, v, f); ok { // served by this node's L7 load balancer
+				svc.Backends, svc.SessionAffinity = []datapath.Backend{{Addr: to}}, 0
 			}
 			key := datapath.ServiceKey{Frontend: f.Addr, Proto: svc.Proto}
 			if _, taken := out[key]; taken {

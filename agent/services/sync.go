@@ -65,6 +65,9 @@ type Sync struct {
 	view       []serviceView
 	numbers    map[string]uint32
 	nextNumber uint32
+	redirects  map[ServicePort]netip.AddrPort   // SetL7Redirect
+	byPort     map[ServicePort][]netip.AddrPort // Backends' index of view, built on first use
+	l7ready    <-chan struct{}                  // SetL7Ready
 }
 
 // Config is the node a Sync programs.
@@ -103,7 +106,7 @@ func New(store kvstore.Client, keys records.Keys, cfg Config, dp Datapath, pods 
 	s := &Sync{cfg: cfg, keys: keys, dp: dp, ipcache: pods, nodes: nodes, endpoints: eps,
 		log: log.With("component", "services"), kick: make(chan struct{}, 1),
 		remote: map[string]Remote{}, programmed: map[datapath.ServiceKey]datapath.Service{},
-		numbers: map[string]uint32{}, nextNumber: 1}
+		numbers: map[string]uint32{}, nextNumber: 1, redirects: map[ServicePort]netip.AddrPort{}}
 	var err error
 	if s.alloc, err = services.NewAllocator(store, cfg.Cluster, cfg.ServiceCIDR, log); err != nil {
 		return nil, err
@@ -222,7 +225,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	g.Go(func() error { return s.svcs.Run(ctx) })
 	g.Go(func() error { return s.ids.Run(ctx) })
 	g.Go(func() error {
-		for _, ch := range []<-chan struct{}{s.svcs.Synced(), s.ids.Synced(), s.ipcache.Synced()} {
+		for _, ch := range append([]<-chan struct{}{s.svcs.Synced(), s.ids.Synced(), s.ipcache.Synced()}, s.l7Ready()...) {
 			select {
 			case <-ch:
 			case <-ctx.Done():
@@ -306,7 +309,7 @@ func (s *Sync) reconcile(ctx context.Context) {
 			delete(s.programmed, key)
 		}
 	}
-	s.view = view // listed once programmed
+	s.view, s.byPort = view, nil // listed once programmed
 	if !open {
 		time.AfterFunc(gatePoll, s.Changed) // the wait's end is a change too
 		return

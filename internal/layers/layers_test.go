@@ -80,6 +80,7 @@ func TestLayerOf(t *testing.T) {
 	for pkg, want := range map[string]int{
 		"agent": 6, "agent/policy": 5, "kvstore": 1, "kvstore/etcd": 1, "datapath/bpf": 3,
 		"clustermesh": 4, "clustermesh/apiserver": 5, "e2e": 8, "e2e/connectivity": 6, "cmd/weft": 8,
+		"agent/l7lb": 5, "proxy/l7lb": 5, "internal/yamldocs": 0,
 	} {
 		if got, ok := layerOf(pkg); !ok || got != want {
 			t.Errorf("layerOf(%s) = %d, %v; want %d", pkg, got, ok, want)

@@ -40,6 +40,9 @@ type Balancer struct {
 	transport http.RoundTripper
 	re        *regexp.Regexp
 
+	metrics *Metrics // nil: not counted
+	name    string   // the document, "<namespace>/<name>", as metrics name it
+
 	mu      sync.Mutex
 	next    map[Target]int
 	backend map[netip.AddrPort]*health
@@ -57,11 +60,30 @@ func NewBalancer(p *Policy, resolve Resolver, now func() time.Time) *Balancer {
 		now = time.Now
 	}
 	b := &Balancer{p: p, resolve: resolve, now: now, next: map[Target]int{}, backend: map[netip.AddrPort]*health{},
-		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second},
+		name:      p.Metadata.Namespace + "/" + p.Metadata.Name}
 	if rw := p.Spec.Rewrite; rw != nil && rw.Regex != nil {
 		b.re = regexp.MustCompile(rw.Regex.Pattern)
 	}
 	return b
+}
+
+// CountIn makes the balancer count its requests, tries and ejections in
+// m; it returns b.
+func (b *Balancer) CountIn(m *Metrics) *Balancer {
+	b.metrics = m
+	return b
+}
+
+// Name is the document's "<namespace>/<name>".
+func (b *Balancer) Name() string { return b.name }
+
+// CloseIdleConnections closes the kept-alive connections to backends (for
+// a balancer that is being replaced or stopped).
+func (b *Balancer) CloseIdleConnections() {
+	if t, ok := b.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // Ejected lists the backends out of rotation now.
@@ -121,6 +143,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		removeHopHeaders(out.Header)
 		resp, err := b.transport.RoundTrip(out)
 		failed := err != nil || resp.StatusCode >= 500
+		b.metrics.try(b.name, t.Service, outcome(err, resp))
 		b.record(addr, failed)
 		if failed && i < attempts-1 {
 			if resp != nil {
@@ -141,12 +164,24 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header()[k] = vs
 		}
 		w.WriteHeader(resp.StatusCode)
+		b.metrics.request(b.name, resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 		resp.Body.Close()
 		cancel()
 		return
 	}
+	b.metrics.request(b.name, http.StatusServiceUnavailable)
 	http.Error(w, fmt.Sprintf("no backend of %s answered: %v", b.p.Spec.Service, lastErr), http.StatusServiceUnavailable)
+}
+
+func outcome(err error, resp *http.Response) string {
+	switch {
+	case err != nil:
+		return "error"
+	case resp.StatusCode >= 500:
+		return "5xx"
+	}
+	return "ok"
 }
 
 func cmpErr(err error, resp *http.Response) error {
@@ -220,6 +255,7 @@ func (b *Balancer) record(a netip.AddrPort, failed bool) {
 	h.failures++
 	if o != nil && h.failures >= o.Consecutive5xx {
 		h.ejectedUntil, h.failures = b.now().Add(o.EjectionTime.Duration), 0
+		b.metrics.ejection(b.name)
 	}
 }
 
