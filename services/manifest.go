@@ -40,6 +40,14 @@ func ParseManifest(data []byte) ([]Spec, error) {
 	return out, nil
 }
 
+// SplitDocuments splits a multi-document YAML file at "---" lines; a
+// document of only comments and blanks is empty (see EmptyDocument). The
+// document numbers in errors count every part, from 1.
+func SplitDocuments(data []byte) [][]byte { return splitDocuments(data) }
+
+// EmptyDocument says whether doc holds only comments and blank lines.
+func EmptyDocument(doc []byte) bool { return len(bytes.TrimSpace(stripComments(doc))) == 0 }
+
 func splitDocuments(data []byte) [][]byte {
 	var docs [][]byte
 	var cur []byte

@@ -19,6 +19,8 @@ import (
 //	state/policies/v1/<ns>/<name>                PolicyRef, owned by its source
 //	state/pods/v1/<cluster>/<ns>/<name>          Pod, owned by the Kubernetes source
 //	state/namespaces/v1/<cluster>/<name>         Namespace, owned by the Kubernetes source
+//	state/ingresses/v1/<cluster>/<ns>/<name>     Ingress, owned by its source (ingress.go)
+//	state/ingress-secrets/v1/<cluster>/<ns>/<name> IngressSecret, owned by its source
 //	ipam/v1/<cluster>/<cidr>                     PodCIDR, taken by compare-and-swap
 //	clustermesh/v1/remotes/<cluster>             Remote
 //	synced/<cluster>/<kind>                      Synced, written after a full list of kind
