@@ -20,6 +20,7 @@ import (
 
 	"github.com/weftnet/weft/agent/connectivity"
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/ingress"
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/policy"
 	"github.com/weftnet/weft/agent/services"
@@ -49,6 +50,7 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	agentapi.RegisterServicesServer(srv, services.NewAPI(a.services))
 	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics})
 	agentapi.RegisterObserverServer(srv, a.flows.Observer())
+	agentapi.RegisterIngressesServer(srv, ingress.NewAPI(a.ingress))
 	cx := connectivity.New(connectivity.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, StateDir: a.cfg.StateDir}, a.log)
 	defer cx.Close()
 	agentapi.RegisterConnectivityServer(srv, cx)
