@@ -1,17 +1,11 @@
 package records
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/weftnet/weft/internal/testcert"
 )
 
 func TestIngressRecords(t *testing.T) {
@@ -40,36 +34,17 @@ func TestIngressRecords(t *testing.T) {
 		})
 	}
 
-	certPEM, keyPEM := testCertificate(t)
-	_, otherKey := testCertificate(t)
+	certPEM, keyPEM, _ := testcert.SelfSigned(t, "shop.example.com")
+	_, otherKey, _ := testcert.SelfSigned(t, "shop.example.com")
 	skey := k.IngressSecret("c1", "default", "shop-tls")
-	if _, err := Encode(skey, &IngressSecret{Cluster: "c1", Namespace: "default", Name: "shop-tls", CertPEM: certPEM, KeyPEM: otherKey}); !errors.Is(err, ErrInvalid) {
+	if _, err := Encode(skey, &IngressSecret{Cluster: "c1", Namespace: "default", Name: "shop-tls", CertPEM: string(certPEM), KeyPEM: string(otherKey)}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a key of another certificate: %v, want ErrInvalid", err)
 	}
-	v, err := Encode(skey, &IngressSecret{Cluster: "c1", Namespace: "default", Name: "shop-tls", CertPEM: certPEM, KeyPEM: keyPEM})
+	v, err := Encode(skey, &IngressSecret{Cluster: "c1", Namespace: "default", Name: "shop-tls", CertPEM: string(certPEM), KeyPEM: string(keyPEM)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := k.DecodeIngressSecret(skey, v); err != nil || s.CertPEM != certPEM {
+	if s, err := k.DecodeIngressSecret(skey, v); err != nil || s.CertPEM != string(certPEM) {
 		t.Fatalf("DecodeIngressSecret = %v", err)
 	}
-}
-
-func testCertificate(t *testing.T) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shop.example.com"},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
 }
