@@ -16,6 +16,13 @@ const (
 	ingressSecretsDir = "state/ingress-secrets/v1/"
 )
 
+// Kinds the Kubernetes source announces under synced/<cluster>/<kind> when
+// it mirrors Ingresses (weft-apiserver --k8s-ingresses).
+const (
+	KindK8sIngresses      = "k8s-ingresses"       // Ingresses of class weft
+	KindK8sIngressSecrets = "k8s-ingress-secrets" // the kubernetes.io/tls Secrets they name
+)
+
 // Size limits of the ingress records.
 const (
 	MaxIngressRecord       = 256 << 10 // an Ingress document
