@@ -152,7 +152,11 @@ until it does, and weft ingress list says so.`,
 			}
 			// Checked here too, so that a bad file never reaches the agent.
 			if _, err := pingress.Parse(data, namespace); err != nil {
-				return fmt.Errorf("%s: %w; nothing was stored", file, err)
+				name := file
+				if file == "-" {
+					name = "standard input"
+				}
+				return fmt.Errorf("%s: %w; nothing was stored", name, err)
 			}
 			req := &agentapi.ApplyIngressesRequest{Documents: data, Source: "cli", Namespace: namespace}
 			for _, s := range secrets {
