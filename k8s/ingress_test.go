@@ -41,7 +41,8 @@ func ingressOf(name, class string, tlsSecret string, backend networkingv1.Ingres
 // class weft and the kubernetes.io/tls Secret it names appear in the
 // store as the records weft ingress apply writes, and its status gets the
 // nodes' addresses; an Ingress of another class and a Secret no Ingress
-// names are not mirrored; an Ingress Weft cannot serve is reported;
+// names are not mirrored; the status follows a node that joins; an
+// Ingress Weft cannot serve is reported;
 // deleting the Ingress removes both records.
 func TestMirrorIngresses(t *testing.T) {
 	c := k8stest.Start(t)
@@ -119,6 +120,25 @@ func TestMirrorIngresses(t *testing.T) {
 		}
 		if lb := ing.Status.LoadBalancer.Ingress; len(lb) != 1 || lb[0].IP != node.String() {
 			return fmt.Errorf("status %+v, want the node address %s", lb, node)
+		}
+		return nil
+	})
+	// A node joining shows in the status.
+	node2 := netip.MustParseAddr("192.168.1.2")
+	v, err = records.Encode(keys.Node(cluster, "n2"), &records.Node{Name: "n2", Cluster: cluster, ClusterID: 1, Underlay: []netip.Addr{node2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(ctx, keys.Node(cluster, "n2"), v); err != nil {
+		t.Fatal(err)
+	}
+	statetest.Eventually(t, timeout, "status.loadBalancer of Ingress default/shop with the node that joined", func() error {
+		ing, err := cs.NetworkingV1().Ingresses("default").Get(ctx, "shop", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if lb := ing.Status.LoadBalancer.Ingress; len(lb) != 2 || lb[0].IP != node.String() || lb[1].IP != node2.String() {
+			return fmt.Errorf("status %+v, want %s and %s", lb, node, node2)
 		}
 		return nil
 	})

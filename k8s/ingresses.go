@@ -16,6 +16,7 @@ import (
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/weftnet/weft/kvstore"
 	pingress "github.com/weftnet/weft/proxy/ingress"
 	"github.com/weftnet/weft/state/records"
 )
@@ -137,8 +138,8 @@ func (t *term) namedByIngress(ns, name string) bool {
 
 // writeIngressStatus sets status.loadBalancer.ingress to the addresses
 // of the cluster's nodes, where every node serves the Ingress. A failure
-// is logged: the mirror goes on, and the next change of the Ingress
-// retries.
+// is logged: the mirror goes on, and the next change of the Ingress or of
+// a node (followNodes) retries.
 func (t *term) writeIngressStatus(ctx context.Context, ing *networkingv1.Ingress) {
 	kvs, err := t.s.store.List(ctx, t.s.keys.NodesPrefix(t.s.cfg.Cluster))
 	if err != nil {
@@ -165,6 +166,26 @@ func (t *term) writeIngressStatus(ctx context.Context, ing *networkingv1.Ingress
 	upd.Status.LoadBalancer.Ingress = want
 	if _, err := t.s.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
 		t.log.Warn("write an Ingress's status", "ingress", ing.Namespace+"/"+ing.Name, "err", err)
+	}
+}
+
+// followNodes queues every Ingress again when a node of the cluster joins,
+// leaves or changes, so that their status follows the nodes' addresses,
+// until ctx ends.
+func (t *term) followNodes(ctx context.Context) {
+	listed := false
+	for ev := range t.s.store.ListAndWatch(ctx, t.s.keys.NodesPrefix(t.s.cfg.Cluster)) {
+		if ev.Type == kvstore.EventListDone {
+			listed = true
+			continue
+		}
+		if !listed {
+			continue // the first listing: every Ingress is reconciled anyway
+		}
+		ings, _ := t.ing.ingresses.List(labels.Everything())
+		for _, ing := range ings {
+			t.queue.Add(item{records.KindK8sIngresses, ing.Namespace, ing.Name})
+		}
 	}
 }
 

@@ -185,6 +185,9 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 	if mcs {
 		g.Go(func() error { t.runImporter(gctx, t.importChanged); return nil })
 	}
+	if t.ing != nil {
+		g.Go(func() error { t.followNodes(gctx); return nil })
+	}
 	<-ctx.Done()
 	t.queue.ShutDown()
 	return g.Wait()
