@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/weftnet/weft/internal/testcert"
+	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -258,4 +260,84 @@ func writeSelfSigned(t *testing.T, dir, name, host string) *x509.CertPool {
 		}
 	}
 	return pool
+}
+
+// TestIngressKubernetes: the same Ingress in Kubernetes mode, with kubectl
+// only: Pods, Services, a kubernetes.io/tls Secret and the Ingress of
+// class weft, mirrored by weft-apiserver --k8s-ingresses. /foo and /bar
+// reach the two Services' pods through a node's address, the Ingress's
+// status lists the nodes' addresses, and TLS is terminated with the
+// Secret's certificate.
+func TestIngressKubernetes(t *testing.T) {
+	meshBinaries(t)
+	spec := testenv.DefaultSpec()
+	spec.Kubernetes = true
+	e := up(t, "ingk", spec)
+	kx := &kubeFixture{e: e}
+	n1, n2 := e.Nodes[0], e.Nodes[1]
+	var objs strings.Builder
+	for _, a := range []struct{ name, node string }{{"foo-app", n1.Name}, {"bar-app", n2.Name}} {
+		fmt.Fprintf(&objs, `apiVersion: v1
+kind: Pod
+metadata: {name: %[1]s, namespace: default, labels: {app: %[1]s}}
+spec:
+  nodeName: %[2]s
+  containers: [{name: echo, image: weft.test/echo, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[1]s, namespace: default}
+spec:
+  selector: {app: %[1]s}
+  ports: [{port: 5678, targetPort: 5678}]
+---
+`, a.name, a.node)
+	}
+	kx.kubectl(t, "c1", objs.String(), "apply", "-f", "-")
+	for _, name := range []string{"foo-app", "bar-app"} {
+		var p testenv.Pod
+		statetest.Eventually(t, 2*time.Minute, "pod "+name+" wired by testenv's kubelet", func() (err error) {
+			p, err = kx.fresh().Pod(testenv.KubePodName("c1", "default", name))
+			return err
+		})
+		serveIn(t, kx.fresh(), "pod/"+p.Name, netip.AddrPortFrom(p.Addr(), 5678), app(name))
+	}
+	dir := t.TempDir()
+	pool := writeSelfSigned(t, dir, "shop", "shop.example.com")
+	kx.kubectl(t, "c1", "", "create", "secret", "tls", "shop-tls", "--cert", filepath.Join(dir, "shop.crt"), "--key", filepath.Join(dir, "shop.key"))
+	kx.kubectl(t, "c1", fooBarIngress+"---\n"+tlsIngress, "apply", "-f", "-")
+
+	c := podClient(t, e, "node/"+n2.Name, false)
+	for path, want := range map[string]string{"/foo": "foo-app /foo\n", "/bar/x": "bar-app /bar/x\n"} {
+		eventually(t, time.Minute, "GET http://"+n1.IP+path, func() error {
+			code, body, err := call(c, "GET", "http://"+n1.IP+path)
+			if err != nil || code != 200 || body != want {
+				return fmt.Errorf("got %d %q %v, want 200 %q", code, body, err, want)
+			}
+			return nil
+		})
+	}
+	eventually(t, time.Minute, "status.loadBalancer of Ingress foo-bar", func() error {
+		out := kx.kubectl(t, "c1", "", "get", "ingress", "foo-bar", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")
+		if got := strings.Fields(out); !slices.Equal(got, []string{n1.IP, n2.IP}) {
+			return fmt.Errorf("status addresses %q, want %s %s", out, n1.IP, n2.IP)
+		}
+		return nil
+	})
+	tr := c.Transport.(*http.Transport)
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dial(ctx, network, net.JoinHostPort(n2.IP, "443"))
+	}
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	eventually(t, time.Minute, "GET https://shop.example.com/cart at "+n2.IP, func() error {
+		code, body, err := call(c, "GET", "https://shop.example.com/cart")
+		if err != nil || code != 200 || body != "bar-app /cart\n" {
+			return fmt.Errorf("got %d %q %v, want 200 from bar-app", code, body, err)
+		}
+		return nil
+	})
+	if out := weftCLI(t, e, n1.Name, "", "ingress", "list"); !strings.Contains(out, "default/foo-bar") || !strings.Contains(out, "kubernetes") {
+		t.Errorf("weft ingress list:\n%s", out)
+	}
 }
