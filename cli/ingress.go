@@ -30,7 +30,8 @@ and path routing (Exact, Prefix) to Services, with TLS termination. They are
 kept in the cluster's store, so one apply through any node's agent is served
 by every node, on the node's address at ports 80 and 443 (the agent's
 --ingress-http-port and --ingress-https-port). In Kubernetes mode
-weft-apiserver mirrors them from Kubernetes instead (docs/ingress.md).`,
+weft-apiserver --k8s-ingresses mirrors them from Kubernetes instead
+(docs/ingress.md).`,
 		Example: `  weft ingress apply -f foo-bar.yaml
   weft ingress apply -f tls.yaml --tls-secret demo-tls=demo.crt,demo.key
   weft ingress list
