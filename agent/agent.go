@@ -18,6 +18,7 @@ import (
 	"github.com/weftnet/weft/agent/endpoints"
 	"github.com/weftnet/weft/agent/flows"
 	"github.com/weftnet/weft/agent/health"
+	"github.com/weftnet/weft/agent/ingress"
 	bpfipcache "github.com/weftnet/weft/agent/ipcache"
 	"github.com/weftnet/weft/agent/l7lb"
 	"github.com/weftnet/weft/agent/metrics"
@@ -72,6 +73,7 @@ type Agent struct {
 	collector *gc.Collector   // runs while this agent holds the cluster's collector lock
 	flows     *flows.Component
 	proxy     *proxy.Component
+	ingress   *ingress.Component
 	registry  *prometheus.Registry
 	metrics   *metrics.Agent
 	errs      *errtrack.Registry // the last error each component logged
@@ -192,6 +194,7 @@ func (a *Agent) setup(ctx context.Context) error {
 		return err
 	}
 	a.services.SetL7Ready(a.l7lb.Ready()) // balanced ports are never programmed with their backends first
+	a.ingress = ingress.New(a.store, a.keys, a.cluster.Name, a.nodeIP, a.cfg.Ingress, a.services, a.nodes, a.log)
 	meshCfg := clustermesh.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, Cluster: a.cluster, StateDir: filepath.Join(a.cfg.StateDir, "clustermesh")}
 	a.mesh = clustermesh.New(a.store, a.keys, meshCfg, a.nodes, a.ipcache, a.policy, a.dp, a.log)
 	a.mesh.OnServicesChanged(a.services.Changed)      // global services: remote services and pods
@@ -409,6 +412,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return health.Serve(ctx, a.nodeIP, a.cfg.HealthPort, a.cfg.NodeName) })
 	g.Go(func() error { return a.flows.Run(ctx) })
 	g.Go(func() error { return a.proxy.Run(ctx) })
+	g.Go(func() error { return a.ingress.Run(ctx) })
 	g.Go(func() error { a.countLeaseLosses(ctx); return nil })
 	g.Go(func() error { return metrics.ListenAndServe(ctx, a.cfg.Metrics, a.registry) })
 	g.Go(func() error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/weftnet/weft/agent/ingress"
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/proxy"
 	"github.com/weftnet/weft/clustermesh/gc"
@@ -58,6 +59,8 @@ type Config struct {
 	Flows flow.Config
 	// Proxy is the node's L7 proxy (docs/l7.md).
 	Proxy proxy.Config
+	// Ingress is where the node serves the Ingresses (docs/ingress.md).
+	Ingress ingress.Config
 	// Metrics is the Prometheus endpoint (off by default).
 	Metrics metrics.Config
 }
@@ -87,6 +90,7 @@ func DefaultConfig() Config {
 		KVStore:           kvstore.DefaultConfig(),
 		Flows:             flow.DefaultConfig(),
 		Proxy:             proxy.DefaultConfig(),
+		Ingress:           ingress.DefaultConfig(),
 		Metrics:           metrics.DefaultConfig(),
 	}
 }
@@ -119,6 +123,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	c.KVStore.RegisterFlags(fs)
 	c.Flows.RegisterFlags(fs)
 	c.Proxy.RegisterFlags(fs)
+	c.Ingress.RegisterFlags(fs)
 	c.Metrics.RegisterFlags(fs)
 }
 
@@ -173,6 +178,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Proxy.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Ingress.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Metrics.Validate(); err != nil {

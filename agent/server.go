@@ -20,6 +20,7 @@ import (
 
 	"github.com/weftnet/weft/agent/connectivity"
 	"github.com/weftnet/weft/agent/endpoints"
+	"github.com/weftnet/weft/agent/ingress"
 	"github.com/weftnet/weft/agent/l7lb"
 	"github.com/weftnet/weft/agent/metrics"
 	"github.com/weftnet/weft/agent/policy"
@@ -52,6 +53,7 @@ func (a *Agent) serveAPI(ctx context.Context) error {
 	agentapi.RegisterL7LoadBalancingServer(srv, l7lb.NewAPI(a.l7lb))
 	agentapi.RegisterPolicyServer(srv, countedPolicyAPI{policy.NewAPI(a.policy, a.flows.Observer()), a.metrics, a.proxy.Cache()})
 	agentapi.RegisterObserverServer(srv, a.flows.Observer())
+	agentapi.RegisterIngressesServer(srv, ingress.NewAPI(a.ingress))
 	cx := connectivity.New(connectivity.Config{Node: a.cfg.NodeName, NodeIP: a.nodeIP, StateDir: a.cfg.StateDir}, a.log)
 	defer cx.Close()
 	agentapi.RegisterConnectivityServer(srv, cx)

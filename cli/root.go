@@ -67,6 +67,7 @@ their proto field names, for scripts.`,
 	root.AddCommand(newConnectivityCommand(o, version)) // cli/connectivity.go
 	root.AddCommand(newPolicyCommand(o))                // cli/policy.go
 	root.AddCommand(newFQDNCommand(o))                  // cli/fqdn.go
+	root.AddCommand(newIngressCommand(o))               // cli/ingress.go
 	root.AddCommand(newClusterMeshCommand(o))           // cli/clustermesh.go
 	root.AddCommand(newPreflightCommand(o))             // cli/preflight.go
 	root.AddCommand(newObserveCommand(o))               // cli/observe.go

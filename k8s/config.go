@@ -34,6 +34,10 @@ type Config struct {
 	// first listing).
 	WriteQPS   float64
 	WriteBurst int
+	// Ingresses turns on the mirror of Ingresses of class weft and the
+	// kubernetes.io/tls Secrets they name (docs/ingress.md); it needs RBAC
+	// for ingresses, ingresses/status and secrets.
+	Ingresses bool
 }
 
 // DefaultConfig is off, with client-go's usual lease timings.
@@ -53,6 +57,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LeaseName, "k8s-lease-name", c.LeaseName, "name of the leader-election Lease (default weft-apiserver-<cluster>)")
 	fs.Float64Var(&c.WriteQPS, "k8s-write-qps", c.WriteQPS, "store writes per second of the Kubernetes mirror")
 	fs.IntVar(&c.WriteBurst, "k8s-write-burst", c.WriteBurst, "store write burst of the Kubernetes mirror")
+	fs.BoolVar(&c.Ingresses, "k8s-ingresses", c.Ingresses, "also mirror Ingresses of class weft and the kubernetes.io/tls Secrets they name, and write their status (needs RBAC for ingresses, ingresses/status and secrets)")
 }
 
 // On reports whether the source is enabled.

@@ -108,6 +108,10 @@ func (t *term) reconcile(ctx context.Context, it item) (string, error) {
 		return t.reconcileService(ctx, it)
 	case records.KindK8sPolicies:
 		return t.reconcilePolicy(ctx, it)
+	case records.KindK8sIngresses:
+		return t.reconcileIngress(ctx, it)
+	case records.KindK8sIngressSecrets:
+		return t.reconcileIngressSecret(ctx, it)
 	}
 	return "", fmt.Errorf("unknown kind %q", it.kind)
 }

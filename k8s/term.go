@@ -51,6 +51,8 @@ type term struct {
 	exports, imports cache.GenericLister
 	importChanged    chan struct{}
 
+	ing *ingressMirror // nil unless Config.Ingresses (ingresses.go)
+
 	mu            sync.Mutex
 	sliceProblems map[item][]string // service item → slices reported for it
 }
@@ -76,6 +78,12 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		sliceProblems: map[item][]string{},
 		importChanged: make(chan struct{}, 1),
 	}
+	kinds := kindsInOrder
+	if s.cfg.Ingresses {
+		kinds = append(slices.Clone(kinds), records.KindK8sIngresses, records.KindK8sIngressSecrets)
+		t.writers[records.KindK8sIngresses] = newWriter(s.store, s.limiter, s.keys.IngressesPrefix(s.cfg.Cluster))
+		t.writers[records.KindK8sIngressSecrets] = newWriter(s.store, s.limiter, s.keys.IngressSecretsPrefix(s.cfg.Cluster))
+	}
 	defer t.queue.ShutDown()
 	s.st.clearProblems() // this term's first pass reports them again
 	pubCtx, stopPublishing := context.WithCancel(ctx)
@@ -95,6 +103,14 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		factory.Networking().V1().NetworkPolicies().Informer(),
 	}
 	handlers := []func(obj any) []item{t.namespaceItems, t.podItems, t.serviceItems, t.sliceItems, t.netpolItems}
+	var tlsSecrets informers.SharedInformerFactory // Config.Ingresses only
+	if s.cfg.Ingresses {
+		var infs []cache.SharedIndexInformer
+		var hs []func(any) []item
+		tlsSecrets, infs, hs = t.watchIngresses(factory)
+		defer tlsSecrets.Shutdown()
+		informerList, handlers = append(informerList, infs...), append(handlers, hs...)
+	}
 	dyn := dynamicinformer.NewDynamicSharedInformerFactory(s.dynamic, 0)
 	defer dyn.Shutdown()
 	cilium, err := s.crdsInstalled(GVRCiliumNetworkPolicy, GVRCiliumClusterwideNetworkPolicy)
@@ -143,6 +159,9 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 	}
 	factory.Start(ctx.Done())
 	dyn.Start(ctx.Done())
+	if tlsSecrets != nil {
+		tlsSecrets.Start(ctx.Done())
+	}
 	t.log.Debug("informers started")
 	if !cache.WaitForCacheSync(ctx.Done(), slices.Collect(func(yield func(cache.InformerSynced) bool) {
 		for _, inf := range informerList {
@@ -154,7 +173,7 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 		return ctx.Err()
 	}
 	t.log.Debug("informer caches synced")
-	for _, kind := range kindsInOrder {
+	for _, kind := range kinds {
 		if err := t.initial(ctx, kind); err != nil {
 			return err
 		}
@@ -165,6 +184,9 @@ func (s *Source) lead(ctx context.Context, recorder record.EventRecorder) error 
 	}
 	if mcs {
 		g.Go(func() error { t.runImporter(gctx, t.importChanged); return nil })
+	}
+	if t.ing != nil {
+		g.Go(func() error { t.followNodes(gctx); return nil })
 	}
 	<-ctx.Done()
 	t.queue.ShutDown()
@@ -334,6 +356,8 @@ func (t *term) allItems(kind string) ([]item, error) {
 			}
 		}
 		return out, errors.Join(append(errs, err)...)
+	case records.KindK8sIngresses, records.KindK8sIngressSecrets:
+		return t.ingressAllItems(kind)
 	}
 	return nil, fmt.Errorf("unknown kind %q", kind)
 }

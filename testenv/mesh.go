@@ -92,6 +92,7 @@ func (e *Env) prepareMesh(cluster string) (clustermesh.Dir, error) {
 	}
 	if e.Kubernetes {
 		config["kubeconfig"] = c.UnderlayKubeconfig
+		config["k8s-ingresses"] = true // the kubeconfig is the cluster admin's
 	}
 	if c.GlobalCIDR != "" {
 		config["global-cidr"] = c.GlobalCIDR

@@ -78,7 +78,7 @@ func TestNoPackageImportsAbove(t *testing.T) {
 
 func TestLayerOf(t *testing.T) {
 	for pkg, want := range map[string]int{
-		"agent": 6, "agent/policy": 5, "kvstore": 1, "kvstore/etcd": 1, "datapath/bpf": 3,
+		"agent": 6, "agent/policy": 5, "agent/ingress": 5, "proxy/ingress": 5, "kvstore": 1, "kvstore/etcd": 1, "datapath/bpf": 3,
 		"clustermesh": 4, "clustermesh/apiserver": 5, "e2e": 8, "e2e/connectivity": 6, "cmd/weft": 8,
 		"agent/l7lb": 5, "proxy/l7lb": 5, "internal/yamldocs": 0,
 	} {

@@ -1,11 +1,10 @@
 // Package ingress is the routing half of Weft's Ingress support: it turns
 // Kubernetes Ingress objects of class "weft" (networking.k8s.io/v1, the
-// same YAML `weft ingress apply -f` will take on standalone hosts) into a
+// same YAML `weft ingress apply -f` takes on standalone hosts) into a
 // routing table with Kubernetes' matching rules (exact host before
 // wildcard host before any host; Exact before the longest Prefix, prefixes
 // matched by path element), and serves HTTP through it to the Services'
-// backends. docs/ingress.md says what is built; nothing serves it on the
-// nodes yet.
+// backends. agent/ingress runs it on every node (docs/ingress.md).
 package ingress
 
 import (

@@ -20,6 +20,8 @@ import (
 //	state/pods/v1/<cluster>/<ns>/<name>          Pod, owned by the Kubernetes source
 //	state/namespaces/v1/<cluster>/<name>         Namespace, owned by the Kubernetes source
 //	state/l7lb/v1/<cluster>/<ns>/<name>          L7LoadBalancingRef, owned by its source (l7lb.go)
+//	state/ingresses/v1/<cluster>/<ns>/<name>     Ingress, owned by its source (ingress.go)
+//	state/ingress-secrets/v1/<cluster>/<ns>/<name> IngressSecret, owned by its source
 //	ipam/v1/<cluster>/<cidr>                     PodCIDR, taken by compare-and-swap
 //	clustermesh/v1/remotes/<cluster>             Remote
 //	synced/<cluster>/<kind>                      Synced, written after a full list of kind
