@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,8 +232,10 @@ func TestIngress(t *testing.T) {
 			t.Errorf("weft ingress delete of a missing one: %s", out)
 		}
 		c := podClient(t, e, "node/"+n2.Name, false)
-		eventually(t, 30*time.Second, "GET /foo on "+n1.IP+" after the delete gets 404", func() error {
-			if code, body, err := call(c, "GET", "http://"+n1.IP+"/foo"); err != nil || code != http.StatusNotFound {
+		// With no Ingress left the nodes stop listening: the port is free.
+		eventually(t, 30*time.Second, "port 80 of "+n1.IP+" closed after the last Ingress is deleted", func() error {
+			code, body, err := call(c, "GET", "http://"+n1.IP+"/foo")
+			if !errors.Is(err, syscall.ECONNREFUSED) {
 				return fmt.Errorf("got %d %q %v", code, body, err)
 			}
 			return nil

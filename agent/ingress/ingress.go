@@ -56,6 +56,10 @@ type Component struct {
 	mu     sync.Mutex
 	served []served             // the last build, sorted by key
 	certs  map[string]certEntry // parsed certificates by record key
+	// active: some Ingress is stored, so the node listens; activeChanged
+	// is closed (and replaced) when it changes.
+	active        bool
+	activeChanged chan struct{}
 }
 
 // served is one Ingress record as the last build saw it.
@@ -73,7 +77,8 @@ type certEntry struct {
 // New returns the component of the node at nodeIP in cluster.
 func New(store kvstore.Client, keys records.Keys, cluster string, nodeIP netip.Addr, cfg Config, backends Backends, nodes Nodes, log *slog.Logger) *Component {
 	c := &Component{cfg: cfg, cluster: cluster, nodeIP: nodeIP, store: store, keys: keys, backends: backends, nodes: nodes,
-		log: log.With("component", "ingress"), kick: make(chan struct{}, 1), certs: map[string]certEntry{}}
+		log: log.With("component", "ingress"), kick: make(chan struct{}, 1), certs: map[string]certEntry{},
+		activeChanged: make(chan struct{})}
 	empty, _ := pingress.Build(nil)
 	c.handler = pingress.NewHandler(empty, c.resolve)
 	changed := func() {
@@ -118,33 +123,30 @@ func (c *Component) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// serve listens on the node's address and port until ctx ends; a port
-// that cannot be bound (in use) is retried, and logged.
+// serve listens on the node's address and port while the cluster has
+// Ingresses, until ctx ends (a node without Ingresses leaves the port to
+// others); a port that cannot be bound (in use) is retried, and logged.
 func (c *Component) serve(ctx context.Context, port int, tlsCfg *tls.Config) error {
 	addr := net.JoinHostPort(c.nodeIP.String(), strconv.Itoa(port))
 	for {
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", addr)
+		if !c.waitActive(ctx, true) {
+			return nil
+		}
+		// Served until ctx ends or the last Ingress is deleted.
+		sctx, cancel := context.WithCancel(ctx)
+		go func() {
+			if c.waitActive(sctx, false) {
+				cancel()
+			}
+		}()
+		err := c.listenAndServe(sctx, addr, tlsCfg)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err == nil {
-			if tlsCfg != nil {
-				ln = tls.NewListener(ln, tlsCfg)
-			}
-			srv := &http.Server{Handler: c.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-				ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
-			c.log.Info("serving Ingresses", "address", addr, "tls", tlsCfg != nil)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				<-ctx.Done()
-				shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(shut)
-			}()
-			err = srv.Serve(ln)
-			<-done
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
+			c.log.Info("no Ingress left: not serving", "address", addr)
+			continue
 		}
 		c.log.Error("serve Ingresses", "address", addr, "err", err)
 		select {
@@ -153,6 +155,32 @@ func (c *Component) serve(ctx context.Context, port int, tlsCfg *tls.Config) err
 		case <-time.After(listenRetry):
 		}
 	}
+}
+
+// listenAndServe serves the Ingresses on addr until ctx ends (nil) or
+// listening fails.
+func (c *Component) listenAndServe(ctx context.Context, addr string, tlsCfg *tls.Config) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	srv := &http.Server{Handler: c.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
+	c.log.Info("serving Ingresses", "address", addr, "tls", tlsCfg != nil)
+	stop := context.AfterFunc(ctx, func() {
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	})
+	defer stop()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // rebuild checks every record, builds the table of those that are valid
@@ -188,7 +216,30 @@ func (c *Component) rebuild() {
 	c.handler.Update(t)
 	c.mu.Lock()
 	c.served = out
+	if active := len(out) > 0; active != c.active {
+		c.active = active
+		close(c.activeChanged)
+		c.activeChanged = make(chan struct{})
+	}
 	c.mu.Unlock()
+}
+
+// waitActive waits until the node has Ingresses to serve (want true) or
+// none (want false); false when ctx ended first.
+func (c *Component) waitActive(ctx context.Context, want bool) bool {
+	for {
+		c.mu.Lock()
+		active, changed := c.active, c.activeChanged
+		c.mu.Unlock()
+		if active == want {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		}
+	}
 }
 
 func (c *Component) resolve(b pingress.Backend) ([]netip.AddrPort, error) {
