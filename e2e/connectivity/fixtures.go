@@ -58,6 +58,8 @@ type cluster struct {
 	service *service
 	// global is the global test service of a mesh (several clusters).
 	global *service
+	// ingress: the test Ingress is served (ingress.go).
+	ingress bool
 }
 
 // allPods are the test pods of the cluster, policy pods included.

@@ -98,5 +98,6 @@ func (fx *fixture) clusterScenarios(cl cluster) []Scenario {
 		return fx.probeTCP(ctx, a, dst, bulkPayload, true)
 	})
 	fx.serviceScenarios(cl, add)
+	fx.ingressScenarios(cl, add)
 	return out
 }

@@ -68,6 +68,16 @@ func (fx *fixture) applyServices(ctx context.Context) error {
 				return err
 			}
 		}
+		if fx.env != nil && fx.env.Kubernetes {
+			if i == 0 {
+				fx.skipped = append(fx.skipped, Result{Name: "pod-to-ingress-service", Skipped: noIngressKube})
+			}
+			continue
+		}
+		if err := fx.applyIngress(ctx, cl); err != nil {
+			return err
+		}
+		cl.ingress = true
 	}
 	return nil
 }
@@ -122,6 +132,11 @@ func (fx *fixture) waitServiceBackends(ctx context.Context, node, name string, w
 // deleteServices removes the test services again.
 func (fx *fixture) deleteServices(ctx context.Context) {
 	for _, cl := range fx.clusters {
+		if cl.ingress {
+			if err := fx.deleteIngress(ctx, cl); err != nil {
+				fx.opts.Log.Warn("delete the connectivity test ingress", "cluster", cl.name, "err", err)
+			}
+		}
 		err := fx.deleteService(ctx, cl, serviceName)
 		if err == nil && len(fx.clusters) > 1 {
 			err = fx.deleteService(ctx, cl, globalServiceName)
