@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/weftnet/weft/api/agentapi"
+	"github.com/weftnet/weft/clustermesh/apiserver"
+	"github.com/weftnet/weft/clustermesh/apiserver/apiservertest"
 )
 
 // TestGlobalAddressesShown: with global addressing, `weft ipcache list`
@@ -46,5 +49,45 @@ func TestGlobalAddressesShown(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMeshStatusShowsGlobalCIDRs: `weft clustermesh status` of two
+// clusters that share a pod CIDR and have global addressing shows each
+// cluster's global CIDR and, after each remote's name, the remote's; a
+// mesh without global addressing prints no such column
+// (TestClusterMeshCommands).
+func TestMeshStatusShowsGlobalCIDRs(t *testing.T) {
+	root := shortTempDir(t)
+	for i, g := range []string{"242.1.0.0/16", "242.2.0.0/16"} {
+		apiservertest.Start(t, fmt.Sprintf("c%d", i+1), uint32(i+1), apiservertest.Options{Root: root, PodCIDR: "10.100.0.0/16",
+			Modify: func(c *apiserver.Config) { c.GlobalCIDR = g }})
+	}
+	socket := filepath.Join(root, "agent.sock")
+	agent := testAgent("n1")
+	agent.status.Cluster = "c1"
+	agent.status.RemoteClusters = []*agentapi.RemoteCluster{{Name: "c2", Connected: true, Synced: true}}
+	serve(t, socket, agent)
+	mesh := func(args ...string) result {
+		return runCLI(t, t.TempDir(), nil, append([]string{"--socket", socket, "clustermesh", "--dir", root}, args...)...)
+	}
+	if r := mesh("connect", "c1", "c2"); r.err != nil {
+		t.Fatalf("connect c1 c2: %v\n%s", r.err, r.stdout)
+	}
+	r := mesh("status", "c1", "c2")
+	if r.err != nil {
+		t.Fatalf("status: %v\n%s", r.err, r.stdout)
+	}
+	for _, want := range []string{"POD CIDRS       GLOBAL CIDR    STORE", "10.100.0.0/16   242.1.0.0/16", "10.100.0.0/16   242.2.0.0/16",
+		"c2 (global 242.2.0.0/16)", "c1 (global 242.1.0.0/16)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = mesh("status", "c1", "-o", "json")
+	for _, want := range []string{`"global_cidr": "242.1.0.0/16"`, `"remote_global_cidrs": {`, `"c2": "242.2.0.0/16"`} {
+		if r.err != nil || !strings.Contains(r.stdout, want) {
+			t.Errorf("status -o json (%v) lacks %q:\n%s", r.err, want, r.stdout)
+		}
 	}
 }
