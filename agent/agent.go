@@ -54,6 +54,10 @@ type Agent struct {
 	podCIDR  netip.Prefix
 	dp       *datapath.Datapath
 
+	// global and globalPool are what the datapath translates with
+	// (setupGlobal; zero: off).
+	global, globalPool netip.Prefix
+
 	owned     *syncstore.Store
 	ids       *identity.Allocator
 	publisher *ipcache.Publisher
@@ -211,6 +215,7 @@ func (a *Agent) setupObservability() error {
 		Identities: flows.Identities(a.ids, remoteIdentities{a.mesh}),
 		Services:   flows.Services(a.services),
 		Policies:   a.policy,
+		GlobalCIDR: a.global, PodCIDR: a.globalPool,
 	}
 	var err error
 	a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log)
@@ -302,6 +307,7 @@ func (a *Agent) setupGlobal() error {
 	if err := a.dp.SetGlobal(global, p, a.cluster.ID); err != nil {
 		return fmt.Errorf("set up global addressing: %w", err)
 	}
+	a.global, a.globalPool = global, p
 	return nil
 }
 

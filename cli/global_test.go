@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/clustermesh/apiserver"
@@ -89,5 +90,30 @@ func TestMeshStatusShowsGlobalCIDRs(t *testing.T) {
 		if r.err != nil || !strings.Contains(r.stdout, want) {
 			t.Errorf("status -o json (%v) lacks %q:\n%s", r.err, want, r.stdout)
 		}
+	}
+}
+
+// TestObserveShowsGlobalAddress: a flow of a pod whose packets crossed
+// the mesh under its global address names that address next to the pod
+// in every text format; the other end, a remote pod known by its global
+// address, is printed as before.
+func TestObserveShowsGlobalAddress(t *testing.T) {
+	socket := serveObserver(t, []*agentapi.Flow{{TimeNs: testNow.Add(-time.Minute).UnixNano(),
+		Source: &agentapi.FlowEndpoint{Ip: "242.2.0.7", Port: 40000, Identity: 2<<16 | 300, Namespace: "dev", PodName: "client-c2", Cluster: "c2"},
+		Destination: &agentapi.FlowEndpoint{Ip: "10.100.1.5", Port: 80, Identity: 65836, Namespace: "dev", PodName: "web-c1", Cluster: "c1",
+			GlobalIp: "242.1.1.5"},
+		Node: "c1-n1", Cluster: "c1", ObservationPoint: "to-endpoint", Verdict: agentapi.Verdict_FORWARDED, Protocol: "TCP", ProtocolNumber: 6,
+		Direction: agentapi.Direction_INGRESS}})
+	for _, tc := range []struct{ format, want string }{
+		{"compact", "dev/client-c2:40000 -> dev/web-c1:80 (global 242.1.1.5) to-endpoint FORWARDED"},
+		{"dict", "dev/web-c1:80 (global 242.1.1.5) (identity 65836) 10.100.1.5"},
+		{"json", `"global_ip":"242.1.1.5"`},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			r := runCLI(t, t.TempDir(), nil, "--socket", socket, "observe", "-o", tc.format)
+			if r.err != nil || !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("weft observe -o %s (%v) printed\n%s\nwant it to contain %q", tc.format, r.err, r.stdout, tc.want)
+			}
+		})
 	}
 }

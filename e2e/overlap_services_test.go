@@ -50,16 +50,37 @@ func TestGlobalServicesOverlapping(t *testing.T) {
 	t.Run("affinity-none-served-by-all-three", func(t *testing.T) {
 		sx.waitServed(t, "client-c1", ip, all)
 	})
+	t.Run("observe-names-global-addresses", func(t *testing.T) {
+		// The flows of that traffic name each cluster's own pod with the
+		// global address its packets crossed the mesh under: client-c1 on
+		// c1-n1 (sent to web-c2), web-c2 on c2-n1 (reached from client-c1).
+		for _, c := range []struct{ node, pod, to string }{{"c1-n1", "client-c1", "web-c2"}, {"c2-n1", "web-c2", ""}} {
+			p := sx.pods[c.pod]
+			g := globalOf(t, int(c.node[1]-'0'), p)
+			eventually(t, 30*time.Second, fmt.Sprintf("weft observe on %s names %s with %s", c.node, c.pod, g), func() error {
+				if _, err := sx.fetch(context.Background(), "client-c1", netip.AddrPortFrom(ip, 80)); err != nil {
+					return err
+				}
+				out, err := sx.weft(c.node, "observe", "--last", "200", "--pod", svcNamespace+"/"+c.pod)
+				if err != nil {
+					return err
+				}
+				for _, line := range strings.Split(out, "\n") {
+					if strings.Contains(line, svcNamespace+"/"+c.pod+":") && strings.Contains(line, "(global "+g.String()+")") {
+						return nil
+					}
+				}
+				return fmt.Errorf("no flow names %s (global %s):\n%s", c.pod, g, out)
+			})
+		}
+	})
 	t.Run("service-list-shows-both-addresses", func(t *testing.T) {
 		// The remote backends by their global addresses, each with its
 		// pod address, which is c1's own backend's too.
 		var want []string
 		for _, c := range []int{2, 3} {
 			p := webs[fmt.Sprintf("c%d", c)]
-			g, ok := records.GlobalAddr(netip.MustParsePrefix(fmt.Sprintf("242.%d.0.0/16", c)), []netip.Prefix{netip.MustParsePrefix("10.100.0.0/16")}, p.Addr())
-			if !ok {
-				t.Fatalf("%s has no global address", p.Name)
-			}
+			g := globalOf(t, c, p)
 			want = append(want, fmt.Sprintf("%s:8080 (active; pod %s:8080)", g, p.IP))
 		}
 		want = append(want, fmt.Sprintf("=> %s:8080 (active)\n", webs["c1"].IP))
@@ -96,4 +117,15 @@ func TestGlobalServicesOverlapping(t *testing.T) {
 		define("c1-n1", "update", "service.cilium.io/affinity-")
 		sx.waitServed(t, "client-c1", ip, all)
 	})
+}
+
+// globalOf is the global address of pod p of cluster c<id> in testenv's
+// overlapping mesh (pool 10.100.0.0/16, global CIDR 242.<id>.0.0/16).
+func globalOf(t *testing.T, id int, p testenv.Pod) netip.Addr {
+	t.Helper()
+	g, ok := records.GlobalAddr(netip.MustParsePrefix(fmt.Sprintf("242.%d.0.0/16", id)), []netip.Prefix{netip.MustParsePrefix("10.100.0.0/16")}, p.Addr())
+	if !ok {
+		t.Fatalf("pod %s at %s has no global address", p.Name, p.IP)
+	}
+	return g
 }
