@@ -121,7 +121,7 @@ func TestGlobalServicesOverlapping(t *testing.T) {
 
 // globalOf is the global address of pod p of cluster c<id> in testenv's
 // overlapping mesh (pool 10.100.0.0/16, global CIDR 242.<id>.0.0/16).
-func globalOf(t *testing.T, id int, p testenv.Pod) netip.Addr {
+func globalOf(t testing.TB, id int, p testenv.Pod) netip.Addr {
 	t.Helper()
 	g, ok := records.GlobalAddr(netip.MustParsePrefix(fmt.Sprintf("242.%d.0.0/16", id)), []netip.Prefix{netip.MustParsePrefix("10.100.0.0/16")}, p.Addr())
 	if !ok {
