@@ -58,6 +58,10 @@ type Agent struct {
 	podCIDR  netip.Prefix
 	dp       *datapath.Datapath
 
+	// global and globalPool are what the datapath translates with
+	// (setupGlobal; zero: off).
+	global, globalPool netip.Prefix
+
 	owned     *syncstore.Store
 	ids       *identity.Allocator
 	publisher *ipcache.Publisher
@@ -223,6 +227,7 @@ func (a *Agent) setupObservability() error {
 		Identities: flows.Identities(a.ids, remoteIdentities{a.mesh}),
 		Services:   flows.Services(a.services),
 		Policies:   a.policy,
+		GlobalCIDR: a.global, PodCIDR: a.globalPool,
 	}
 	var err error
 	if a.flows, err = flows.New(a.cfg.Flows, a.dp, enricher, a.registry, a.log); err != nil {
@@ -326,6 +331,7 @@ func (a *Agent) setupGlobal() error {
 	if err := a.dp.SetGlobal(global, p, a.cluster.ID); err != nil {
 		return fmt.Errorf("set up global addressing: %w", err)
 	}
+	a.global, a.globalPool = global, p
 	return nil
 }
 

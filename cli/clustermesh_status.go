@@ -22,14 +22,18 @@ type meshStatus struct {
 }
 
 type meshClusterStatus struct {
-	Name      string   `json:"name"`
-	ID        uint32   `json:"id,omitempty"`
-	Routing   string   `json:"routing,omitempty"`
-	PodCIDRs  []string `json:"pod_cidrs,omitempty"`
-	Endpoints []string `json:"endpoints,omitempty"`
-	Remotes   []string `json:"remotes"`
-	Readers   []string `json:"readers"`
-	Error     string   `json:"error,omitempty"`
+	Name     string   `json:"name"`
+	ID       uint32   `json:"id,omitempty"`
+	Routing  string   `json:"routing,omitempty"`
+	PodCIDRs []string `json:"pod_cidrs,omitempty"`
+	// GlobalCIDR is the cluster's global addressing range, when set;
+	// RemoteGlobalCIDRs those of its remotes that have one, by name.
+	GlobalCIDR        string            `json:"global_cidr,omitempty"`
+	RemoteGlobalCIDRs map[string]string `json:"remote_global_cidrs,omitempty"`
+	Endpoints         []string          `json:"endpoints,omitempty"`
+	Remotes           []string          `json:"remotes"`
+	Readers           []string          `json:"readers"`
+	Error             string            `json:"error,omitempty"`
 }
 
 type meshNodeStatus struct {
@@ -134,8 +138,17 @@ func (m *meshOptions) collect(cmd *cobra.Command, clusters []string) meshStatus 
 				for _, p := range s.Info.PodCIDRs {
 					cs.PodCIDRs = append(cs.PodCIDRs, p.String())
 				}
+				if s.Info.Global() {
+					cs.GlobalCIDR = s.Info.GlobalCIDR.String()
+				}
 				for _, r := range s.Remotes {
 					cs.Remotes = append(cs.Remotes, r.Name)
+					if r.Global() {
+						if cs.RemoteGlobalCIDRs == nil {
+							cs.RemoteGlobalCIDRs = map[string]string{}
+						}
+						cs.RemoteGlobalCIDRs[r.Name] = r.GlobalCIDR.String()
+					}
 				}
 				want[name] = cs.Remotes
 				for _, r := range cs.Remotes {
@@ -224,11 +237,29 @@ func (m *meshOptions) nodeStatuses(cmd *cobra.Command) []meshNodeStatus {
 	return out
 }
 
+// The GLOBAL CIDR column and a remote's global CIDR after its name
+// ("c2 (global 242.2.0.0/16)") appear only in a mesh with global
+// addressing (docs/clustermesh.md).
 func printMeshStatus(w io.Writer, st meshStatus) error {
-	t := newTable("CLUSTER", "ID", "ROUTING", "POD CIDRS", "STORE", "REMOTES", "READERS", "ERROR")
+	global := slices.ContainsFunc(st.Clusters, func(c meshClusterStatus) bool { return c.GlobalCIDR != "" || len(c.RemoteGlobalCIDRs) > 0 })
+	cols := []string{"CLUSTER", "ID", "ROUTING", "POD CIDRS", "STORE", "REMOTES", "READERS", "ERROR"}
+	if global {
+		cols = slices.Insert(cols, 4, "GLOBAL CIDR")
+	}
+	t := newTable(cols...)
 	for _, c := range st.Clusters {
-		t.add(c.Name, itoa(c.ID), orDash(c.Routing), orDash(strings.Join(c.PodCIDRs, ",")), orDash(strings.Join(c.Endpoints, ",")),
-			orDash(strings.Join(c.Remotes, ",")), orDash(strings.Join(c.Readers, ",")), orDash(c.Error))
+		remotes := slices.Clone(c.Remotes)
+		for i, r := range remotes {
+			if g := c.RemoteGlobalCIDRs[r]; g != "" {
+				remotes[i] = r + " (global " + g + ")"
+			}
+		}
+		row := []string{c.Name, itoa(c.ID), orDash(c.Routing), orDash(strings.Join(c.PodCIDRs, ",")), orDash(strings.Join(c.Endpoints, ",")),
+			orDash(strings.Join(remotes, ",")), orDash(strings.Join(c.Readers, ",")), orDash(c.Error)}
+		if global {
+			row = slices.Insert(row, 4, orDash(c.GlobalCIDR))
+		}
+		t.add(row...)
 	}
 	if err := t.write(w); err != nil {
 		return err

@@ -170,7 +170,8 @@ func (p *flowPrinter) dict(f *agentapi.Flow) error {
 }
 
 // endpointString is "namespace/pod:port" for a pod, "ip:port" otherwise,
-// followed by a reserved identity's name ("(world)").
+// followed by the pod's global address when the flow crossed the mesh
+// under it ("(global 242.1.0.5)") or a reserved identity's name ("(world)").
 func endpointString(ep *agentapi.FlowEndpoint, ports bool) string {
 	host := ep.GetIp()
 	if ep.GetPodName() != "" {
@@ -186,6 +187,9 @@ func endpointString(ep *agentapi.FlowEndpoint, ports bool) string {
 	}
 	if s == "" {
 		s = "?"
+	}
+	if g := ep.GetGlobalIp(); g != "" {
+		s += " (global " + g + ")" // crossed the mesh under its global address
 	}
 	for _, l := range ep.GetLabels() {
 		if name, ok := strings.CutPrefix(l, "reserved:"); ok && ep.GetPodName() == "" {

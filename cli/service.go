@@ -72,13 +72,17 @@ func serviceTable(resp *agentapi.ListServicesResponse) *table {
 }
 
 // numberedBackends is the BACKEND cell: "1 => 10.0.0.1:80 (active)", one
-// backend per line.
+// backend per line; a remote pod known by its global address also shows
+// its pod address: "2 => 242.2.0.5:80 (active; pod 10.100.0.5:80)".
 func numberedBackends(bes []*agentapi.Backend) string {
 	lines := make([]string, len(bes))
 	for i, be := range bes {
 		state := "active"
 		if !be.GetReady() {
 			state = "not ready"
+		}
+		if pod := be.GetPodAddress(); pod != "" {
+			state += "; pod " + pod // a remote pod reached by its global address
 		}
 		lines[i] = fmt.Sprintf("%d => %s (%s)", i+1, be.GetAddress(), state)
 	}

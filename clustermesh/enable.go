@@ -1,12 +1,14 @@
 package clustermesh
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 )
 
 // EnableOptions say what `weft clustermesh enable` creates.
@@ -38,6 +40,9 @@ func Enable(o EnableOptions) error {
 		return err
 	}
 	if err := checkOwner(o.Dir, o.Cluster, o.ID); err != nil {
+		return err
+	}
+	if err := checkGlobalUnchanged(o); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(string(o.Dir), 0o700); err != nil {
@@ -132,6 +137,43 @@ func checkOwner(d Dir, cluster string, id uint32) error {
 		return fmt.Errorf("enable %s (id %d): %s already belongs to cluster %s (id %v); use another directory or the cluster's name and id", cluster, id, d, have.Name, have.ID)
 	}
 	return nil
+}
+
+// checkGlobalUnchanged refuses a global CIDR other than the one in
+// apiserver.json while the cluster is connected (remotes/<cluster> exist):
+// the connected clusters know its pods by the old range.
+func checkGlobalUnchanged(o EnableOptions) error {
+	raw, err := os.ReadFile(o.Dir.Path(ConfigFile))
+	if err != nil {
+		return nil // no configuration yet (checkOwner reported other errors)
+	}
+	var have struct {
+		Global string `json:"global-cidr"`
+	}
+	if err := json.Unmarshal(raw, &have); err != nil {
+		return fmt.Errorf("read %s: %w", o.Dir.Path(ConfigFile), err)
+	}
+	want, _ := o.Config["global-cidr"].(string)
+	if have.Global == want {
+		return nil
+	}
+	ents, err := os.ReadDir(o.Dir.Path(RemotesSubdir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("list the connected clusters of %s: %w", o.Cluster, err)
+	}
+	var connected []string
+	for _, e := range ents {
+		if e.IsDir() {
+			connected = append(connected, e.Name())
+		}
+	}
+	if len(connected) == 0 {
+		return nil
+	}
+	show := func(s string) string { return cmp.Or(s, "none") }
+	return fmt.Errorf("enable %s: --global-cidr %s: %s has the global CIDR %s and is connected to %s, which know its pods by it; "+
+		"disconnect first (weft clustermesh disconnect %s <cluster>, for each), then change it and connect again, or keep --global-cidr %s",
+		o.Cluster, show(want), o.Cluster, show(have.Global), strings.Join(connected, ", "), o.Cluster, show(have.Global))
 }
 
 // sameHosts reports whether the certificate at path covers exactly hosts.

@@ -260,3 +260,65 @@ func TestEnable(t *testing.T) {
 		t.Fatal("the remote CA is the cluster's CA")
 	}
 }
+
+// TestEnableRefusesGlobalChangeWhileConnected: enable with another
+// --global-cidr is refused while remotes/<cluster> exist, naming them and
+// what to do, and apiserver.json stays as it was; once disconnected (no
+// remote directory) the change is written.
+func TestEnableRefusesGlobalChangeWhileConnected(t *testing.T) {
+	d := Dir(t.TempDir() + "/c1")
+	o := EnableOptions{Dir: d, Cluster: "c1", ID: 1, Config: map[string]any{"routing-mode": "tunnel", "global-cidr": "242.1.0.0/16"}}
+	if err := Enable(o); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"c2", "c3"} {
+		if err := os.MkdirAll(d.Remote(r), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := os.ReadFile(d.Path(ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		global any
+		wants  []string
+	}{
+		{"another global CIDR", "242.9.0.0/16", []string{"--global-cidr 242.9.0.0/16", "c1 has the global CIDR 242.1.0.0/16", "connected to c2, c3", "disconnect first"}},
+		{"global addressing off", nil, []string{"--global-cidr none", "connected to c2, c3", "disconnect first"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			changed := o
+			changed.Config = map[string]any{"routing-mode": "tunnel"}
+			if tc.global != nil {
+				changed.Config["global-cidr"] = tc.global
+			}
+			err := Enable(changed)
+			if err == nil {
+				t.Fatal("enable changed the global CIDR of a connected cluster")
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: want it to contain %q", err, w)
+				}
+			}
+			if after, _ := os.ReadFile(d.Path(ConfigFile)); string(after) != string(before) {
+				t.Errorf("apiserver.json changed by the refused enable:\n%s", after)
+			}
+		})
+	}
+	if err := Enable(o); err != nil { // the same global CIDR
+		t.Fatalf("enable with the unchanged global CIDR: %v", err)
+	}
+	if err := os.RemoveAll(d.Path(RemotesSubdir)); err != nil {
+		t.Fatal(err)
+	}
+	o.Config = map[string]any{"routing-mode": "tunnel", "global-cidr": "242.9.0.0/16"}
+	if err := Enable(o); err != nil {
+		t.Fatalf("enable with a new global CIDR once disconnected: %v", err)
+	}
+	if after, _ := os.ReadFile(d.Path(ConfigFile)); !strings.Contains(string(after), "242.9.0.0/16") {
+		t.Errorf("apiserver.json after the change: %s", after)
+	}
+}

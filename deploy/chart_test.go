@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,7 @@ var variants = map[string][]string{
 	"embedded": {"store.kind=embedded", "store.endpoints={https://10.0.0.5:2381}", "apiserver.nodeSelector.kubernetes\\.io/hostname=node-1",
 		"apiserver.k8sServiceHost=10.0.0.1"},
 	"consul": {"store.kind=consul", "store.endpoints={http://10.0.0.5:8500}", "store.consulTokenSecret=consul-token", "agent.privileged=false", "agent.flows.enabled=false"},
+	"global": {"store.endpoints={http://10.0.0.5:2379}", "globalCIDR=242.7.0.0/16", "serviceCIDR=10.97.0.0/16"},
 	"agents-only": {"store.endpoints={http://10.0.0.5:2379}", "apiserver.enabled=false", "agent.flows.enabled=false",
 		"agent.metrics.enabled=false", "agent.extraArgs={--log-level=debug}"},
 }
@@ -119,14 +121,23 @@ func TestChartAppliesToKubernetes(t *testing.T) {
 			if res, err := kc(out, "apply", "--dry-run=server", "-f", "-"); err != nil {
 				t.Fatalf("kube-apiserver refuses the rendered chart: %v\n%s", err, res)
 			}
-			checkConfigs(t, out)
+			sc := checkConfigs(t, out)
+			// The cluster's service CIDR and global CIDR reach the apiserver.
+			global, svc := "", "10.96.0.0/16"
+			if name == "global" {
+				global, svc = "242.7.0.0/16", "10.97.0.0/16"
+			}
+			if sc != nil && (sc.GlobalCIDR != global || !slices.Equal(sc.ServiceCIDRs, []string{svc})) {
+				t.Errorf("apiserver.yaml: global CIDR %q, service CIDRs %q; want %q, [%s]", sc.GlobalCIDR, sc.ServiceCIDRs, global, svc)
+			}
 		})
 	}
 }
 
 // checkConfigs loads the rendered ConfigMap's agent.yaml and apiserver.yaml
 // as weft-agent and weft-apiserver would (--config), and validates them.
-func checkConfigs(t *testing.T, manifest string) {
+// It returns the apiserver's configuration (nil when there is none).
+func checkConfigs(t *testing.T, manifest string) *apiserver.Config {
 	t.Helper()
 	var cm corev1.ConfigMap
 	for _, doc := range strings.Split(manifest, "\n---\n") {
@@ -161,7 +172,9 @@ func checkConfigs(t *testing.T, manifest string) {
 	if _, ok := cm.Data["apiserver.yaml"]; ok {
 		sc := apiserver.DefaultConfig()
 		load("apiserver.yaml", sc.RegisterFlags, sc.Validate)
+		return &sc
 	}
+	return nil
 }
 
 // TestChartRefusesBadValues: values.schema.json refuses bad values before
@@ -184,6 +197,8 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{[]string{"store.kind=embedded", "store.endpoints={http://10.0.0.5:2379}", "apiserver.nodeSelector.a=b"}, "/store/endpoints/0"},
 		{[]string{"store.kind=embedded", "store.endpoints={https://10.0.0.5:2381}", "apiserver.nodeSelector.a=b", "apiserver.enabled=false"}, "/apiserver/enabled"},
 		{[]string{"store.kind=redis", "store.endpoints={http://10.0.0.5:2379}"}, "/store/kind"},
+		{[]string{"store.endpoints={http://10.0.0.5:2379}", "globalCIDR=242.7.0.0"}, "globalCIDR"},
+		{[]string{"store.endpoints={http://10.0.0.5:2379}", "globalCIDR=yes"}, "globalCIDR"},
 	} {
 		out, err := render(t, helm, tc.set...)
 		if err == nil {

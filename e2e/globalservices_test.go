@@ -43,16 +43,9 @@ func globalServices(t *testing.T, routing string) {
 	sx.addPod(t, "client-c1", "c1-n2", map[string]string{"app": "client"})
 	sx.addPod(t, "client-c2", "c2-n2", map[string]string{"app": "client"})
 
-	const name = svcNamespace + "/web"
 	define := func(node, verb string, annotations ...string) {
 		t.Helper()
-		args := []string{"service", verb, name, "--port", "80:8080/TCP", "--selector", "app=web"}
-		for _, a := range annotations {
-			args = append(args, "--annotation", a)
-		}
-		if _, err := sx.weft(node, args...); err != nil {
-			t.Fatal(err)
-		}
+		sx.defineWeb(t, node, verb, annotations...)
 	}
 	const global, notShared = "service.cilium.io/global=true", "service.cilium.io/shared=false"
 	define("c1-n1", "create", global)
@@ -89,6 +82,19 @@ func globalServices(t *testing.T, routing string) {
 		define("c1-n1", "update", "service.cilium.io/affinity=remote")
 		sx.waitServed(t, "client-c1", ipC1, []string{"web-c2"})
 	})
+}
+
+// defineWeb creates or updates (verb) the service svcNamespace/web, port
+// 80 to 8080 of the pods app=web, through node, with annotations.
+func (sx *serviceFixture) defineWeb(t *testing.T, node, verb string, annotations ...string) {
+	t.Helper()
+	args := []string{"service", verb, svcNamespace + "/web", "--port", "80:8080/TCP", "--selector", "app=web"}
+	for _, a := range annotations {
+		args = append(args, "--annotation", a)
+	}
+	if _, err := sx.weft(node, args...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // globalIP is the service's ClusterIP in the cluster of node.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftnet/weft/api/agentapi"
 	"github.com/weftnet/weft/datapath"
+	"github.com/weftnet/weft/state/records"
 )
 
 // Endpoint is what the agent knows about an address.
@@ -59,6 +60,11 @@ type Enricher struct {
 	Identities    IdentityLookup
 	Services      ServiceLookup
 	Policies      PolicyLookup
+	// GlobalCIDR and PodCIDR are the observing cluster's global addressing
+	// as the datapath translates it (zero: off): a pod of this cluster
+	// talking to another cluster's end gets its global address in
+	// FlowEndpoint.global_ip.
+	GlobalCIDR, PodCIDR netip.Prefix
 }
 
 // Enrich returns the record of one datapath event.
@@ -79,6 +85,8 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 	if e.Clock != nil {
 		r.TimeNs = e.Clock.Wall(f.Time).UnixNano()
 	}
+	e.setGlobal(r.Source, r.Destination)
+	e.setGlobal(r.Destination, r.Source)
 	if point == "to-proxy" {
 		// Handed to the node's L7 proxy, which records the requests.
 		r.Verdict = agentapi.Verdict_REDIRECTED
@@ -110,6 +118,23 @@ func (e *Enricher) Enrich(f datapath.Flow) *agentapi.Flow {
 		}
 	}
 	return r
+}
+
+// setGlobal sets ep's global address when ep is a pod of this cluster
+// and peer is of another cluster: the datapath gives the pod's packets to
+// other clusters its global address as source, and the peer addressed it
+// by it.
+func (e *Enricher) setGlobal(ep, peer *agentapi.FlowEndpoint) {
+	if !e.GlobalCIDR.IsValid() || ep.GetCluster() != e.Cluster || peer.GetCluster() == "" || peer.GetCluster() == e.Cluster {
+		return
+	}
+	ip, err := netip.ParseAddr(ep.GetIp())
+	if err != nil || !e.PodCIDR.Contains(ip) {
+		return
+	}
+	if g, ok := records.GlobalAddr(e.GlobalCIDR, []netip.Prefix{e.PodCIDR}, ip); ok {
+		ep.GlobalIp = g.String()
+	}
 }
 
 // Endpoint describes the address ap as a record's end: the pod, node and

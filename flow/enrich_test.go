@@ -94,3 +94,37 @@ func TestEnrichNamesPodsServiceAndVerdict(t *testing.T) {
 		t.Errorf("flow load-balanced for an unknown frontend: service %v, want only the frontend", got)
 	}
 }
+
+// TestEnrichGlobalAddress: with global addressing, a pod of the observing
+// cluster talking to another cluster's pod is named with its global
+// address, the one its packets cross the mesh under, at either end of
+// the flow; traffic within the cluster or to the world, or without the
+// translation, is not.
+func TestEnrichGlobalAddress(t *testing.T) {
+	pod, peer, remote := netip.MustParseAddr("10.100.1.5"), netip.MustParseAddr("10.100.2.7"), netip.MustParseAddr("242.2.1.5")
+	world := netip.MustParseAddr("192.0.2.1")
+	ids := labelTable{300: {ClusterLabel + "=c1"}, 301: {ClusterLabel + "=c1"}, 2<<16 | 300: {ClusterLabel + "=c2"}, 2: {"reserved:world"}}
+	on := &Enricher{Cluster: "c1", Identities: ids, GlobalCIDR: netip.MustParsePrefix("242.1.0.0/16"), PodCIDR: netip.MustParsePrefix("10.100.0.0/16"),
+		Endpoints: ipTable{pod: {Identity: 300}, peer: {Identity: 301}, remote: {Identity: 2<<16 | 300}, world: {Identity: 2}}}
+	off := *on
+	off.GlobalCIDR = netip.Prefix{}
+	for _, tc := range []struct {
+		name     string
+		e        *Enricher
+		src, dst netip.Addr
+		want     [2]string // source's and destination's global_ip
+	}{
+		{"to another cluster", on, pod, remote, [2]string{"242.1.1.5", ""}},
+		{"from another cluster", on, remote, pod, [2]string{"", "242.1.1.5"}},
+		{"within the cluster", on, pod, peer, [2]string{"", ""}},
+		{"to the world", on, pod, world, [2]string{"", ""}},
+		{"translation off", &off, pod, remote, [2]string{"", ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.e.Enrich(datapath.Flow{Source: netip.AddrPortFrom(tc.src, 40000), Destination: netip.AddrPortFrom(tc.dst, 80), Proto: ProtoTCP})
+			if got := [2]string{r.GetSource().GetGlobalIp(), r.GetDestination().GetGlobalIp()}; got != tc.want {
+				t.Errorf("global_ip of source and destination %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -224,7 +224,8 @@ func (m *Mesh) RemoteServices() map[string]svcsync.Remote {
 	m.mu.Unlock()
 	out := make(map[string]svcsync.Remote, len(rs))
 	for name, r := range rs {
-		out[name] = svcsync.Remote{Services: r.serviceList(), Pods: r.pods()}
+		cc := r.config()
+		out[name] = svcsync.Remote{Services: r.serviceList(), Pods: r.pods(), GlobalCIDR: cc.GlobalCIDR, PodCIDRs: cc.PodCIDRs}
 	}
 	return out
 }

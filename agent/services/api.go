@@ -132,7 +132,11 @@ func (s *Sync) List() *agentapi.ListServicesResponse {
 				continue
 			}
 			seen[addr] = true
-			svc.Backends = append(svc.Backends, &agentapi.Backend{Address: addr, Node: b.Node, Cluster: b.Cluster, Ready: b.Ready})
+			be := &agentapi.Backend{Address: addr, Node: b.Node, Cluster: b.Cluster, Ready: b.Ready}
+			if b.PodIP.IsValid() {
+				be.PodAddress = netip.AddrPortFrom(b.PodIP, b.Port).String()
+			}
+			svc.Backends = append(svc.Backends, be)
 		}
 		resp.Services = append(resp.Services, svc)
 	}

@@ -30,6 +30,8 @@ type serviceView struct {
 type clusterBackend struct {
 	records.Backend
 	Cluster string
+	// PodIP is a remote pod's own address when IP is its global address.
+	PodIP netip.Addr
 }
 
 var protoNumbers = map[string]uint8{records.ProtoTCP: 6, records.ProtoUDP: 17}
@@ -122,6 +124,23 @@ func tag(bes []records.Backend, cluster string) []clusterBackend {
 	return out
 }
 
+// global gives backends of a remote with global addressing their global
+// addresses (explicit backends carry pod addresses; selected pods already
+// have global ones) and keeps each pod address in PodIP.
+func (r Remote) global(bes []clusterBackend) []clusterBackend {
+	if !r.GlobalCIDR.IsValid() {
+		return bes
+	}
+	for i, b := range bes {
+		if g, ok := records.GlobalAddr(r.GlobalCIDR, r.PodCIDRs, b.IP); ok {
+			bes[i].IP, bes[i].PodIP = g, b.IP
+		} else if ip, ok := records.PodAddr(r.GlobalCIDR, r.PodCIDRs, b.IP); ok {
+			bes[i].PodIP = ip
+		}
+	}
+	return bes
+}
+
 // mergeRemote adds the shared backends of the same global service in
 // remote clusters (fed through SetRemoteServices): affinity "local" uses
 // them only when no local backend is ready, "remote" prefers them.
@@ -133,7 +152,7 @@ func mergeRemote(r records.Service, local []clusterBackend, remote map[string]Re
 	for _, c := range slices.Sorted(maps.Keys(remote)) {
 		for _, o := range remote[c].Services {
 			if o.Global && o.IsShared() && o.Namespace == r.Namespace && o.Name == r.Name {
-				far = append(far, tag(services.Backends(o, remote[c].Pods), c)...)
+				far = append(far, remote[c].global(tag(services.Backends(o, remote[c].Pods), c))...)
 			}
 		}
 	}

@@ -138,6 +138,12 @@ func (s *Sync) Changed() {
 type Remote struct {
 	Services []records.Service
 	Pods     []services.Pod // its ipcache entries with their identities' labels
+	// GlobalCIDR and PodCIDRs are the remote's global addressing
+	// (docs/clustermesh.md): with a GlobalCIDR, its pods are known here
+	// by their global addresses (Pods already are; a service's explicit
+	// backends are mapped).
+	GlobalCIDR netip.Prefix
+	PodCIDRs   []netip.Prefix
 }
 
 // SetRemoteSource sets pull (agent/clustermesh), which returns every remote

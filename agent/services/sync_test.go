@@ -1,6 +1,7 @@
 package services
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -52,5 +53,31 @@ func TestMergeRemote(t *testing.T) {
 				t.Fatalf("backends %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMergeRemoteGlobal: a remote with global addressing shares a pod CIDR
+// with this cluster; its backends, explicit (pod addresses) or selected
+// (pods known by global addresses), are used by their global addresses
+// and keep their pod addresses for `weft service list`.
+func TestMergeRemoteGlobal(t *testing.T) {
+	pool := []netip.Prefix{netip.MustParsePrefix("10.100.0.0/16")}
+	ports := []records.ServicePort{{Port: 80, TargetPort: 80, Protocol: "TCP"}}
+	remote := map[string]Remote{
+		"c2": {GlobalCIDR: netip.MustParsePrefix("242.2.0.0/16"), PodCIDRs: pool,
+			Services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.100.0.5", true)}}}},
+		"c3": {GlobalCIDR: netip.MustParsePrefix("242.3.0.0/16"), PodCIDRs: pool,
+			Services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Selector: map[string]string{"app": "web"}, Ports: ports}},
+			Pods:     []services.Pod{{IP: netip.MustParseAddr("242.3.1.7"), Namespace: "ns", Labels: records.MustParseLabels("k8s:app=web")}}},
+		"c4": {Services: []records.Service{{Namespace: "ns", Name: "web", Global: true, Backends: []records.Backend{backend("10.104.0.5", true)}}}},
+	}
+	local := tag([]records.Backend{backend("10.100.0.5", true)}, "c1")
+	var got []string
+	for _, b := range mergeRemote(records.Service{Namespace: "ns", Name: "web", Global: true}, local, remote) {
+		got = append(got, fmt.Sprintf("%s/%s pod %v", b.Cluster, b.IP, b.PodIP))
+	}
+	want := []string{"c1/10.100.0.5 pod invalid IP", "c2/242.2.0.5 pod 10.100.0.5", "c3/242.3.1.7 pod 10.100.1.7", "c4/10.104.0.5 pod invalid IP"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("backends %q, want %q", got, want)
 	}
 }

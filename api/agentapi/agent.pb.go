@@ -2463,11 +2463,14 @@ func (x *Frontend) GetType() string {
 }
 
 type Backend struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"` // ip:port
-	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
-	Cluster       string                 `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Ready         bool                   `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Address string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"` // ip:port
+	Node    string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Cluster string                 `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Ready   bool                   `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
+	// a remote pod's own address (ip:port, like address) when address is
+	// its global address (global addressing, docs/clustermesh.md); else empty
+	PodAddress    string `protobuf:"bytes,5,opt,name=pod_address,json=podAddress,proto3" json:"pod_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2528,6 +2531,13 @@ func (x *Backend) GetReady() bool {
 		return x.Ready
 	}
 	return false
+}
+
+func (x *Backend) GetPodAddress() string {
+	if x != nil {
+		return x.PodAddress
+	}
+	return ""
 }
 
 type Service struct {
@@ -3047,12 +3057,14 @@ const file_agent_proto_rawDesc = "" +
 	"\x13ListServicesRequest\"8\n" +
 	"\bFrontend\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type\"g\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\x88\x01\n" +
 	"\aBackend\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x18\n" +
 	"\acluster\x18\x03 \x01(\tR\acluster\x12\x14\n" +
-	"\x05ready\x18\x04 \x01(\bR\x05ready\"\x84\x03\n" +
+	"\x05ready\x18\x04 \x01(\bR\x05ready\x12\x1f\n" +
+	"\vpod_address\x18\x05 \x01(\tR\n" +
+	"podAddress\"\x84\x03\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +

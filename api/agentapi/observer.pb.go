@@ -179,15 +179,19 @@ func (L7FlowType) EnumDescriptor() ([]byte, []int) {
 
 // FlowEndpoint is one end of a flow.
 type FlowEndpoint struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ip            string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
-	Port          uint32                 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
-	Identity      uint32                 `protobuf:"varint,3,opt,name=identity,proto3" json:"identity,omitempty"`
-	Labels        []string               `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty"`       // of the identity, "source:key=value", sorted
-	Namespace     string                 `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"` // of the pod, empty when not a pod
-	PodName       string                 `protobuf:"bytes,6,opt,name=pod_name,json=podName,proto3" json:"pod_name,omitempty"`
-	Node          string                 `protobuf:"bytes,7,opt,name=node,proto3" json:"node,omitempty"`       // node the address lives on, when known
-	Cluster       string                 `protobuf:"bytes,8,opt,name=cluster,proto3" json:"cluster,omitempty"` // cluster of the identity, when known
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Ip        string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	Port      uint32                 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	Identity  uint32                 `protobuf:"varint,3,opt,name=identity,proto3" json:"identity,omitempty"`
+	Labels    []string               `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty"`       // of the identity, "source:key=value", sorted
+	Namespace string                 `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"` // of the pod, empty when not a pod
+	PodName   string                 `protobuf:"bytes,6,opt,name=pod_name,json=podName,proto3" json:"pod_name,omitempty"`
+	Node      string                 `protobuf:"bytes,7,opt,name=node,proto3" json:"node,omitempty"`       // node the address lives on, when known
+	Cluster   string                 `protobuf:"bytes,8,opt,name=cluster,proto3" json:"cluster,omitempty"` // cluster of the identity, when known
+	// a pod of the observing cluster whose packets cross the mesh under its
+	// global address (global addressing, docs/clustermesh.md): that address,
+	// when the other end is of another cluster; ip stays the pod address
+	GlobalIp      string `protobuf:"bytes,9,opt,name=global_ip,json=globalIp,proto3" json:"global_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +278,13 @@ func (x *FlowEndpoint) GetNode() string {
 func (x *FlowEndpoint) GetCluster() string {
 	if x != nil {
 		return x.Cluster
+	}
+	return ""
+}
+
+func (x *FlowEndpoint) GetGlobalIp() string {
+	if x != nil {
+		return x.GlobalIp
 	}
 	return ""
 }
@@ -1425,7 +1436,7 @@ var File_observer_proto protoreflect.FileDescriptor
 
 const file_observer_proto_rawDesc = "" +
 	"\n" +
-	"\x0eobserver.proto\x12\rweft.agent.v1\"\xcd\x01\n" +
+	"\x0eobserver.proto\x12\rweft.agent.v1\"\xea\x01\n" +
 	"\fFlowEndpoint\x12\x0e\n" +
 	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -1434,7 +1445,8 @@ const file_observer_proto_rawDesc = "" +
 	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12\x19\n" +
 	"\bpod_name\x18\x06 \x01(\tR\apodName\x12\x12\n" +
 	"\x04node\x18\a \x01(\tR\x04node\x12\x18\n" +
-	"\acluster\x18\b \x01(\tR\acluster\"[\n" +
+	"\acluster\x18\b \x01(\tR\acluster\x12\x1b\n" +
+	"\tglobal_ip\x18\t \x01(\tR\bglobalIp\"[\n" +
 	"\vFlowService\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +

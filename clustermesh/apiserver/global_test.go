@@ -165,6 +165,28 @@ func TestConnectGlobalAddressing(t *testing.T) {
 			t.Errorf("cluster-config/c1 in the %s: %+v", c.name, c.cfg)
 		}
 	}
+	// c1's apiserver, restarted with another global CIDR while c1 and c4
+	// are connected, refuses to start, naming c4 and what to do, and
+	// leaves the record as it was; with the old one it starts again.
+	c1.Stop()
+	changed := c1.Cfg
+	changed.GlobalCIDR = "242.9.0.0/16"
+	srv, err := apiserver.New(ctx, changed, statetest.Logger(t))
+	if err == nil {
+		stopped, cancel := context.WithCancel(ctx)
+		cancel()
+		_ = srv.Run(stopped) // closes it
+		t.Fatal("c1's apiserver started with a new global CIDR while connected to c4")
+	}
+	for _, w := range []string{"--global-cidr 242.9.0.0/16", "c1 has the global CIDR 242.1.0.0/16", "connected to c4", "disconnect first"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%v: want it to contain %q", err, w)
+		}
+	}
+	if cc := clusterConfig(t, ctx, c1, false); cc.GlobalCIDR != netip.MustParsePrefix("242.1.0.0/16") {
+		t.Errorf("cluster-config/c1 after the refused start: %+v", cc)
+	}
+	c1.Restart(t)
 }
 
 func clusterConfig(t *testing.T, ctx context.Context, c *apiservertest.Cluster, inServed bool) records.ClusterConfig {

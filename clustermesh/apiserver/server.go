@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -150,8 +152,53 @@ func publishClusterConfig(ctx context.Context, c kvstore.Client, cc records.Clus
 		return fmt.Errorf("cluster %s exists in the store with id %d and routing %s; this apiserver is configured with id %d and routing %s: give it the cluster's values",
 			cc.Name, have.ID, have.Routing, cc.ID, cc.Routing)
 	}
+	if have.GlobalCIDR != cc.GlobalCIDR {
+		if err := refuseGlobalChange(ctx, c, have, cc); err != nil {
+			return err
+		}
+	}
 	_, err = c.UpdateIfDifferent(ctx, key, val)
 	return err
+}
+
+// refuseGlobalChange refuses a new global CIDR for a cluster that is
+// connected to others (it reads them or they read it): they know its pods
+// by addresses of the old range until connect runs again, so the change
+// waits for a disconnect.
+func refuseGlobalChange(ctx context.Context, c kvstore.Client, have, want records.ClusterConfig) error {
+	connected, err := connectedClusters(ctx, c)
+	if err != nil {
+		return err
+	}
+	if len(connected) == 0 {
+		return nil
+	}
+	show := func(p netip.Prefix) string {
+		if !p.IsValid() {
+			return "none"
+		}
+		return p.String()
+	}
+	return fmt.Errorf("--global-cidr %s: cluster %s has the global CIDR %s and is connected to %s, which know its pods by it; "+
+		"disconnect first (weft clustermesh disconnect %s <cluster>, for each), then change it and connect again, or keep %s",
+		show(want.GlobalCIDR), want.Name, show(have.GlobalCIDR), strings.Join(connected, ", "), want.Name, show(have.GlobalCIDR))
+}
+
+// connectedClusters lists the clusters this one reads (remotes) or that
+// read it (readers), sorted.
+func connectedClusters(ctx context.Context, c kvstore.Client) ([]string, error) {
+	var out []string
+	for _, dir := range []string{records.NewKeys(c.Prefix()).Remote(""), clustermesh.ReadersPrefix(c.Prefix())} {
+		kvs, err := c.List(ctx, dir)
+		if err != nil {
+			return nil, fmt.Errorf("list connected clusters: %w", err)
+		}
+		for _, kv := range kvs {
+			out = append(out, strings.TrimPrefix(kv.Key, dir))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // Run serves until ctx ends.

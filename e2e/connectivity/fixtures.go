@@ -32,6 +32,30 @@ type endpoint struct {
 	node   string
 	ip     netip.Addr
 	target testenv.Target
+	// global is a pod's mesh-wide address when its cluster has global
+	// addressing (docs/clustermesh.md, "Global addressing"): other
+	// clusters reach the pod by it, and the pod's packets reach them
+	// with it as source.
+	global netip.Addr
+}
+
+// addrFor is the address from sees to at: to's global address when the
+// two are nodes or pods of different clusters and to has one, else its
+// own address.
+func (fx *fixture) addrFor(from, to endpoint) netip.Addr {
+	if a, b := fx.clusterOf(from.node), fx.clusterOf(to.node); to.global.IsValid() && a != "" && b != "" && a != b {
+		return to.global
+	}
+	return to.ip
+}
+
+// clusterOf is the cluster of node ("" for none, e.g. the outside server).
+func (fx *fixture) clusterOf(node string) string {
+	n, err := fx.node(node)
+	if err != nil {
+		return ""
+	}
+	return n.cluster
 }
 
 func (p endpoint) String() string {
@@ -82,6 +106,7 @@ type fixture struct {
 	servers  []func()
 	podMTU   map[string]int                  // by pod name
 	outside  *endpoint                       // the world's server (setupOutside)
+	mesh     bool                            // several clusters
 	policy   bool                            // the agents serve the Policy API
 	services bool                            // the agents serve the Services API
 	kube     map[string]kubernetes.Interface // by cluster, in a Kubernetes-mode environment
@@ -106,6 +131,7 @@ func setup(ctx context.Context, fx *fixture) (*fixture, error) {
 		}
 		byCluster[n.cluster] = append(byCluster[n.cluster], n)
 	}
+	fx.mesh = len(names) > 1
 	for _, c := range names {
 		var cl cluster
 		nodes := byCluster[c]
@@ -172,6 +198,19 @@ func setup(ctx context.Context, fx *fixture) (*fixture, error) {
 	return fx, nil
 }
 
+// globalAddr is p's global address as its agent knows it (none without
+// global addressing).
+func (fx *fixture) globalAddr(ctx context.Context, p endpoint) (netip.Addr, error) {
+	ep, err := fx.endpoint(ctx, p)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("read the global address of pod %s: %w", p.name, err)
+	}
+	if g := ep.GetGlobalIpv4(); g != "" {
+		return netip.ParseAddr(g)
+	}
+	return netip.Addr{}, nil
+}
+
 // ensurePod reuses a test pod from an earlier run or creates it.
 func (fx *fixture) ensurePod(ctx context.Context, name, node string) (endpoint, error) {
 	return fx.ensurePodWith(ctx, name, node, testLabels)
@@ -183,6 +222,11 @@ func (fx *fixture) ensurePodWith(ctx context.Context, name, node string, labels 
 		return endpoint{}, err
 	}
 	fx.podMTU[name] = mtu
+	if fx.mesh {
+		if ep.global, err = fx.globalAddr(ctx, ep); err != nil {
+			return endpoint{}, err
+		}
+	}
 	return ep, nil
 }
 

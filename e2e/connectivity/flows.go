@@ -127,6 +127,10 @@ func (fx *fixture) findFlow(ctx context.Context, start time.Time, want expectedF
 		}
 	}
 	for _, node := range nodes {
+		// Each end's node names its own pod by its pod address and the
+		// other end as it sees it (by a global address across clusters).
+		self := endpoint{node: node}
+		srcIP, dstIP := fx.addrFor(self, want.src).String(), fx.addrFor(self, want.dst).String()
 		n, err := fx.node(node)
 		if err != nil {
 			errs = append(errs, err)
@@ -139,14 +143,14 @@ func (fx *fixture) findFlow(ctx context.Context, start time.Time, want expectedF
 		}
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		stream, err := obs.GetFlows(rctx, &agentapi.GetFlowsRequest{SinceNs: start.UnixNano(),
-			Whitelist: []*agentapi.FlowFilter{{Ip: []string{want.dst.ip.String()}, Port: []uint32{want.port}}}})
+			Whitelist: []*agentapi.FlowFilter{{Ip: []string{dstIP}, Port: []uint32{want.port}}}})
 		for err == nil {
 			var resp *agentapi.GetFlowsResponse
 			if resp, err = stream.Recv(); err != nil {
 				break
 			}
 			f := resp.GetFlow()
-			if f == nil || f.GetSource().GetIp() != want.src.ip.String() || f.GetDestination().GetIp() != want.dst.ip.String() {
+			if f == nil || f.GetSource().GetIp() != srcIP || f.GetDestination().GetIp() != dstIP {
 				continue
 			}
 			if want.matches(f) {

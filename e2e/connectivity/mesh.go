@@ -43,7 +43,8 @@ func (fx *fixture) waitRemote(ctx context.Context) {
 	}
 }
 
-// inBPFIPCache reports whether node's BPF ipcache holds p's address.
+// inBPFIPCache reports whether node's BPF ipcache holds p's address
+// (its global address when p is of another cluster and has one).
 func (fx *fixture) inBPFIPCache(ctx context.Context, node string, p endpoint) (bool, error) {
 	a, closeFn, err := fx.agent(ctx, node)
 	if err != nil {
@@ -53,11 +54,15 @@ func (fx *fixture) inBPFIPCache(ctx context.Context, node string, p endpoint) (b
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	tab, err := a.DumpBPF(rctx, &agentapi.DumpBPFRequest{Map: "ipcache"})
+	addr := p.ip
+	if fx.clusterOf(node) != fx.clusterOf(p.node) && p.global.IsValid() {
+		addr = p.global
+	}
 	if err != nil {
 		return false, err
 	}
 	for _, r := range tab.Rows {
-		if len(r.Cells) > 0 && r.Cells[0] == p.ip.String()+"/32" {
+		if len(r.Cells) > 0 && r.Cells[0] == addr.String()+"/32" {
 			return true, nil
 		}
 	}

@@ -46,8 +46,8 @@ func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wa
 	}
 	defer c.Close()
 	if wantSource {
-		if ap, err := netip.ParseAddrPort(seen); err != nil || ap.Addr() != src.ip {
-			return fmt.Errorf("%s: the server saw the client as %s, expected %s (source address translated)", what, seen, src.ip)
+		if ap, err := netip.ParseAddrPort(seen); err != nil || ap.Addr() != fx.addrFor(dst, src) {
+			return fmt.Errorf("%s: the server saw the client as %s, expected %s (source address translated)", what, seen, fx.addrFor(dst, src))
 		}
 	}
 	payload := token(size)
@@ -70,7 +70,7 @@ func (fx *fixture) probeTCP(ctx context.Context, src, dst endpoint, size int, wa
 // greeting; it returns the connection, its reader and the address the
 // server saw the client at.
 func (fx *fixture) dialGreeting(ctx context.Context, src, dst endpoint, what string) (net.Conn, *bufio.Reader, string, error) {
-	addr := netip.AddrPortFrom(dst.ip, tcpPort)
+	addr := netip.AddrPortFrom(fx.addrFor(src, dst), tcpPort)
 	c, err := fx.drv.dial(ctx, src, "tcp4", addr)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("%s: connect failed: %w (no SYN-ACK came back: packets dropped on the way or on the way back)", what, err)
@@ -113,7 +113,7 @@ func (fx *fixture) greetedAs(ctx context.Context, src, dst endpoint) (netip.Addr
 // probeUDP sends one datagram of size bytes from src to dst's echo server
 // and expects it back, up to three tries.
 func (fx *fixture) probeUDP(ctx context.Context, src, dst endpoint, size int) error {
-	addr := netip.AddrPortFrom(dst.ip, udpPort)
+	addr := netip.AddrPortFrom(fx.addrFor(src, dst), udpPort)
 	what := fmt.Sprintf("UDP datagram of %d bytes from %s to %s port %d", size, src, dst, udpPort)
 	c, err := fx.drv.dial(ctx, src, "udp4", addr)
 	if err != nil {
@@ -152,7 +152,7 @@ func (fx *fixture) probeICMP(ctx context.Context, src, dst endpoint, size int) e
 	}
 	var last error
 	for try := 0; try < 2; try++ { // one retry: the very first packet may wait for a neighbour entry
-		if last = fx.drv.ping(ctx, src, dst.ip, size, fx.opts.Timeout); last == nil {
+		if last = fx.drv.ping(ctx, src, fx.addrFor(src, dst), size, fx.opts.Timeout); last == nil {
 			return nil
 		}
 	}
