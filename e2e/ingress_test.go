@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/internal/testcert"
-	"github.com/weftnet/weft/state/statetest"
 	"github.com/weftnet/weft/testenv"
 )
 
@@ -299,12 +298,9 @@ spec:
 	}
 	kx.kubectl(t, "c1", objs.String(), "apply", "-f", "-")
 	for _, name := range []string{"foo-app", "bar-app"} {
-		var p testenv.Pod
-		statetest.Eventually(t, 2*time.Minute, "pod "+name+" wired by testenv's kubelet", func() (err error) {
-			p, err = kx.fresh().Pod(testenv.KubePodName("c1", "default", name))
-			return err
-		})
-		serveIn(t, kx.fresh(), "pod/"+p.Name, netip.AddrPortFrom(p.Addr(), 5678), app(name))
+		// Listed by testenv before its kubelet gave it an address: wait for the address.
+		pod := testenv.KubePodName("c1", "default", name)
+		serveIn(t, kx.fresh(), "pod/"+pod, netip.AddrPortFrom(waitKubePodIP(t, e, pod), 5678), app(name))
 	}
 	dir := t.TempDir()
 	pool := writeSelfSigned(t, dir, "shop", "shop.example.com")
