@@ -54,39 +54,10 @@ func (s *Sync) l7Ready() []<-chan struct{} {
 // Backends returns the ready backends of a service's TCP port as this
 // node last computed them (the service's own, not an L7 redirect; a
 // global service's include the remote clusters' it merges). ok is false
-// when the service or port does not exist.
+// when the service or port does not exist. It is BackendsOf by number.
 func (s *Sync) Backends(sp ServicePort) (addrs []netip.AddrPort, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.byPort == nil {
-		s.byPort = backendsByPort(s.view)
-	}
-	addrs, ok = s.byPort[sp]
-	return addrs, ok
-}
-
-// backendsByPort indexes the ready TCP backends of every service's
-// ClusterIP ports.
-func backendsByPort(views []serviceView) map[ServicePort][]netip.AddrPort {
-	out := map[ServicePort][]netip.AddrPort{}
-	for _, v := range views {
-		if v.source == "hostport" {
-			continue
-		}
-		for _, f := range v.frontends {
-			if f.Kind != services.KindClusterIP || f.Protocol != records.ProtoTCP {
-				continue
-			}
-			var addrs []netip.AddrPort
-			for _, b := range v.backends {
-				if b.Ready && b.Protocol == records.ProtoTCP && b.PortName == f.PortName {
-					addrs = append(addrs, netip.AddrPortFrom(b.IP, b.Port))
-				}
-			}
-			out[ServicePort{Namespace: v.namespace, Name: v.name, Port: f.Addr.Port()}] = addrs
-		}
-	}
-	return out
+	addrs, err := s.BackendsOf(sp.Namespace, sp.Name, int32(sp.Port), "")
+	return addrs, err == nil
 }
 
 // redirected applies the L7 redirects to a frontend being programmed.

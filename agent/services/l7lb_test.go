@@ -16,9 +16,9 @@ func TestL7Redirect(t *testing.T) {
 	cip, node := netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("192.168.7.2")
 	v := serviceView{namespace: "shop", name: "web",
 		frontends: []services.Frontend{
-			{Addr: netip.AddrPortFrom(cip, 80), Protocol: records.ProtoTCP, Kind: services.KindClusterIP, PortName: "http"},
-			{Addr: netip.AddrPortFrom(cip, 9090), Protocol: records.ProtoTCP, Kind: services.KindClusterIP, PortName: "metrics"},
-			{Addr: netip.AddrPortFrom(node, 30080), Protocol: records.ProtoTCP, Kind: services.KindNodePort, PortName: "http"},
+			{Addr: netip.AddrPortFrom(cip, 80), Protocol: records.ProtoTCP, Kind: services.KindClusterIP, PortName: "http", Port: 80},
+			{Addr: netip.AddrPortFrom(cip, 9090), Protocol: records.ProtoTCP, Kind: services.KindClusterIP, PortName: "metrics", Port: 9090},
+			{Addr: netip.AddrPortFrom(node, 30080), Protocol: records.ProtoTCP, Kind: services.KindNodePort, PortName: "http", Port: 80},
 		},
 		backends: []clusterBackend{
 			{Backend: records.Backend{IP: netip.MustParseAddr("10.100.1.5"), Port: 8080, Protocol: records.ProtoTCP, PortName: "http", Ready: true}},

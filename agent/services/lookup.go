@@ -21,10 +21,16 @@ var ErrNoService = errors.New("no such service")
 func (s *Sync) BackendsOf(ns, name string, port int32, portName string) ([]netip.AddrPort, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.view, func(v serviceView) bool {
-		return v.namespace == ns && v.name == name && v.source != "hostport"
-	})
-	if i < 0 {
+	if s.byName == nil { // per request of the Ingress and L7 proxies: an index
+		s.byName = make(map[string]int, len(s.view))
+		for i, v := range s.view {
+			if v.source != "hostport" {
+				s.byName[v.namespace+"/"+v.name] = i
+			}
+		}
+	}
+	i, ok := s.byName[ns+"/"+name]
+	if !ok {
 		return nil, fmt.Errorf("service %s/%s: %w", ns, name, ErrNoService)
 	}
 	v := s.view[i]

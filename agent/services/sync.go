@@ -65,9 +65,9 @@ type Sync struct {
 	view       []serviceView
 	numbers    map[string]uint32
 	nextNumber uint32
-	redirects  map[ServicePort]netip.AddrPort   // SetL7Redirect
-	byPort     map[ServicePort][]netip.AddrPort // Backends' index of view, built on first use
-	l7ready    <-chan struct{}                  // SetL7Ready
+	redirects  map[ServicePort]netip.AddrPort // SetL7Redirect
+	byName     map[string]int                 // BackendsOf's index of view by "ns/name", built on first use
+	l7ready    <-chan struct{}                // SetL7Ready
 }
 
 // Config is the node a Sync programs.
@@ -315,7 +315,7 @@ func (s *Sync) reconcile(ctx context.Context) {
 			delete(s.programmed, key)
 		}
 	}
-	s.view, s.byPort = view, nil // listed once programmed
+	s.view, s.byName = view, nil // listed once programmed
 	if !open {
 		time.AfterFunc(gatePoll, s.Changed) // the wait's end is a change too
 		return
