@@ -384,11 +384,14 @@ spec:
 	if out := weftCLI(t, e, n1, doc, "policy", "import", "-f", "-"); !strings.Contains(out, "client-egress-l7") {
 		t.Fatalf("weft policy import: %s", out)
 	}
+	// Until the policy is in force, a new connection per try: a kept one
+	// opened before it stays on its path (conntrack), as in Cilium.
+	fresh := podClient(t, e, "pod/client", false)
 	client := podClient(t, e, "pod/client", true)
 	for _, echo := range []string{"echo-far", "echo-near"} {
 		base := "http://" + pods[echo].IP
 		eventually(t, 30*time.Second, "GET /private to "+echo+" gets 403 from the egress proxy", func() error {
-			code, body, err := call(client, "GET", base+"/private")
+			code, body, err := call(fresh, "GET", base+"/private")
 			if err != nil || code != http.StatusForbidden || strings.TrimSpace(body) != "Access denied" {
 				return fmt.Errorf("got %d %q %v", code, body, err)
 			}
