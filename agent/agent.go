@@ -188,6 +188,7 @@ func (a *Agent) setup(ctx context.Context) error {
 	a.endpoints.SetPodLabels(podlabels.New(a.store, a.cluster.Name), podLabelsWait) // Kubernetes mode only
 	a.policy = policy.New(a.store, a.keys, a.cfg.NodeName, a.dp, a.ipcache, a.endpoints.List, a.log)
 	a.policy.OnRecompute = func(d time.Duration) { a.metrics.PolicyRecompute.Observe(d.Seconds()) }
+	a.policy.FindEndpoint = a.endpoints.Find
 	svcCIDR, _ := netip.ParsePrefix(a.cfg.ServiceCIDR) // checked by Config.Validate
 	svcCfg := services.Config{Node: a.cfg.NodeName, Cluster: a.cluster.Name, NodeIP: a.nodeIP, ServiceCIDR: svcCIDR}
 	if a.services, err = services.New(a.store, a.keys, svcCfg, a.dp, a.ipc, a.nodes, a.endpoints, a.log); err != nil {

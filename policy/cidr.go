@@ -82,6 +82,18 @@ func (c *CIDRIdentities) alloc() records.ID {
 	return 0
 }
 
+// Longest returns the identity of the longest prefix holding ip; ok is
+// false when none does.
+func (c *CIDRIdentities) Longest(ip netip.Addr) (id records.ID, ok bool) {
+	best := -1
+	for p, pid := range c.byPrefix {
+		if p.Bits() > best && p.Contains(ip) {
+			best, id = p.Bits(), pid
+		}
+	}
+	return id, best >= 0
+}
+
 // All returns every allocated prefix and its identity.
 func (c *CIDRIdentities) All() map[netip.Prefix]records.ID {
 	out := make(map[netip.Prefix]records.ID, len(c.byPrefix))

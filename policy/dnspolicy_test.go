@@ -106,3 +106,19 @@ func TestComputeDNSAndFQDN(t *testing.T) {
 		t.Error("no DNS policy allows a query")
 	}
 }
+
+// TestCIDRLongest: the L7 proxy names a peer by the longest policy prefix
+// holding it, as the datapath's LPM ipcache does.
+func TestCIDRLongest(t *testing.T) {
+	c := NewCIDRIdentities()
+	c.Sync([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("192.0.2.7/32")})
+	all := c.All()
+	for ip, want := range map[string]netip.Prefix{"192.0.2.7": netip.MustParsePrefix("192.0.2.7/32"), "192.0.2.8": netip.MustParsePrefix("192.0.2.0/24")} {
+		if id, ok := c.Longest(netip.MustParseAddr(ip)); !ok || id != all[want] {
+			t.Errorf("Longest(%s) = %d, %v; want %d (%s)", ip, id, ok, all[want], want)
+		}
+	}
+	if _, ok := c.Longest(netip.MustParseAddr("198.51.100.1")); ok {
+		t.Error("Longest(198.51.100.1): an address no prefix holds has an identity")
+	}
+}

@@ -89,6 +89,10 @@ type Engine struct {
 	rounds    uint64
 	roundDone chan struct{}
 
+	// FindEndpoint, when set, finds a local endpoint for the L7 proxy's
+	// lookups (endpoints.Manager.Find) without listing them all.
+	FindEndpoint func(match func(*endpoints.Endpoint) bool) *endpoints.Endpoint
+
 	// OnRecompute, when set before Run, is told how long each
 	// recomputation of every endpoint's rules took (the agent's
 	// weft_policy_recompute_duration_seconds).
@@ -491,6 +495,9 @@ func (e *Engine) DNSPolicyOf(ip netip.Addr, port uint16) *policy.DNSPolicy {
 
 // endpointAt is the local endpoint with address ip, or nil.
 func (e *Engine) endpointAt(ip netip.Addr) *endpoints.Endpoint {
+	if e.FindEndpoint != nil { // no copy of the list per request
+		return e.FindEndpoint(func(c *endpoints.Endpoint) bool { return c.IP == ip })
+	}
 	for _, c := range e.endpoints() {
 		if c.IP == ip {
 			return c
@@ -505,11 +512,5 @@ func (e *Engine) endpointAt(ip netip.Addr) *endpoints.Endpoint {
 func (e *Engine) CIDRIdentityOf(ip netip.Addr) (records.ID, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	best, id := -1, records.ID(0)
-	for p, pid := range e.cidrs.All() {
-		if p.Contains(ip) && p.Bits() > best {
-			best, id = p.Bits(), pid
-		}
-	}
-	return id, best >= 0
+	return e.cidrs.Longest(ip)
 }
