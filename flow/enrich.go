@@ -145,6 +145,18 @@ func (e *Enricher) Endpoint(ap netip.AddrPort, id uint32) *agentapi.FlowEndpoint
 	return e.endpoint(ap, id)
 }
 
+// SetEnds fills the node and the ends of a record the L7 proxies write
+// (e nil: addresses only, no node).
+func (e *Enricher) SetEnds(f *agentapi.Flow, src, dst netip.AddrPort) {
+	if e == nil {
+		f.Source = &agentapi.FlowEndpoint{Ip: src.Addr().String(), Port: uint32(src.Port())}
+		f.Destination = &agentapi.FlowEndpoint{Ip: dst.Addr().String(), Port: uint32(dst.Port())}
+		return
+	}
+	f.Node, f.Cluster = e.Node, e.Cluster
+	f.Source, f.Destination = e.endpoint(src, 0), e.endpoint(dst, 0)
+}
+
 func (e *Enricher) endpoint(ap netip.AddrPort, id uint32) *agentapi.FlowEndpoint {
 	ep := &agentapi.FlowEndpoint{Port: uint32(ap.Port()), Identity: id}
 	if !ap.Addr().IsValid() {

@@ -98,12 +98,6 @@ func DNSRecord(typ agentapi.L7FlowType, verdict agentapi.Verdict, reason string,
 		Direction:        agentapi.Direction_EGRESS,
 		L7:               &agentapi.FlowL7{Type: typ, LatencyNs: uint64(latency), Dns: dns},
 	}
-	if e != nil {
-		f.Node, f.Cluster = e.Node, e.Cluster
-		f.Source, f.Destination = e.Endpoint(src, 0), e.Endpoint(server, 0)
-	} else {
-		f.Source = &agentapi.FlowEndpoint{Ip: src.Addr().String(), Port: uint32(src.Port())}
-		f.Destination = &agentapi.FlowEndpoint{Ip: server.Addr().String(), Port: uint32(server.Port())}
-	}
+	e.SetEnds(f, src, server)
 	return f
 }

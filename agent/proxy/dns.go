@@ -18,7 +18,7 @@ const learnWait = 2 * time.Second
 // serveDNS listens for redirected DNS queries and answers them until ctx
 // ends or reading fails.
 func (c *Component) serveDNS(ctx context.Context, p uint16) error {
-	conn, err := dnsproxy.ListenTransparent(ctx, netipFrom(p))
+	conn, err := dnsproxy.ListenTransparent(ctx, netip.AddrPortFrom(localhost, p))
 	if err != nil {
 		return err
 	}
@@ -43,8 +43,6 @@ func (c *Component) serveDNS(ctx context.Context, p uint16) error {
 	c.log.Info("DNS proxy listening", "address", conn.LocalAddr())
 	return proxy.ServeTransparent(ctx, conn)
 }
-
-func netipFrom(p uint16) netip.AddrPort { return netip.AddrPortFrom(localhost, p) }
 
 // allowDNS decides a query by the rules of the endpoint that sent it for
 // the port it was sent to, and the identity of the server it asked.

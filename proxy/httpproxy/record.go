@@ -47,13 +47,7 @@ func (p *Proxy) record(cc *clientConn, typ agentapi.L7FlowType, verdict agentapi
 			Code: code, Method: info.Method, Url: info.URL, Protocol: info.Protocol, HeaderMismatches: mismatches,
 		}},
 	}
-	if e := p.cfg.Enricher; e != nil {
-		f.Node, f.Cluster = e.Node, e.Cluster
-		f.Source, f.Destination = e.Endpoint(src, 0), e.Endpoint(dst, 0)
-	} else {
-		f.Source = &agentapi.FlowEndpoint{Ip: src.Addr().String(), Port: uint32(src.Port())}
-		f.Destination = &agentapi.FlowEndpoint{Ip: dst.Addr().String(), Port: uint32(dst.Port())}
-	}
+	p.cfg.Enricher.SetEnds(f, src, dst)
 	p.cfg.Flows.Write(f)
 }
 
