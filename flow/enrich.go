@@ -137,14 +137,6 @@ func (e *Enricher) setGlobal(ep, peer *agentapi.FlowEndpoint) {
 	}
 }
 
-// Endpoint describes the address ap as a record's end: the pod, node and
-// identity living there, with the identity's labels (id 0: the one the
-// endpoint lookup knows). For records of other sources than the datapath
-// (the L7 proxy).
-func (e *Enricher) Endpoint(ap netip.AddrPort, id uint32) *agentapi.FlowEndpoint {
-	return e.endpoint(ap, id)
-}
-
 // SetEnds fills the node and the ends of a record the L7 proxies write
 // (e nil: addresses only, no node).
 func (e *Enricher) SetEnds(f *agentapi.Flow, src, dst netip.AddrPort) {
