@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -63,6 +64,9 @@ type Server struct {
 	stopped bool
 }
 
+// pickURLs chooses free local URLs for Start (a variable for tests).
+var pickURLs = freeURLs
+
 // Start starts a member and returns once it serves clients (for a cluster
 // member: once the cluster has a leader), or fails within StartTimeout.
 func Start(ctx context.Context, opts Options) (*Server, error) {
@@ -78,24 +82,32 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "error"
 	}
-	var err error
-	if len(opts.ClientURLs) == 0 {
-		if opts.ClientURLs, err = freeURLs(scheme(opts.ClientTLS), 1); err != nil {
+	// Ports chosen here are free when chosen, not when bound: another
+	// process may take one in between. Then new ones, a few times.
+	pickClient, pickPeer := len(opts.ClientURLs) == 0, len(opts.PeerURLs) == 0
+	var e *embed.Etcd
+	for attempt := 0; ; attempt++ {
+		var err error
+		if pickClient {
+			if opts.ClientURLs, err = pickURLs(scheme(opts.ClientTLS), 1); err != nil {
+				return nil, err
+			}
+		}
+		if pickPeer {
+			if opts.PeerURLs, err = pickURLs(scheme(opts.PeerTLS), 1); err != nil {
+				return nil, err
+			}
+		}
+		cfg, err := opts.embedConfig()
+		if err != nil {
 			return nil, err
 		}
-	}
-	if len(opts.PeerURLs) == 0 {
-		if opts.PeerURLs, err = freeURLs(scheme(opts.PeerTLS), 1); err != nil {
-			return nil, err
+		if e, err = embed.StartEtcd(cfg); err == nil {
+			break
 		}
-	}
-	cfg, err := opts.embedConfig()
-	if err != nil {
-		return nil, err
-	}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("start etcd member %s (client %s): %w", opts.Name, strings.Join(opts.ClientURLs, ","), err)
+		if attempt == 3 || !(pickClient || pickPeer) || !(errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")) {
+			return nil, fmt.Errorf("start etcd member %s (client %s): %w", opts.Name, strings.Join(opts.ClientURLs, ","), err)
+		}
 	}
 	timer := time.NewTimer(opts.StartTimeout)
 	defer timer.Stop()
