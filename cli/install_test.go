@@ -5,14 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/weftnet/weft/k8s/k8stest"
@@ -276,22 +275,36 @@ func TestInstall(t *testing.T) {
 		wantContains(t, "the second uninstall", out, "nothing to remove")
 	})
 
-	t.Run("uninstall --delete-crds removes the CRDs too", func(t *testing.T) {
-		if out, _, err := runWeft(t, "install", "--context=weft", testEndpoints, "--wait=false"); err != nil {
-			t.Fatalf("install: %v\n%s", err, out)
-		}
-		out, _, err := runWeft(t, "uninstall", "--context=weft", "--delete-crds")
-		if err != nil {
-			t.Fatalf("uninstall --delete-crds: %v\n%s", err, out)
-		}
-		wantContains(t, "the output", out, "customresourcedefinition.apiextensions.k8s.io/ciliumnetworkpolicies.cilium.io deleted")
+	t.Run("uninstall --delete-crds removes the CRDs and their objects", func(t *testing.T) {
 		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			_, err := c.Dynamic.Resource(crd).Get(ctx, "ciliumnetworkpolicies.cilium.io", metav1.GetOptions{})
-			return apierrors.IsNotFound(err), nil
-		})
-		if err != nil {
-			t.Errorf("the CRD ciliumnetworkpolicies.cilium.io is still there after uninstall --delete-crds: %v", err)
+		cnp := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"}
+		// Twice: with CRDs an earlier install created, then with CRDs
+		// created a moment before (the apiserver's storage for them still
+		// initialising, where its own cleanup can stall for minutes).
+		for _, round := range []string{"kept CRDs", "fresh CRDs"} {
+			if out, _, err := runWeft(t, "install", "--context=weft", testEndpoints, "--wait=false"); err != nil {
+				t.Fatalf("%s: install: %v\n%s", round, err, out)
+			}
+			policy := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+				"metadata": map[string]any{"name": "allow-all", "namespace": "default"},
+				"spec":     map[string]any{"endpointSelector": map[string]any{}},
+			}}
+			if _, err := c.Dynamic.Resource(cnp).Namespace("default").Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("%s: create a CiliumNetworkPolicy: %v", round, err)
+			}
+			out, _, err := runWeft(t, "uninstall", "--context=weft", "--delete-crds")
+			if err != nil {
+				t.Fatalf("%s: uninstall --delete-crds: %v\n%s", round, err, out)
+			}
+			wantContains(t, "the output", out, "customresourcedefinition.apiextensions.k8s.io/ciliumnetworkpolicies.cilium.io deleted")
+			// It returns once the CRDs are gone.
+			if _, err := c.Dynamic.Resource(crd).Get(ctx, "ciliumnetworkpolicies.cilium.io", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("%s: the CRD ciliumnetworkpolicies.cilium.io is still there after uninstall --delete-crds returned (err %v)", round, err)
+			}
+			if _, err := c.Dynamic.Resource(crd).Get(ctx, "serviceexports.multicluster.x-k8s.io", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("%s: the CRD serviceexports.multicluster.x-k8s.io is still there after uninstall --delete-crds returned (err %v)", round, err)
+			}
 		}
 	})
 }

@@ -17,7 +17,9 @@ func newUninstallCommand() *cobra.Command {
 		Long: `Delete every object the last "weft install" into the namespace applied (as
 recorded in its ConfigMap weft-install), the newest first, and say what was
 deleted. The chart's CRDs stay, with the policies in them, unless
---delete-crds is given. The namespace stays (it may hold your Secrets).
+--delete-crds is given; with it, the command deletes the objects of those
+kinds and returns once the CRDs are gone. The namespace stays (it may hold
+your Secrets).
 Running it again finds nothing to remove and succeeds.
 
 Nodes keep weft-cni, its configuration list and the pinned BPF maps (see
@@ -30,7 +32,7 @@ docs/deploy-kubernetes.md, "Upgrade and uninstall").`,
 			if err != nil {
 				return err
 			}
-			return k.uninstall(cmd.Context(), f.namespace, deleteCRDs, cmd.OutOrStdout())
+			return k.uninstall(cmd.Context(), f.namespace, deleteCRDs, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f.register(cmd.Flags())
@@ -38,7 +40,7 @@ docs/deploy-kubernetes.md, "Upgrade and uninstall").`,
 	return cmd
 }
 
-func (k *kube) uninstall(ctx context.Context, ns string, deleteCRDs bool, out io.Writer) error {
+func (k *kube) uninstall(ctx context.Context, ns string, deleteCRDs bool, out, progress io.Writer) error {
 	refs, found, err := k.readInventory(ctx, ns)
 	if err != nil {
 		return err
@@ -46,6 +48,12 @@ func (k *kube) uninstall(ctx context.Context, ns string, deleteCRDs bool, out io
 	if !found {
 		fmt.Fprintf(out, "Weft is not installed in namespace %s of %s (no configmap/%s): nothing to remove\n", ns, k.host, inventoryName)
 		return nil
+	}
+	var crds []string
+	if deleteCRDs {
+		if crds, err = k.emptyCRDs(ctx, refs); err != nil {
+			return err
+		}
 	}
 	var kept []ref
 	for i := len(refs) - 1; i >= 0; i-- {
@@ -63,6 +71,11 @@ func (k *kube) uninstall(ctx context.Context, ns string, deleteCRDs bool, out io
 		} else {
 			fmt.Fprintf(out, "%s already gone\n", r)
 		}
+	}
+	// The inventory goes last, once the CRDs are gone: an uninstall that
+	// fails waiting for them can be run again.
+	if err := k.waitCRDsGone(ctx, crds, crdGoneTimeout, progress); err != nil {
+		return err
 	}
 	inv := ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: ns, Name: inventoryName}
 	if _, err := k.remove(ctx, inv); err != nil {
