@@ -163,7 +163,7 @@ func (d *Datapath) Close() error {
 }
 
 // Uninstall removes everything the node's datapath created: attachments,
-// the VXLAN device, routes and pins. The Datapath is closed afterwards.
+// the VXLAN device, routes, the L7 proxy's policy routing and pins. The Datapath is closed afterwards.
 func (d *Datapath) Uninstall(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, d.detachTC(d.cfg.UnderlayDevice, "from_netdev"))
@@ -186,6 +186,7 @@ func (d *Datapath) Uninstall(ctx context.Context) error {
 		errs = append(errs, unpinLink(p))
 	}
 	errs = append(errs, d.deleteRoutes(func(netlink.Route) bool { return true }))
+	errs = append(errs, d.removeProxyRouting())
 	errs = append(errs, d.Close())
 	errs = append(errs, os.RemoveAll(d.cfg.PinDir()))
 	os.Remove(filepath.Dir(d.cfg.PinDir())) // the shared weft/ dir, once empty

@@ -61,22 +61,65 @@ func (d *Datapath) ensureProxyRouting() error {
 	if err := h.RouteReplace(route); err != nil {
 		return fmt.Errorf("L7 proxy routing: add local route to table %d: %w", ProxyTable, err)
 	}
+	rules, err := proxyRules(h)
+	if err != nil {
+		return err
+	}
+	if len(rules) > 0 {
+		return nil
+	}
 	rule := netlink.NewRule()
 	rule.Family = netlink.FAMILY_V4
 	mask := uint32(bpf.MarkMask)
 	rule.Mark, rule.Mask = bpf.MarkProxy, &mask
 	rule.Table, rule.Priority = ProxyTable, proxyRulePriority
-	rules, err := h.RuleList(netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("L7 proxy routing: list rules: %w", err)
-	}
-	for _, r := range rules {
-		if r.Table == ProxyTable && r.Mark == rule.Mark && r.Mask != nil && *r.Mask == bpf.MarkMask {
-			return nil
-		}
-	}
 	if err := h.RuleAdd(rule); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("L7 proxy routing: add rule fwmark %#x/%#x lookup %d: %w", bpf.MarkProxy, bpf.MarkMask, ProxyTable, err)
 	}
 	return nil
+}
+
+// proxyRules lists the rules ensureProxyRouting adds.
+func proxyRules(h *netlink.Handle) ([]netlink.Rule, error) {
+	rules, err := h.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("L7 proxy routing: list rules: %w", err)
+	}
+	var ours []netlink.Rule
+	for _, r := range rules {
+		if r.Table == ProxyTable && r.Mark == bpf.MarkProxy && r.Mask != nil && *r.Mask == bpf.MarkMask {
+			ours = append(ours, r)
+		}
+	}
+	return ours, nil
+}
+
+// removeProxyRouting deletes what ensureProxyRouting added (nothing when
+// it added nothing).
+func (d *Datapath) removeProxyRouting() error {
+	h, err := d.ns.netlink()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rules, err := proxyRules(h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range rules {
+		if err := h.RuleDel(&r); err != nil && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("L7 proxy routing: delete rule: %w", err))
+		}
+	}
+	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: ProxyTable}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("L7 proxy routing: list table %d: %w", ProxyTable, err))...)
+	}
+	for _, r := range routes {
+		if err := h.RouteDel(&r); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("L7 proxy routing: delete route from table %d: %w", ProxyTable, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -94,16 +94,7 @@ func TestDeleteEndpointRemovesItsRoute(t *testing.T) {
 	n := lab.Nodes[0]
 	a, b := n.AddPod("a", 1001), n.AddPod("b", 1002)
 	lab.Wire()
-	ns, err := netns.GetFromName(n.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := nodeNetlink(t, n)
 	routesTo := func(ip netip.Addr) int {
 		t.Helper()
 		rs, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Dst: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)}, Table: unix.RT_TABLE_MAIN},
@@ -171,4 +162,63 @@ func TestRunCollectsIdleConntrack(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUninstallRemovesProxyRouting checks that the policy routing SetProxy
+// installs for the L7 proxy (a rule on the proxy mark, a local route in its
+// table) is there once, however often SetProxy runs, and goes with
+// Uninstall.
+func TestUninstallRemovesProxyRouting(t *testing.T) {
+	testgate.Root(t)
+	lab := datapathtest.New(t, datapath.ModeTunnel, 1)
+	n := lab.Nodes[0]
+	h := nodeNetlink(t, n)
+	ours := func() (rules, routes int) {
+		t.Helper()
+		rs, err := h.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Table == datapath.ProxyTable && r.Mark == bpf.MarkProxy {
+				rules++
+			}
+		}
+		rts, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: datapath.ProxyTable}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rules, len(rts)
+	}
+	for range 2 {
+		if err := n.DP.SetProxy(datapath.ProxyPorts{Ingress: 15080, Egress: 15081, DNS: 15053}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rules, routes := ours(); rules != 1 || routes != 1 {
+		t.Fatalf("after SetProxy twice: %d proxy rules and %d routes in table %d; want 1 and 1", rules, routes, datapath.ProxyTable)
+	}
+	if err := n.DP.Uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n.DP = nil // uninstalled: the lab's cleanup has nothing left to do
+	if rules, routes := ours(); rules != 0 || routes != 0 {
+		t.Fatalf("after Uninstall: %d proxy rules and %d routes in table %d are left", rules, routes, datapath.ProxyTable)
+	}
+}
+
+// nodeNetlink is a netlink handle in node n's namespace, closed with t.
+func nodeNetlink(t *testing.T, n *datapathtest.Node) *netlink.Handle {
+	t.Helper()
+	ns, err := netns.GetFromName(n.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
 }
