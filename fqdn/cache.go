@@ -2,6 +2,7 @@ package fqdn
 
 import (
 	"cmp"
+	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,26 +28,56 @@ type Entry struct {
 
 // Cache holds the addresses of allowed DNS answers, each until its TTL (at
 // least the cache's minimum TTL) runs out. It is safe for concurrent use.
+//
+// Each name remembers the endpoints (sources) that resolved it. With a
+// limit on names per source, a source over it gives up the name it
+// resolved longest ago, which leaves the cache when no other source holds
+// it: one endpoint resolving ever new names cannot grow the cache without
+// bound or push out the names of the others.
 type Cache struct {
-	minTTL time.Duration
+	minTTL            time.Duration
+	maxNamesPerSource int
 
-	mu    sync.Mutex
-	names map[string]map[netip.Addr]time.Time // name → address → expiry
+	mu      sync.Mutex
+	names   map[string]map[netip.Addr]time.Time // name → address → expiry
+	holders map[string]map[netip.Addr]bool      // name → sources that resolved it
+	sources map[netip.Addr]*sourceNames
+}
+
+// sourceNames are the names one source holds, the most recently resolved
+// first.
+type sourceNames struct {
+	order *list.List // of string
+	at    map[string]*list.Element
 }
 
 // NewCache returns an empty cache whose entries live at least minTTL.
 func NewCache(minTTL time.Duration) *Cache {
-	return &Cache{minTTL: minTTL, names: map[string]map[netip.Addr]time.Time{}}
+	return &Cache{minTTL: minTTL, names: map[string]map[netip.Addr]time.Time{},
+		holders: map[string]map[netip.Addr]bool{}, sources: map[netip.Addr]*sourceNames{}}
 }
 
-// Observe records that name resolved to ips for ttl, seen at now, and
-// returns the addresses that were not known for name before. An address
-// known already gets the later of its two expiries.
-func (c *Cache) Observe(name string, ips []netip.Addr, ttl time.Duration, now time.Time) (added []netip.Addr) {
+// LimitNamesPerSource bounds the names one source holds (0: no bound);
+// it applies from the next Observe.
+func (c *Cache) LimitNamesPerSource(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maxNamesPerSource = n
+}
+
+// Observe records that name, resolved by source (the endpoint that asked;
+// the zero address: none), answered ips for ttl, seen at now, and returns
+// the addresses that were not known for name before. An address known
+// already gets the later of its two expiries. Names that source gives up
+// over its limit are dropped when no other source holds them.
+func (c *Cache) Observe(source netip.Addr, name string, ips []netip.Addr, ttl time.Duration, now time.Time) (added []netip.Addr) {
 	name = Normalize(name)
 	expires := now.Add(max(ttl, c.minTTL))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if source.IsValid() {
+		c.hold(source.Unmap(), name)
+	}
 	known := c.names[name]
 	if known == nil {
 		known = map[netip.Addr]time.Time{}
@@ -74,10 +105,51 @@ func (c *Cache) Observe(name string, ips []netip.Addr, ttl time.Duration, now ti
 		added = slices.DeleteFunc(added, func(a netip.Addr) bool { return a == first })
 	}
 	if len(known) == 0 {
-		delete(c.names, name)
+		c.drop(name)
 	}
 	slices.SortFunc(added, netip.Addr.Compare)
 	return added
+}
+
+// hold records that source resolved name, most recently; over the limit,
+// source gives up the name it resolved longest ago. c.mu is held.
+func (c *Cache) hold(source netip.Addr, name string) {
+	sn := c.sources[source]
+	if sn == nil {
+		sn = &sourceNames{order: list.New(), at: map[string]*list.Element{}}
+		c.sources[source] = sn
+	}
+	if e, ok := sn.at[name]; ok {
+		sn.order.MoveToFront(e)
+		return
+	}
+	sn.at[name] = sn.order.PushFront(name)
+	if c.holders[name] == nil {
+		c.holders[name] = map[netip.Addr]bool{}
+	}
+	c.holders[name][source] = true
+	for c.maxNamesPerSource > 0 && sn.order.Len() > c.maxNamesPerSource {
+		oldest := sn.order.Remove(sn.order.Back()).(string)
+		delete(sn.at, oldest)
+		delete(c.holders[oldest], source)
+		if len(c.holders[oldest]) == 0 {
+			c.drop(oldest)
+		}
+	}
+}
+
+// drop removes name and every source's hold on it. c.mu is held.
+func (c *Cache) drop(name string) {
+	delete(c.names, name)
+	for source := range c.holders[name] {
+		sn := c.sources[source]
+		sn.order.Remove(sn.at[name])
+		delete(sn.at, name)
+		if sn.order.Len() == 0 {
+			delete(c.sources, source)
+		}
+	}
+	delete(c.holders, name)
 }
 
 // Expire drops what has expired at now and returns it.
@@ -93,7 +165,7 @@ func (c *Cache) Expire(now time.Time) []Entry {
 			}
 		}
 		if len(known) == 0 {
-			delete(c.names, name)
+			c.drop(name)
 		}
 	}
 	sortEntries(out)

@@ -98,13 +98,13 @@ func addrs(ss ...string) []netip.Addr {
 func TestCache(t *testing.T) {
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	c := NewCache(10 * time.Second)
-	if got := c.Observe("API.github.com.", addrs("140.82.112.5", "140.82.112.6"), 2*time.Second, now); !slices.Equal(got, addrs("140.82.112.5", "140.82.112.6")) {
+	if got := c.Observe(netip.Addr{}, "API.github.com.", addrs("140.82.112.5", "140.82.112.6"), 2*time.Second, now); !slices.Equal(got, addrs("140.82.112.5", "140.82.112.6")) {
 		t.Fatalf("first answer added %v", got)
 	}
-	if got := c.Observe("api.github.com", addrs("140.82.112.6", "::ffff:140.82.112.7"), time.Minute, now); !slices.Equal(got, addrs("140.82.112.7")) {
+	if got := c.Observe(netip.Addr{}, "api.github.com", addrs("140.82.112.6", "::ffff:140.82.112.7"), time.Minute, now); !slices.Equal(got, addrs("140.82.112.7")) {
 		t.Fatalf("second answer added %v, want only the new address (unmapped)", got)
 	}
-	c.Observe("docs.cilium.io", addrs("104.198.14.52"), time.Hour, now)
+	c.Observe(netip.Addr{}, "docs.cilium.io", addrs("104.198.14.52"), time.Hour, now)
 	exact, _ := Compile(Selector{MatchName: "api.github.com"})
 	wild, _ := Compile(Selector{MatchPattern: "*.cilium.io"})
 	if got := c.Lookup(exact, now.Add(5*time.Second)); !slices.Equal(got, addrs("140.82.112.5", "140.82.112.6", "140.82.112.7")) {
@@ -120,7 +120,7 @@ func TestCache(t *testing.T) {
 	}
 
 	for i := range MaxIPsPerName + 6 {
-		c.Observe("cdn.example.com", addrs(fmt.Sprintf("10.1.0.%d", i)), time.Duration(i+1)*time.Minute, now)
+		c.Observe(netip.Addr{}, "cdn.example.com", addrs(fmt.Sprintf("10.1.0.%d", i)), time.Duration(i+1)*time.Minute, now)
 	}
 	cdn, _ := Compile(Selector{MatchName: "cdn.example.com"})
 	got := c.Lookup(cdn, now)
@@ -159,5 +159,51 @@ func TestCache(t *testing.T) {
 		if _, err := Load(bad, time.Second, now); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), bad) {
 			t.Errorf("Load(%s): %v; want an error naming the file and %q", body, err, want)
 		}
+	}
+}
+
+// TestCacheLimitsNamesPerSource: a source resolving more names than its
+// limit gives up those it resolved longest ago (re-resolving one keeps
+// it), a name another source also resolved stays, the other sources' names
+// are untouched, and expiry frees a source's room.
+func TestCacheLimitsNamesPerSource(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	c := NewCache(time.Minute)
+	c.LimitNamesPerSource(3)
+	noisy, quiet := netip.MustParseAddr("10.0.1.5"), netip.MustParseAddr("10.0.1.6")
+	has := func(name string) bool {
+		m, _ := Compile(Selector{MatchName: name})
+		return len(c.Lookup(m, now)) > 0
+	}
+	c.Observe(quiet, "api.example.com", addrs("192.0.2.1"), time.Minute, now)
+	c.Observe(noisy, "shared.example.com", addrs("192.0.2.2"), time.Minute, now)
+	c.Observe(quiet, "shared.example.com", addrs("192.0.2.2"), time.Minute, now)
+	c.Observe(noisy, "a.example.com", addrs("192.0.2.3"), time.Minute, now)
+	c.Observe(noisy, "b.example.com", addrs("192.0.2.4"), time.Minute, now)
+	c.Observe(noisy, "a.example.com", addrs("192.0.2.3"), time.Minute, now) // a again: b is now older
+	for i := range 100 {
+		c.Observe(noisy, fmt.Sprintf("r%d.example.com", i), addrs(fmt.Sprintf("198.51.100.%d", i)), time.Minute, now)
+	}
+	if n := len(c.Entries()); n != 5 {
+		t.Errorf("the cache holds %d entries after 100 names from one source limited to 3; want 5 (its 3 newest, api and shared)", n)
+	}
+	for name, want := range map[string]bool{
+		"api.example.com": true, "shared.example.com": true, "r99.example.com": true, "r98.example.com": true, "r97.example.com": true,
+		"r96.example.com": false, "a.example.com": false, "b.example.com": false,
+	} {
+		if has(name) != want {
+			t.Errorf("%s cached: %v, want %v", name, has(name), want)
+		}
+	}
+	c.Expire(now.Add(2 * time.Minute))
+	if n := len(c.Entries()); n != 0 {
+		t.Fatalf("%d entries left after all expired", n)
+	}
+	// Expired names no longer count against the source.
+	for i := range 3 {
+		c.Observe(noisy, fmt.Sprintf("n%d.example.com", i), addrs("192.0.2.9"), time.Minute, now.Add(3*time.Minute))
+	}
+	if n := len(c.Entries()); n != 3 {
+		t.Errorf("after expiry, 3 new names of the source: %d entries, want 3", n)
 	}
 }

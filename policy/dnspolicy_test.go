@@ -60,8 +60,8 @@ func TestComputeDNSAndFQDN(t *testing.T) {
 
 	cache := fqdn.NewCache(0)
 	now := time.Now()
-	cache.Observe("allowed.example", []netip.Addr{netip.MustParseAddr("192.0.2.7")}, time.Minute, now)
-	cache.Observe("other.example", []netip.Addr{netip.MustParseAddr("192.0.2.8")}, time.Minute, now)
+	cache.Observe(netip.Addr{}, "allowed.example", []netip.Addr{netip.MustParseAddr("192.0.2.7")}, time.Minute, now)
+	cache.Observe(netip.Addr{}, "other.example", []netip.Addr{netip.MustParseAddr("192.0.2.8")}, time.Minute, now)
 	u.SetFQDNLookup(func(m *fqdn.Matcher) []netip.Addr { return cache.Lookup(m, now) })
 
 	got := repo.Compute(client, u).Policy

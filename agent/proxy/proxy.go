@@ -43,14 +43,19 @@ type Config struct {
 	// FQDNMinTTL is the shortest time an address learnt from a DNS
 	// answer stays selected by toFQDNs policies.
 	FQDNMinTTL time.Duration
+	// FQDNMaxNamesPerEndpoint bounds the names one endpoint's DNS answers
+	// keep in the FQDN cache (0: no bound); over it, the endpoint gives up
+	// the name it resolved longest ago.
+	FQDNMaxNamesPerEndpoint int
 	// CacheFile keeps the FQDN cache across restarts ("": not kept).
 	CacheFile string
 }
 
 // DefaultConfig listens on 15080 (ingress), 15081 (egress) and 15053
-// (DNS) and keeps learnt addresses at least an hour, as Cilium does.
+// (DNS) and keeps learnt addresses at least an hour, as Cilium does, and
+// at most 5000 names per endpoint.
 func DefaultConfig() Config {
-	return Config{IngressPort: 15080, EgressPort: 15081, DNSPort: 15053, FQDNMinTTL: time.Hour}
+	return Config{IngressPort: 15080, EgressPort: 15081, DNSPort: 15053, FQDNMinTTL: time.Hour, FQDNMaxNamesPerEndpoint: 5000}
 }
 
 // RegisterFlags adds --proxy-ingress-port and --proxy-egress-port.
@@ -63,6 +68,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 		"UDP port on 127.0.0.1 of the DNS proxy for rules.dns (0: off, as for ingress)")
 	fs.DurationVar(&c.FQDNMinTTL, "tofqdns-min-ttl", c.FQDNMinTTL,
 		"shortest time an address learnt from an allowed DNS answer stays selected by toFQDNs policies (answers with a longer TTL keep theirs)")
+	fs.IntVar(&c.FQDNMaxNamesPerEndpoint, "tofqdns-endpoint-max-names", c.FQDNMaxNamesPerEndpoint,
+		"most names one endpoint's allowed DNS answers keep in the FQDN cache; over it the endpoint gives up the name it resolved longest ago (0: no bound)")
 }
 
 // Validate checks the ports.
@@ -78,6 +85,9 @@ func (c Config) Validate() error {
 	}
 	if c.FQDNMinTTL < 0 {
 		errs = append(errs, fmt.Errorf("--tofqdns-min-ttl %v: want 0 or more", c.FQDNMinTTL))
+	}
+	if c.FQDNMaxNamesPerEndpoint < 0 {
+		errs = append(errs, fmt.Errorf("--tofqdns-endpoint-max-names %d: want 0 (no bound) or more", c.FQDNMaxNamesPerEndpoint))
 	}
 	return errors.Join(errs...)
 }
@@ -165,6 +175,7 @@ func New(cfg Config, dp Datapath, policies Policies, peers flow.EndpointLookup, 
 			c.log.Info("FQDN cache restored", "file", cfg.CacheFile, "addresses", len(cache.Entries()))
 		}
 	}
+	c.cache.LimitNamesPerSource(cfg.FQDNMaxNamesPerEndpoint)
 	return c, nil
 }
 

@@ -248,7 +248,7 @@ func (p *Proxy) learn(ctx context.Context, src, dst netip.AddrPort, id uint16, q
 		ips = append(ips, ip)
 	}
 	if p.cfg.Cache != nil && len(ips) > 0 {
-		if added := p.cfg.Cache.Observe(name, ips, ttl, p.cfg.Now()); len(added) > 0 && p.cfg.Learned != nil {
+		if added := p.cfg.Cache.Observe(src.Addr(), name, ips, ttl, p.cfg.Now()); len(added) > 0 && p.cfg.Learned != nil {
 			p.cfg.Learned(ctx, name, added)
 		}
 	}
