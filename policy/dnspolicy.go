@@ -13,6 +13,14 @@ import (
 type DNSPolicy struct {
 	peers map[records.ID][]*fqdn.Matcher // 0: the names for any peer
 	all   map[records.ID]bool            // L3/L4 allows
+	l4    func(peer records.ID) bool     // set: L4DNSPolicy
+}
+
+// L4DNSPolicy is the policy of a port that has no DNS rules (any more)
+// while flows the datapath handed to the proxy before stay there: a server
+// the L3/L4 policy allows now gets every query, others none.
+func L4DNSPolicy(allows func(peer records.ID) bool) *DNSPolicy {
+	return &DNSPolicy{l4: allows}
 }
 
 // Allows reports whether the endpoint may resolve name through a DNS
@@ -20,6 +28,9 @@ type DNSPolicy struct {
 func (d *DNSPolicy) Allows(peer records.ID, name string) bool {
 	if d == nil {
 		return false
+	}
+	if d.l4 != nil {
+		return d.l4(peer)
 	}
 	if d.all[peer] || d.all[0] {
 		return true

@@ -20,11 +20,29 @@ type L7Port struct {
 // the port for it lets every request through.
 type HTTPPolicy struct {
 	peers map[records.ID]*HTTPMatcher // 0: the rules for any peer
+	l4    func(peer records.ID) bool  // set: L4HTTPPolicy
 }
+
+// L4HTTPPolicy is the policy of a port that has no HTTP rules (any more)
+// while connections the datapath handed to the proxy before stay there: a
+// peer the L3/L4 policy allows now gets every request through, others
+// none.
+func L4HTTPPolicy(allows func(peer records.ID) bool) *HTTPPolicy {
+	return &HTTPPolicy{l4: allows}
+}
+
+// allowAll lets every request through.
+var allowAll = &HTTPMatcher{rules: []compiledHTTPRule{{}}}
 
 // Matcher returns the matcher for requests of peer; it denies every
 // request when no rule selects peer on the port.
 func (h *HTTPPolicy) Matcher(peer records.ID) *HTTPMatcher {
+	if h.l4 != nil {
+		if h.l4(peer) {
+			return allowAll
+		}
+		return &HTTPMatcher{}
+	}
 	if m, ok := h.peers[peer]; ok {
 		return m
 	}

@@ -75,8 +75,10 @@ type Engine struct {
 
 	dirty chan struct{}
 
-	// explained caches PolicyOf's answers until the next recomputation.
+	// explained caches PolicyOf's answers until the next recomputation;
+	// l4Allowed allowsL4's.
 	explained map[explainKey]string
+	l4Allowed map[explainKey]bool
 	// httpPolicies caches HTTPPolicyOf's answers by identity labels until
 	// the next recomputation; dnsPolicies DNSPolicyOf's.
 	httpPolicies map[string]map[policy.L7Port]*policy.HTTPPolicy
@@ -254,6 +256,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			e.universe.PruneSelectors()
 			clear(e.explained)
+			clear(e.l4Allowed)
 			clear(e.httpPolicies)
 			clear(e.dnsPolicies)
 			e.rounds++
@@ -409,12 +412,39 @@ func (e *Engine) PolicyOf(dir datapath.Direction, subject, peer uint32, port uin
 	return s
 }
 
+// allowsL4 reports whether the L3/L4 policy now admits a new flow of the
+// local endpoint of identity subject with peer (deny rules, enforcement
+// and allow-localhost as the datapath decides); false until the policies
+// and identities have been read. Answers are cached until the next
+// recomputation.
+func (e *Engine) allowsL4(dir datapath.Direction, subject, peer records.ID, port uint16, proto uint8) bool {
+	k := explainKey{dir, uint32(subject), uint32(peer), port, proto}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.listed[0] || !e.listed[1] {
+		// Policies or identities not read yet (the agent starting while
+		// the datapath still hands connections to the proxy): fail closed.
+		return false
+	}
+	if ok, found := e.l4Allowed[k]; found {
+		return ok
+	}
+	ok := !e.repo.Explain(e.universe, subject, dir, peer, port, proto).Denied
+	if e.l4Allowed == nil || len(e.l4Allowed) > 4096 {
+		e.l4Allowed = map[explainKey]bool{}
+	}
+	e.l4Allowed[k] = ok
+	return ok
+}
+
 // HTTPPolicyOf returns the HTTP rules of the local endpoint at ip for
 // TCP port in direction dir (the L7 proxy asks for every request), or nil
-// when the endpoint is unknown or has no HTTP rules there: the proxy then
-// denies every request. Answers are cached until the next recomputation.
+// when the endpoint is unknown: the proxy then denies every request. A
+// port without HTTP rules (removed while connections the datapath handed
+// to the proxy stay there) lets the requests of a peer the L3/L4 policy
+// admits through. Answers are cached until the next recomputation.
 func (e *Engine) HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16) *policy.HTTPPolicy {
-	byPort := l7PolicyOf(e, &e.httpPolicies, ip, func(ep *endpoints.Endpoint) map[policy.L7Port]*policy.HTTPPolicy {
+	ep, byPort := l7PolicyOf(e, &e.httpPolicies, ip, func(ep *endpoints.Endpoint) map[policy.L7Port]*policy.HTTPPolicy {
 		byPort, err := e.repo.ComputeHTTP(ep.IdentityLabels, e.universe)
 		if err != nil {
 			e.log.Error("compute HTTP rules", "endpoint", ep.ID, "err", err)
@@ -422,17 +452,27 @@ func (e *Engine) HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16
 		}
 		return byPort
 	})
-	return byPort[policy.L7Port{Direction: dir, Port: port}]
+	if ep == nil {
+		return nil
+	}
+	if pol := byPort[policy.L7Port{Direction: dir, Port: port}]; pol != nil {
+		return pol
+	}
+	subject := ep.Identity
+	return policy.L4HTTPPolicy(func(peer records.ID) bool {
+		return e.allowsL4(dir, subject, peer, port, datapath.ProtoTCP)
+	})
 }
 
-// l7PolicyOf returns what compute gives for the local endpoint at ip,
-// cached in *cache by identity labels until the next recomputation; the
-// zero value for an unknown endpoint. compute runs with e.mu held.
-func l7PolicyOf[T any](e *Engine, cache *map[string]T, ip netip.Addr, compute func(*endpoints.Endpoint) T) T {
+// l7PolicyOf returns the local endpoint at ip and what compute gives for
+// it, cached in *cache by identity labels until the next recomputation;
+// nil and the zero value for an unknown endpoint. compute runs with e.mu
+// held.
+func l7PolicyOf[T any](e *Engine, cache *map[string]T, ip netip.Addr, compute func(*endpoints.Endpoint) T) (*endpoints.Endpoint, T) {
 	var zero T
 	ep := e.endpointAt(ip)
 	if ep == nil {
-		return zero
+		return nil, zero
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -446,7 +486,7 @@ func l7PolicyOf[T any](e *Engine, cache *map[string]T, ip netip.Addr, compute fu
 		}
 		(*cache)[key] = v
 	}
-	return v
+	return ep, v
 }
 
 // SetFQDN says where toFQDNs selectors find the addresses the node's DNS
@@ -484,13 +524,24 @@ func (e *Engine) FQDNChanged(ctx context.Context) error {
 
 // DNSPolicyOf returns the DNS rules of the local endpoint at ip for UDP
 // port (the DNS proxy asks for every query), or nil when the endpoint is
-// unknown or has none there: every query is then refused. Answers are
-// cached until the next recomputation.
+// unknown: every query is then refused. A port without DNS rules (removed
+// while flows the datapath handed to the proxy stay there) lets every
+// query to a server the L3/L4 policy admits through. Answers are cached
+// until the next recomputation.
 func (e *Engine) DNSPolicyOf(ip netip.Addr, port uint16) *policy.DNSPolicy {
-	byPort := l7PolicyOf(e, &e.dnsPolicies, ip, func(ep *endpoints.Endpoint) map[uint16]*policy.DNSPolicy {
+	ep, byPort := l7PolicyOf(e, &e.dnsPolicies, ip, func(ep *endpoints.Endpoint) map[uint16]*policy.DNSPolicy {
 		return e.repo.ComputeDNS(ep.IdentityLabels, e.universe)
 	})
-	return byPort[port]
+	if ep == nil {
+		return nil
+	}
+	if pol := byPort[port]; pol != nil {
+		return pol
+	}
+	subject := ep.Identity
+	return policy.L4DNSPolicy(func(peer records.ID) bool {
+		return e.allowsL4(datapath.Egress, subject, peer, port, datapath.ProtoUDP)
+	})
 }
 
 // endpointAt is the local endpoint with address ip, or nil.

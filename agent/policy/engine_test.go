@@ -20,6 +20,7 @@ import (
 	"github.com/weftnet/weft/datapath"
 	"github.com/weftnet/weft/kvstore"
 	"github.com/weftnet/weft/kvstore/kvstoretest"
+	"github.com/weftnet/weft/policy"
 	"github.com/weftnet/weft/state/records"
 	"github.com/weftnet/weft/state/statetest"
 )
@@ -105,7 +106,8 @@ func (r *policyRig) endpoints() []*endpoints.Endpoint {
 // addEndpoint adds a local endpoint and applies its policy as
 // CreateEndpoint does.
 func (r *policyRig) addEndpoint(t testing.TB, id uint16, identity records.ID, ls records.Labels) *endpoints.Endpoint {
-	ep := &endpoints.Endpoint{ID: id, Identity: identity, Namespace: "default", Pod: fmt.Sprintf("pod-%d", id), IdentityLabels: ls}
+	ep := &endpoints.Endpoint{ID: id, Identity: identity, Namespace: "default", Pod: fmt.Sprintf("pod-%d", id), IdentityLabels: ls,
+		IP: netip.AddrFrom4([4]byte{10, 0, byte(id >> 8), byte(id)})}
 	r.mu.Lock()
 	r.eps = append(r.eps, ep)
 	r.mu.Unlock()
@@ -382,6 +384,27 @@ func TestPolicyEngineL7Redirects(t *testing.T) {
 	if want := "80/TCP HTTP {POST /v1/request-landing}"; len(d.Rules) != 1 || len(d.Rules[0].Ingress) != 1 || !strings.HasSuffix(d.Rules[0].Ingress[0], want) {
 		t.Errorf("weft policy get rule1 shows %v, want the ingress rule ending %q", d.Rules, want)
 	}
+	// The proxy decides each request of a connection the datapath handed
+	// it by the rules in force now.
+	xwing := records.ClusterIdentity(1, 258)
+	r.putIdentity(t, xwing, podLabels("default", "org=alliance", "class=xwing"))
+	ip := r.endpoints()[0].IP
+	decides := func(what string, peer records.ID, method, path string, want bool) {
+		t.Helper()
+		statetest.Eventually(t, 10*time.Second, what, func() error {
+			pol := r.engine.HTTPPolicyOf(ip, datapath.Ingress, 80)
+			if pol == nil {
+				return fmt.Errorf("no HTTP policy for %v port 80", ip)
+			}
+			if got := pol.Matcher(peer).Match(policy.HTTPRequest{Method: method, Path: path}).Allowed; got != want {
+				return fmt.Errorf("%s %s from %v allowed: %v, want %v", method, path, peer, got, want)
+			}
+			return nil
+		})
+	}
+	decides("the tiefighter may land", fighter, "POST", "/v1/request-landing", true)
+	decides("the tiefighter may not reach the exhaust port", fighter, "PUT", "/v1/exhaust-port", false)
+
 	r.importFile(t, "deathstar.yaml")
 	statetest.Eventually(t, 10*time.Second, "the L3/L4 rule opens port 80 to the tiefighter", func() error {
 		if p := r.dp.policy(7); !allows(p, fighter, 80) {
@@ -389,4 +412,38 @@ func TestPolicyEngineL7Redirects(t *testing.T) {
 		}
 		return nil
 	})
+	decides("with an L3/L4 allow too, every request of the tiefighter passes", fighter, "PUT", "/v1/exhaust-port", true)
+
+	// The L7 rule removed, the port has no HTTP rules: connections already
+	// at the proxy are decided by the L3/L4 policy, not refused.
+	if _, err := r.api.Delete(context.Background(), &agentapi.DeletePolicyRequest{Namespace: "default", Name: "rule1"}); err != nil {
+		t.Fatal(err)
+	}
+	statetest.Eventually(t, 10*time.Second, "port 80 no longer redirected", func() error {
+		if p := r.dp.policy(7); slices.Contains(p.Ingress, redirect) || !allows(p, fighter, 80) {
+			return fmt.Errorf("policy %+v", p)
+		}
+		return nil
+	})
+	decides("without HTTP rules, the tiefighter's requests pass by the L3/L4 allow", fighter, "PUT", "/v1/exhaust-port", true)
+	decides("without HTTP rules, the x-wing's requests are refused by the L3/L4 policy", xwing, "GET", "/", false)
+
+	if _, err := r.api.Delete(context.Background(), &agentapi.DeletePolicyRequest{Namespace: "default", Name: "deathstar"}); err != nil {
+		t.Fatal(err)
+	}
+	decides("with no policy at all, the x-wing's requests pass", xwing, "GET", "/", true)
+	if pol := r.engine.HTTPPolicyOf(netip.MustParseAddr("10.9.9.9"), datapath.Ingress, 80); pol != nil {
+		t.Errorf("an address no endpoint has got an HTTP policy; want none (every request refused)")
+	}
+	// An agent starting, its policies not read yet, refuses them all.
+	starting := New(r.store, r.keys, "n1", r.dp, r.prefixes, r.endpoints, statetest.Logger(t))
+	if pol := starting.HTTPPolicyOf(ip, datapath.Ingress, 80); pol == nil || pol.Matcher(xwing).Match(policy.HTTPRequest{Method: "GET", Path: "/"}).Allowed {
+		t.Errorf("before the policies are read, a request passed (policy %v); want every request refused", pol)
+	}
+	if pol := starting.DNSPolicyOf(ip, 53); pol == nil || pol.Allows(records.IDWorld, "example.com") {
+		t.Errorf("before the policies are read, a DNS query passed (policy %v); want every query refused", pol)
+	}
+	if pol := r.engine.DNSPolicyOf(ip, 53); pol == nil || !pol.Allows(records.IDWorld, "example.com") {
+		t.Errorf("with no policy at all, a DNS query from a flow at the proxy was refused (policy %v); want it passed", pol)
+	}
 }
