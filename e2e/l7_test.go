@@ -116,7 +116,9 @@ func call(c *http.Client, method, url string) (int, string, error) {
 // and restarted under load: no request is answered by anything but the
 // deathstar, a 403 or a 503, no PUT reaches the deathstar, landings
 // succeed again afterwards, and the flows redirected while the proxy was
-// down were dropped with "proxy unavailable".
+// down were dropped with "proxy unavailable". Last, the L7 rule is
+// replaced by the L3/L4 one: a connection kept at the proxy gets its PUT
+// through.
 func TestL7Deathstar(t *testing.T) {
 	spec := testenv.DefaultSpec()
 	spec.AgentArgs = []string{"--metrics-address", "127.0.0.1:" + strconv.Itoa(metricsPort)}
@@ -294,6 +296,47 @@ func TestL7Deathstar(t *testing.T) {
 		m := scrapeMetrics(t, e, n1)
 		if v := metricValue(t, m, `weft_datapath_packets_total{direction="ingress",reason="proxy_unavailable",verdict="dropped"}`); v < 1 {
 			t.Errorf("packets dropped with proxy unavailable: %v, want some (the proxy was down under load)", v)
+		}
+	})
+
+	// The L7 rule replaced by Cilium's L3/L4 one: a connection the datapath
+	// handed to the proxy stays there, and its requests now pass as the
+	// L3/L4 policy allows them, where they got 403 until it reconnected.
+	t.Run("rules-removed", func(t *testing.T) {
+		kept := podClient(t, e, "pod/tiefighter", true)
+		eventually(t, 30*time.Second, "a kept-alive connection at the proxy (PUT /v1/exhaust-port gets 403)", func() error {
+			if code, _, err := call(kept, "POST", landing); err != nil || code != 200 {
+				return fmt.Errorf("landing: %d %v", code, err)
+			}
+			if code, body, err := call(kept, "PUT", exhaust); err != nil || code != http.StatusForbidden {
+				return fmt.Errorf("PUT /v1/exhaust-port: %d %q %v", code, body, err)
+			}
+			return nil
+		})
+		l3l4, err := os.ReadFile("../policy/testdata/deathstar.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		weftCLI(t, e, n1, string(l3l4), "policy", "import", "-f", "-")
+		if out := weftCLI(t, e, n1, "", "policy", "delete", "default/rule1"); !strings.Contains(out, "deleted policy default/rule1") {
+			t.Fatalf("weft policy delete: %s", out)
+		}
+		eventually(t, 30*time.Second, "the kept connection's PUT /v1/exhaust-port reaches the deathstar", func() error {
+			if code, body, err := call(kept, "PUT", exhaust); err != nil || code != http.StatusServiceUnavailable || body != "Panic: deathstar exploded\n" {
+				return fmt.Errorf("got %d %q %v", code, body, err)
+			}
+			return nil
+		})
+		eventually(t, 20*time.Second, "the kept connection's PUT forwarded by the proxy in weft observe", func() error {
+			obs := weftCLI(t, e, n1, "", "observe", "--last", "200")
+			want := regexp.MustCompile(`default/tiefighter:\d+ -> default/deathstar:80 http-request FORWARDED \(HTTP/1.1 PUT http://[^ ]+/v1/exhaust-port\)`)
+			if !want.MatchString(obs) {
+				return fmt.Errorf("no line matches %s in:\n%s", want, obs)
+			}
+			return nil
+		})
+		if _, _, err := call(podClient(t, e, "pod/xwing", false), "POST", landing); err == nil {
+			t.Error("the xwing got an answer; the L3/L4 policy admits org=empire only")
 		}
 	})
 }
