@@ -422,6 +422,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.ingress.Run(ctx) })
 	g.Go(func() error { a.countLeaseLosses(ctx); return nil })
 	g.Go(func() error { return metrics.ListenAndServe(ctx, a.cfg.Metrics, a.registry) })
+	g.Go(func() error { return metrics.ListenAndServePprof(ctx, a.cfg.Metrics) })
 	g.Go(func() error {
 		if err := a.register(ctx); err != nil {
 			return err

@@ -168,6 +168,47 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate(%q) = %v, want %q", addr, err, want)
 		}
 	}
+	if err := (metrics.Config{PprofAddress: "6060"}).Validate(); err == nil || !strings.HasPrefix(err.Error(), `pprof address "6060": accepted: host:port or :port`) {
+		t.Errorf("Validate(pprof 6060) = %v, want the pprof address named", err)
+	}
+}
+
+// The profiles endpoint answers Go's pprof index, a goroutine dump naming
+// the agent's functions, and a short CPU profile; it stops with ctx.
+func TestServePprof(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- metrics.ServePprof(ctx, l) }()
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + l.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	if idx := get("/debug/pprof/"); !strings.Contains(idx, "goroutine") || !strings.Contains(idx, "heap") {
+		t.Errorf("the index lists no goroutine and heap profiles:\n%.300s", idx)
+	}
+	if g := get("/debug/pprof/goroutine?debug=1"); !strings.Contains(g, "metrics.ServePprof") {
+		t.Errorf("the goroutine dump does not show the server's own goroutine:\n%.500s", g)
+	}
+	if p := get("/debug/pprof/profile?seconds=1"); len(p) == 0 {
+		t.Error("an empty CPU profile")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("ServePprof after ctx ended: %v", err)
+	}
 }
 
 // Every metric the Grafana dashboard queries is one the agent exports.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"time"
 
@@ -33,11 +34,27 @@ func NewRegistry() *prometheus.Registry {
 func Serve(ctx context.Context, l net.Listener, g prometheus.Gatherer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return serve(ctx, l, mux, "metrics")
+}
+
+// ServePprof serves Go's profiles at /debug/pprof/ on l until ctx ends.
+func ServePprof(ctx context.Context, l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // and the named profiles: heap, goroutine, ...
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return serve(ctx, l, mux, "profiles")
+}
+
+func serve(ctx context.Context, l net.Listener, h http.Handler, what string) error {
+	// No WriteTimeout: a CPU profile or trace takes as long as it is asked.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve metrics on %s: %w", l.Addr(), err)
+		return fmt.Errorf("serve %s on %s: %w", what, l.Addr(), err)
 	}
 	return nil
 }
@@ -53,4 +70,17 @@ func ListenAndServe(ctx context.Context, cfg Config, g prometheus.Gatherer) erro
 		return fmt.Errorf("listen for metrics on %s: %w", cfg.Address, err)
 	}
 	return Serve(ctx, l, g)
+}
+
+// ListenAndServePprof listens on cfg.PprofAddress and serves the profiles
+// until ctx ends; without an address it returns at once.
+func ListenAndServePprof(ctx context.Context, cfg Config) error {
+	if cfg.PprofAddress == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", cfg.PprofAddress)
+	if err != nil {
+		return fmt.Errorf("listen for profiles on %s: %w", cfg.PprofAddress, err)
+	}
+	return ServePprof(ctx, l)
 }
