@@ -36,6 +36,7 @@ func (c *Component) serveDNS(ctx context.Context, p uint16) error {
 		},
 		OnEvent: c.recordDNS,
 	})
+	defer proxy.Close()
 	if err := c.publish(dnsListener, p); err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@
 // they asked, and records the addresses of allowed answers in the FQDN
 // cache, from which toFQDNs rules select. Every query and answer becomes an
 // Event. Packets that are not one standard query are dropped with an Event
-// saying why. docs/fqdn.md describes it; the datapath does not redirect
-// DNS to it yet.
+// saying why. Allowed queries go out on connected UDP sockets kept per
+// upstream server for reuse. docs/fqdn.md describes it; the agent runs it
+// on the transparent listener the datapath redirects DNS to
+// (agent/proxy).
 package dnsproxy
 
 import (
@@ -75,9 +77,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Proxy handles DNS queries under a Config.
+// Proxy handles DNS queries under a Config. Close releases the upstream
+// sockets it keeps.
 type Proxy struct {
-	cfg Config
+	cfg       Config
+	upstreams upstreams
 }
 
 // New returns a proxy for cfg.
@@ -93,6 +97,10 @@ func New(cfg Config) *Proxy {
 	}
 	return &Proxy{cfg: cfg}
 }
+
+// Close closes the sockets kept for the upstream servers; queries still
+// being answered close theirs when done.
+func (p *Proxy) Close() { p.upstreams.close() }
 
 // maxMessage is the largest DNS message over UDP the proxy handles.
 const maxMessage = 65535
@@ -167,32 +175,6 @@ func (p *Proxy) HandleTo(ctx context.Context, src, dst netip.AddrPort, query []b
 		return reply(hdr, q, dnsmessage.RCodeServerFailure)
 	}
 	return resp
-}
-
-// exchange sends query to the upstream and returns its answer.
-func (p *Proxy) exchange(ctx context.Context, upstream netip.AddrPort, query []byte) ([]byte, error) {
-	if !upstream.IsValid() {
-		return nil, errors.New("no upstream DNS server")
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", upstream.String())
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", upstream, err)
-	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	if _, err := conn.Write(query); err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", upstream, err)
-	}
-	buf := make([]byte, maxMessage)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", upstream, err)
-	}
-	return buf[:n], nil
 }
 
 // learn checks the upstream's answer to q and records its addresses: the

@@ -270,6 +270,106 @@ func TestProxyUpstreamFailure(t *testing.T) {
 	}
 }
 
+// TestProxyReusesUpstreamSockets: sequential queries share one upstream
+// socket (one source port at the server); an answer the server sends
+// twice does not answer the next query on that socket; a socket whose
+// query timed out is not reused; Close closes the kept ones.
+func TestProxyReusesUpstreamSockets(t *testing.T) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var (
+		mu      sync.Mutex
+		ports   = map[int]int{} // source port → queries
+		mode    string          // "twice": answer twice; "silent": do not answer
+		lastSrc net.Addr
+	)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			ports[from.(*net.UDPAddr).Port]++
+			m := mode
+			lastSrc = from
+			mu.Unlock()
+			resp := answer(buf[:n])
+			switch m {
+			case "silent":
+				continue
+			case "twice":
+				_, _ = conn.WriteTo(resp, from)
+			}
+			_, _ = conn.WriteTo(resp, from)
+		}
+	}()
+	p := New(Config{Upstream: conn.LocalAddr().(*net.UDPAddr).AddrPort(), Timeout: 300 * time.Millisecond, Allow: func(Query) bool { return true }})
+	src := netip.MustParseAddrPort("10.0.0.1:5353")
+	ask := func(id uint16, name string) dnsmessage.Header {
+		t.Helper()
+		var parser dnsmessage.Parser
+		hdr, err := parser.Start(p.Handle(context.Background(), src, query(id, name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := parser.Question()
+		if err != nil || q.Name.String() != name {
+			t.Fatalf("query %d for %s answered for %v (%v)", id, name, q.Name, err)
+		}
+		return hdr
+	}
+	for i := range 20 {
+		if h := ask(uint16(100+i), "api.github.com."); h.ID != uint16(100+i) || h.RCode != dnsmessage.RCodeSuccess {
+			t.Fatalf("query %d: %+v", 100+i, h)
+		}
+	}
+	mu.Lock()
+	if len(ports) != 1 {
+		t.Errorf("20 sequential queries came from %d source ports %v; want 1 (a reused socket)", len(ports), ports)
+	}
+	mode = "twice"
+	mu.Unlock()
+	ask(200, "api.github.com.")
+	mu.Lock()
+	mode = ""
+	mu.Unlock()
+	// The duplicate of 200 waits on the kept socket; 201 must get its own.
+	if h := ask(201, "www.example.com."); h.ID != 201 || h.RCode != dnsmessage.RCodeSuccess {
+		t.Errorf("the query after a duplicated answer: %+v; want its own answer", h)
+	}
+
+	mu.Lock()
+	mode = "silent"
+	mu.Unlock()
+	if h := ask(300, "api.github.com."); h.RCode != dnsmessage.RCodeServerFailure {
+		t.Fatalf("an unanswered query: %+v; want SERVFAIL", h)
+	}
+	mu.Lock()
+	mode = ""
+	timedOut := lastSrc.(*net.UDPAddr).Port
+	mu.Unlock()
+	ask(301, "api.github.com.")
+	mu.Lock()
+	if last := lastSrc.(*net.UDPAddr).Port; last == timedOut {
+		t.Errorf("the socket whose query timed out (port %d) was used again", timedOut)
+	}
+	mu.Unlock()
+
+	p.Close()
+	var kept int
+	for _, list := range p.upstreams.idle {
+		kept += len(list)
+	}
+	if kept != 0 || p.upstreams.count != 0 {
+		t.Errorf("after Close %d sockets are kept", kept)
+	}
+}
+
 // FuzzHandle: no message makes the proxy panic; with a policy that allows
 // nothing, nothing reaches the upstream, and every answer is REFUSED to
 // the same query id.
@@ -309,6 +409,7 @@ func BenchmarkDNSProxy(b *testing.B) {
 	up := startUpstream(b)
 	allow, _ := fqdn.Compile(fqdn.Selector{MatchName: "api.github.com"})
 	p := New(Config{Upstream: up.addr, Cache: fqdn.NewCache(time.Second), Allow: func(q Query) bool { return allow.Match(q.Name) }})
+	defer p.Close()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
