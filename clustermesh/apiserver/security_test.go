@@ -83,6 +83,10 @@ func TestRemoteUserReadsOnly(t *testing.T) {
 		"read identity refs":    func() error { _, err := remote.List(ctx, k.IdentityRefsPrefix()); return err },
 		"read the ipam":         func() error { _, err := remote.List(ctx, k.IPAMPrefix("c1")); return err },
 		"read another's config": func() error { _, err := remote.Get(ctx, k.ClusterConfig("c3")); return err },
+		// The Ingresses' TLS private keys stay in their cluster.
+		"read the Ingress secrets": func() error { _, err := remote.List(ctx, k.IngressSecretsPrefix("c1")); return err },
+		"read an Ingress secret":   func() error { _, err := remote.Get(ctx, k.IngressSecret("c1", "default", "web")); return err },
+		"read the policies":        func() error { _, err := remote.List(ctx, k.PoliciesPrefix()); return err },
 	}
 	for what, fn := range writes {
 		if err := fn(); !denied(err) {
