@@ -112,12 +112,19 @@ func (r *Ring) Last(n uint64, match func(*agentapi.Flow) bool) uint64 {
 	return seq
 }
 
-// Since returns the sequence number of the first flow held at or after t
-// (flows are written in time order per node).
+// reorderSlack bounds how far a flow may follow newer ones in the ring:
+// the datapath's records are written by its event reader after the fact,
+// with the kernel's time, while the L7 proxies write theirs at once.
+const reorderSlack = 5 * time.Second
+
+// Since returns a sequence number from which every flow held at or after
+// t is read: that of the first flow after the last one older than t by
+// more than reorderSlack (flows are written nearly, not exactly, in time
+// order). Readers filter the flows before t out.
 func (r *Ring) Since(t time.Time) uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	ns := t.UnixNano()
+	ns := t.Add(-reorderSlack).UnixNano()
 	seq := r.next
 	for seq > r.oldest() && r.buf[(seq-1)%uint64(len(r.buf))].GetTimeNs() >= ns {
 		seq--
