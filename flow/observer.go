@@ -116,8 +116,8 @@ func (o *Observer) Stream(ctx context.Context, req *agentapi.GetFlowsRequest, se
 				return err
 			}
 		}
-		if until != 0 && f.GetTimeNs() > until {
-			return nil
+		if until != 0 && f.GetTimeNs() > until && req.GetFollow() {
+			return nil // without follow, read on: a later flow may be older
 		}
 		if !inTime(f) || !match(f) {
 			continue

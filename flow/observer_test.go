@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,13 +34,19 @@ func TestObserverSinceFindsFlowsWrittenOutOfOrder(t *testing.T) {
 	for _, s := range []int64{100, 200, 199, 201} {
 		r.Write(flowAt(s*sec, agentapi.Verdict_FORWARDED, "client-1"))
 	}
-	flows, _ := collect(t, NewObserver(r, "n1"), &agentapi.GetFlowsRequest{SinceNs: 200 * sec})
-	var got []int64
-	for _, f := range flows {
-		got = append(got, f.TimeNs/sec)
+	seconds := func(req *agentapi.GetFlowsRequest) []int64 {
+		flows, _ := collect(t, NewObserver(r, "n1"), req)
+		var got []int64
+		for _, f := range flows {
+			got = append(got, f.TimeNs/sec)
+		}
+		return got
 	}
-	if len(got) != 2 || got[0] != 200 || got[1] != 201 {
+	if got := seconds(&agentapi.GetFlowsRequest{SinceNs: 200 * sec}); !slices.Equal(got, []int64{200, 201}) {
 		t.Errorf("since 200 s over times 100, 200, 199, 201 s: got %v s, want [200 201]", got)
+	}
+	if got := seconds(&agentapi.GetFlowsRequest{SinceNs: 150 * sec, UntilNs: 199 * sec}); !slices.Equal(got, []int64{199}) {
+		t.Errorf("from 150 s until 199 s: got %v s, want [199] (written after the flow of 200 s)", got)
 	}
 }
 
