@@ -439,7 +439,8 @@ func (e *Engine) allowsL4(dir datapath.Direction, subject, peer records.ID, port
 
 // HTTPPolicyOf returns the HTTP rules of the local endpoint at ip for
 // TCP port in direction dir (the L7 proxy asks for every request), or nil
-// when the endpoint is unknown: the proxy then denies every request. A
+// when the endpoint is unknown or its HTTP rules do not compile: the
+// proxy then denies every request. A
 // port without HTTP rules (removed while connections the datapath handed
 // to the proxy stay there) lets the requests of a peer the L3/L4 policy
 // admits through. Answers are cached until the next recomputation.
@@ -452,7 +453,7 @@ func (e *Engine) HTTPPolicyOf(ip netip.Addr, dir datapath.Direction, port uint16
 		}
 		return byPort
 	})
-	if ep == nil {
+	if ep == nil || byPort == nil { // unknown, or its rules did not compile
 		return nil
 	}
 	if pol := byPort[policy.L7Port{Direction: dir, Port: port}]; pol != nil {
