@@ -82,8 +82,13 @@ func (k *kube) deleteInstances(ctx context.Context, crd *apiextensionsv1.CustomR
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		list, err := k.dynamic.Resource(gvr).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		if err != nil {
-			last = err
+		switch {
+		case apierrors.IsNotFound(err):
+			return true, nil // the kind is not served: nothing of it to delete
+		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+			return false, err // retrying will not help
+		case err != nil:
+			last = err // e.g. 429 while the kind's storage initialises
 			return false, nil
 		}
 		namespaces := sets.New[string]()
@@ -96,14 +101,20 @@ func (k *kube) deleteInstances(ctx context.Context, crd *apiextensionsv1.CustomR
 				ri = k.dynamic.Resource(gvr)
 			}
 			if err := ri.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+				if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+					return false, err
+				}
 				last = err
 				return false, nil
 			}
 		}
 		return true, nil
 	})
+	if err != nil && last != nil {
+		return fmt.Errorf("delete the %s of CRD %s: %w (last error: %v); the chart's objects and CRDs are all still there: run it again to retry", crd.Spec.Names.Plural, crd.Name, err, last)
+	}
 	if err != nil {
-		return fmt.Errorf("delete the %s of CRD %s: %w (last error: %v)", crd.Spec.Names.Plural, crd.Name, err, last)
+		return fmt.Errorf("delete the %s of CRD %s: %w; the chart's objects and CRDs are all still there", crd.Spec.Names.Plural, crd.Name, err)
 	}
 	return nil
 }
