@@ -140,7 +140,9 @@ func compile(f *agentapi.FlowFilter) (Matcher, error) {
 		}
 		ms = append(ms, func(fl *agentapi.Flow) bool {
 			return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool {
-				return inPrefix(p, fl.GetSource().GetIp()) || inPrefix(p, fl.GetDestination().GetIp())
+				// A pod of an overlapping mesh also by its global address.
+				return inPrefix(p, fl.GetSource().GetIp()) || inPrefix(p, fl.GetDestination().GetIp()) ||
+					inPrefix(p, fl.GetSource().GetGlobalIp()) || inPrefix(p, fl.GetDestination().GetGlobalIp())
 			})
 		})
 	}

@@ -58,7 +58,7 @@ func TestFiltersMatch(t *testing.T) {
 		Source: &agentapi.FlowEndpoint{Ip: "10.1.0.5", Port: 44805, Identity: 300, Namespace: "dev", PodName: "client-1",
 			Labels: []string{"k8s:app=client", "k8s:io.kubernetes.pod.namespace=dev"}},
 		Destination: &agentapi.FlowEndpoint{Ip: "10.1.1.7", Port: 80, Identity: 301, Namespace: "dev", PodName: "nginx-dev-1",
-			Labels: []string{"k8s:app=nginx", "k8s:io.kubernetes.pod.namespace=dev"}},
+			Labels: []string{"k8s:app=nginx", "k8s:io.kubernetes.pod.namespace=dev"}, GlobalIp: "242.1.1.7"},
 		DestinationService: &agentapi.FlowService{Namespace: "dev", Name: "nginx", Frontend: "10.96.0.10:80"},
 	}
 	cases := []struct {
@@ -79,6 +79,8 @@ func TestFiltersMatch(t *testing.T) {
 		{"identity", [][2]string{{"identity", "301"}}, true},
 		{"reserved identity", [][2]string{{"identity", "world"}}, false},
 		{"ip cidr", [][2]string{{"ip", "10.1.1.0/24"}}, true},
+		{"global ip of an overlapping mesh's pod", [][2]string{{"ip", "242.1.1.7"}}, true},
+		{"another global ip", [][2]string{{"ip", "242.1.1.8"}}, false},
 		{"port", [][2]string{{"port", "80"}}, true},
 		{"two ports OR", [][2]string{{"port", "443"}, {"port", "44805"}}, true},
 		{"protocol any case", [][2]string{{"protocol", "TCP"}}, true},
