@@ -75,10 +75,9 @@ type Engine struct {
 
 	dirty chan struct{}
 
-	// explained caches PolicyOf's answers until the next recomputation;
-	// l4Allowed allowsL4's.
-	explained map[explainKey]string
-	l4Allowed map[explainKey]bool
+	// explained caches Explain's answers (PolicyOf's, allowsL4's) until
+	// the next recomputation.
+	explained map[explainKey]explanation
 	// httpPolicies caches HTTPPolicyOf's answers by identity labels until
 	// the next recomputation; dnsPolicies DNSPolicyOf's.
 	httpPolicies map[string]map[policy.L7Port]*policy.HTTPPolicy
@@ -256,7 +255,6 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			e.universe.PruneSelectors()
 			clear(e.explained)
-			clear(e.l4Allowed)
 			clear(e.httpPolicies)
 			clear(e.dnsPolicies)
 			e.rounds++
@@ -385,6 +383,32 @@ type explainKey struct {
 	proto         uint8
 }
 
+// explanation is what Explain said of one flow: the policies that decide
+// it, as PolicyOf names them, and whether it is denied.
+type explanation struct {
+	policies string
+	denied   bool
+}
+
+// explain is Explain's answer for a new flow of the local endpoint of
+// identity subject, cached until the next recomputation. e.mu is held.
+func (e *Engine) explain(dir datapath.Direction, subject, peer uint32, port uint16, proto uint8) explanation {
+	k := explainKey{dir, subject, peer, port, proto}
+	if x, ok := e.explained[k]; ok {
+		return x
+	}
+	v := e.repo.Explain(e.universe, records.ID(subject), dir, records.ID(peer), port, proto)
+	x := explanation{policies: strings.Join(v.Policies, ","), denied: v.Denied}
+	if x.denied && x.policies == "" {
+		x.policies = "default deny"
+	}
+	if e.explained == nil || len(e.explained) > 4096 {
+		e.explained = map[explainKey]explanation{}
+	}
+	e.explained[k] = x
+	return x
+}
+
 // PolicyOf names the policies that decide a new flow of the local endpoint
 // of identity subject (flow.PolicyLookup): their "ns/name", "default deny"
 // when the direction is enforced and no rule admits the flow, "" when no
@@ -394,31 +418,16 @@ func (e *Engine) PolicyOf(dir datapath.Direction, subject, peer uint32, port uin
 	if subject == 0 {
 		return ""
 	}
-	k := explainKey{dir, subject, peer, port, proto}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s, ok := e.explained[k]; ok {
-		return s
-	}
-	v := e.repo.Explain(e.universe, records.ID(subject), dir, records.ID(peer), port, proto)
-	s := strings.Join(v.Policies, ",")
-	if v.Denied && s == "" {
-		s = "default deny"
-	}
-	if e.explained == nil || len(e.explained) > 4096 {
-		e.explained = map[explainKey]string{}
-	}
-	e.explained[k] = s
-	return s
+	return e.explain(dir, subject, peer, port, proto).policies
 }
 
 // allowsL4 reports whether the L3/L4 policy now admits a new flow of the
 // local endpoint of identity subject with peer (deny rules, enforcement
 // and allow-localhost as the datapath decides); false until the policies
-// and identities have been read. Answers are cached until the next
-// recomputation.
+// and identities have been read.
 func (e *Engine) allowsL4(dir datapath.Direction, subject, peer records.ID, port uint16, proto uint8) bool {
-	k := explainKey{dir, uint32(subject), uint32(peer), port, proto}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.listed[0] || !e.listed[1] {
@@ -426,15 +435,7 @@ func (e *Engine) allowsL4(dir datapath.Direction, subject, peer records.ID, port
 		// the datapath still hands connections to the proxy): fail closed.
 		return false
 	}
-	if ok, found := e.l4Allowed[k]; found {
-		return ok
-	}
-	ok := !e.repo.Explain(e.universe, subject, dir, peer, port, proto).Denied
-	if e.l4Allowed == nil || len(e.l4Allowed) > 4096 {
-		e.l4Allowed = map[explainKey]bool{}
-	}
-	e.l4Allowed[k] = ok
-	return ok
+	return !e.explain(dir, uint32(subject), uint32(peer), port, proto).denied
 }
 
 // HTTPPolicyOf returns the HTTP rules of the local endpoint at ip for
