@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,22 +169,23 @@ func (k *kube) apply(ctx context.Context, u *unstructured.Unstructured) (string,
 
 // waitEstablished waits until the CRD is served (condition Established).
 func (k *kube) waitEstablished(ctx context.Context, name string, timeout time.Duration) error {
-	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		crd, err := k.dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		crd, found, err := k.getCRD(ctx, name)
+		switch {
+		case err != nil:
 			last = err.Error()
 			return false, nil
+		case !found:
+			last = "not found"
+			return false, nil
 		}
-		conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-		for _, c := range conds {
-			cm, _ := c.(map[string]any)
-			if cm["type"] == "Established" {
-				if cm["status"] == "True" {
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established {
+				if c.Status == apiextensionsv1.ConditionTrue {
 					return true, nil
 				}
-				last = fmt.Sprintf("Established=%v: %v %v", cm["status"], cm["reason"], cm["message"])
+				last = fmt.Sprintf("Established=%v: %v %v", c.Status, c.Reason, c.Message)
 			}
 		}
 		return false, nil

@@ -276,7 +276,7 @@ func TestInstall(t *testing.T) {
 	})
 
 	t.Run("uninstall --delete-crds removes the CRDs and their objects", func(t *testing.T) {
-		crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+		crd := crdResource
 		cnp := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"}
 		// Twice: with CRDs an earlier install created, then with CRDs
 		// created a moment before (the apiserver's storage for them still
