@@ -26,12 +26,23 @@ type upstream struct {
 
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
+	u := &upstream{}
+	u.addr = serveDNS(t, func(_ *net.UDPAddr, query []byte) [][]byte {
+		u.queries.Add(1)
+		return [][]byte{answer(query)}
+	})
+	return u
+}
+
+// serveDNS answers each query on a loopback UDP socket with the datagrams
+// reply returns for it (none: no answer), until t ends.
+func serveDNS(t testing.TB, reply func(from *net.UDPAddr, query []byte) [][]byte) netip.AddrPort {
+	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	u := &upstream{addr: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
 	go func() {
 		buf := make([]byte, 512)
 		for {
@@ -39,13 +50,14 @@ func startUpstream(t testing.TB) *upstream {
 			if err != nil {
 				return
 			}
-			u.queries.Add(1)
-			if resp := answer(buf[:n]); resp != nil {
-				_, _ = conn.WriteTo(resp, from)
+			for _, resp := range reply(from.(*net.UDPAddr), buf[:n]) {
+				if resp != nil {
+					_, _ = conn.WriteTo(resp, from)
+				}
 			}
 		}
 	}()
-	return u
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
 func answer(query []byte) []byte {
@@ -275,40 +287,26 @@ func TestProxyUpstreamFailure(t *testing.T) {
 // twice does not answer the next query on that socket; a socket whose
 // query timed out is not reused; Close closes the kept ones.
 func TestProxyReusesUpstreamSockets(t *testing.T) {
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	var (
 		mu      sync.Mutex
 		ports   = map[int]int{} // source port → queries
 		mode    string          // "twice": answer twice; "silent": do not answer
-		lastSrc net.Addr
+		lastSrc *net.UDPAddr
 	)
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			ports[from.(*net.UDPAddr).Port]++
-			m := mode
-			lastSrc = from
-			mu.Unlock()
-			resp := answer(buf[:n])
-			switch m {
-			case "silent":
-				continue
-			case "twice":
-				_, _ = conn.WriteTo(resp, from)
-			}
-			_, _ = conn.WriteTo(resp, from)
+	server := serveDNS(t, func(from *net.UDPAddr, query []byte) [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		ports[from.Port]++
+		lastSrc = from
+		switch mode {
+		case "silent":
+			return nil
+		case "twice":
+			return [][]byte{answer(query), answer(query)}
 		}
-	}()
-	p := New(Config{Upstream: conn.LocalAddr().(*net.UDPAddr).AddrPort(), Timeout: 300 * time.Millisecond, Allow: func(Query) bool { return true }})
+		return [][]byte{answer(query)}
+	})
+	p := New(Config{Upstream: server, Timeout: 300 * time.Millisecond, Allow: func(Query) bool { return true }})
 	src := netip.MustParseAddrPort("10.0.0.1:5353")
 	ask := func(id uint16, name string) dnsmessage.Header {
 		t.Helper()
@@ -351,11 +349,11 @@ func TestProxyReusesUpstreamSockets(t *testing.T) {
 	}
 	mu.Lock()
 	mode = ""
-	timedOut := lastSrc.(*net.UDPAddr).Port
+	timedOut := lastSrc.Port
 	mu.Unlock()
 	ask(301, "api.github.com.")
 	mu.Lock()
-	if last := lastSrc.(*net.UDPAddr).Port; last == timedOut {
+	if last := lastSrc.Port; last == timedOut {
 		t.Errorf("the socket whose query timed out (port %d) was used again", timedOut)
 	}
 	mu.Unlock()
